@@ -1,0 +1,48 @@
+# The two quick-start commands (see README): `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DEMO_HOME := $(CURDIR)/.sluice-demo
+
+.PHONY: demo test lint install bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e ".[dev,postgres]"
+	touch $@
+
+install: $(VENV)/.installed
+
+## Run the demo flow into a fresh embedded store, then show what was recorded.
+demo: $(VENV)/.installed
+	rm -rf $(DEMO_HOME)
+	SLUICE_HOME=$(DEMO_HOME) $(BIN)/python examples/demo.py
+	@echo
+	SLUICE_HOME=$(DEMO_HOME) $(BIN)/sluice flow-run ls
+	@echo
+	SLUICE_HOME=$(DEMO_HOME) $(BIN)/sluice flow-run inspect \
+	  $$(SLUICE_HOME=$(DEMO_HOME) $(BIN)/sluice flow-run ls --flow-name etl-pipeline --limit 1 -o json \
+	     | $(BIN)/python -c "import json,sys; print(json.load(sys.stdin)[0]['id'])")
+	@echo
+	@echo "Recorded in $(DEMO_HOME)/sluice.db. Try: SLUICE_HOME=$(DEMO_HOME) $(BIN)/sluice flow-run logs <id>"
+
+## Lint, type-check and run the whole test suite.
+test: $(VENV)/.installed
+	$(BIN)/ruff check src tests bench examples
+	$(BIN)/ruff format --check src tests bench examples
+	$(BIN)/mypy
+	$(BIN)/pytest
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check src tests bench examples
+	$(BIN)/mypy
+
+## Sluice vs Prefect 3.9.1 benchmarks (creates bench/.prefect-venv on first use).
+bench: $(VENV)/.installed
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) $(DEMO_HOME) .pytest_cache .mypy_cache .ruff_cache

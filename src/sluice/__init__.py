@@ -1,0 +1,33 @@
+"""Sluice: Python-first workflow orchestration.
+
+Write flows and tasks as plain decorated functions; every run is tracked
+(states, logs, results), retried, timed out and resumable.
+
+Importing this package does no I/O and loads nothing heavy: the store,
+SQLAlchemy, pydantic and Dask load when a run first needs them.
+"""
+
+from __future__ import annotations
+
+from sluice.context import get_run_context, tags
+from sluice.flows import Flow, flow
+from sluice.logging.loggers import get_run_logger
+from sluice.states import State
+from sluice.tasks import Task, task
+from sluice.utilities.annotations import allow_failure, unmapped
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Flow",
+    "State",
+    "Task",
+    "__version__",
+    "allow_failure",
+    "flow",
+    "get_run_context",
+    "get_run_logger",
+    "tags",
+    "task",
+    "unmapped",
+]

@@ -1,0 +1,5 @@
+"""Backends: how the engine records and reads runs (embedded store or server)."""
+
+from sluice.backend.protocol import Backend
+
+__all__ = ["Backend"]

@@ -1,0 +1,109 @@
+"""One backend per process per database: :func:`get_backend` and :func:`close_backends`.
+
+Everything in a process that records runs (the engine, loggers, the CLI)
+shares one backend per database URL, so it shares one writer thread and one
+connection pool. The cache is keyed by process id as well as URL: a forked
+child never touches its parent's writer thread or connections (it gets its
+own backend on first use; the parent's copies are simply dropped).
+
+This module is imported by ``sluice`` itself, so it must not import
+SQLAlchemy; the local backend is imported on first use.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import sys
+import threading
+
+from sluice.backend.protocol import Backend
+from sluice.errors import StoreError
+from sluice.settings import Settings, load_settings
+
+_lock = threading.Lock()
+_backends: dict[tuple[int, str], Backend] = {}
+_atexit_registered = False
+#: a forked child's copies of its parent's backends, kept alive but unused
+_orphaned: list[Backend] = []
+
+
+def get_backend(settings: Settings | None = None) -> Backend:
+    """The process's backend for ``settings`` (``None``: :func:`load_settings`).
+
+    Created on first use (opening, and if needed creating, the database),
+    then shared: later calls with the same database URL return the same
+    object, whatever their other settings. Thread-safe.
+
+    Today this is always the embedded :class:`~sluice.backend.local.LocalBackend`;
+    ``settings.api_url`` is ignored until the HTTP client backend arrives with
+    the Sluice server.
+
+    Raises:
+        StoreError: the database cannot be opened (StoreCorruptError if it is
+            not a Sluice store).
+    """
+    settings = settings or load_settings()
+    key = (os.getpid(), settings.resolved_database_url)
+    backend = _backends.get(key)
+    if backend is not None and not getattr(backend, "closed", False):
+        return backend
+    with _lock:
+        backend = _backends.get(key)
+        if backend is None or getattr(backend, "closed", False):
+            from sluice.backend.local import LocalBackend
+
+            backend = LocalBackend(settings)
+            _backends[key] = backend
+            _register_atexit()
+    return backend
+
+
+def close_backends() -> None:
+    """Flush and close every backend this process opened (tests, interpreter exit).
+
+    Every backend is closed even if one fails.
+
+    Raises:
+        StoreError: the first failure, once all were closed.
+    """
+    pid = os.getpid()
+    with _lock:
+        mine = [key for key in _backends if key[0] == pid]
+        backends = [_backends.pop(key) for key in mine]
+    first_error: StoreError | None = None
+    for backend in backends:
+        try:
+            backend.close()
+        except StoreError as exc:
+            first_error = first_error or exc
+    if first_error is not None:
+        raise first_error
+
+
+def _register_atexit() -> None:
+    global _atexit_registered
+    if not _atexit_registered:
+        atexit.register(_close_at_exit)
+        _atexit_registered = True
+
+
+def _close_at_exit() -> None:
+    try:
+        close_backends()
+    except StoreError as exc:
+        # Nobody is left to catch it; say what was lost rather than nothing.
+        print(f"sluice: {exc}", file=sys.stderr)
+
+
+def _forget_parent_backends() -> None:
+    # In a forked child the parent's backends have no writer thread, and their
+    # SQLite connections must not be used (nor closed, which garbage
+    # collection would do) by the child. Park them where nothing touches them.
+    global _lock
+    _lock = threading.Lock()
+    _orphaned.extend(_backends.values())
+    _backends.clear()
+
+
+os.register_at_fork(after_in_child=_forget_parent_backends)

@@ -1,0 +1,216 @@
+"""LocalBackend: the embedded store (SQLite or PostgreSQL) behind the Backend protocol.
+
+Writes take a snapshot of the record on the caller's thread and go through a
+:class:`~sluice.backend.batcher.WriteBehindBatcher`; each batch becomes one
+database transaction. Reads flush first, so a process always reads its own
+writes.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError
+
+from sluice.backend.batcher import WriteBatch, WriteBehindBatcher
+from sluice.schemas import (
+    FlowRecord,
+    FlowRunFilter,
+    FlowRunRecord,
+    LogRecord,
+    StateRecord,
+    TaskRunRecord,
+)
+from sluice.settings import Settings, load_settings
+from sluice.store import open_store, queries
+from sluice.store.database import database_label, run_write, store_error
+from sluice.store.rows import (
+    flow_row,
+    flow_run_row,
+    log_row,
+    log_snapshot,
+    state_row,
+    state_snapshot,
+    task_run_row,
+    task_run_snapshot,
+)
+
+T = TypeVar("T")
+
+# Batcher item kinds. Runs and heartbeats are keyed by id (coalesced: the
+# latest snapshot wins); flows, states and logs are appended.
+_FLOW, _FLOW_RUN, _TASK_RUN, _STATE, _LOG, _HEARTBEAT = range(6)
+#: producers ahead of the writer by this many records wait (back-pressure)
+MAX_PENDING = 50_000
+
+
+class LocalBackend:
+    """Record runs in the database at ``settings.resolved_database_url``.
+
+    The database is opened (created or upgraded if needed) in the constructor,
+    so a corrupt or unreachable database raises here.
+
+    Raises:
+        StoreCorruptError: the file is not a usable Sluice store (names the path).
+        StoreError: the database cannot be opened.
+    """
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or load_settings()
+        self.url = self.settings.resolved_database_url
+        self._label = database_label(self.url)
+        self._lock_timeout = self.settings.store.lock_timeout
+        self._engine = open_store(self.url, lock_timeout=self._lock_timeout)
+        self._batcher = WriteBehindBatcher(
+            self._write_batch,
+            batch_size=self.settings.store.batch_size,
+            flush_interval=self.settings.store.flush_interval,
+            max_pending=MAX_PENDING,
+            stall_timeout=self._lock_timeout,
+        )
+        self._put = self._batcher.put
+
+    def __repr__(self) -> str:
+        return f"LocalBackend({self._label!r})"
+
+    @property
+    def engine(self) -> Engine:
+        """The SQLAlchemy engine (for store-level tools such as migrations)."""
+        return self._engine
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` has been called."""
+        return self._batcher.closed
+
+    # -- writes ----------------------------------------------------------------
+
+    def write_flow(self, flow: FlowRecord) -> None:
+        """Register a flow by name (a flow already known by that name is kept)."""
+        self._put((_FLOW, None, flow_row(flow)))
+
+    def write_flow_run(self, run: FlowRunRecord, state: StateRecord | None = None) -> None:
+        """Create or update a flow run row and append ``state`` to its history."""
+        self._put((_FLOW_RUN, run.id, flow_run_row(run)))
+        if state is not None:
+            self._put((_STATE, None, state_snapshot(state)))
+
+    def write_task_run(self, run: TaskRunRecord, state: StateRecord | None = None) -> None:
+        """Create or update a task run row and append ``state`` to its history."""
+        self._put((_TASK_RUN, run.id, task_run_snapshot(run)))
+        if state is not None:
+            self._put((_STATE, None, state_snapshot(state)))
+
+    def write_logs(self, logs: Sequence[LogRecord]) -> None:
+        """Append log lines."""
+        self._batcher.put_many([(_LOG, None, log_snapshot(record)) for record in logs])
+
+    def heartbeat(self, flow_run_id: str, at: _dt.datetime) -> None:
+        """Record that the process running ``flow_run_id`` is alive (never moves back)."""
+        self._put((_HEARTBEAT, flow_run_id, at.timestamp()))
+
+    def flush(self) -> None:
+        """Make every write made so far durable.
+
+        Raises:
+            StoreError: the writer could not write them (they are kept and retried).
+        """
+        self._batcher.flush()
+
+    def close(self) -> None:
+        """Flush, stop the writer and close the database connections.
+
+        Raises:
+            StoreError: some records could not be written.
+        """
+        try:
+            self._batcher.close()
+        finally:
+            self._engine.dispose()
+
+    def _write_batch(self, batch: WriteBatch) -> None:
+        """The batcher's sink: one batch, one transaction."""
+        latest, appended = batch.latest, batch.appended
+        rows = queries.RowBatch(
+            flows=appended.get(_FLOW, []),
+            flow_runs=list(latest.get(_FLOW_RUN, {}).values()),
+            task_runs=[task_run_row(s) for s in latest.get(_TASK_RUN, {}).values()],
+            states=[state_row(s) for s in appended.get(_STATE, ())],
+            logs=[log_row(s) for s in appended.get(_LOG, ())],
+            heartbeats=[
+                {"b_id": run_id, "b_heartbeat": at}
+                for run_id, at in latest.get(_HEARTBEAT, {}).items()
+            ],
+        )
+        run_write(
+            self._engine,
+            lambda conn: queries.write_batch(conn, rows),
+            lock_timeout=self._lock_timeout,
+            label=self._label,
+        )
+
+    # -- reads ---------------------------------------------------------------------
+
+    def _read(self, query: Callable[[Connection], T]) -> T:
+        self._batcher.flush()
+        try:
+            with self._engine.connect() as conn:
+                return query(conn)
+        except DBAPIError as exc:
+            raise store_error(exc, self._label) from exc
+
+    def read_flow(self, name: str) -> FlowRecord:
+        """A flow by name (``my_flow`` and ``my-flow`` both match). Raises NotFoundError."""
+        return self._read(lambda conn: queries.get_flow(conn, name))
+
+    def list_flows(self, limit: int = 200) -> list[FlowRecord]:
+        """Flows, most recently created first."""
+        return self._read(lambda conn: queries.list_flows(conn, limit))
+
+    def read_flow_run(self, run_id: str) -> FlowRunRecord:
+        """A flow run by id or unique id prefix. Raises NotFoundError."""
+        return self._read(lambda conn: queries.get_flow_run(conn, run_id))
+
+    def list_flow_runs(self, flt: FlowRunFilter) -> list[FlowRunRecord]:
+        """Flow runs matching ``flt``, newest first."""
+        return self._read(lambda conn: queries.list_flow_runs(conn, flt))
+
+    def count_flow_runs(self, flt: FlowRunFilter) -> int:
+        """How many flow runs match ``flt`` (ignoring limit/offset)."""
+        return self._read(lambda conn: queries.count_flow_runs(conn, flt))
+
+    def read_task_runs(self, flow_run_id: str) -> list[TaskRunRecord]:
+        """Task runs of a flow run, in creation order."""
+        return self._read(lambda conn: queries.list_task_runs(conn, flow_run_id))
+
+    def read_task_run(self, task_run_id: str) -> TaskRunRecord:
+        """A task run by id or unique id prefix. Raises NotFoundError."""
+        return self._read(lambda conn: queries.get_task_run(conn, task_run_id))
+
+    def read_states(self, run_id: str) -> list[StateRecord]:
+        """The state history of a flow or task run, oldest first."""
+        return self._read(lambda conn: queries.list_states(conn, run_id))
+
+    def read_logs(
+        self,
+        flow_run_id: str,
+        *,
+        task_run_id: str | None = None,
+        min_level: int = 0,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> list[LogRecord]:
+        """Logs of a flow run (and its task runs), oldest first."""
+        return self._read(
+            lambda conn: queries.list_logs(
+                conn,
+                flow_run_id,
+                task_run_id=task_run_id,
+                min_level=min_level,
+                offset=offset,
+                limit=limit,
+            )
+        )

@@ -1,0 +1,88 @@
+"""Finding futures among a call's arguments, and replacing them by their results."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sluice.futures import SluiceFuture
+from sluice.utilities.annotations import allow_failure
+
+#: How deep into nested lists/dicts futures are looked for; deeper ones pass as-is.
+_MAX_DEPTH = 4
+
+
+def collect_upstream(
+    args: tuple[Any, ...], kwargs: dict[str, Any], wait_for: list[Any]
+) -> list[SluiceFuture[Any]]:
+    """Every future the call depends on: in its arguments and in ``wait_for``."""
+    found: list[SluiceFuture[Any]] = []
+    for value in args:
+        _collect(value, found, 0)
+    for value in kwargs.values():
+        _collect(value, found, 0)
+    for value in wait_for:
+        _collect(value, found, 0)
+    if len(found) > 1:
+        unique = {id(f): f for f in found}
+        found = list(unique.values())
+    return found
+
+
+def _collect(value: Any, found: list[SluiceFuture[Any]], depth: int) -> None:
+    if isinstance(value, SluiceFuture):
+        found.append(value)
+    elif isinstance(value, allow_failure):
+        _collect(value.value, found, depth)
+    elif depth < _MAX_DEPTH and isinstance(value, (list, tuple, set, frozenset)):
+        for item in value:
+            _collect(item, found, depth + 1)
+    elif depth < _MAX_DEPTH and isinstance(value, dict):
+        for item in value.values():
+            _collect(item, found, depth + 1)
+
+
+class _Failed(Exception):
+    def __init__(self, future: SluiceFuture[Any]) -> None:
+        self.future = future
+
+
+def resolve_inputs(
+    args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[tuple[Any, ...], dict[str, Any], SluiceFuture[Any] | None]:
+    """Replace futures by their results, waiting for them.
+
+    Returns:
+        The new arguments, and the first upstream future that did not complete
+        (unless wrapped in ``allow_failure``), or ``None``.
+    """
+    try:
+        new_args = tuple(_resolve(v, 0, False) for v in args)
+        new_kwargs = {k: _resolve(v, 0, False) for k, v in kwargs.items()}
+    except _Failed as failed:
+        return args, kwargs, failed.future
+    return new_args, new_kwargs, None
+
+
+def _resolve(value: Any, depth: int, tolerate: bool) -> Any:
+    if isinstance(value, SluiceFuture):
+        value.wait()
+        state = value.state
+        if state.is_completed():
+            return state.data
+        if tolerate:
+            return state.result(raise_on_failure=False)
+        raise _Failed(value)
+    if isinstance(value, allow_failure):
+        return _resolve(value.value, depth, True)
+    if depth >= _MAX_DEPTH:
+        return value
+    if isinstance(value, list):
+        return [_resolve(v, depth + 1, tolerate) for v in value]
+    if isinstance(value, tuple):
+        items = [_resolve(v, depth + 1, tolerate) for v in value]
+        return type(value)(*items) if hasattr(value, "_fields") else tuple(items)
+    if isinstance(value, (set, frozenset)):
+        return type(value)(_resolve(v, depth + 1, tolerate) for v in value)
+    if isinstance(value, dict):
+        return {k: _resolve(v, depth + 1, tolerate) for k, v in value.items()}
+    return value

@@ -1,0 +1,342 @@
+"""Running one task call: inputs, attempts, retries, timeouts, states, hooks.
+
+The orchestration is written once (:class:`TaskAttempts`); two short drivers
+adapt it to the colour of the user's function (:func:`run_task_sync`,
+:func:`run_task_async`). Task runners call these drivers wherever they execute.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import traceback
+from typing import TYPE_CHECKING, Any
+
+from sluice.context import FlowRunContext, TaskRunContext, flow_run_var, tags_var, task_run_var
+from sluice.engine.inputs import collect_upstream, resolve_inputs
+from sluice.engine.retries import retry_delay, should_retry
+from sluice.engine.timeouts import call_with_time_limit
+from sluice.errors import AbortRun, CancelRun, EngineSignal, TaskTimeoutError
+from sluice.logging.handlers import engine_line
+from sluice.logging.loggers import RunLogger, print_target_var, task_run_logger
+from sluice.schemas import StateRecord, TaskRunRecord, new_id
+from sluice.states import (
+    AwaitingRetry,
+    Cancelled,
+    Completed,
+    Crashed,
+    Failed,
+    Retrying,
+    Running,
+    State,
+    TimedOut,
+)
+
+if TYPE_CHECKING:
+    from sluice.backend.protocol import RecordSink
+    from sluice.tasks import Task
+
+
+class TaskCall:
+    """Everything needed to execute one task run, wherever it executes."""
+
+    __slots__ = ("args", "flow_ctx", "kwargs", "log_prints", "record", "sink", "task", "upstream")
+
+    def __init__(
+        self,
+        task: Task[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        record: TaskRunRecord,
+        sink: RecordSink,
+        flow_ctx: FlowRunContext | None,
+        upstream: list[Any],
+        log_prints: bool,
+    ) -> None:
+        self.task = task
+        self.args = args
+        self.kwargs = kwargs
+        self.record = record
+        self.sink = sink
+        self.flow_ctx = flow_ctx
+        self.upstream = upstream
+        self.log_prints = log_prints
+
+    def write(self, state: State, details: dict[str, Any] | None = None) -> State:
+        """Move the run into ``state`` and record it."""
+        self.record.apply(state)
+        self.sink.write_task_run(
+            self.record, StateRecord.from_state(self.record.id, "task", state, details)
+        )
+        return state
+
+    def logger(self) -> RunLogger:
+        """A ``logging`` logger bound to this task run (for user code)."""
+        flow_run = self.flow_ctx.flow_run if self.flow_ctx else None
+        return task_run_logger(self.sink, self.record, flow_run)
+
+    def line(self, level: int, message: str, exc: BaseException | None = None) -> None:
+        """Record an engine line about this task run (and print it)."""
+        from sluice.logging.loggers import TASK_LOGGER_NAME
+
+        record = self.record
+        engine_line(
+            self.sink,
+            level,
+            TASK_LOGGER_NAME,
+            f"Task run {record.name!r}",
+            message,
+            record.flow_run_id,
+            record.id,
+            exc,
+        )
+
+
+def create_task_call(
+    task: Task[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    wait_for: list[Any],
+    flow_ctx: FlowRunContext | None,
+    map_index: int = -1,
+    call_index: int | None = None,
+) -> TaskCall:
+    """Create the task run record (Pending) for a call and wrap it in a :class:`TaskCall`."""
+    if flow_ctx is not None:
+        sink: RecordSink = flow_ctx.backend
+        if call_index is None:
+            call_index = flow_ctx.next_call_index(task.name)
+        log_prints = flow_ctx.log_prints if task.log_prints is None else task.log_prints
+    else:
+        from sluice.engine.standalone import standalone_backend
+
+        sink = standalone_backend()
+        call_index = call_index or 0
+        log_prints = bool(task.log_prints)
+    upstream = collect_upstream(args, kwargs, wait_for)
+    record = TaskRunRecord(
+        id=new_id(),
+        task_name=task.name,
+        name=_run_name(task, args, kwargs, call_index, map_index),
+        flow_run_id=flow_ctx.flow_run.id if flow_ctx else None,
+        call_index=call_index,
+        map_index=map_index,
+        tags=sorted(task.tags | tags_var.get()) if task.tags or tags_var.get() else [],
+        upstream_ids=[f.task_run_id for f in upstream],
+    )
+    call = TaskCall(task, args, kwargs, record, sink, flow_ctx, upstream, log_prints)
+    sink.write_task_run(record, StateRecord.from_state(record.id, "task", State(record.state_type)))
+    return call
+
+
+def _run_name(
+    task: Task[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], call: int, index: int
+) -> str:
+    template = task.task_run_name
+    if template is None:
+        return f"{task.name}-{call}" if index < 0 else f"{task.name}-{call}[{index}]"
+    if callable(template):
+        return str(template())
+    from sluice.engine.parameters import bind_arguments
+
+    return template.format(**bind_arguments(task.fn, task.name, args, kwargs))
+
+
+class TaskAttempts:
+    """The decisions of a task run, independent of sync or async execution."""
+
+    def __init__(self, call: TaskCall) -> None:
+        self.call = call
+        self.task = call.task
+        self._tokens: list[Any] = []
+
+    # -- context ---------------------------------------------------------------
+    def enter(self) -> None:
+        call = self.call
+        ctx = TaskRunContext(
+            self.task, call.record, {}, call.log_prints, call.record.flow_run_id, call.logger
+        )
+        self._tokens = [task_run_var.set(ctx), flow_run_var.set(call.flow_ctx)]
+        if call.log_prints:
+            from sluice.logging.loggers import install_print_capture
+
+            install_print_capture()
+            self._tokens.append(print_target_var.set(ctx.get_logger()))
+
+    def exit(self) -> None:
+        task_token, flow_token, *rest = self._tokens
+        if rest:
+            print_target_var.reset(rest[0])
+        flow_run_var.reset(flow_token)
+        task_run_var.reset(task_token)
+
+    # -- steps -------------------------------------------------------------------
+    def prepare(self) -> State | None:
+        """Resolve upstream futures; a final state if the run must not start."""
+        call = self.call
+        if not call.upstream:
+            return None
+        args, kwargs, failed = resolve_inputs(call.args, call.kwargs)
+        if failed is not None:
+            state = Failed(
+                name="UpstreamFailed",
+                message=f"Upstream task run {failed.task_run_id} did not complete",
+            )
+            return self.finish(state)
+        call.args, call.kwargs = args, kwargs
+        return None
+
+    def begin_attempt(self) -> None:
+        record = self.call.record
+        record.run_count += 1
+        self.call.write(Running() if record.run_count == 1 else Retrying())
+
+    def on_return(self, value: Any) -> State:
+        return self.finish(Completed(data=value))
+
+    def on_exception(self, exc: BaseException) -> State | float:
+        """The final state for ``exc``, or the delay before the next attempt."""
+        if isinstance(exc, AbortRun):
+            raise exc
+        if isinstance(exc, CancelRun):
+            return self.finish(Cancelled(message=str(exc) or "Cancelled by request"))
+        if isinstance(exc, (EngineSignal, KeyboardInterrupt, SystemExit, GeneratorExit)):
+            self.finish(Crashed(message=_describe(exc), exception=exc), exc)
+            raise exc
+        run_count = self.call.record.run_count
+        if should_retry(self.task.retry_policy, run_count, exc):
+            delay = retry_delay(self.task.retry_policy, run_count)
+            self.call.line(
+                logging.WARNING,
+                f"Attempt {run_count} failed with {_describe(exc)}; retrying in {delay:.3g} s "
+                f"({run_count} of {self.task.retries} retries)",
+            )
+            self.call.write(AwaitingRetry(message=_describe(exc)), _exception_details(exc, delay))
+            return delay
+        if isinstance(exc, TaskTimeoutError):
+            return self.finish(TimedOut(message=str(exc), exception=exc), exc)
+        message = f"Task run encountered an exception {_describe(exc)}"
+        return self.finish(Failed(message=message, exception=exc), exc)
+
+    def finish(self, state: State, exc: BaseException | None = None) -> State:
+        self.call.write(state, _exception_details(exc) if exc is not None else None)
+        if exc is not None and not isinstance(exc, EngineSignal):
+            self.call.line(logging.ERROR, f"Finished in state {_label(state)}", exc)
+        else:
+            self.call.line(logging.INFO, f"Finished in state {_label(state)}")
+        if self.task.on_completion or self.task.on_failure:
+            self._run_hooks(state)
+        return state
+
+    def timeout_error(self) -> TaskTimeoutError:
+        return TaskTimeoutError(
+            f"Task run {self.call.record.name!r} exceeded its timeout of "
+            f"{self.task.timeout_seconds} s"
+        )
+
+    def _run_hooks(self, state: State) -> None:
+        hooks = (
+            self.task.on_completion
+            if state.is_completed()
+            else (self.task.on_failure if state.is_failed() else [])
+        )
+        for hook in hooks:
+            try:
+                hook(self.task, self.call.record, state)
+            except Exception as exc:
+                self.call.line(
+                    logging.ERROR, f"Hook {hook!r} raised; the run's state is unchanged", exc
+                )
+
+
+def run_task_sync(call: TaskCall) -> State:
+    """Execute ``call`` in this thread until a final state; returns that state."""
+    if call.task.isasync:
+        from sluice.utilities.asyncs import run_coroutine_sync
+
+        return run_coroutine_sync(run_task_async(call))
+    attempts = TaskAttempts(call)
+    early = attempts.prepare()
+    if early is not None:
+        return early
+    attempts.enter()
+    try:
+        while True:
+            attempts.begin_attempt()
+            try:
+                value = call_with_time_limit(
+                    call.task.fn,
+                    call.args,
+                    call.kwargs,
+                    call.task.timeout_seconds,
+                    attempts.timeout_error,
+                )
+            except BaseException as exc:
+                outcome = attempts.on_exception(exc)
+            else:
+                outcome = attempts.on_return(value)
+            if isinstance(outcome, State):
+                return outcome
+            time.sleep(outcome)
+    finally:
+        attempts.exit()
+
+
+async def run_task_async(call: TaskCall) -> State:
+    """Execute ``call`` (an ``async def`` task) until a final state."""
+    attempts = TaskAttempts(call)
+    early = attempts.prepare()
+    if early is not None:
+        return early
+    attempts.enter()
+    try:
+        while True:
+            attempts.begin_attempt()
+            try:
+                coro = call.task.fn(*call.args, **call.kwargs)
+                if call.task.timeout_seconds:
+                    try:
+                        value = await asyncio.wait_for(coro, call.task.timeout_seconds)
+                    except asyncio.TimeoutError:
+                        raise attempts.timeout_error() from None
+                else:
+                    value = await coro
+            except BaseException as exc:
+                outcome = attempts.on_exception(exc)
+            else:
+                outcome = attempts.on_return(value)
+            if isinstance(outcome, State):
+                return outcome
+            await asyncio.sleep(outcome)
+    finally:
+        attempts.exit()
+
+
+def record_final(call: TaskCall, state: State) -> State:
+    """Record a final state decided outside the task's own execution (by a runner)."""
+    call.write(state)
+    level = logging.ERROR if state.is_crashed() else logging.INFO
+    call.line(level, f"Finished in state {_label(state)}", state.exception)
+    return state
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _label(state: State) -> str:
+    return f"{state.name}({state.message!r})" if state.message else f"{state.name}()"
+
+
+def _exception_details(exc: BaseException | None, delay: float | None = None) -> dict[str, Any]:
+    details: dict[str, Any] = {}
+    if exc is not None:
+        details["exception_type"] = f"{type(exc).__module__}.{type(exc).__qualname__}"
+        details["traceback"] = "".join(
+            traceback.format_exception(type(exc), exc, exc.__traceback__)
+        )
+    if delay is not None:
+        details["retry_delay_seconds"] = delay
+    return details

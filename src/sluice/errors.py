@@ -1,0 +1,160 @@
+"""Every exception Sluice raises, in one place.
+
+The tree::
+
+    BaseException
+    └── EngineSignal                 control flow of the engine; user ``except Exception``
+        ├── CancelRun                cannot swallow these
+        ├── PauseRun
+        └── AbortRun
+    Exception
+    └── SluiceError                  base of every error Sluice raises on purpose
+        ├── ConfigurationError       bad setting, bad config file
+        ├── StoreError               the store cannot be opened or written
+        │   └── StoreCorruptError    the database file is not a usable Sluice store
+        ├── NotFoundError            unknown flow, flow run, task run, deployment ...
+        │   └── AmbiguousIdError     an id prefix or flow name matches several objects
+        ├── ParameterValidationError parameters rejected before a run starts
+        ├── SerializationError       a result or parameter cannot be serialized
+        ├── TaskRunError             base of failures reported by a task run
+        │   ├── UpstreamTaskError    an upstream future did not complete
+        │   └── TaskTimeoutError     the task ran past ``timeout_seconds``
+        ├── FlowTimeoutError         the flow ran past ``timeout_seconds``
+        ├── MissingContextError      a run-scoped API was used outside any run
+        └── CrashedRunError          the run ended because the engine or process broke
+
+``TaskTimeoutError`` and ``FlowTimeoutError`` also derive from the built-in
+``TimeoutError`` so user code written for the standard library still catches them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class EngineSignal(BaseException):
+    """Base of engine control signals. Derives from BaseException on purpose:
+    a user's ``except Exception`` must not turn a cancellation into a success."""
+
+
+class CancelRun(EngineSignal):
+    """Raised inside a run to stop it; the run ends Cancelled."""
+
+
+class PauseRun(EngineSignal):
+    """Raised inside a run to pause it."""
+
+
+class AbortRun(EngineSignal):
+    """Raised to end a run immediately without changing its recorded state."""
+
+
+class SluiceError(Exception):
+    """Base class of every error Sluice raises on purpose."""
+
+
+class ConfigurationError(SluiceError):
+    """A setting or the config file holds a value Sluice cannot use."""
+
+
+class StoreError(SluiceError):
+    """The store could not be opened, read or written."""
+
+
+class StoreCorruptError(StoreError):
+    """The database file exists but is not a usable Sluice store."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"The Sluice database at {path} cannot be used: {reason}")
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.path, self.reason))
+
+
+class NotFoundError(SluiceError):
+    """An object looked up by name or id does not exist."""
+
+    def __init__(self, kind: str, key: str) -> None:
+        self.kind = kind
+        self.key = key
+        super().__init__(f"{kind} {key!r} not found")
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.kind, self.key))
+
+
+class AmbiguousIdError(NotFoundError):
+    """An id prefix (or a dash/underscore flow name) matches more than one object.
+
+    Attributes:
+        candidates: some of the matching ids or names, to show the user.
+    """
+
+    def __init__(self, kind: str, key: str, candidates: Sequence[str]) -> None:
+        super().__init__(kind, key)
+        self.candidates = list(candidates)
+        shown = ", ".join(self.candidates)
+        self.args = (f"{kind} {key!r} is ambiguous: it matches {shown}; give more characters",)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.kind, self.key, self.candidates))
+
+
+class ParameterValidationError(SluiceError):
+    """Parameters of a flow call do not match its signature.
+
+    Attributes:
+        flow_name: the flow whose parameters were rejected.
+        errors: one ``(field, message)`` pair per bad field.
+    """
+
+    def __init__(self, flow_name: str, errors: Sequence[tuple[str, str]]) -> None:
+        self.flow_name = flow_name
+        self.errors = list(errors)
+        details = "; ".join(f"{field}: {message}" for field, message in self.errors)
+        super().__init__(f"Invalid parameters for flow {flow_name!r}: {details}")
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.flow_name, self.errors))
+
+
+class SerializationError(SluiceError):
+    """A value could not be serialized where it must be (results, parameters)."""
+
+    def __init__(self, what: str, value_type: str, reason: str) -> None:
+        self.what = what
+        self.value_type = value_type
+        self.reason = reason
+        super().__init__(f"Cannot serialize {what} of type {value_type}: {reason}")
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.what, self.value_type, self.reason))
+
+
+class TaskRunError(SluiceError):
+    """Base of failures that a task run reports rather than its user code."""
+
+
+class UpstreamTaskError(TaskRunError):
+    """An upstream task this one depends on did not complete."""
+
+
+class TaskTimeoutError(TaskRunError, TimeoutError):
+    """A task ran longer than its ``timeout_seconds``."""
+
+
+class FlowTimeoutError(SluiceError, TimeoutError):
+    """A flow ran longer than its ``timeout_seconds``."""
+
+
+class MissingContextError(SluiceError):
+    """A run-scoped API (like ``get_run_logger``) was used outside any flow or task run."""
+
+
+class CrashedRunError(SluiceError):
+    """The run ended because the engine or its process broke, not the user's code."""

@@ -1,0 +1,162 @@
+"""The data model: one truth for what the store keeps and the API serves.
+
+These are plain slotted dataclasses rather than pydantic models because the
+engine builds several of them per task call and ``import sluice`` must stay
+cheap; the API layer derives its pydantic models from them.
+
+Times are timezone-aware UTC datetimes. JSON-ish fields (parameters, tags,
+details) hold plain Python values that ``json.dumps`` accepts.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from sluice.states import State, StateType, utcnow
+
+
+def new_id() -> str:
+    """A new random run/record id (UUID4 as text)."""
+    return str(uuid.uuid4())
+
+
+@dataclass(slots=True)
+class FlowRecord:
+    """A flow: the named definition that runs belong to."""
+
+    name: str
+    id: str = field(default_factory=new_id)
+    description: str | None = None
+    version: str | None = None
+    created: _dt.datetime = field(default_factory=utcnow)
+
+
+@dataclass(slots=True)
+class StateRecord:
+    """One entry of a run's state history."""
+
+    run_id: str
+    kind: str  # "flow" or "task"
+    type: StateType
+    name: str
+    timestamp: _dt.datetime
+    message: str | None = None
+    #: structured context: exception type and traceback for failures, retry delay ...
+    details: dict[str, Any] | None = None
+
+    @classmethod
+    def from_state(
+        cls, run_id: str, kind: str, state: State, details: dict[str, Any] | None = None
+    ) -> StateRecord:
+        return cls(run_id, kind, state.type, state.name, state.timestamp, state.message, details)
+
+
+@dataclass(slots=True)
+class FlowRunRecord:
+    """A flow run: one execution (with all its attempts) of a flow."""
+
+    id: str
+    flow_name: str
+    name: str
+    parameters: dict[str, Any] = field(default_factory=dict)
+    tags: list[str] = field(default_factory=list)
+    state_type: StateType = StateType.PENDING
+    state_name: str = "Pending"
+    state_message: str | None = None
+    #: attempts made so far (flow retries and resumes each add one)
+    run_count: int = 0
+    start_time: _dt.datetime | None = None
+    end_time: _dt.datetime | None = None
+    created: _dt.datetime = field(default_factory=utcnow)
+    updated: _dt.datetime = field(default_factory=utcnow)
+    heartbeat: _dt.datetime | None = None
+    parent_flow_run_id: str | None = None
+    parent_task_run_id: str | None = None
+    flow_version: str | None = None
+    hostname: str | None = None
+    pid: int | None = None
+    #: JSON text of a small result stored inline, if any
+    result: str | None = None
+
+    def apply(self, state: State) -> None:
+        """Move this record into ``state`` (start/end times follow the state)."""
+        self.state_type = state.type
+        self.state_name = state.name
+        self.state_message = state.message
+        self.updated = state.timestamp
+        if state.type is StateType.RUNNING and self.start_time is None:
+            self.start_time = state.timestamp
+        if state.is_final():
+            self.end_time = state.timestamp
+
+
+@dataclass(slots=True)
+class TaskRunRecord:
+    """A task run: one call of a task inside (or outside) a flow run."""
+
+    id: str
+    task_name: str
+    name: str
+    flow_run_id: str | None = None
+    #: position of this call among calls of the same task in the flow run
+    call_index: int = 0
+    #: index in a ``.map()``; -1 when the call was not mapped
+    map_index: int = -1
+    tags: list[str] = field(default_factory=list)
+    upstream_ids: list[str] = field(default_factory=list)
+    state_type: StateType = StateType.PENDING
+    state_name: str = "Pending"
+    state_message: str | None = None
+    run_count: int = 0
+    start_time: _dt.datetime | None = None
+    end_time: _dt.datetime | None = None
+    created: _dt.datetime = field(default_factory=utcnow)
+    updated: _dt.datetime = field(default_factory=utcnow)
+    cache_key: str | None = None
+    result: str | None = None
+
+    @property
+    def task_key(self) -> str:
+        """The journal position of this call: ``name:call_index[:map_index]``."""
+        base = f"{self.task_name}:{self.call_index}"
+        return base if self.map_index < 0 else f"{base}:{self.map_index}"
+
+    def apply(self, state: State) -> None:
+        """Move this record into ``state`` (start/end times follow the state)."""
+        self.state_type = state.type
+        self.state_name = state.name
+        self.state_message = state.message
+        self.updated = state.timestamp
+        if state.type is StateType.RUNNING and self.start_time is None:
+            self.start_time = state.timestamp
+        if state.is_final():
+            self.end_time = state.timestamp
+
+
+@dataclass(slots=True)
+class LogRecord:
+    """One log line of a run."""
+
+    flow_run_id: str | None
+    task_run_id: str | None
+    level: int
+    logger: str
+    message: str
+    timestamp: _dt.datetime
+
+
+@dataclass(slots=True)
+class FlowRunFilter:
+    """Which flow runs a listing returns, newest first."""
+
+    flow_name: str | None = None
+    state_types: list[StateType] | None = None
+    tags: list[str] | None = None
+    started_after: _dt.datetime | None = None
+    started_before: _dt.datetime | None = None
+    parent_flow_run_id: str | None = None
+    limit: int = 50
+    offset: int = 0

@@ -1,0 +1,134 @@
+"""Settings: one typed tree, read from ``$SLUICE_HOME/config.toml`` and ``SLUICE_*``.
+
+Each field's environment name is derived from its path: ``logging.level`` is
+``SLUICE_LOGGING_LEVEL``; top-level fields are ``SLUICE_<NAME>``. Environment
+beats the config file, which beats the defaults. Nothing is read at import
+time: call :func:`load_settings` (or pass a :class:`Settings` in).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sluice.errors import ConfigurationError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+
+@dataclass(frozen=True)
+class LoggingSettings:
+    #: level of the console lines Sluice prints (DEBUG, INFO, WARNING ...)
+    level: str = "INFO"
+    #: lowest level of run logs kept in the store
+    store_level: str = "INFO"
+    #: print one line per task run state change on the console
+    task_state_lines: bool = True
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    #: records buffered before the writer flushes without waiting
+    batch_size: int = 2000
+    #: longest a record waits in the buffer, in seconds
+    flush_interval: float = 0.5
+    #: total time a write keeps retrying while SQLite reports "database is locked"
+    lock_timeout: float = 60.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All of Sluice's settings."""
+
+    home: Path = field(default_factory=lambda: Path.home() / ".sluice")
+    #: SQLAlchemy URL; empty means ``sqlite:///$SLUICE_HOME/sluice.db``
+    database_url: str = ""
+    #: a Sluice server's API URL; set, the engine records over HTTP instead
+    api_url: str = ""
+    api_key: str = ""
+    heartbeat_interval: float = 10.0
+    logging: LoggingSettings = field(default_factory=LoggingSettings)
+    store: StoreSettings = field(default_factory=StoreSettings)
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to the SQLite file in the home folder."""
+        return self.database_url or f"sqlite:///{self.home / 'sluice.db'}"
+
+    @property
+    def config_path(self) -> Path:
+        return self.home / "config.toml"
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Build settings from defaults, the config file and the environment.
+
+    Raises:
+        ConfigurationError: the config file is not valid TOML or a value has the wrong type.
+    """
+    env = os.environ if environ is None else environ
+    home = Path(env.get("SLUICE_HOME") or (Path.home() / ".sluice")).expanduser()
+    file_values = _read_config_file(home / "config.toml")
+    return _build(Settings, file_values, env, prefix="SLUICE_", overrides={"home": home})
+
+
+def _read_config_file(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    try:
+        return tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigurationError(f"Cannot read config file {path}: {exc}") from exc
+
+
+def _build(
+    cls: Any,
+    file_values: Mapping[str, Any],
+    env: Mapping[str, str],
+    prefix: str,
+    overrides: Mapping[str, Any] | None = None,
+) -> Any:
+    kwargs: dict[str, Any] = dict(overrides or {})
+    for f in dataclasses.fields(cls):
+        if f.name in kwargs:
+            continue
+        env_name = f"{prefix}{f.name.upper()}"
+        default = f.default_factory() if f.default is dataclasses.MISSING else f.default  # type: ignore[misc]
+        if dataclasses.is_dataclass(default):
+            nested = file_values.get(f.name, {})
+            kwargs[f.name] = _build(type(default), nested, env, f"{env_name}_")
+        elif env_name in env:
+            kwargs[f.name] = _coerce(env[env_name], default, env_name)
+        elif f.name in file_values:
+            kwargs[f.name] = _coerce(file_values[f.name], default, f.name)
+    return cls(**kwargs)
+
+
+def _coerce(raw: Any, default: Any, name: str) -> Any:
+    try:
+        if isinstance(default, bool):
+            if isinstance(raw, bool):
+                return raw
+            return str(raw).strip().lower() in ("1", "true", "yes", "on")
+        if isinstance(default, (int, float)):
+            return type(default)(raw)
+        if isinstance(default, Path):
+            return Path(str(raw)).expanduser()
+        return str(raw)
+    except (TypeError, ValueError) as exc:
+        raise ConfigurationError(f"Setting {name} has an invalid value {raw!r}: {exc}") from exc
+
+
+def settings_as_dict(settings: Settings) -> dict[str, Any]:
+    """Settings as plain values (for ``sluice config view``)."""
+    out = dataclasses.asdict(settings)
+    out["home"] = str(settings.home)
+    return out

@@ -1,0 +1,218 @@
+"""Run states: what a flow or task run is doing, and what it produced.
+
+A state has a *type* (the nine the engine reasons about) and a *name* (a more
+specific label shown to people: ``Retrying`` is a RUNNING state, ``Cached`` and
+``Replayed`` are COMPLETED ones). Rules about types live here as pure functions.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import enum
+from typing import Any
+
+from sluice.errors import CrashedRunError, SluiceError
+
+
+class StateType(str, enum.Enum):
+    """The kinds of state the engine distinguishes."""
+
+    SCHEDULED = "SCHEDULED"
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    CRASHED = "CRASHED"
+    CANCELLED = "CANCELLED"
+    CANCELLING = "CANCELLING"
+    PAUSED = "PAUSED"
+
+
+TERMINAL_TYPES = frozenset(
+    {StateType.COMPLETED, StateType.FAILED, StateType.CRASHED, StateType.CANCELLED}
+)
+#: Failed, Crashed and Cancelled runs are the ones a resume may pick up again.
+RESUMABLE_TYPES = frozenset({StateType.FAILED, StateType.CRASHED, StateType.CANCELLED})
+
+_DEFAULT_NAMES = {t: t.value.title() for t in StateType}
+
+
+def utcnow() -> _dt.datetime:
+    """The current time, timezone-aware in UTC (the only clock the engine uses)."""
+    return _dt.datetime.now(_dt.timezone.utc)
+
+
+class State:
+    """One state of a run.
+
+    Attributes:
+        type: the state's :class:`StateType`.
+        name: the label shown to people (``Completed``, ``Retrying``, ``Cached`` ...).
+        timestamp: when the run entered this state (UTC).
+        message: a human sentence about why, or ``None``.
+        data: the run's return value for completed states, held in memory.
+        exception: the exception behind a failed or crashed state, if known.
+    """
+
+    __slots__ = ("data", "exception", "message", "name", "timestamp", "type")
+
+    def __init__(
+        self,
+        type: StateType,
+        name: str | None = None,
+        message: str | None = None,
+        data: Any = None,
+        exception: BaseException | None = None,
+        timestamp: _dt.datetime | None = None,
+    ) -> None:
+        self.type = type
+        self.name = name or _DEFAULT_NAMES[type]
+        self.message = message
+        self.data = data
+        self.exception = exception
+        self.timestamp = timestamp or utcnow()
+
+    def is_final(self) -> bool:
+        """True for states a run never leaves by itself."""
+        return self.type in TERMINAL_TYPES
+
+    def is_completed(self) -> bool:
+        return self.type is StateType.COMPLETED
+
+    def is_failed(self) -> bool:
+        return self.type is StateType.FAILED
+
+    def is_crashed(self) -> bool:
+        return self.type is StateType.CRASHED
+
+    def is_cancelled(self) -> bool:
+        return self.type is StateType.CANCELLED
+
+    def is_running(self) -> bool:
+        return self.type is StateType.RUNNING
+
+    def is_pending(self) -> bool:
+        return self.type is StateType.PENDING
+
+    def is_scheduled(self) -> bool:
+        return self.type is StateType.SCHEDULED
+
+    def is_paused(self) -> bool:
+        return self.type is StateType.PAUSED
+
+    def result(self, raise_on_failure: bool = True) -> Any:
+        """The run's return value.
+
+        Args:
+            raise_on_failure: when the state is Failed, Crashed or Cancelled,
+                re-raise the original exception (True) or return it (False).
+
+        Raises:
+            The exception the run failed with, or a :class:`SluiceError` that
+            says why no result exists.
+        """
+        if self.type is StateType.COMPLETED:
+            return self.data
+        error = self.exception or self._error_from_message()
+        if raise_on_failure and self.type in (
+            StateType.FAILED,
+            StateType.CRASHED,
+            StateType.CANCELLED,
+        ):
+            raise error
+        if self.type in TERMINAL_TYPES:
+            return error
+        raise SluiceError(f"The run is {self.name}; it has no result yet.")
+
+    def _error_from_message(self) -> BaseException:
+        text = self.message or f"Run ended in state {self.name}"
+        if self.type is StateType.CRASHED:
+            return CrashedRunError(text)
+        return SluiceError(text)
+
+    def __repr__(self) -> str:
+        message = f", message={self.message!r}" if self.message else ""
+        return f"{self.name}(type={self.type.value}{message})"
+
+
+def Scheduled(name: str = "Scheduled", **kw: Any) -> State:
+    """A run waiting for its scheduled start time."""
+    return State(StateType.SCHEDULED, name, **kw)
+
+
+def Late(**kw: Any) -> State:
+    """A scheduled run that was not started in time."""
+    return State(StateType.SCHEDULED, "Late", **kw)
+
+
+def AwaitingRetry(**kw: Any) -> State:
+    """A failed attempt waiting for its retry delay to pass."""
+    return State(StateType.SCHEDULED, "AwaitingRetry", **kw)
+
+
+def Pending(name: str = "Pending", **kw: Any) -> State:
+    """A run created but not yet started."""
+    return State(StateType.PENDING, name, **kw)
+
+
+def Running(name: str = "Running", **kw: Any) -> State:
+    """A run whose code is executing."""
+    return State(StateType.RUNNING, name, **kw)
+
+
+def Retrying(**kw: Any) -> State:
+    """A run executing again after a failed attempt."""
+    return State(StateType.RUNNING, "Retrying", **kw)
+
+
+def Completed(name: str = "Completed", **kw: Any) -> State:
+    """A run that returned normally."""
+    return State(StateType.COMPLETED, name, **kw)
+
+
+def Cached(**kw: Any) -> State:
+    """A completed run whose result came from the cache."""
+    return State(StateType.COMPLETED, "Cached", **kw)
+
+
+def Failed(name: str = "Failed", **kw: Any) -> State:
+    """A run whose user code raised."""
+    return State(StateType.FAILED, name, **kw)
+
+
+def TimedOut(**kw: Any) -> State:
+    """A run stopped because it exceeded its timeout."""
+    return State(StateType.FAILED, "TimedOut", **kw)
+
+
+def Crashed(**kw: Any) -> State:
+    """A run ended by a failure of the engine or its process."""
+    return State(StateType.CRASHED, "Crashed", **kw)
+
+
+def Cancelling(**kw: Any) -> State:
+    """A run asked to stop that has not stopped yet."""
+    return State(StateType.CANCELLING, "Cancelling", **kw)
+
+
+def Cancelled(**kw: Any) -> State:
+    """A run stopped on request."""
+    return State(StateType.CANCELLED, "Cancelled", **kw)
+
+
+def Paused(**kw: Any) -> State:
+    """A run waiting to be resumed."""
+    return State(StateType.PAUSED, "Paused", **kw)
+
+
+def state_type_from_name(text: str) -> StateType:
+    """Parse a state type given by a person (``failed``, ``FAILED``, ``Failed``).
+
+    Raises:
+        ValueError: naming the accepted values.
+    """
+    try:
+        return StateType(text.strip().upper())
+    except ValueError:
+        accepted = ", ".join(t.value.lower() for t in StateType)
+        raise ValueError(f"unknown state {text!r}; expected one of: {accepted}") from None

@@ -1,0 +1,187 @@
+"""``@task``: the definition of a task. How a call runs lives in ``sluice.engine``."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
+
+from typing_extensions import ParamSpec
+
+from sluice.engine.retries import RetryDelay, RetryPolicy
+
+if TYPE_CHECKING:
+    from sluice.futures import SluiceFuture, SluiceFutureList
+    from sluice.schemas import TaskRunRecord
+    from sluice.states import State
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+TaskHook = Callable[["Task[..., Any]", "TaskRunRecord", "State"], Any]
+#: Keyword arguments of ``submit``/``map``/``__call__`` that belong to the engine.
+ENGINE_KEYWORDS = ("wait_for", "return_state")
+
+
+class Task(Generic[P, R]):
+    """A Python function whose calls Sluice runs, retries and records.
+
+    Calling the task runs it at once in this thread; ``.submit()`` runs it on
+    the flow's task runner and returns a future; ``.map()`` submits one call
+    per element of its iterable arguments.
+    """
+
+    def __init__(
+        self,
+        fn: Callable[P, R],
+        name: str | None = None,
+        description: str | None = None,
+        tags: Iterable[str] | None = None,
+        version: str | None = None,
+        retries: int | None = None,
+        retry_delay_seconds: RetryDelay = None,
+        retry_jitter_factor: float | None = None,
+        retry_condition_fn: Callable[..., bool] | None = None,
+        timeout_seconds: float | None = None,
+        task_run_name: str | Callable[[], str] | None = None,
+        log_prints: bool | None = None,
+        on_completion: list[TaskHook] | None = None,
+        on_failure: list[TaskHook] | None = None,
+    ) -> None:
+        if not callable(fn):
+            raise TypeError(f"@task needs a function, got {type(fn).__name__}")
+        if timeout_seconds is not None and timeout_seconds <= 0:
+            raise ValueError(f"timeout_seconds must be positive, got {timeout_seconds}")
+        self.fn = fn
+        self.name = name or fn.__name__
+        self.description = description or inspect.getdoc(fn)
+        self.tags = frozenset(tags or ())
+        self.version = version
+        self.retries = int(retries or 0)
+        self.retry_delay_seconds = retry_delay_seconds
+        self.retry_jitter_factor = retry_jitter_factor
+        self.retry_condition_fn = retry_condition_fn
+        self.retry_policy = RetryPolicy.build(
+            retries, retry_delay_seconds, retry_jitter_factor, _condition(retry_condition_fn)
+        )
+        self.timeout_seconds = timeout_seconds
+        self.task_run_name = task_run_name
+        self.log_prints = log_prints
+        self.on_completion = list(on_completion or [])
+        self.on_failure = list(on_failure or [])
+        self.isasync = inspect.iscoroutinefunction(fn)
+        params = inspect.signature(fn).parameters
+        self._engine_keywords = tuple(k for k in ENGINE_KEYWORDS if k not in params)
+        functools.update_wrapper(self, fn)  # type: ignore[arg-type]
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Run the task now, in this thread, and return its result."""
+        from sluice.engine.task_calls import call_task
+
+        wait_for, return_state = self._engine_options(kwargs)
+        return call_task(self, args, kwargs, wait_for, return_state)  # type: ignore[return-value]
+
+    def submit(self, *args: P.args, **kwargs: P.kwargs) -> SluiceFuture[R]:
+        """Run the task on the flow's task runner; returns a future of its result.
+
+        ``wait_for=[futures]`` adds dependencies that pass no data.
+        """
+        from sluice.engine.task_calls import submit_task
+
+        wait_for, _ = self._engine_options(kwargs)
+        return submit_task(self, args, kwargs, wait_for)
+
+    def map(self, *args: Any, **kwargs: Any) -> SluiceFutureList[R]:
+        """Submit one call per element of the iterable arguments (zipped).
+
+        Wrap an argument in ``unmapped()`` to pass it whole to every call.
+        """
+        from sluice.engine.task_calls import map_task
+
+        wait_for, _ = self._engine_options(kwargs)
+        return map_task(self, args, kwargs, wait_for)
+
+    def with_options(self, **overrides: Any) -> Task[P, R]:
+        """A copy of this task with some decorator arguments replaced."""
+        current = {
+            "name": self.name,
+            "description": self.description,
+            "tags": self.tags,
+            "version": self.version,
+            "retries": self.retries,
+            "retry_delay_seconds": self.retry_delay_seconds,
+            "retry_jitter_factor": self.retry_jitter_factor,
+            "retry_condition_fn": self.retry_condition_fn,
+            "timeout_seconds": self.timeout_seconds,
+            "task_run_name": self.task_run_name,
+            "log_prints": self.log_prints,
+            "on_completion": self.on_completion,
+            "on_failure": self.on_failure,
+        }
+        unknown = set(overrides) - set(current)
+        if unknown:
+            raise TypeError(f"with_options() got unknown options: {', '.join(sorted(unknown))}")
+        current.update(overrides)
+        return Task(self.fn, **current)
+
+    def _engine_options(self, kwargs: dict[str, Any]) -> tuple[list[Any], bool]:
+        wait_for: Any = None
+        return_state = False
+        if "wait_for" in self._engine_keywords:
+            wait_for = kwargs.pop("wait_for", None)
+        if "return_state" in self._engine_keywords:
+            return_state = bool(kwargs.pop("return_state", False))
+        if wait_for is None:
+            return [], return_state
+        if not isinstance(wait_for, (list, tuple, set)):
+            wait_for = [wait_for]
+        return list(wait_for), return_state
+
+    def __repr__(self) -> str:
+        return f"Task(name={self.name!r})"
+
+
+def _condition(fn: Callable[..., bool] | None) -> Callable[[BaseException], bool] | None:
+    if fn is None:
+        return None
+    from sluice.engine.retries import retry_condition_accepts
+
+    return retry_condition_accepts(fn)
+
+
+@overload
+def task(__fn: Callable[P, R]) -> Task[P, R]: ...
+
+
+@overload
+def task(
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    tags: Iterable[str] | None = None,
+    version: str | None = None,
+    retries: int | None = None,
+    retry_delay_seconds: RetryDelay = None,
+    retry_jitter_factor: float | None = None,
+    retry_condition_fn: Callable[..., bool] | None = None,
+    timeout_seconds: float | None = None,
+    task_run_name: str | Callable[[], str] | None = None,
+    log_prints: bool | None = None,
+    on_completion: list[TaskHook] | None = None,
+    on_failure: list[TaskHook] | None = None,
+) -> Callable[[Callable[P, R]], Task[P, R]]: ...
+
+
+def task(__fn: Callable[..., Any] | None = None, **options: Any) -> Any:
+    """Turn a function into a :class:`Task`; use bare (``@task``) or with options.
+
+    Options mirror Prefect's: ``name``, ``description``, ``tags``, ``version``,
+    ``retries``, ``retry_delay_seconds`` (number, list, or callable),
+    ``retry_jitter_factor``, ``retry_condition_fn``, ``timeout_seconds``,
+    ``task_run_name`` (template with parameter names, or callable), ``log_prints``,
+    ``on_completion``/``on_failure`` hooks called as ``hook(task, task_run, state)``.
+    """
+    if __fn is not None:
+        return Task(__fn, **options)
+    return lambda fn: Task(fn, **options)

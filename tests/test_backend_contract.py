@@ -1,0 +1,441 @@
+"""The Backend contract: one suite, run against every backend implementation.
+
+Today: the embedded store on SQLite, and on PostgreSQL when
+``SLUICE_TEST_PG_URL`` points at a server (a fresh database is created for
+the session and dropped afterwards). The HTTP client backend joins later.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sluice.backend.protocol import Backend
+from sluice.errors import AmbiguousIdError, NotFoundError
+from sluice.schemas import (
+    FlowRecord,
+    FlowRunFilter,
+    FlowRunRecord,
+    LogRecord,
+    StateRecord,
+    TaskRunRecord,
+    new_id,
+)
+from sluice.settings import Settings, StoreSettings
+from sluice.states import Completed, Failed, Pending, Running, StateType
+
+# Read at import: the autouse fixture in conftest.py clears SLUICE_* per test.
+PG_URL = os.environ.get("SLUICE_TEST_PG_URL", "")
+BACKENDS = ["sqlite", *(["postgresql"] if PG_URL else [])]
+
+T0 = dt.datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=dt.timezone.utc)
+
+
+def at(seconds: float) -> dt.datetime:
+    return T0 + dt.timedelta(seconds=seconds)
+
+
+@pytest.fixture(scope="session")
+def pg_database_url() -> Iterator[str]:
+    """A PostgreSQL database created for this test session, dropped at its end."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    name = f"sluice_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        admin.dispose()
+
+
+def _empty_tables(backend: Backend) -> None:
+    from sluice.store.database import write_connection
+    from sluice.store.schema import metadata
+
+    with write_connection(backend.engine) as conn:  # type: ignore[attr-defined]
+        for table in reversed(metadata.sorted_tables):
+            conn.execute(table.delete())
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    """A fresh, empty backend of each kind."""
+    from sluice.backend.local import LocalBackend
+
+    store = StoreSettings(flush_interval=0.05, lock_timeout=10.0)
+    if request.param == "sqlite":
+        settings = Settings(home=tmp_path / "home", store=store)
+    else:
+        url = request.getfixturevalue("pg_database_url")
+        settings = Settings(home=tmp_path / "home", database_url=url, store=store)
+    instance = LocalBackend(settings)
+    if request.param == "postgresql":
+        _empty_tables(instance)
+    yield instance
+    instance.close()
+
+
+def make_flow_run(flow_name: str = "etl", created: float = 0.0, **kw: object) -> FlowRunRecord:
+    return FlowRunRecord(
+        id=str(kw.pop("id", new_id())),
+        flow_name=flow_name,
+        name=str(kw.pop("name", f"run-{created}")),
+        created=at(created),
+        updated=at(created),
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def make_task_run(flow_run_id: str | None, created: float = 0.0, **kw: object) -> TaskRunRecord:
+    return TaskRunRecord(
+        id=str(kw.pop("id", new_id())),
+        task_name=str(kw.pop("task_name", "extract")),
+        name=str(kw.pop("name", f"extract-{created}")),
+        flow_run_id=flow_run_id,
+        created=at(created),
+        updated=at(created),
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+# -- shape -------------------------------------------------------------------------
+
+
+def test_backend_satisfies_the_protocol(backend: Backend) -> None:
+    assert isinstance(backend, Backend)
+
+
+# -- flows ---------------------------------------------------------------------------
+
+
+def test_flow_round_trip(backend: Backend) -> None:
+    flow = FlowRecord(name="etl", description="Extract, load", version="1.2", created=at(1))
+    backend.write_flow(flow)
+    assert backend.read_flow("etl") == flow
+
+
+def test_a_known_flow_is_kept(backend: Backend) -> None:
+    first = FlowRecord(name="etl", version="1", created=at(1))
+    backend.write_flow(first)
+    backend.flush()
+    backend.write_flow(FlowRecord(name="etl", version="2", created=at(2)))
+    backend.write_flow(FlowRecord(name="etl", version="3", created=at(3)))
+    assert backend.read_flow("etl") == first
+    assert len(backend.list_flows()) == 1
+
+
+def test_flow_name_matches_with_dashes_or_underscores(backend: Backend) -> None:
+    backend.write_flow(FlowRecord(name="my_flow", created=at(1)))
+    backend.write_flow(FlowRecord(name="other-flow", created=at(2)))
+    assert backend.read_flow("my-flow").name == "my_flow"
+    assert backend.read_flow("my_flow").name == "my_flow"
+    assert backend.read_flow("other_flow").name == "other-flow"
+
+
+def test_unknown_flow_raises_not_found(backend: Backend) -> None:
+    backend.write_flow(FlowRecord(name="etl"))
+    with pytest.raises(NotFoundError, match="nope"):
+        backend.read_flow("nope")
+
+
+def test_list_flows_newest_first_with_limit(backend: Backend) -> None:
+    for i, name in enumerate(["a", "b", "c"]):
+        backend.write_flow(FlowRecord(name=name, created=at(i)))
+    assert [f.name for f in backend.list_flows()] == ["c", "b", "a"]
+    assert [f.name for f in backend.list_flows(limit=2)] == ["c", "b"]
+
+
+# -- flow runs -----------------------------------------------------------------------
+
+
+def test_flow_run_round_trip_keeps_every_field(backend: Backend) -> None:
+    run = make_flow_run(
+        parameters={"n": 3, "nested": {"xs": [1, 2.5, None], "s": "é"}},
+        tags=["nightly", "prod"],
+        state_type=StateType.COMPLETED,
+        state_name="Completed",
+        state_message="all good",
+        run_count=2,
+        start_time=at(1),
+        end_time=at(2.000001),
+        heartbeat=at(1.5),
+        parent_flow_run_id=new_id(),
+        parent_task_run_id=new_id(),
+        flow_version="abc123",
+        hostname="node-1",
+        pid=4242,
+        result='{"value": 42}',
+    )
+    backend.write_flow_run(run)
+    assert backend.read_flow_run(run.id) == run
+
+
+def test_flow_run_upsert_keeps_one_row_with_the_latest_values(backend: Backend) -> None:
+    run = make_flow_run()
+    for state in (Pending(timestamp=at(1)), Running(timestamp=at(2))):
+        run.apply(state)
+        backend.write_flow_run(run, StateRecord.from_state(run.id, "flow", state))
+    backend.flush()
+    run.apply(Completed(timestamp=at(3)))
+    run.run_count = 1
+    backend.write_flow_run(run, StateRecord.from_state(run.id, "flow", Completed(timestamp=at(3))))
+    stored = backend.read_flow_run(run.id)
+    assert stored == run
+    assert stored.start_time == at(2) and stored.end_time == at(3)
+    assert backend.count_flow_runs(FlowRunFilter()) == 1
+    assert [s.name for s in backend.read_states(run.id)] == ["Pending", "Running", "Completed"]
+
+
+def test_record_mutated_after_write_is_stored_as_it_was(backend: Backend) -> None:
+    run = make_flow_run(tags=["a"], parameters={"x": [1]})
+    backend.write_flow_run(run)
+    run.tags.append("b")
+    run.parameters["x"].append(2)
+    task = make_task_run(run.id, tags=["t"])
+    backend.write_task_run(task)
+    task.tags.append("u")
+    stored = backend.read_flow_run(run.id)
+    assert stored.tags == ["a"] and stored.parameters == {"x": [1]}
+    assert backend.read_task_run(task.id).tags == ["t"]
+
+
+def test_unknown_flow_run_raises_not_found(backend: Backend) -> None:
+    with pytest.raises(NotFoundError):
+        backend.read_flow_run(new_id())
+
+
+def test_flow_run_by_unique_id_prefix(backend: Backend) -> None:
+    a = make_flow_run(id="aaaa1111-0000-4000-8000-000000000000")
+    b = make_flow_run(id="aaaa2222-0000-4000-8000-000000000000")
+    c = make_flow_run(id="bbbb1111-0000-4000-8000-000000000000")
+    for run in (a, b, c):
+        backend.write_flow_run(run)
+    assert backend.read_flow_run("aaaa1").id == a.id
+    assert backend.read_flow_run("b").id == c.id
+    assert backend.read_flow_run(b.id).id == b.id
+    with pytest.raises(AmbiguousIdError) as excinfo:
+        backend.read_flow_run("aaaa")
+    assert a.id in str(excinfo.value) and b.id in str(excinfo.value)
+    assert isinstance(excinfo.value, NotFoundError)
+    with pytest.raises(NotFoundError):
+        backend.read_flow_run("cccc")
+    with pytest.raises(NotFoundError):
+        backend.read_flow_run("aaaa%")
+
+
+# -- listing flow runs ----------------------------------------------------------------
+
+
+@pytest.fixture
+def many_runs(backend: Backend) -> list[FlowRunRecord]:
+    """Ten runs of two flows, created one second apart, with states and tags."""
+    runs = []
+    for i in range(10):
+        run = make_flow_run(
+            flow_name="etl_daily" if i % 2 == 0 else "report",
+            created=i,
+            tags=["even"] if i % 2 == 0 else ["odd", "Prod"],
+            start_time=at(i + 0.5) if i < 8 else None,
+            state_type=StateType.FAILED if i % 3 == 0 else StateType.COMPLETED,
+        )
+        backend.write_flow_run(run)
+        runs.append(run)
+    backend.write_flow(FlowRecord(name="etl_daily"))
+    return runs
+
+
+def _ids(runs: list[FlowRunRecord]) -> list[str]:
+    return [r.id for r in runs]
+
+
+def test_list_flow_runs_newest_first(backend: Backend, many_runs: list[FlowRunRecord]) -> None:
+    listed = backend.list_flow_runs(FlowRunFilter(limit=100))
+    assert _ids(listed) == _ids(many_runs[::-1])
+    assert listed[0] == many_runs[-1]
+
+
+def test_list_flow_runs_pagination(backend: Backend, many_runs: list[FlowRunRecord]) -> None:
+    newest_first = _ids(many_runs[::-1])
+    page1 = backend.list_flow_runs(FlowRunFilter(limit=4))
+    page2 = backend.list_flow_runs(FlowRunFilter(limit=4, offset=4))
+    page3 = backend.list_flow_runs(FlowRunFilter(limit=4, offset=8))
+    assert _ids(page1 + page2 + page3) == newest_first
+    assert backend.count_flow_runs(FlowRunFilter(limit=4, offset=8)) == 10
+
+
+def test_filter_by_flow_name_accepts_dashes(
+    backend: Backend, many_runs: list[FlowRunRecord]
+) -> None:
+    expected = [r.id for r in many_runs[::-1] if r.flow_name == "etl_daily"]
+    for name in ("etl_daily", "etl-daily"):
+        flt = FlowRunFilter(flow_name=name, limit=100)
+        assert _ids(backend.list_flow_runs(flt)) == expected
+        assert backend.count_flow_runs(flt) == 5
+    assert backend.list_flow_runs(FlowRunFilter(flow_name="etl")) == []
+
+
+def test_filter_by_state_types(backend: Backend, many_runs: list[FlowRunRecord]) -> None:
+    flt = FlowRunFilter(state_types=[StateType.FAILED], limit=100)
+    assert _ids(backend.list_flow_runs(flt)) == [many_runs[i].id for i in (9, 6, 3, 0)]
+    both = FlowRunFilter(state_types=[StateType.FAILED, StateType.COMPLETED])
+    assert backend.count_flow_runs(both) == 10
+    assert backend.count_flow_runs(FlowRunFilter(state_types=[StateType.RUNNING])) == 0
+
+
+def test_filter_by_tags_requires_all_and_is_case_sensitive(
+    backend: Backend, many_runs: list[FlowRunRecord]
+) -> None:
+    assert backend.count_flow_runs(FlowRunFilter(tags=["even"])) == 5
+    assert backend.count_flow_runs(FlowRunFilter(tags=["odd", "Prod"])) == 5
+    assert backend.count_flow_runs(FlowRunFilter(tags=["odd", "even"])) == 0
+    assert backend.count_flow_runs(FlowRunFilter(tags=["prod"])) == 0
+    assert backend.count_flow_runs(FlowRunFilter(tags=["od"])) == 0
+
+
+def test_filter_by_time_range(backend: Backend, many_runs: list[FlowRunRecord]) -> None:
+    # Runs 0-7 started at i + 0.5; runs 8 and 9 never started (placed by creation).
+    flt = FlowRunFilter(started_after=at(2), started_before=at(5), limit=100)
+    assert _ids(backend.list_flow_runs(flt)) == [many_runs[i].id for i in (4, 3, 2)]
+    late = FlowRunFilter(started_after=at(7), limit=100)
+    assert _ids(backend.list_flow_runs(late)) == [many_runs[i].id for i in (9, 8, 7)]
+
+
+def test_filter_by_parent_and_combined(backend: Backend, many_runs: list[FlowRunRecord]) -> None:
+    parent = many_runs[0]
+    child = make_flow_run(flow_name="etl_daily", created=20, parent_flow_run_id=parent.id)
+    backend.write_flow_run(child)
+    assert _ids(backend.list_flow_runs(FlowRunFilter(parent_flow_run_id=parent.id))) == [child.id]
+    flt = FlowRunFilter(flow_name="etl-daily", state_types=[StateType.FAILED], tags=["even"])
+    assert _ids(backend.list_flow_runs(flt)) == [many_runs[6].id, many_runs[0].id]
+
+
+# -- task runs and states ---------------------------------------------------------------
+
+
+def test_task_run_round_trip_keeps_every_field(backend: Backend) -> None:
+    run = make_task_run(
+        new_id(),
+        call_index=3,
+        map_index=7,
+        tags=["io"],
+        upstream_ids=[new_id(), new_id()],
+        state_type=StateType.FAILED,
+        state_name="TimedOut",
+        state_message="took too long",
+        run_count=3,
+        start_time=at(1),
+        end_time=at(9),
+        cache_key="k" * 64,
+        result=None,
+    )
+    backend.write_task_run(run)
+    assert backend.read_task_run(run.id) == run
+
+
+def test_task_run_state_changes_coalesce_but_history_is_complete(backend: Backend) -> None:
+    run = make_task_run(new_id())
+    states = [Pending(timestamp=at(1)), Running(timestamp=at(2)), Failed(timestamp=at(3))]
+    states.append(Running(name="Retrying", timestamp=at(4)))
+    states.append(Completed(timestamp=at(5), message="done"))
+    for state in states:
+        run.apply(state)
+        backend.write_task_run(run, StateRecord.from_state(run.id, "task", state))
+    stored = backend.read_task_run(run.id)
+    assert stored == run
+    assert (stored.state_name, stored.start_time, stored.end_time) == ("Completed", at(2), at(5))
+    history = backend.read_states(run.id)
+    assert [(s.name, s.timestamp) for s in history] == [(s.name, s.timestamp) for s in states]
+    assert history[-1] == StateRecord(run.id, "task", StateType.COMPLETED, "Completed", at(5), "done")
+
+
+def test_state_details_round_trip(backend: Backend) -> None:
+    run_id = new_id()
+    details = {"exception": "ValueError", "traceback": "line 1\nline 2", "retry_in": 2.5}
+    record = StateRecord(run_id, "flow", StateType.FAILED, "Failed", at(1), "boom", details)
+    backend.write_flow_run(make_flow_run(id=run_id), record)
+    assert backend.read_states(run_id) == [record]
+    assert backend.read_states(new_id()) == []
+
+
+def test_read_task_runs_in_creation_order(backend: Backend) -> None:
+    flow_run = make_flow_run()
+    other = make_flow_run()
+    runs = [make_task_run(flow_run.id, created=i, call_index=i) for i in (3, 1, 2, 0)]
+    for run in runs:
+        backend.write_task_run(run)
+    backend.write_task_run(make_task_run(other.id))
+    listed = backend.read_task_runs(flow_run.id)
+    assert [r.call_index for r in listed] == [0, 1, 2, 3]
+    assert backend.read_task_runs(new_id()) == []
+
+
+def test_task_run_by_id_prefix(backend: Backend) -> None:
+    one = make_task_run(None, id="cafe0001-0000-4000-8000-000000000000")
+    two = make_task_run(None, id="cafe0002-0000-4000-8000-000000000000")
+    backend.write_task_run(one)
+    backend.write_task_run(two)
+    assert backend.read_task_run("cafe0002").id == two.id
+    with pytest.raises(AmbiguousIdError):
+        backend.read_task_run("cafe")
+    with pytest.raises(NotFoundError):
+        backend.read_task_run("dead")
+
+
+# -- heartbeats ---------------------------------------------------------------------------
+
+
+def test_heartbeat_moves_forward_only(backend: Backend) -> None:
+    run = make_flow_run()
+    backend.write_flow_run(run)
+    backend.heartbeat(run.id, at(10))
+    assert backend.read_flow_run(run.id).heartbeat == at(10)
+    backend.heartbeat(run.id, at(5))
+    assert backend.read_flow_run(run.id).heartbeat == at(10)
+    # A later snapshot of the run without a heartbeat does not erase it.
+    run.apply(Completed(timestamp=at(11)))
+    backend.write_flow_run(run)
+    stored = backend.read_flow_run(run.id)
+    assert stored.heartbeat == at(10) and stored.state_name == "Completed"
+    backend.heartbeat(run.id, at(12))
+    assert backend.read_flow_run(run.id).heartbeat == at(12)
+
+
+# -- logs ----------------------------------------------------------------------------------
+
+
+def test_logs_paging_levels_and_task_filter(backend: Backend) -> None:
+    flow_run_id, task_run_id = new_id(), new_id()
+    logs = [
+        LogRecord(flow_run_id, task_run_id if i % 2 else None, 10 * (i % 5), "app", f"m{i}", at(i))
+        for i in range(20)
+    ]
+    backend.write_logs(logs[:10])
+    backend.write_logs(logs[10:])
+    backend.write_logs([LogRecord(new_id(), None, 20, "app", "other run", at(0))])
+    assert backend.read_logs(flow_run_id) == logs
+    assert backend.read_logs(flow_run_id, offset=5, limit=3) == logs[5:8]
+    assert backend.read_logs(flow_run_id, offset=18) == logs[18:]
+    assert backend.read_logs(flow_run_id, min_level=30) == [r for r in logs if r.level >= 30]
+    only_task = backend.read_logs(flow_run_id, task_run_id=task_run_id)
+    assert only_task == [r for r in logs if r.task_run_id == task_run_id]
+    assert backend.read_logs(new_id()) == []
+
+
+def test_reads_see_unflushed_writes(backend: Backend) -> None:
+    run = make_flow_run()
+    backend.write_flow_run(run)
+    backend.write_task_run(make_task_run(run.id))
+    backend.write_logs([LogRecord(run.id, None, 20, "app", "hello", at(0))])
+    assert backend.read_flow_run(run.id).id == run.id
+    assert len(backend.read_task_runs(run.id)) == 1
+    assert [r.message for r in backend.read_logs(run.id)] == ["hello"]
