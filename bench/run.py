@@ -21,6 +21,7 @@ See bench/README.md for what each workload measures.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -33,9 +34,10 @@ import tempfile
 import threading
 import time
 import zipfile
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
@@ -46,6 +48,8 @@ PREFECT_VERSION = "3.9.1"
 # prefect 3.9.1 declares certifi>=2026.10.19, newer than any certifi on PyPI
 # when this was written; these requirements are installed unpinned instead.
 RELAXED_REQUIREMENTS = ("certifi",)
+# Exact dependency versions the published Prefect figures were measured with.
+PREFECT_CONSTRAINTS = BENCH_DIR / "prefect-constraints.txt"
 
 WORKLOADS = ("import", "hello", "sequential", "map")
 DEFAULT_SIZES = (1000, 10_000, 100_000)
@@ -100,7 +104,9 @@ def pip(python: Path, log: Path, *args: str) -> bool:
     with log.open("a") as fh:
         fh.write(f"\n$ {python} -m pip {' '.join(args)}\n")
         fh.flush()
-        proc = subprocess.run([str(python), "-m", "pip", *args], stdout=fh, stderr=subprocess.STDOUT)
+        proc = subprocess.run(
+            [str(python), "-m", "pip", *args], stdout=fh, stderr=subprocess.STDOUT
+        )
     return proc.returncode == 0
 
 
@@ -124,6 +130,11 @@ def wheel_requirements(wheel: Path) -> list[str]:
     return requirements
 
 
+def constraint_args() -> list[str]:
+    """``-c FILE`` pinning Prefect's dependency tree, when the file exists."""
+    return ["-c", str(PREFECT_CONSTRAINTS)] if PREFECT_CONSTRAINTS.exists() else []
+
+
 def install_prefect_relaxed(python: Path, log: Path, version: str) -> None:
     """Install prefect==VERSION's dependencies with relaxed pins, then prefect itself."""
     wheel_dir = Path(tempfile.mkdtemp(prefix="prefect-wheel-", dir=WORK_DIR))
@@ -132,7 +143,7 @@ def install_prefect_relaxed(python: Path, log: Path, version: str) -> None:
     wheel = next(wheel_dir.glob(f"prefect-{version}-*.whl"))
     requirements = wheel_dir / "requirements.txt"
     requirements.write_text("\n".join(wheel_requirements(wheel)) + "\n")
-    if not pip(python, log, "install", "-r", str(requirements)):
+    if not pip(python, log, "install", "-r", str(requirements), *constraint_args()):
         raise SystemExit(f"setup-prefect: installing prefect's requirements failed, see {log}")
     if not pip(python, log, "install", "--no-deps", str(wheel)):
         raise SystemExit(f"setup-prefect: installing the prefect wheel failed, see {log}")
@@ -145,10 +156,15 @@ def smoke_test_prefect(python: Path) -> None:
         env = clean_env({"PREFECT_HOME": home, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"})
         proc = subprocess.run(
             [str(python), str(WORKLOAD_DIR / "prefect_hello.py")],
-            capture_output=True, text=True, env=env, timeout=600,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=600,
         )
     if proc.returncode != 0 or '"ok": true' not in proc.stdout:
-        raise SystemExit(f"setup-prefect: trivial flow failed: {error_summary(proc.stderr, proc.returncode)}")
+        raise SystemExit(
+            f"setup-prefect: trivial flow failed: {error_summary(proc.stderr, proc.returncode)}"
+        )
 
 
 def setup_prefect(venv: Path = PREFECT_VENV, version: str = PREFECT_VERSION) -> Path:
@@ -158,11 +174,13 @@ def setup_prefect(venv: Path = PREFECT_VENV, version: str = PREFECT_VERSION) -> 
 
     1. ``python3 -m venv bench/.prefect-venv`` (Prefect 3.9 needs Python >= 3.11)
     2. ``pip install --upgrade pip``
-    3. ``pip install prefect==3.9.1`` -- fails today: prefect pins
-       ``certifi>=2026.10.19``, newer than any certifi release on PyPI.
+    3. ``pip install prefect==3.9.1 -c bench/prefect-constraints.txt`` --
+       fails today: prefect pins ``certifi>=2026.10.19``, newer than any
+       certifi release on PyPI.
     4. Fallback: ``pip download --no-deps prefect==3.9.1``, write the wheel's
        Requires-Dist (without extras, certifi unpinned) to a requirements
-       file, ``pip install -r`` it, then ``pip install --no-deps`` the wheel.
+       file, ``pip install -r requirements.txt -c bench/prefect-constraints.txt``,
+       then ``pip install --no-deps prefect-3.9.1-py3-none-any.whl``.
     5. Check ``prefect.__version__`` and run a trivial flow (ephemeral server).
     """
     python = venv_python(venv)
@@ -177,7 +195,7 @@ def setup_prefect(venv: Path = PREFECT_VENV, version: str = PREFECT_VERSION) -> 
     log_line(f"setup-prefect: creating {venv} (pip output: {log})")
     subprocess.run([find_base_python(), "-m", "venv", str(venv)], check=True)
     pip(python, log, "install", "--upgrade", "pip")
-    if not pip(python, log, "install", f"prefect=={version}"):
+    if not pip(python, log, "install", f"prefect=={version}", *constraint_args()):
         log_line("setup-prefect: plain install failed (certifi pin); installing with relaxed pins")
         install_prefect_relaxed(python, log, version)
     found = installed_prefect_version(python)
@@ -313,11 +331,9 @@ class TreeSampler(threading.Thread):
 
 def kill_tree(pgid: int, pids: list[int]) -> None:
     """SIGKILL a child's process group and any descendants seen in it."""
-    for kill, target in [(os.killpg, pgid)] + [(os.kill, pid) for pid in pids]:
-        try:
+    for kill, target in [(os.killpg, pgid), *[(os.kill, pid) for pid in pids]]:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             kill(target, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
 
 
 def error_summary(stderr: str, returncode: int | None) -> str:
@@ -337,14 +353,13 @@ def parse_result(stdout: str) -> dict[str, Any] | None:
     for line in reversed(stdout.splitlines()):
         if line.startswith(RESULT_MARKER):
             try:
-                return json.loads(line[len(RESULT_MARKER):])
+                return json.loads(line[len(RESULT_MARKER) :])
             except json.JSONDecodeError:
                 return None
     return None
 
 
-def wait_child(proc: subprocess.Popen, timeout: float
-               ) -> tuple[Any, bool, list[int], int | None]:
+def wait_child(proc: subprocess.Popen, timeout: float) -> tuple[Any, bool, list[int], int | None]:
     """Wait for ``proc``, killing its tree after ``timeout`` seconds.
 
     Returns the child's rusage, whether it timed out, the pids last seen
@@ -372,8 +387,9 @@ def maxrss_to_kb(ru_maxrss: int) -> int:
     return ru_maxrss // 1024 if sys.platform == "darwin" else ru_maxrss
 
 
-def run_child(side: Side, workload: str, args: list[Any], log_dir: Path, home: Path,
-              timeout: float) -> ChildRun:
+def run_child(
+    side: Side, workload: str, args: list[Any], log_dir: Path, home: Path, timeout: float
+) -> ChildRun:
     """Run one workload script in a fresh process and collect its measurements.
 
     Wall time is measured from spawn to exit; peak RSS comes from the
@@ -388,8 +404,15 @@ def run_child(side: Side, workload: str, args: list[Any], log_dir: Path, home: P
     with out_path.open("wb") as out, err_path.open("wb") as err:
         start = time.perf_counter()
         try:
-            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                                    env=side.child_env(home), cwd=log_dir, start_new_session=True)
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                env=side.child_env(home),
+                cwd=log_dir,
+                start_new_session=True,
+            )
         except OSError as exc:
             run.error = f"{type(exc).__name__}: {exc}"
             return run
@@ -452,7 +475,9 @@ def fmt_value(value: Cell, unit: str) -> str:
 def fmt_ratio(row: Row) -> str:
     """prefect/sluice, when both sides have numbers."""
     sluice, prefect = row.cells.get("sluice"), row.cells.get("prefect")
-    numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (sluice, prefect))
+    numeric = all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in (sluice, prefect)
+    )
     if row.unit == "count" or not numeric or not sluice:
         return ""
     return f"{prefect / sluice:.1f}x"
@@ -480,15 +505,20 @@ def format_table(rows: list[Row]) -> str:
     """Plain-text, column-aligned results table."""
     header = ["workload", "sluice", "prefect", "prefect/sluice", "budget"]
     body = [
-        [row.label, clip(fmt_value(row.cells.get("sluice"), row.unit)),
-         clip(fmt_value(row.cells.get("prefect"), row.unit)), fmt_ratio(row), fmt_budget(row)]
+        [
+            row.label,
+            clip(fmt_value(row.cells.get("sluice"), row.unit)),
+            clip(fmt_value(row.cells.get("prefect"), row.unit)),
+            fmt_ratio(row),
+            fmt_budget(row),
+        ]
         for row in rows
     ]
-    widths = [max(len(line[i]) for line in [header] + body) for i in range(len(header))]
+    widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
     rule = "-+-".join("-" * w for w in widths)
 
     def render(line: list[str]) -> str:
-        return " | ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip()
+        return " | ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip()
 
     return "\n".join([render(header), rule] + [render(line) for line in body])
 
@@ -521,16 +551,25 @@ class Bench:
             self.rows[key] = Row(key, label, unit, budget)
         return self.rows[key]
 
-    def child(self, side: Side, workload: str, tag: str, args: Sequence[Any] = (),
-              home: Path | None = None) -> ChildRun:
+    def child(
+        self,
+        side: Side,
+        workload: str,
+        tag: str,
+        args: Sequence[Any] = (),
+        home: Path | None = None,
+    ) -> ChildRun:
         """Run one workload child for ``side`` and log a progress line."""
         log_dir = self.run_dir / side.name / tag
-        run = run_child(side, workload, list(args), log_dir, home or log_dir / "home",
-                        self.opts.timeout)
+        run = run_child(
+            side, workload, list(args), log_dir, home or log_dir / "home", self.opts.timeout
+        )
         self.runs[side.name].setdefault(tag, []).append(asdict(run))
         summary = "ok" if run.ok else run.error
-        log_line(f"[{time.perf_counter() - self.started:8.1f}s] {side.name:<7} {tag:<24} "
-                 f"{run.wall_s or 0:8.2f}s  {summary}")
+        log_line(
+            f"[{time.perf_counter() - self.started:8.1f}s] {side.name:<7} {tag:<24} "
+            f"{run.wall_s or 0:8.2f}s  {summary}"
+        )
         return run
 
     def cleanup(self, home: Path) -> None:
@@ -563,8 +602,9 @@ class Bench:
         n = self.opts.seq_n
         run = self.child(side, "sequential", f"sequential-{n}", [n])
         total = self.row("seq_total", f"sequential N={n} total", "s")
-        per_task = self.row("seq_per_task", "sequential per-task overhead", "us",
-                            BUDGETS["per_task_us"])
+        per_task = self.row(
+            "seq_per_task", "sequential per-task overhead", "us", BUDGETS["per_task_us"]
+        )
         total.cells[side.name] = cell(run, lambda r: r.get("total_s"))
         per_task.cells[side.name] = cell(run, lambda r: r.get("per_task_us"))
         self.cleanup(Path(run.log_dir) / "home")
@@ -573,32 +613,45 @@ class Bench:
         """``task.map`` over N items: wall time, peak RSS, and (once) stored records."""
         run = self.child(side, "map", f"map-{n}", [n])
         wall_budget, rss_budget = (
-            (BUDGETS["map_wall_10000"], BUDGETS["map_rss_10000"]) if n == 10_000 else (None, None))
+            (BUDGETS["map_wall_10000"], BUDGETS["map_rss_10000"]) if n == 10_000 else (None, None)
+        )
         rows = [
-            (f"map_wall_{n}", f"map N={n:,} wall", "s", wall_budget,
-             lambda r: r.get("wall_s")),
-            (f"map_rss_{n}", f"map N={n:,} peak RSS (largest process)", "MB", rss_budget,
-             lambda r: r.maxrss_kb / MB),
-            (f"map_tree_{n}", f"map N={n:,} peak RSS (process tree)", "MB", rss_budget,
-             lambda r: tree_peak_mb(r)),
+            (f"map_wall_{n}", f"map N={n:,} wall", "s", wall_budget, lambda r: r.get("wall_s")),
+            (
+                f"map_rss_{n}",
+                f"map N={n:,} peak RSS (largest process)",
+                "MB",
+                rss_budget,
+                lambda r: r.maxrss_kb / MB,
+            ),
+            (
+                f"map_tree_{n}",
+                f"map N={n:,} peak RSS (process tree)",
+                "MB",
+                rss_budget,
+                lambda r: tree_peak_mb(r),
+            ),
         ]
         for key, label, unit, budget, value in rows:
-            self.row(key, label, unit, budget).cells[side.name] = cell(run, value)
+            outside = unit if unit == "MB" else None
+            self.row(key, label, unit, budget).cells[side.name] = cell(run, value, outside)
         if n == self.records_size():
             self.run_records(side, n, run)
         self.cleanup(Path(run.log_dir) / "home")
 
     def run_records(self, side: Side, n: int, map_run: ChildRun) -> None:
         """Count the task runs the store holds after the map workload."""
-        row = self.row(f"records_{n}", f"task runs stored after map N={n:,}", "count",
-                       ("==", float(n)))
+        row = self.row(
+            f"records_{n}", f"task runs stored after map N={n:,}", "count", ("==", float(n))
+        )
         if not map_run.ok:
             row.cells[side.name] = "n/a"
             return
         home = Path(map_run.log_dir) / "home"
         run = self.child(side, "records", f"records-{n}", home=home)
-        row.cells[side.name] = cell(run, lambda r: "n/a" if r.get("task_runs") is None
-                                    else r.get("task_runs"))
+        row.cells[side.name] = cell(
+            run, lambda r: "n/a" if r.get("task_runs") is None else r.get("task_runs")
+        )
 
     def records_size(self) -> int:
         """Map size after which the records check runs."""
@@ -638,9 +691,15 @@ def tree_peak_mb(run: ChildRun) -> Cell:
     return max(run.tree_peak_kb, run.maxrss_kb or 0) / MB
 
 
-def cell(run: ChildRun, value: Callable[[ChildRun], Cell]) -> Cell:
-    """A table cell for one run: its value, or its error text."""
+def cell(run: ChildRun, value: Callable[[ChildRun], Cell], unit: str | None = None) -> Cell:
+    """A table cell for one run: its value, or its error text.
+
+    With ``unit``, the value is measured from outside (like peak RSS) and
+    stays meaningful for a killed child: a timeout then shows it as a floor.
+    """
     if run.timed_out:
+        if unit is not None:
+            return f"{run.error}, >={fmt_value(value(run), unit)}"
         return run.error
     if not run.ok:
         return f"error: {run.error}"
@@ -677,35 +736,65 @@ def csv_list(text: str) -> list[str]:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--only", type=csv_list, default=list(WORKLOADS),
-                   help=f"comma-separated workloads to run (default: all of {','.join(WORKLOADS)})")
-    p.add_argument("--sizes", type=lambda s: [int(x) for x in csv_list(s)],
-                   default=list(DEFAULT_SIZES),
-                   help="comma-separated map sizes (default: 1000,10000,100000)")
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--only",
+        type=csv_list,
+        default=list(WORKLOADS),
+        help=f"comma-separated workloads to run (default: all of {','.join(WORKLOADS)})",
+    )
+    p.add_argument(
+        "--sizes",
+        type=lambda s: [int(x) for x in csv_list(s)],
+        default=list(DEFAULT_SIZES),
+        help="comma-separated map sizes (default: 1000,10000,100000)",
+    )
     p.add_argument("--seq-n", type=int, default=1000, help="tasks in the sequential workload")
-    p.add_argument("--repeat", type=int, default=3,
-                   help="runs of import and hello-world; the best is reported (default 3)")
-    p.add_argument("--timeout", type=float, default=900.0,
-                   help="seconds before one workload process is killed (default 900)")
+    p.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="runs of import and hello-world; the best is reported (default 3)",
+    )
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=900.0,
+        help="seconds before one workload process is killed (default 900)",
+    )
     p.add_argument("--skip-prefect", action="store_true", help="run the Sluice side only")
     p.add_argument("--skip-sluice", action="store_true", help="run the Prefect side only")
-    p.add_argument("--sluice-python", default=None,
-                   help="interpreter with sluice installed (default: REPO/.venv/bin/python, "
-                        "else this one, with REPO/src put on PYTHONPATH)")
-    p.add_argument("--prefect-python", default=None,
-                   help=f"interpreter with prefect (default: {PREFECT_VENV.relative_to(REPO_DIR)}, "
-                        "created automatically when missing)")
-    p.add_argument("--setup-prefect", action="store_true",
-                   help="create or repair the Prefect virtualenv, then exit")
-    p.add_argument("--keep-homes", action="store_true",
-                   help="keep each workload's SLUICE_HOME/PREFECT_HOME under bench/.work/")
+    p.add_argument(
+        "--sluice-python",
+        default=None,
+        help="interpreter with sluice installed (default: REPO/.venv/bin/python "
+        "or this interpreter, with REPO/src prepended to PYTHONPATH)",
+    )
+    p.add_argument(
+        "--prefect-python",
+        default=None,
+        help=f"interpreter with prefect (default: {PREFECT_VENV.relative_to(REPO_DIR)}, "
+        "created automatically when missing)",
+    )
+    p.add_argument(
+        "--setup-prefect",
+        action="store_true",
+        help="create or repair the Prefect virtualenv, then exit",
+    )
+    p.add_argument(
+        "--keep-homes",
+        action="store_true",
+        help="keep each workload's SLUICE_HOME/PREFECT_HOME under bench/.work/",
+    )
     p.add_argument("--json", metavar="FILE", help="also write raw results as JSON")
     opts = p.parse_args(argv)
     unknown = set(opts.only) - set(WORKLOADS)
     if unknown:
-        p.error(f"unknown workload(s) {', '.join(sorted(unknown))}; choose from {', '.join(WORKLOADS)}")
+        p.error(
+            f"unknown workload(s) {', '.join(sorted(unknown))}; choose from {', '.join(WORKLOADS)}"
+        )
     if not opts.sizes:
         p.error("--sizes needs at least one size")
     return opts
@@ -717,16 +806,29 @@ def make_sides(opts: argparse.Namespace) -> list[Side]:
     if opts.sluice_python is None and (REPO_DIR / "src" / "sluice").is_dir():
         # Default interpreter: bench the working tree even if it is not installed.
         sluice_env["PYTHONPATH"] = os.pathsep.join(
-            filter(None, [str(REPO_DIR / "src"), os.environ.get("PYTHONPATH")]))
+            filter(None, [str(REPO_DIR / "src"), os.environ.get("PYTHONPATH")])
+        )
     prefect_python = opts.prefect_python or str(venv_python(PREFECT_VENV))
-    if not opts.skip_prefect and opts.prefect_python is None:
-        if installed_prefect_version(Path(prefect_python)) is None:
-            setup_prefect()
+    needs_venv = not opts.skip_prefect and opts.prefect_python is None
+    if needs_venv and installed_prefect_version(Path(prefect_python)) is None:
+        setup_prefect()
     return [
-        Side("sluice", opts.sluice_python or default_sluice_python(), "SLUICE_HOME", "sluice", sluice_env,
-             enabled=not opts.skip_sluice),
-        Side("prefect", prefect_python, "PREFECT_HOME", "prefect",
-             {"PREFECT_SERVER_ANALYTICS_ENABLED": "false"}, enabled=not opts.skip_prefect),
+        Side(
+            "sluice",
+            opts.sluice_python or default_sluice_python(),
+            "SLUICE_HOME",
+            "sluice",
+            sluice_env,
+            enabled=not opts.skip_sluice,
+        ),
+        Side(
+            "prefect",
+            prefect_python,
+            "PREFECT_HOME",
+            "prefect",
+            {"PREFECT_SERVER_ANALYTICS_ENABLED": "false"},
+            enabled=not opts.skip_prefect,
+        ),
     ]
 
 

@@ -1,9 +1,9 @@
 """A small ETL flow that shows what Sluice records: run it, then inspect it.
 
-    python examples/demo.py
-    sluice flow-run ls
-    sluice flow-run inspect <id>
-    sluice flow-run logs <id>
+python examples/demo.py
+sluice flow-run ls
+sluice flow-run inspect <id>
+sluice flow-run logs <id>
 """
 
 from __future__ import annotations

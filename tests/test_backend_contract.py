@@ -130,6 +130,7 @@ def test_a_known_flow_is_kept(backend: Backend) -> None:
     backend.flush()
     backend.write_flow(FlowRecord(name="etl", version="2", created=at(2)))
     backend.write_flow(FlowRecord(name="etl", version="3", created=at(3)))
+    backend.write_flow(first)  # registered again by a later run of the same process
     assert backend.read_flow("etl") == first
     assert len(backend.list_flows()) == 1
 
@@ -355,7 +356,9 @@ def test_task_run_state_changes_coalesce_but_history_is_complete(backend: Backen
     assert (stored.state_name, stored.start_time, stored.end_time) == ("Completed", at(2), at(5))
     history = backend.read_states(run.id)
     assert [(s.name, s.timestamp) for s in history] == [(s.name, s.timestamp) for s in states]
-    assert history[-1] == StateRecord(run.id, "task", StateType.COMPLETED, "Completed", at(5), "done")
+    assert history[-1] == StateRecord(
+        run.id, "task", StateType.COMPLETED, "Completed", at(5), "done"
+    )
 
 
 def test_state_details_round_trip(backend: Backend) -> None:
@@ -439,3 +442,14 @@ def test_reads_see_unflushed_writes(backend: Backend) -> None:
     assert backend.read_flow_run(run.id).id == run.id
     assert len(backend.read_task_runs(run.id)) == 1
     assert [r.message for r in backend.read_logs(run.id)] == ["hello"]
+
+
+def test_nul_characters_do_not_break_writes(backend: Backend) -> None:
+    run = make_flow_run(state_message="bad\x00byte")
+    backend.write_flow_run(run)
+    backend.write_logs([LogRecord(run.id, None, 20, "app", "nul \x00 here", at(0))])
+    # PostgreSQL text cannot hold NUL: it becomes U+FFFD there, and stays on SQLite.
+    stored = backend.read_flow_run(run.id).state_message or ""
+    assert stored.replace("\ufffd", "\x00") == "bad\x00byte"
+    logged = backend.read_logs(run.id)[0].message
+    assert logged.replace("\ufffd", "\x00") == "nul \x00 here"

@@ -89,7 +89,9 @@ def test_set_keeps_other_keys_and_env_wins(
     sluice_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sluice_home.mkdir(parents=True)
-    (sluice_home / "config.toml").write_text('heartbeat_interval = 5.0\n[logging]\nstore_level = "ERROR"\n')
+    (sluice_home / "config.toml").write_text(
+        'heartbeat_interval = 5.0\n[logging]\nstore_level = "ERROR"\n'
+    )
     monkeypatch.setenv("SLUICE_LOGGING_LEVEL", "DEBUG")
     result = runner.invoke(app, ["config", "set", "logging.level", "WARNING"])
     assert result.exit_code == 0
@@ -115,7 +117,10 @@ def test_api_key_is_masked(sluice_home: Path) -> None:
     ("args", "message"),
     [
         (["config", "set", "nope", "1"], "unknown setting 'nope'"),
-        (["config", "set", "store.batch_size", "many"], "invalid value 'many' for store.batch_size"),
+        (
+            ["config", "set", "store.batch_size", "many"],
+            "invalid value 'many' for store.batch_size",
+        ),
         (["config", "set", "logging.task_state_lines", "maybe"], "expected true or false"),
         (["config", "set", "home", "/x"], "SLUICE_HOME"),
         (["config", "unset", "nope"], "unknown setting"),
@@ -143,7 +148,7 @@ def test_broken_config_file_is_one_line_error(sluice_home: Path) -> None:
 
 def test_toml_writer_round_trips_awkward_values() -> None:
     data = {
-        "plain": "a \"quoted\" back\\slash\nnew line\ttab \x01 \x7f é",
+        "plain": 'a "quoted" back\\slash\nnew line\ttab \x01 \x7f é',
         "n": -3,
         "f": 0.1,
         "flags": [True, False],
@@ -166,5 +171,8 @@ def test_version(sluice_home: Path) -> None:
 
 
 def test_redact_url() -> None:
-    assert redact_url("postgresql+psycopg://u:pw@host:5432/db") == "postgresql+psycopg://u:***@host:5432/db"
+    assert (
+        redact_url("postgresql+psycopg://u:pw@host:5432/db")
+        == "postgresql+psycopg://u:***@host:5432/db"
+    )
     assert redact_url("sqlite:////tmp/x.db") == "sqlite:////tmp/x.db"

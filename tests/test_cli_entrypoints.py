@@ -28,12 +28,17 @@ NUMBER = 3
 
 
 @pytest.fixture(autouse=True)
-def restore_imports() -> Iterator[None]:
-    """Entry points add modules and sys.path entries; undo that between tests."""
-    modules, path = set(sys.modules), list(sys.path)
+def restore_imports(tmp_path: Path) -> Iterator[None]:
+    """Loading a flow file adds a module and a sys.path entry; undo both.
+
+    Only modules loaded from this test's folder are dropped: unloading library
+    modules imported lazily during the test (SQLAlchemy's) would break them.
+    """
+    path = list(sys.path)
     yield
-    for name in set(sys.modules) - modules:
-        del sys.modules[name]
+    for name, module in list(sys.modules.items()):
+        if str(getattr(module, "__file__", None) or "").startswith(str(tmp_path)):
+            del sys.modules[name]
     sys.path[:] = path
 
 
@@ -81,7 +86,7 @@ def test_missing_file_and_bad_syntax(tmp_path: Path) -> None:
         load_flow(f"{tmp_path}/nope.py:f")
     bad = tmp_path / "bad.py"
     bad.write_text("def f(:\n")
-    with pytest.raises(EntrypointError, match="failed to import .*SyntaxError"):
+    with pytest.raises(EntrypointError, match=r"failed to import .*SyntaxError"):
         load_flow(f"{bad}:f")
     assert "bad" not in sys.modules
     with pytest.raises(EntrypointError, match="no file or module named 'no_such_module_xyz'"):
@@ -99,7 +104,7 @@ def test_stdlib_named_file_does_not_shadow_stdlib(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("text", ["flows.py", ":f", "flows.py:"])
 def test_split_entrypoint_rejects_malformed(text: str) -> None:
-    with pytest.raises(EntrypointError, match="expected path/to/file.py:flow_function"):
+    with pytest.raises(EntrypointError, match=r"expected path/to/file\.py:flow_function"):
         split_entrypoint(text)
 
 

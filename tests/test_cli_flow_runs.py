@@ -159,7 +159,13 @@ def test_inspect_unknown_and_ambiguous_ids() -> None:
 def test_logs_all_lines_plain_text() -> None:
     lines = ok("flow-run", "logs", "aaaa1").stdout.splitlines()
     assert len(lines) == 5
-    assert lines[0].split()[:5] == ["2025-11-22", "05:03:12.600", "INFO", "sluice.flow_runs", "Beginning"]
+    assert lines[0].split()[:5] == [
+        "2025-11-22",
+        "05:03:12.600",
+        "INFO",
+        "sluice.flow_runs",
+        "Beginning",
+    ]
     assert lines[1].split()[2:] == ["DEBUG", "extract-0", "fetching", "rows"]
     assert lines[2].split()[2:4] == ["WARNING", "transform-0"]
     # User text is printed verbatim, never read as Rich markup.

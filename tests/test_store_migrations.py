@@ -193,9 +193,7 @@ def test_reset_empties_the_store(tmp_path: Path) -> None:
     engine = open_store(url)
     try:
         with engine.begin() as conn:
-            conn.execute(
-                metadata.tables["flow"].insert().values(id="1", name="etl", created=0.0)
-            )
+            conn.execute(metadata.tables["flow"].insert().values(id="1", name="etl", created=0.0))
         reset(engine)
         with engine.connect() as conn:
             assert conn.execute(text("SELECT count(*) FROM flow")).scalar() == 0

@@ -14,7 +14,8 @@ import json
 import resource
 import sys
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 MARKER = "BENCH-RESULT "
 

@@ -7,9 +7,8 @@ map itself (``wall_s``).  Peak RSS is measured by the runner.
 Usage: python prefect_map.py N
 """
 
-from prefect import flow, task
-
 from _harness import arg_int, emit, timed
+from prefect import flow, task
 
 
 @task

@@ -7,9 +7,8 @@ flow with N=0.  A first, untimed N=0 run absorbs one-off start-up work.
 Usage: python prefect_sequential.py N
 """
 
-from prefect import flow, task
-
 from _harness import arg_int, emit, timed
+from prefect import flow, task
 
 
 @task

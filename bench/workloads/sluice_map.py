@@ -7,9 +7,9 @@ map itself (``wall_s``).  Peak RSS is measured by the runner.
 Usage: python sluice_map.py N
 """
 
-from sluice import flow, task
-
 from _harness import arg_int, emit, timed
+
+from sluice import flow, task
 
 
 @task

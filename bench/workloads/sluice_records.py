@@ -117,8 +117,12 @@ def count_store() -> dict:
         total += found[0]
         states.update(found[1])
         per_flow[run_id(run)] = found[0]
-    return {"task_runs": total, "flow_runs": len(per_flow), "by_state": dict(states),
-            "per_flow_run": per_flow}
+    return {
+        "task_runs": total,
+        "flow_runs": len(per_flow),
+        "by_state": dict(states),
+        "per_flow_run": per_flow,
+    }
 
 
 def main() -> None:

@@ -7,9 +7,9 @@ flow with N=0.  A first, untimed N=0 run absorbs one-off start-up work.
 Usage: python sluice_sequential.py N
 """
 
-from sluice import flow, task
-
 from _harness import arg_int, emit, timed
+
+from sluice import flow, task
 
 
 @task

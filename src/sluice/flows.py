@@ -73,7 +73,7 @@ class Flow(Generic[P, R]):
         self.isasync = inspect.iscoroutinefunction(fn)
         params = inspect.signature(fn).parameters
         self._accepts_return_state = "return_state" in params
-        functools.update_wrapper(self, fn)  # type: ignore[arg-type]
+        functools.update_wrapper(self, fn)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         """Run the flow and return its result (``return_state=True``: its final State)."""
@@ -82,11 +82,11 @@ class Flow(Generic[P, R]):
         return_state = False
         if not self._accepts_return_state:
             return_state = bool(kwargs.pop("return_state", False))
-        return call_flow(self, args, kwargs, return_state)  # type: ignore[return-value]
+        return call_flow(self, args, kwargs, return_state)
 
     def with_options(self, **overrides: Any) -> Flow[P, R]:
         """A copy of this flow with some decorator arguments replaced."""
-        current = {
+        current: dict[str, Any] = {
             "name": self.name,
             "description": self.description,
             "version": self.version,

@@ -101,7 +101,7 @@ def _build(
         if f.name in kwargs:
             continue
         env_name = f"{prefix}{f.name.upper()}"
-        default = f.default_factory() if f.default is dataclasses.MISSING else f.default  # type: ignore[misc]
+        default = f.default_factory() if f.default is dataclasses.MISSING else f.default  # type: ignore[operator]
         if dataclasses.is_dataclass(default):
             nested = file_values.get(f.name, {})
             kwargs[f.name] = _build(type(default), nested, env, f"{env_name}_")

@@ -52,9 +52,10 @@ class State:
         message: a human sentence about why, or ``None``.
         data: the run's return value for completed states, held in memory.
         exception: the exception behind a failed or crashed state, if known.
+        run_id: the id of the flow or task run this state belongs to, once recorded.
     """
 
-    __slots__ = ("data", "exception", "message", "name", "timestamp", "type")
+    __slots__ = ("data", "exception", "message", "name", "run_id", "timestamp", "type")
 
     def __init__(
         self,
@@ -71,6 +72,7 @@ class State:
         self.data = data
         self.exception = exception
         self.timestamp = timestamp or utcnow()
+        self.run_id: str | None = None
 
     def is_final(self) -> bool:
         """True for states a run never leaves by itself."""

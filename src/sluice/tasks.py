@@ -73,14 +73,14 @@ class Task(Generic[P, R]):
         self.isasync = inspect.iscoroutinefunction(fn)
         params = inspect.signature(fn).parameters
         self._engine_keywords = tuple(k for k in ENGINE_KEYWORDS if k not in params)
-        functools.update_wrapper(self, fn)  # type: ignore[arg-type]
+        functools.update_wrapper(self, fn)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         """Run the task now, in this thread, and return its result."""
         from sluice.engine.task_calls import call_task
 
         wait_for, return_state = self._engine_options(kwargs)
-        return call_task(self, args, kwargs, wait_for, return_state)  # type: ignore[return-value]
+        return call_task(self, args, kwargs, wait_for, return_state)
 
     def submit(self, *args: P.args, **kwargs: P.kwargs) -> SluiceFuture[R]:
         """Run the task on the flow's task runner; returns a future of its result.
@@ -104,7 +104,7 @@ class Task(Generic[P, R]):
 
     def with_options(self, **overrides: Any) -> Task[P, R]:
         """A copy of this task with some decorator arguments replaced."""
-        current = {
+        current: dict[str, Any] = {
             "name": self.name,
             "description": self.description,
             "tags": self.tags,

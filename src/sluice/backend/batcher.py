@@ -35,7 +35,7 @@ from sluice.errors import StoreError
 _MARKER = -1
 #: attempts the writer makes at closing time before giving up on a failing batch
 _CLOSING_ATTEMPTS = 3
-_MAX_BACKOFF = 2.0
+_MAX_BACKOFF = 1.0
 
 Item = tuple[int, Hashable, Any]
 
@@ -191,7 +191,7 @@ class WriteBehindBatcher:
             if self._failures != failures_before:
                 raise self._failure("records enqueued before flush() are not written yet")
         if waiter.error is not None:
-            raise self._failure("records enqueued before flush() are not written yet")
+            raise self._failure("records enqueued before flush() are not written yet", waiter.error)
 
     def close(self) -> None:
         """Write everything still buffered and stop the writer thread.
@@ -230,8 +230,8 @@ class WriteBehindBatcher:
         if not self._thread.is_alive():
             raise StoreError("The store writer thread has stopped unexpectedly")
 
-    def _failure(self, what: str) -> StoreError:
-        error = self._error
+    def _failure(self, what: str, error: BaseException | None = None) -> StoreError:
+        error = error or self._error
         if isinstance(error, StoreError):
             message = f"{error} ({what})"
         else:
@@ -255,10 +255,12 @@ class WriteBehindBatcher:
         backoff = 0.0
         closing_attempts = 0
         while True:
-            if not self._stopping:
-                self._wake.wait(backoff if pending else self._flush_interval)
-            elif pending:
+            if pending:
+                # Retrying a failed batch: back off whatever wakes are asked
+                # for, or producers blocked on a full buffer would spin us.
                 time.sleep(backoff)
+            elif not self._stopping:
+                self._wake.wait(self._flush_interval)
             self._wake.clear()
             self._busy = True
             self._drain(pending)

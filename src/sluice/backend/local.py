@@ -25,8 +25,8 @@ from sluice.schemas import (
     TaskRunRecord,
 )
 from sluice.settings import Settings, load_settings
-from sluice.store import open_store, queries
-from sluice.store.database import database_label, run_write, store_error
+from sluice.store import open_store, queries, writes
+from sluice.store.database import database_label, retry_when_busy, run_write, store_error
 from sluice.store.rows import (
     flow_row,
     flow_run_row,
@@ -134,7 +134,7 @@ class LocalBackend:
     def _write_batch(self, batch: WriteBatch) -> None:
         """The batcher's sink: one batch, one transaction."""
         latest, appended = batch.latest, batch.appended
-        rows = queries.RowBatch(
+        rows = writes.RowBatch(
             flows=appended.get(_FLOW, []),
             flow_runs=list(latest.get(_FLOW_RUN, {}).values()),
             task_runs=[task_run_row(s) for s in latest.get(_TASK_RUN, {}).values()],
@@ -147,7 +147,7 @@ class LocalBackend:
         )
         run_write(
             self._engine,
-            lambda conn: queries.write_batch(conn, rows),
+            lambda conn: writes.write_batch(conn, rows),
             lock_timeout=self._lock_timeout,
             label=self._label,
         )
@@ -156,9 +156,15 @@ class LocalBackend:
 
     def _read(self, query: Callable[[Connection], T]) -> T:
         self._batcher.flush()
-        try:
+
+        def attempt() -> T:
             with self._engine.connect() as conn:
                 return query(conn)
+
+        try:
+            # WAL readers are rarely busy (only while another connection
+            # recovers or resets the log); a retry beats an error then.
+            return retry_when_busy(attempt, lock_timeout=self._lock_timeout, label=self._label)
         except DBAPIError as exc:
             raise store_error(exc, self._label) from exc
 

@@ -14,6 +14,7 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
+from sluice.cli.render import make_console
 from sluice.errors import SluiceError
 
 
@@ -28,8 +29,6 @@ def one_line(text: str) -> str:
 
 def report_error(exc: BaseException) -> None:
     """Print ``Error: <message>`` on stderr."""
-    from sluice.cli.render import make_console
-
     make_console(stderr=True).print(
         f"Error: {one_line(str(exc)) or type(exc).__name__}", style="red", soft_wrap=True
     )

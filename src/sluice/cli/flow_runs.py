@@ -33,7 +33,6 @@ if TYPE_CHECKING:
     from sluice.schemas import FlowRunRecord, StateRecord, TaskRunRecord
 
 app = typer.Typer(help="List, inspect and read the logs of flow runs.", no_args_is_help=True)
-app.command("logs")(show_logs)
 
 #: Longest stored result text shown by ``inspect`` (JSON output always has all of it).
 RESULT_PREVIEW = 300
@@ -225,3 +224,7 @@ def _print_task_runs(console: Console, task_runs: list[TaskRunRecord]) -> None:
             row.append(t.state_message if t.state_type in failing and t.state_message else "")
         table.add_row(*row)
     console.print(table)
+
+
+# Registered last so help lists the commands as ls, inspect, logs.
+app.command("logs")(show_logs)

@@ -22,6 +22,7 @@ from sluice.states import StateType
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
 #: Width used when stdout is not a terminal (pipes, files, tests): wide enough
 #: that full run ids and timestamps never wrap, yet Rich tables only take the
@@ -59,6 +60,9 @@ STATE_STYLES: dict[StateType, str] = {
 }
 
 
+_SHORT_COLUMNS = frozenset({"state", "duration", "runs", "upstream", "created", "last run"})
+
+
 def make_console(stderr: bool = False) -> Console:
     """A console for the stream the command writes to.
 
@@ -88,18 +92,26 @@ def new_table(*columns: str, title: str | None = None) -> Table:
     from rich.table import Table
 
     table = Table(
-        title=title, box=box.SIMPLE_HEAD, title_justify="left", show_edge=False, pad_edge=False
+        title=title,
+        box=box.SIMPLE_HEAD,
+        title_justify="left",
+        show_edge=False,
+        pad_edge=False,
+        collapse_padding=True,
     )
     for name in columns:
-        # Ids must stay whole and copyable: users pass them back as prefixes.
         if name == "id":
+            # Ids must stay whole and copyable: users pass them back as prefixes.
             table.add_column(name, no_wrap=True, min_width=36)
+        elif name in _SHORT_COLUMNS or name.endswith("(UTC)"):
+            # Short fixed-format values: narrow terminals squeeze names, not these.
+            table.add_column(name, no_wrap=True)
         else:
             table.add_column(name, overflow="fold")
     return table
 
 
-def state_text(state_type: StateType | str, name: str | None = None) -> Any:
+def state_text(state_type: StateType | str, name: str | None = None) -> Text:
     """A state's name, colored by its type."""
     from rich.text import Text
 

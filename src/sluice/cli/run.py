@@ -64,7 +64,7 @@ def run_flow(
     flow_obj = load_flow(entrypoint)
     started = utcnow()
     state = call_flow(flow_obj, parameters)
-    run = find_run(flow_obj.name, started)
+    run = find_run(flow_obj.name, started, state.run_id if state is not None else None)
     if _report(flow_obj, state, run) is not StateType.COMPLETED:
         raise typer.Exit(1)
 
@@ -105,13 +105,17 @@ async def _await(awaitable: Any) -> Any:
     return await awaitable
 
 
-def find_run(flow_name: str, started: _dt.datetime) -> FlowRunRecord | None:
-    """The run this command just made: the newest run of the flow created since ``started``."""
+def find_run(
+    flow_name: str, started: _dt.datetime, run_id: str | None = None
+) -> FlowRunRecord | None:
+    """The run this command just made: by the id on its final state when there is
+    one, else the newest run of the flow created since ``started``."""
+    from sluice.errors import NotFoundError
     from sluice.schemas import FlowRunFilter
 
-    from sluice.errors import NotFoundError
-
     backend = cli_backend()
+    if run_id is not None:
+        return backend.read_flow_run(run_id)
     try:
         name = backend.read_flow(flow_name).name
     except NotFoundError:

@@ -105,7 +105,7 @@ class FlowRunDriver:
             if flow.should_validate_parameters:
                 parameters = validate_parameters(flow.fn, flow.name, parameters)
         except ParameterValidationError as exc:
-            error, parameters = exc, {**dict(enumerate(self.args)), **self.kwargs}
+            error, parameters = exc, {**{str(i): a for i, a in enumerate(self.args)}, **self.kwargs}
         self.parameters = parameters
         if error is None:
             from sluice.engine.parameters import call_arguments
@@ -157,6 +157,7 @@ class FlowRunDriver:
         self.record.parent_task_run_id = self.parent_task.id
 
     def write(self, state: State, details: dict[str, Any] | None = None) -> State:
+        state.run_id = self.record.id
         self.record.apply(state)
         self.backend.write_flow_run(
             self.record, StateRecord.from_state(self.record.id, "flow", state, details)

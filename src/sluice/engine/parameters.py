@@ -52,7 +52,7 @@ def call_arguments(
     fn: Callable[..., Any], parameters: dict[str, Any]
 ) -> tuple[tuple[Any, ...], dict[str, Any]]:
     """Turn a parameters mapping back into positional and keyword arguments."""
-    bound = inspect.BoundArguments(signature_of(fn), parameters)  # type: ignore[arg-type]
+    bound = inspect.BoundArguments(signature_of(fn), parameters)
     return bound.args, bound.kwargs
 
 
@@ -142,6 +142,6 @@ def _fallback(value: Any) -> Any:
 def jsonable(parameters: dict[str, Any]) -> dict[str, Any]:
     """A JSON-safe copy of ``parameters`` for the record (unknown objects become reprs)."""
     try:
-        return json.loads(json.dumps(parameters, default=_fallback))  # type: ignore[no-any-return]
+        return json.loads(json.dumps(parameters, default=_fallback))
     except (TypeError, ValueError):
         return {k: _fallback(v) for k, v in parameters.items()}

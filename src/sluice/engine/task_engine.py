@@ -8,6 +8,7 @@ adapt it to the colour of the user's function (:func:`run_task_sync`,
 from __future__ import annotations
 
 import asyncio
+import datetime as _dt
 import logging
 import time
 import traceback
@@ -31,6 +32,7 @@ from sluice.states import (
     Running,
     State,
     TimedOut,
+    utcnow,
 )
 
 if TYPE_CHECKING:
@@ -65,6 +67,7 @@ class TaskCall:
 
     def write(self, state: State, details: dict[str, Any] | None = None) -> State:
         """Move the run into ``state`` and record it."""
+        state.run_id = self.record.id
         self.record.apply(state)
         self.sink.write_task_run(
             self.record, StateRecord.from_state(self.record.id, "task", state, details)
@@ -76,7 +79,13 @@ class TaskCall:
         flow_run = self.flow_ctx.flow_run if self.flow_ctx else None
         return task_run_logger(self.sink, self.record, flow_run)
 
-    def line(self, level: int, message: str, exc: BaseException | None = None) -> None:
+    def line(
+        self,
+        level: int,
+        message: str,
+        exc: BaseException | None = None,
+        at: _dt.datetime | None = None,
+    ) -> None:
         """Record an engine line about this task run (and print it)."""
         from sluice.logging.loggers import TASK_LOGGER_NAME
 
@@ -90,6 +99,7 @@ class TaskCall:
             record.flow_run_id,
             record.id,
             exc,
+            at=at,
         )
 
 
@@ -114,7 +124,9 @@ def create_task_call(
         sink = standalone_backend()
         call_index = call_index or 0
         log_prints = bool(task.log_prints)
-    upstream = collect_upstream(args, kwargs, wait_for)
+    upstream = collect_upstream(args, kwargs, wait_for) if args or kwargs or wait_for else []
+    extra_tags = tags_var.get()
+    now = utcnow()
     record = TaskRunRecord(
         id=new_id(),
         task_name=task.name,
@@ -122,11 +134,13 @@ def create_task_call(
         flow_run_id=flow_ctx.flow_run.id if flow_ctx else None,
         call_index=call_index,
         map_index=map_index,
-        tags=sorted(task.tags | tags_var.get()) if task.tags or tags_var.get() else [],
+        tags=sorted(task.tags | extra_tags) if task.tags or extra_tags else [],
         upstream_ids=[f.task_run_id for f in upstream],
+        created=now,
+        updated=now,
     )
     call = TaskCall(task, args, kwargs, record, sink, flow_ctx, upstream, log_prints)
-    sink.write_task_run(record, StateRecord.from_state(record.id, "task", State(record.state_type)))
+    sink.write_task_run(record, StateRecord(record.id, "task", record.state_type, "Pending", now))
     return call
 
 
@@ -222,9 +236,11 @@ class TaskAttempts:
     def finish(self, state: State, exc: BaseException | None = None) -> State:
         self.call.write(state, _exception_details(exc) if exc is not None else None)
         if exc is not None and not isinstance(exc, EngineSignal):
-            self.call.line(logging.ERROR, f"Finished in state {_label(state)}", exc)
+            self.call.line(
+                logging.ERROR, f"Finished in state {_label(state)}", exc, state.timestamp
+            )
         else:
-            self.call.line(logging.INFO, f"Finished in state {_label(state)}")
+            self.call.line(logging.INFO, f"Finished in state {_label(state)}", at=state.timestamp)
         if self.task.on_completion or self.task.on_failure:
             self._run_hooks(state)
         return state

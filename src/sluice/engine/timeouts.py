@@ -43,9 +43,11 @@ def call_with_time_limit(
 
 
 def _alarm_free() -> bool:
-    return signal.getitimer(signal.ITIMER_REAL)[0] == 0.0 and signal.getsignal(
-        signal.SIGALRM
-    ) in (signal.SIG_DFL, signal.SIG_IGN, None)
+    return signal.getitimer(signal.ITIMER_REAL)[0] == 0.0 and signal.getsignal(signal.SIGALRM) in (
+        signal.SIG_DFL,
+        signal.SIG_IGN,
+        None,
+    )
 
 
 def _call_with_alarm(
@@ -100,4 +102,4 @@ def _call_in_helper_thread(
         raise outcome["error"]
     if outcome.get("expired"):
         raise error()
-    return outcome["value"]  # type: ignore[no-any-return]
+    return outcome["value"]

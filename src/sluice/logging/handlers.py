@@ -113,6 +113,7 @@ def engine_line(
     task_run_id: str | None,
     exc: BaseException | None = None,
     console: bool = True,
+    at: _dt.datetime | None = None,
 ) -> None:
     """Record one engine line (a state change) without the ``logging`` machinery.
 
@@ -121,13 +122,12 @@ def engine_line(
     the rest of the task's bookkeeping.
     """
     route = _routing or routing()
-    now = _dt.datetime.now(_UTC)
+    now = at or _dt.datetime.now(_UTC)
     if exc is not None:
-        message = f"{message}\n{''.join(traceback.format_exception(type(exc), exc, exc.__traceback__))}".rstrip()
+        trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        message = f"{message}\n{trace}".rstrip()
     if level >= route.store_level:
-        sink.write_logs(
-            [LogRecord(flow_run_id, task_run_id, level, logger_name, message, now)]
-        )
+        sink.write_logs([LogRecord(flow_run_id, task_run_id, level, logger_name, message, now)])
     if console and level >= route.console_level:
         line = route.console.line(now.timestamp(), level, label, message)
         route.console.write(line, urgent=level >= logging.WARNING)

@@ -14,14 +14,14 @@ from sluice.context import flow_run_var, task_run_var
 from sluice.errors import MissingContextError
 
 if TYPE_CHECKING:
-    from sluice.backend.protocol import Backend
+    from sluice.backend.protocol import RecordSink
     from sluice.schemas import FlowRunRecord, TaskRunRecord
 
 FLOW_LOGGER_NAME = "sluice.flow_runs"
 TASK_LOGGER_NAME = "sluice.task_runs"
 
 
-class RunLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
+class RunLogger(logging.LoggerAdapter):
     """A logger whose records carry the run they belong to.
 
     Attributes:
@@ -32,7 +32,7 @@ class RunLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
     def __init__(
         self,
         logger: logging.Logger,
-        backend: Backend,
+        backend: RecordSink,
         label: str,
         flow_run: FlowRunRecord | None,
         task_run: TaskRunRecord | None = None,
@@ -55,7 +55,7 @@ class RunLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
         return msg, kwargs
 
 
-def flow_run_logger(backend: Backend, flow_run: FlowRunRecord) -> RunLogger:
+def flow_run_logger(backend: RecordSink, flow_run: FlowRunRecord) -> RunLogger:
     """A logger for ``flow_run``."""
     return RunLogger(
         logging.getLogger(FLOW_LOGGER_NAME), backend, f"Flow run {flow_run.name!r}", flow_run
@@ -63,7 +63,7 @@ def flow_run_logger(backend: Backend, flow_run: FlowRunRecord) -> RunLogger:
 
 
 def task_run_logger(
-    backend: Backend, task_run: TaskRunRecord, flow_run: FlowRunRecord | None = None
+    backend: RecordSink, task_run: TaskRunRecord, flow_run: FlowRunRecord | None = None
 ) -> RunLogger:
     """A logger for ``task_run``."""
     return RunLogger(

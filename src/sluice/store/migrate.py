@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Column, Connection, Engine, MetaData, String, Table, inspect, select
 
 from sluice.errors import StoreCorruptError, StoreError
-from sluice.store.database import run_write
+from sluice.store.database import retry_when_busy, run_write
 from sluice.store.schema import TABLE_NAMES, metadata
 
 if TYPE_CHECKING:
@@ -52,8 +52,14 @@ def ensure_schema(engine: Engine, *, lock_timeout: float, label: str) -> None:
         StoreCorruptError: the database holds tables that are not a Sluice store.
         StoreError: the database is from a newer Sluice, or cannot be changed.
     """
-    with engine.connect() as conn:
-        revision = current_revision(conn)
+
+    def read_revision() -> str | None:
+        # Retried: the first connection to a brand-new file switches it to WAL,
+        # which waits on any other process doing the same at that moment.
+        with engine.connect() as conn:
+            return current_revision(conn)
+
+    revision = retry_when_busy(read_revision, lock_timeout=lock_timeout, label=label)
     if revision == HEAD_REVISION:
         return
     if revision is None:
@@ -132,8 +138,8 @@ def upgrade(engine: Engine, *, lock_timeout: float = 60.0, label: str | None = N
         run_write(engine, work, lock_timeout=lock_timeout, label=name)
     except CommandError as exc:
         raise StoreError(
-            f"Cannot upgrade the Sluice database at {name}: {exc} "
-            f"(this Sluice knows revisions up to {HEAD_REVISION}; is the database from a newer one?)"
+            f"Cannot upgrade the Sluice database at {name}: {exc} (this Sluice knows "
+            f"revisions up to {HEAD_REVISION}; is the database from a newer one?)"
         ) from exc
 
 

@@ -1,37 +1,28 @@
-"""The store's SQL: batched writes and the reads the Backend protocol needs.
+"""The store's reads: what the Backend protocol (and later the API) asks for.
 
 Every function takes an open :class:`~sqlalchemy.Connection` (the caller owns
-the transaction) and speaks rows and records, never snapshots or HTTP.
-Statements that differ by dialect (upserts, substring tests, id prefixes) are
-built per dialect and cached, since SQLite and PostgreSQL both support
-``INSERT .. ON CONFLICT`` but through different SQLAlchemy constructs.
+the transaction) and returns records of :mod:`sluice.schemas`. The few
+conditions that differ by dialect (substring tests, id prefixes) are small
+helpers here. Writes live in :mod:`sluice.store.writes`.
 """
 
 from __future__ import annotations
 
-import functools
-import operator
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import (
     Column,
     ColumnElement,
     Connection,
-    Insert,
     Select,
     Table,
     and_,
-    bindparam,
-    case,
     func,
-    or_,
     select,
-    update,
 )
 
-from sluice.errors import AmbiguousIdError, NotFoundError, StoreError
+from sluice.errors import AmbiguousIdError, NotFoundError
 from sluice.schemas import (
     FlowRecord,
     FlowRunFilter,
@@ -41,147 +32,10 @@ from sluice.schemas import (
     TaskRunRecord,
 )
 from sluice.store import rows
-from sluice.store.rows import Row
 from sluice.store.schema import flow, flow_run, log, run_state, task_run
 
 #: how many candidates an ambiguous id prefix error lists
 _AMBIGUOUS_SHOWN = 5
-
-
-@dataclass
-class RowBatch:
-    """Rows to write in one transaction, in dependency order."""
-
-    flows: list[Row] = field(default_factory=list)
-    flow_runs: list[Row] = field(default_factory=list)
-    task_runs: list[Row] = field(default_factory=list)
-    states: list[Row] = field(default_factory=list)
-    logs: list[Row] = field(default_factory=list)
-    #: ``{"b_id": flow_run_id, "b_heartbeat": epoch seconds}`` rows (update parameters)
-    heartbeats: list[Row] = field(default_factory=list)
-
-
-# -- writes ----------------------------------------------------------------------
-
-
-def write_batch(conn: Connection, batch: RowBatch) -> None:
-    """Write a whole batch: flows, flow runs, task runs, states, logs, heartbeats."""
-    statements = _write_statements(conn.dialect.name)
-    # Sorted by id so two PostgreSQL transactions upserting overlapping runs
-    # take row locks in the same order and cannot deadlock.
-    for stmt, batch_rows, key in (
-        (statements.flows, batch.flows, None),
-        (statements.flow_runs, batch.flow_runs, "id"),
-        (statements.task_runs, batch.task_runs, "id"),
-        (statements.states, batch.states, None),
-        (statements.logs, batch.logs, None),
-        (statements.heartbeats, batch.heartbeats, "b_id"),
-    ):
-        if batch_rows:
-            ordered = sorted(batch_rows, key=lambda r: r[key]) if key else batch_rows
-            _executemany(conn, stmt, ordered)
-
-
-def _executemany(conn: Connection, stmt: Any, batch_rows: list[Row]) -> None:
-    """Execute ``stmt`` once per row, handing the rows to the driver directly.
-
-    SQLAlchemy's per-row parameter processing costs more than SQLite's own
-    insert. Our rows hold only str, int, float and None, which every driver
-    takes as they are, so the statement is compiled once and the rows go to
-    the DBAPI ``executemany`` as tuples (positional drivers) or as the dicts
-    they already are (named ones).
-    """
-    sql, getter = _compiled(conn.dialect, stmt, tuple(batch_rows[0]))
-    params = [getter(row) for row in batch_rows] if getter is not None else batch_rows
-    conn.exec_driver_sql(sql, params)  # type: ignore[arg-type]
-
-
-_compiled_cache: dict[tuple[Any, ...], tuple[str, Any]] = {}
-
-
-def _compiled(dialect: Any, stmt: Any, keys: tuple[str, ...]) -> tuple[str, Any]:
-    cache_key = (type(dialect), dialect.paramstyle, stmt, keys)
-    found = _compiled_cache.get(cache_key)
-    if found is None:
-        compiled = stmt.compile(dialect=dialect, column_keys=list(keys))
-        order = compiled.positiontup
-        if not order:
-            found = (compiled.string, None)
-        elif len(order) == 1:
-            found = (compiled.string, lambda row, k=order[0]: (row[k],))
-        else:
-            found = (compiled.string, operator.itemgetter(*order))
-        _compiled_cache[cache_key] = found
-    return found
-
-
-@dataclass(frozen=True)
-class _WriteStatements:
-    flows: Insert
-    flow_runs: Insert
-    task_runs: Insert
-    states: Insert
-    logs: Insert
-    heartbeats: Any
-
-
-@functools.cache
-def _write_statements(dialect: str) -> _WriteStatements:
-    insert = _dialect_insert(dialect)
-    return _WriteStatements(
-        flows=insert(flow).on_conflict_do_nothing(index_elements=[flow.c.name]),
-        flow_runs=_upsert(insert, flow_run, keep=("created",), monotonic=("heartbeat",)),
-        task_runs=_upsert(insert, task_run, keep=("created",)),
-        states=run_state.insert(),
-        logs=log.insert(),
-        heartbeats=update(flow_run)
-        .where(flow_run.c.id == bindparam("b_id"))
-        .where(
-            or_(flow_run.c.heartbeat.is_(None), flow_run.c.heartbeat < bindparam("b_heartbeat"))
-        )
-        .values(heartbeat=bindparam("b_heartbeat")),
-    )
-
-
-def _dialect_insert(dialect: str) -> Any:
-    if dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    elif dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        raise StoreError(f"Sluice's store supports SQLite and PostgreSQL, not {dialect}")
-    return insert
-
-
-def _upsert(
-    insert: Any, table: Table, keep: tuple[str, ...], monotonic: tuple[str, ...] = ()
-) -> Insert:
-    """``INSERT .. ON CONFLICT (id) DO UPDATE`` every column but ``id`` and ``keep``.
-
-    ``monotonic`` columns only move forward: a later snapshot that carries an
-    older (or no) value, e.g. a flow run row upserted after a buffered
-    heartbeat, never rolls the column back.
-    """
-    stmt = insert(table)
-    excluded = stmt.excluded
-    values: dict[str, Any] = {}
-    for column in table.c:
-        if column.primary_key or column.name in keep:
-            continue
-        if column.name in monotonic:
-            values[column.name] = _forward_only(column, excluded[column.name])
-        else:
-            values[column.name] = excluded[column.name]
-    return stmt.on_conflict_do_update(index_elements=[table.c.id], set_=values)  # type: ignore[no-any-return]
-
-
-def _forward_only(current: Column[Any], new: Any) -> ColumnElement[Any]:
-    return case(
-        (new.is_(None), current),
-        (current.is_(None), new),
-        (new > current, new),
-        else_=current,
-    )
 
 
 # -- flows -------------------------------------------------------------------------
@@ -356,7 +210,6 @@ def list_logs(
 
 
 __all__: Sequence[str] = [
-    "RowBatch",
     "count_flow_runs",
     "get_flow",
     "get_flow_run",
@@ -366,5 +219,4 @@ __all__: Sequence[str] = [
     "list_logs",
     "list_states",
     "list_task_runs",
-    "write_batch",
 ]

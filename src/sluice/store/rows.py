@@ -38,9 +38,7 @@ def _json_default(value: Any) -> str:
 
 #: The one JSON encoder of the store. Compact separators keep rows small and
 #: make ``"tag"`` a reliable substring of an encoded tag list (see queries).
-dumps = json.JSONEncoder(
-    ensure_ascii=False, separators=(",", ":"), default=_json_default
-).encode
+dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_json_default).encode
 
 
 def _loads(text: str | None, empty: Any) -> Any:
@@ -199,7 +197,7 @@ def log_row(s: LogSnapshot) -> Row:
 # -- rows back to records -------------------------------------------------------
 
 
-def flow_from_row(m: Mapping[str, Any]) -> FlowRecord:
+def flow_from_row(m: Mapping[Any, Any]) -> FlowRecord:
     """A flow record from a ``flow`` row."""
     return FlowRecord(
         name=m["name"],
@@ -210,7 +208,7 @@ def flow_from_row(m: Mapping[str, Any]) -> FlowRecord:
     )
 
 
-def flow_run_from_row(m: Mapping[str, Any]) -> FlowRunRecord:
+def flow_run_from_row(m: Mapping[Any, Any]) -> FlowRunRecord:
     """A flow run record from a ``flow_run`` row."""
     return FlowRunRecord(
         id=m["id"],
@@ -236,7 +234,7 @@ def flow_run_from_row(m: Mapping[str, Any]) -> FlowRunRecord:
     )
 
 
-def task_run_from_row(m: Mapping[str, Any]) -> TaskRunRecord:
+def task_run_from_row(m: Mapping[Any, Any]) -> TaskRunRecord:
     """A task run record from a ``task_run`` row."""
     return TaskRunRecord(
         id=m["id"],
@@ -260,7 +258,7 @@ def task_run_from_row(m: Mapping[str, Any]) -> TaskRunRecord:
     )
 
 
-def state_from_row(m: Mapping[str, Any]) -> StateRecord:
+def state_from_row(m: Mapping[Any, Any]) -> StateRecord:
     """A state record from a ``run_state`` row."""
     return StateRecord(
         run_id=m["run_id"],
@@ -273,7 +271,7 @@ def state_from_row(m: Mapping[str, Any]) -> StateRecord:
     )
 
 
-def log_from_row(m: Mapping[str, Any]) -> LogRecord:
+def log_from_row(m: Mapping[Any, Any]) -> LogRecord:
     """A log record from a ``log`` row."""
     return LogRecord(
         flow_run_id=m["flow_run_id"],

@@ -87,7 +87,7 @@ def pack_call(remote: RemoteCall) -> bytes:
     import cloudpickle
 
     try:
-        return cloudpickle.dumps(remote)  # type: ignore[no-any-return]
+        return cloudpickle.dumps(remote)
     except Exception as exc:
         for name, value in [*enumerate(remote.args), *remote.kwargs.items()]:
             try:
@@ -125,7 +125,7 @@ def run_remote(payload: bytes) -> bytes:
         sink,
     )
     try:
-        return cloudpickle.dumps(outcome)  # type: ignore[no-any-return]
+        return cloudpickle.dumps(outcome)
     except Exception as exc:
         error = SerializationError(
             f"result of task {remote.task.name!r}", type(state.data).__name__, str(exc)
@@ -137,13 +137,13 @@ def run_remote(payload: bytes) -> bytes:
         outcome = RemoteOutcome(
             call.record, failed.type, failed.name, failed.message, None, error, sink
         )
-        return cloudpickle.dumps(outcome)  # type: ignore[no-any-return]
+        return cloudpickle.dumps(outcome)
 
 
 def unpack_outcome(payload: bytes) -> RemoteOutcome:
     import cloudpickle
 
-    return cloudpickle.loads(payload)  # type: ignore[no-any-return]
+    return cloudpickle.loads(payload)
 
 
 def _portable_exception(exc: BaseException | None) -> BaseException | None:
