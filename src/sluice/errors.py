@@ -16,6 +16,8 @@ The tree::
         │   └── AmbiguousIdError     an id prefix or flow name matches several objects
         ├── ParameterValidationError parameters rejected before a run starts
         ├── SerializationError       a result or parameter cannot be serialized
+        ├── ResultIntegrityError     a stored result is unsigned or tampered with
+        ├── ResultMissingError       a stored result cannot be found or read
         ├── TaskRunError             base of failures reported by a task run
         │   ├── UpstreamTaskError    an upstream future did not complete
         │   └── TaskTimeoutError     the task ran past ``timeout_seconds``
@@ -134,6 +136,30 @@ class SerializationError(SluiceError):
 
     def __reduce__(self) -> tuple[object, ...]:
         return (type(self), (self.what, self.value_type, self.reason))
+
+
+class ResultIntegrityError(SluiceError):
+    """A stored pickled result failed its signature check; it was not unpickled."""
+
+    def __init__(self, where: str, reason: str) -> None:
+        self.where = where
+        self.reason = reason
+        super().__init__(f"Refusing to load the result at {where}: {reason}")
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.where, self.reason))
+
+
+class ResultMissingError(SluiceError):
+    """A persisted result could not be read back (file removed, storage unreachable)."""
+
+    def __init__(self, where: str, reason: str) -> None:
+        self.where = where
+        self.reason = reason
+        super().__init__(f"The result at {where} cannot be read: {reason}")
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.where, self.reason))
 
 
 class TaskRunError(SluiceError):
