@@ -54,7 +54,7 @@ def test_eight_flow_processes_write_one_sqlite_file_at_once(tmp_path: Path) -> N
         for _ in range(8)
     ]
     outputs = [p.communicate(timeout=110) for p in procs]
-    for proc, (out, err) in zip(procs, outputs):
+    for proc, (out, err) in zip(procs, outputs, strict=True):
         assert proc.returncode == 0, err
         assert "database is locked" not in err
         assert out.strip() == str(sum(i * 2 for i in range(per_process)))

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -132,3 +133,55 @@ def test_sluice_imports_no_sqlalchemy_until_the_store_is_used() -> None:
         print(",".join(heavy))
     """
     assert _run_python(script).strip() == ""
+
+
+def test_running_a_flow_on_sqlite_never_imports_sqlalchemy(tmp_path: Path) -> None:
+    # A fresh home: the store is created, written and flushed on sqlite3 alone;
+    # only the first read (the CLI's job, or resume) pays for SQLAlchemy.
+    script = """
+        import sys
+        from sluice import flow, task
+        from sluice.backend.factory import get_backend
+        from sluice.schemas import FlowRunFilter
+
+        @task
+        def say() -> str:
+            return "hello"
+
+        @flow
+        def hello() -> str:
+            return say()
+
+        print(hello())
+        backend = get_backend()
+        backend.flush()
+        print("sqlalchemy" in sys.modules, "alembic" in sys.modules)
+        runs = backend.list_flow_runs(FlowRunFilter())
+        print(len(runs), runs[0].state_name, len(backend.read_task_runs(runs[0].id)))
+        print("sqlalchemy" in sys.modules)
+    """
+    env = {**os.environ, "SLUICE_HOME": str(tmp_path / "fresh-home")}
+    lines = _run_python(script, env=env).splitlines()
+    assert lines[-4:] == ["hello", "False False", "1 Completed 1", "True"]
+
+
+def test_sqlite_backend_creates_its_sqlalchemy_engine_once_on_first_read(tmp_path: Path) -> None:
+    backend = LocalBackend(Settings(home=tmp_path))
+    try:
+        run = FlowRunRecord(id=new_id(), flow_name="etl", name="r")
+        backend.write_flow_run(run)
+        backend.flush()
+        assert backend._engine is None  # writes never needed it
+        engines = []
+        threads = [
+            threading.Thread(target=lambda: engines.append(backend.engine)) for _ in range(8)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len({id(engine) for engine in engines}) == 1
+        assert backend.read_flow_run(run.id).name == "r"
+        assert backend.engine is engines[0]
+    finally:
+        backend.close()

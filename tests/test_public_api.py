@@ -22,6 +22,7 @@ def test_exported_names_are_pinned() -> None:
         "flow",
         "get_run_context",
         "get_run_logger",
+        "resume_flow_run",
         "tags",
         "task",
         "unmapped",

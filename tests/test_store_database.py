@@ -16,7 +16,8 @@ from sluice.backend.local import LocalBackend
 from sluice.errors import StoreCorruptError, StoreError
 from sluice.settings import Settings, StoreSettings
 from sluice.store import open_store
-from sluice.store.database import is_busy_error, retry_when_busy, run_write, write_connection
+from sluice.store.database import run_write, write_connection
+from sluice.store.retry import is_busy_error, retry_when_busy
 
 
 def _settings(db: Path, lock_timeout: float = 5.0) -> Settings:

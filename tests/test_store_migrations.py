@@ -18,7 +18,8 @@ from sqlalchemy.engine import make_url
 from sluice.errors import StoreCorruptError, StoreError
 from sluice.store import open_store
 from sluice.store.database import open_engine
-from sluice.store.migrate import HEAD_REVISION, alembic_config, current_revision, reset, upgrade
+from sluice.store.migrate import alembic_config, current_revision, reset, upgrade
+from sluice.store.revision import HEAD_REVISION
 from sluice.store.schema import TABLE_NAMES, metadata
 
 PG_URL = os.environ.get("SLUICE_TEST_PG_URL", "")
@@ -80,7 +81,8 @@ def _assert_upgrade_matches_create_all(via_alembic_url: str, via_create_url: str
     created = open_engine(via_create_url)
     try:
         upgrade(migrated)
-        open_store(via_create_url).dispose()  # brand new: create_all + stamp, no Alembic
+        # Brand new: created and stamped without Alembic (on SQLite by the generated SQL).
+        open_store(via_create_url).dispose()
         with migrated.connect() as conn:
             assert current_revision(conn) == HEAD_REVISION
             assert compare_metadata(MigrationContext.configure(conn), metadata) == []

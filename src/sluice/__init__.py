@@ -10,6 +10,7 @@ SQLAlchemy, pydantic and Dask load when a run first needs them.
 from __future__ import annotations
 
 from sluice.context import get_run_context, tags
+from sluice.engine.resume import resume_flow_run
 from sluice.flows import Flow, flow
 from sluice.logging.loggers import get_run_logger
 from sluice.states import State
@@ -27,6 +28,7 @@ __all__ = [
     "flow",
     "get_run_context",
     "get_run_logger",
+    "resume_flow_run",
     "tags",
     "task",
     "unmapped",

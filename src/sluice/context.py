@@ -18,6 +18,7 @@ from sluice.errors import MissingContextError
 
 if TYPE_CHECKING:
     from sluice.backend.protocol import Backend
+    from sluice.engine.journal import Journal
     from sluice.flows import Flow
     from sluice.futures import SluiceFuture
     from sluice.logging.loggers import RunLogger
@@ -39,8 +40,14 @@ class FlowRunContext:
     parameters: dict[str, Any]
     logger: RunLogger
     log_prints: bool
+    #: completed calls of earlier attempts, replayed instead of run again
+    journal: Journal
+    #: remember this attempt's completed calls (for the flow's own retries)
+    keep_journal: bool
     #: one counter per task name: the call index that makes journal keys deterministic
     call_counters: dict[str, itertools.count[int]] = field(default_factory=dict)
+    #: failed child runs of a resumed run, by their position in this run
+    resumable_children: dict[str, FlowRunRecord] = field(default_factory=dict)
     #: futures submitted in this run, awaited before the flow finishes
     futures: list[SluiceFuture[Any]] = field(default_factory=list)
     _counter_lock: threading.Lock = field(default_factory=threading.Lock)

@@ -12,6 +12,7 @@ from typing_extensions import ParamSpec
 from sluice.engine.retries import RetryDelay, RetryPolicy
 
 if TYPE_CHECKING:
+    from sluice.results.serializers import Serializer
     from sluice.schemas import FlowRunRecord
     from sluice.states import State
     from sluice.task_runners.base import TaskRunner
@@ -48,6 +49,9 @@ class Flow(Generic[P, R]):
         on_failure: list[FlowHook] | None = None,
         on_crashed: list[FlowHook] | None = None,
         on_cancellation: list[FlowHook] | None = None,
+        persist_result: bool | None = None,
+        result_storage: str | None = None,
+        result_serializer: str | Serializer | None = None,
     ) -> None:
         if not callable(fn):
             raise TypeError(f"@flow needs a function, got {type(fn).__name__}")
@@ -70,6 +74,12 @@ class Flow(Generic[P, R]):
         self.on_failure = list(on_failure or [])
         self.on_crashed = list(on_crashed or [])
         self.on_cancellation = list(on_cancellation or [])
+        from sluice.results.serializers import resolve_serializer
+
+        #: default for this flow's tasks too, unless a task says otherwise
+        self.persist_result = persist_result
+        self.result_storage = result_storage
+        self.result_serializer = resolve_serializer(result_serializer)
         self.isasync = inspect.iscoroutinefunction(fn)
         params = inspect.signature(fn).parameters
         self._accepts_return_state = "return_state" in params
@@ -102,6 +112,9 @@ class Flow(Generic[P, R]):
             "on_failure": self.on_failure,
             "on_crashed": self.on_crashed,
             "on_cancellation": self.on_cancellation,
+            "persist_result": self.persist_result,
+            "result_storage": self.result_storage,
+            "result_serializer": self.result_serializer,
         }
         unknown = set(overrides) - set(current)
         if unknown:
@@ -135,6 +148,9 @@ def flow(
     on_failure: list[FlowHook] | None = None,
     on_crashed: list[FlowHook] | None = None,
     on_cancellation: list[FlowHook] | None = None,
+    persist_result: bool | None = None,
+    result_storage: str | None = None,
+    result_serializer: str | Serializer | None = None,
 ) -> Callable[[Callable[P, R]], Flow[P, R]]: ...
 
 

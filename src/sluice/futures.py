@@ -19,11 +19,15 @@ R = TypeVar("R")
 class SluiceFuture(Generic[R]):
     """The eventual state of a submitted task run."""
 
-    __slots__ = ("_future", "task_name", "task_run_id")
+    __slots__ = ("_future", "task_key", "task_name", "task_run_id")
 
-    def __init__(self, task_run_id: str, task_name: str, future: cf.Future[State]) -> None:
+    def __init__(
+        self, task_run_id: str, task_name: str, future: cf.Future[State], task_key: str = ""
+    ) -> None:
         self.task_run_id = task_run_id
         self.task_name = task_name
+        #: the call's journal position; it stands for the result in input fingerprints
+        self.task_key = task_key
         self._future = future
 
     def done(self) -> bool:
@@ -107,8 +111,10 @@ def as_completed(
         raise TimeoutError(f"Not every future finished within {timeout} s") from None
 
 
-def resolved_future(task_run_id: str, task_name: str, state: State) -> SluiceFuture[Any]:
+def resolved_future(
+    task_run_id: str, task_name: str, state: State, task_key: str = ""
+) -> SluiceFuture[Any]:
     """A future that is already done with ``state``."""
     inner: cf.Future[State] = cf.Future()
     inner.set_result(state)
-    return SluiceFuture(task_run_id, task_name, inner)
+    return SluiceFuture(task_run_id, task_name, inner, task_key)

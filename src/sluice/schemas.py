@@ -101,8 +101,13 @@ class FlowRunRecord:
     flow_version: str | None = None
     hostname: str | None = None
     pid: int | None = None
-    #: JSON text of a small result stored inline, if any
+    #: reference to the persisted return value (see ``sluice.results``), if any
     result: str | None = None
+    #: where the flow's code lives (``path/to/file.py:function`` or ``module:function``),
+    #: so that a resume can load it again
+    entrypoint: str | None = None
+    #: reference to the exact parameters (persisted like a result), for resumes
+    parameters_ref: str | None = None
 
     def apply(self, state: State) -> None:
         """Move this record into ``state`` (start/end times follow the state)."""
@@ -139,6 +144,11 @@ class TaskRunRecord:
     created: _dt.datetime = field(default_factory=utcnow)
     updated: _dt.datetime = field(default_factory=utcnow)
     cache_key: str | None = None
+    #: when the cached result stops being valid (None: never)
+    cache_expiration: _dt.datetime | None = None
+    #: fingerprint of the call's inputs: a replay must match it
+    input_hash: str | None = None
+    #: reference to the persisted return value (see ``sluice.results``), if any
     result: str | None = None
 
     @property

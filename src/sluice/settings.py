@@ -45,6 +45,16 @@ class StoreSettings:
 
 
 @dataclass(frozen=True)
+class ResultSettings:
+    #: persist every task's and flow's return value unless told otherwise
+    persist_by_default: bool = True
+    #: serialized results up to this many bytes are kept in the run's row
+    inline_threshold: int = 65536
+    #: folder for larger results; empty means ``$SLUICE_HOME/storage``
+    storage: str = ""
+
+
+@dataclass(frozen=True)
 class Settings:
     """All of Sluice's settings."""
 
@@ -54,9 +64,13 @@ class Settings:
     #: a Sluice server's API URL; set, the engine records over HTTP instead
     api_url: str = ""
     api_key: str = ""
+    #: seconds between a running flow's heartbeats
     heartbeat_interval: float = 10.0
+    #: a Running flow run whose heartbeat is older than this is marked Crashed
+    heartbeat_timeout: float = 60.0
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     store: StoreSettings = field(default_factory=StoreSettings)
+    results: ResultSettings = field(default_factory=ResultSettings)
 
     @property
     def resolved_database_url(self) -> str:

@@ -37,6 +37,15 @@ RESUMABLE_TYPES = frozenset({StateType.FAILED, StateType.CRASHED, StateType.CANC
 _DEFAULT_NAMES = {t: t.value.title() for t in StateType}
 
 
+class _NotLoaded:
+    def __repr__(self) -> str:
+        return "<not loaded>"
+
+
+#: ``State.data`` of a state whose value is only in the store, until first use.
+NOT_LOADED: Any = _NotLoaded()
+
+
 def utcnow() -> _dt.datetime:
     """The current time, timezone-aware in UTC (the only clock the engine uses)."""
     return _dt.datetime.now(_dt.timezone.utc)
@@ -53,9 +62,20 @@ class State:
         data: the run's return value for completed states, held in memory.
         exception: the exception behind a failed or crashed state, if known.
         run_id: the id of the flow or task run this state belongs to, once recorded.
+        result_ref: reference to the persisted result; ``data`` is loaded from it
+            on first use when the value is not held in memory.
     """
 
-    __slots__ = ("data", "exception", "message", "name", "run_id", "timestamp", "type")
+    __slots__ = (
+        "_data",
+        "exception",
+        "message",
+        "name",
+        "result_ref",
+        "run_id",
+        "timestamp",
+        "type",
+    )
 
     def __init__(
         self,
@@ -65,14 +85,35 @@ class State:
         data: Any = None,
         exception: BaseException | None = None,
         timestamp: _dt.datetime | None = None,
+        result_ref: str | None = None,
     ) -> None:
         self.type = type
         self.name = name or _DEFAULT_NAMES[type]
         self.message = message
-        self.data = data
+        self._data = data
         self.exception = exception
         self.timestamp = timestamp or utcnow()
         self.run_id: str | None = None
+        self.result_ref = result_ref
+
+    @property
+    def data(self) -> Any:
+        """The run's return value (loaded from its persisted result if not in memory)."""
+        if self._data is NOT_LOADED:
+            from sluice.results.store import load_result
+
+            assert self.result_ref is not None
+            self._data = load_result(self.result_ref)
+        return self._data
+
+    @data.setter
+    def data(self, value: Any) -> None:
+        self._data = value
+
+    def forget_data(self) -> None:
+        """Drop the in-memory value; it is loaded again from the stored result on use."""
+        if self.result_ref is not None:
+            self._data = NOT_LOADED
 
     def is_final(self) -> bool:
         """True for states a run never leaves by itself."""

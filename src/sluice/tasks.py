@@ -12,7 +12,11 @@ from typing_extensions import ParamSpec
 from sluice.engine.retries import RetryDelay, RetryPolicy
 
 if TYPE_CHECKING:
+    import datetime
+
+    from sluice.cache_policies import CachePolicy
     from sluice.futures import SluiceFuture, SluiceFutureList
+    from sluice.results.serializers import Serializer
     from sluice.schemas import TaskRunRecord
     from sluice.states import State
 
@@ -48,6 +52,15 @@ class Task(Generic[P, R]):
         log_prints: bool | None = None,
         on_completion: list[TaskHook] | None = None,
         on_failure: list[TaskHook] | None = None,
+        persist_result: bool | None = None,
+        result_storage: str | None = None,
+        result_serializer: str | Serializer | None = None,
+        result_storage_key: str | None = None,
+        cache_result_in_memory: bool = True,
+        cache_policy: CachePolicy | None = None,
+        cache_key_fn: Callable[..., str | None] | None = None,
+        cache_expiration: datetime.timedelta | None = None,
+        refresh_cache: bool = False,
     ) -> None:
         if not callable(fn):
             raise TypeError(f"@task needs a function, got {type(fn).__name__}")
@@ -70,6 +83,25 @@ class Task(Generic[P, R]):
         self.log_prints = log_prints
         self.on_completion = list(on_completion or [])
         self.on_failure = list(on_failure or [])
+        from sluice.cache_policies import resolve_policy
+        from sluice.results.serializers import resolve_serializer
+
+        self.persist_result = persist_result
+        self.result_storage = result_storage
+        self.result_serializer = resolve_serializer(result_serializer)
+        self.result_storage_key = result_storage_key
+        self.cache_result_in_memory = cache_result_in_memory
+        self.cache_policy = cache_policy
+        self.cache_key_fn = cache_key_fn
+        #: the policy in force (None: this task is never cached across runs)
+        self.effective_cache_policy = resolve_policy(cache_policy, cache_key_fn)
+        self.cache_expiration = cache_expiration
+        self.refresh_cache = refresh_cache
+        if self.effective_cache_policy is not None and persist_result is False:
+            raise ValueError(
+                f"Task {self.name!r}: caching needs a stored result, so it cannot be "
+                "combined with persist_result=False"
+            )
         self.isasync = inspect.iscoroutinefunction(fn)
         params = inspect.signature(fn).parameters
         self._engine_keywords = tuple(k for k in ENGINE_KEYWORDS if k not in params)
@@ -118,6 +150,15 @@ class Task(Generic[P, R]):
             "log_prints": self.log_prints,
             "on_completion": self.on_completion,
             "on_failure": self.on_failure,
+            "persist_result": self.persist_result,
+            "result_storage": self.result_storage,
+            "result_serializer": self.result_serializer,
+            "result_storage_key": self.result_storage_key,
+            "cache_result_in_memory": self.cache_result_in_memory,
+            "cache_policy": self.cache_policy,
+            "cache_key_fn": self.cache_key_fn,
+            "cache_expiration": self.cache_expiration,
+            "refresh_cache": self.refresh_cache,
         }
         unknown = set(overrides) - set(current)
         if unknown:
@@ -170,6 +211,15 @@ def task(
     log_prints: bool | None = None,
     on_completion: list[TaskHook] | None = None,
     on_failure: list[TaskHook] | None = None,
+    persist_result: bool | None = None,
+    result_storage: str | None = None,
+    result_serializer: str | Serializer | None = None,
+    result_storage_key: str | None = None,
+    cache_result_in_memory: bool = True,
+    cache_policy: CachePolicy | None = None,
+    cache_key_fn: Callable[..., str | None] | None = None,
+    cache_expiration: datetime.timedelta | None = None,
+    refresh_cache: bool = False,
 ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 
 
@@ -181,7 +231,21 @@ def task(__fn: Callable[..., Any] | None = None, **options: Any) -> Any:
     ``retry_jitter_factor``, ``retry_condition_fn``, ``timeout_seconds``,
     ``task_run_name`` (template with parameter names, or callable), ``log_prints``,
     ``on_completion``/``on_failure`` hooks called as ``hook(task, task_run, state)``.
+
+    Results: ``persist_result`` (default: on), ``result_storage`` (a folder),
+    ``result_serializer`` (``"json"``/``"pickle"``), ``result_storage_key``
+    (template with ``parameters``, ``task_run``, ``flow_run_id`` and parameter
+    names), ``cache_result_in_memory``. Caching across runs is off unless
+    ``cache_policy`` or ``cache_key_fn`` is given; ``cache_expiration`` and
+    ``refresh_cache`` refine it.
     """
     if __fn is not None:
         return Task(__fn, **options)
     return lambda fn: Task(fn, **options)
+
+
+def task_input_hash(context: Any, arguments: dict[str, Any]) -> str:
+    """A ``cache_key_fn`` keyed on the task's source code and its arguments."""
+    from sluice.cache_policies import task_input_hash as compute
+
+    return compute(context, arguments)

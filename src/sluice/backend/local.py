@@ -4,16 +4,20 @@ Writes take a snapshot of the record on the caller's thread and go through a
 :class:`~sluice.backend.batcher.WriteBehindBatcher`; each batch becomes one
 database transaction. Reads flush first, so a process always reads its own
 writes.
+
+On SQLite, opening the store and writing use the standard library's sqlite3
+alone (:class:`~sluice.store.sqlite_native.SqliteStore`): a process that only
+runs flows never imports SQLAlchemy, about 0.2 s of a hello-world flow. Reads
+go through the SQLAlchemy queries, on an engine created at the first read.
+PostgreSQL uses SQLAlchemy for everything.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import threading
 from collections.abc import Callable, Sequence
-from typing import TypeVar
-
-from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import DBAPIError
+from typing import TYPE_CHECKING, TypeVar, cast
 
 from sluice.backend.batcher import WriteBatch, WriteBehindBatcher
 from sluice.schemas import (
@@ -25,11 +29,12 @@ from sluice.schemas import (
     TaskRunRecord,
 )
 from sluice.settings import Settings, load_settings
-from sluice.store import open_store, queries, writes
-from sluice.store.database import database_label, retry_when_busy, run_write, store_error
+from sluice.store.retry import driver_error, retry_when_busy, store_error
 from sluice.store.rows import (
+    RowBatch,
     flow_row,
     flow_run_row,
+    heartbeat_row,
     log_row,
     log_snapshot,
     state_row,
@@ -37,6 +42,10 @@ from sluice.store.rows import (
     task_run_row,
     task_run_snapshot,
 )
+from sluice.store.sqlite_native import SqliteStore, sqlite_file
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection, Engine
 
 T = TypeVar("T")
 
@@ -61,9 +70,22 @@ class LocalBackend:
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or load_settings()
         self.url = self.settings.resolved_database_url
-        self._label = database_label(self.url)
         self._lock_timeout = self.settings.store.lock_timeout
-        self._engine = open_store(self.url, lock_timeout=self._lock_timeout)
+        self._engine: Engine | None = None
+        self._engine_lock = threading.Lock()
+        path = sqlite_file(self.url)
+        self._sqlite: SqliteStore | None = None
+        if path is not None:
+            self._sqlite = SqliteStore(path, lock_timeout=self._lock_timeout)
+            self._label = self._sqlite.label
+            self._write_rows: Callable[[RowBatch], None] = self._sqlite.write_batch
+        else:
+            from sluice.store import open_store
+            from sluice.store.database import database_label
+
+            self._engine = open_store(self.url, lock_timeout=self._lock_timeout)
+            self._label = database_label(self.url)
+            self._write_rows = self._write_with_sqlalchemy
         self._batcher = WriteBehindBatcher(
             self._write_batch,
             batch_size=self.settings.store.batch_size,
@@ -78,8 +100,22 @@ class LocalBackend:
 
     @property
     def engine(self) -> Engine:
-        """The SQLAlchemy engine (for store-level tools such as migrations)."""
-        return self._engine
+        """The SQLAlchemy engine: reads, store-level tools (migrations), and PostgreSQL writes.
+
+        On SQLite it is created on first use (thread-safe), importing
+        SQLAlchemy then; the schema was made current when the backend opened.
+        """
+        engine = self._engine
+        if engine is None:
+            with self._engine_lock:
+                engine = self._engine
+                if engine is None:
+                    from sluice.store.database import sqlite_engine
+
+                    assert self._sqlite is not None  # only SQLite defers its engine
+                    engine = sqlite_engine(self._sqlite.path, lock_timeout=self._lock_timeout)
+                    self._engine = engine
+        return engine
 
     @property
     def closed(self) -> bool:
@@ -129,24 +165,36 @@ class LocalBackend:
         try:
             self._batcher.close()
         finally:
-            self._engine.dispose()
+            if self._sqlite is not None:
+                self._sqlite.close()
+            with self._engine_lock:
+                engine = self._engine
+            if engine is not None:
+                engine.dispose()
 
     def _write_batch(self, batch: WriteBatch) -> None:
         """The batcher's sink: one batch, one transaction."""
         latest, appended = batch.latest, batch.appended
-        rows = writes.RowBatch(
-            flows=appended.get(_FLOW, []),
-            flow_runs=list(latest.get(_FLOW_RUN, {}).values()),
-            task_runs=[task_run_row(s) for s in latest.get(_TASK_RUN, {}).values()],
-            states=[state_row(s) for s in appended.get(_STATE, ())],
-            logs=[log_row(s) for s in appended.get(_LOG, ())],
-            heartbeats=[
-                {"b_id": run_id, "b_heartbeat": at}
-                for run_id, at in latest.get(_HEARTBEAT, {}).items()
-            ],
+        self._write_rows(
+            RowBatch(
+                flows=appended.get(_FLOW, []),
+                flow_runs=list(latest.get(_FLOW_RUN, {}).values()),
+                task_runs=[task_run_row(s) for s in latest.get(_TASK_RUN, {}).values()],
+                states=[state_row(s) for s in appended.get(_STATE, ())],
+                logs=[log_row(s) for s in appended.get(_LOG, ())],
+                heartbeats=[
+                    heartbeat_row(cast(str, run_id), at)
+                    for run_id, at in latest.get(_HEARTBEAT, {}).items()
+                ],
+            )
         )
+
+    def _write_with_sqlalchemy(self, rows: RowBatch) -> None:
+        from sluice.store import writes
+        from sluice.store.database import run_write
+
         run_write(
-            self._engine,
+            self.engine,
             lambda conn: writes.write_batch(conn, rows),
             lock_timeout=self._lock_timeout,
             label=self._label,
@@ -155,49 +203,74 @@ class LocalBackend:
     # -- reads ---------------------------------------------------------------------
 
     def _read(self, query: Callable[[Connection], T]) -> T:
+        """Flush, then run ``query`` on a connection, retried while the database is busy.
+
+        The read methods import :mod:`sluice.store.queries` when called (after
+        the first time, a dictionary lookup) because it imports SQLAlchemy,
+        which a process that only writes never needs.
+        """
         self._batcher.flush()
+        engine = self.engine
 
         def attempt() -> T:
-            with self._engine.connect() as conn:
+            with engine.connect() as conn:
                 return query(conn)
 
         try:
             # WAL readers are rarely busy (only while another connection
             # recovers or resets the log); a retry beats an error then.
             return retry_when_busy(attempt, lock_timeout=self._lock_timeout, label=self._label)
-        except DBAPIError as exc:
+        except Exception as exc:
+            if driver_error(exc) is None:
+                raise
             raise store_error(exc, self._label) from exc
 
     def read_flow(self, name: str) -> FlowRecord:
         """A flow by name (``my_flow`` and ``my-flow`` both match). Raises NotFoundError."""
+        from sluice.store import queries
+
         return self._read(lambda conn: queries.get_flow(conn, name))
 
     def list_flows(self, limit: int = 200) -> list[FlowRecord]:
         """Flows, most recently created first."""
+        from sluice.store import queries
+
         return self._read(lambda conn: queries.list_flows(conn, limit))
 
     def read_flow_run(self, run_id: str) -> FlowRunRecord:
         """A flow run by id or unique id prefix. Raises NotFoundError."""
+        from sluice.store import queries
+
         return self._read(lambda conn: queries.get_flow_run(conn, run_id))
 
     def list_flow_runs(self, flt: FlowRunFilter) -> list[FlowRunRecord]:
         """Flow runs matching ``flt``, newest first."""
+        from sluice.store import queries
+
         return self._read(lambda conn: queries.list_flow_runs(conn, flt))
 
     def count_flow_runs(self, flt: FlowRunFilter) -> int:
         """How many flow runs match ``flt`` (ignoring limit/offset)."""
+        from sluice.store import queries
+
         return self._read(lambda conn: queries.count_flow_runs(conn, flt))
 
     def read_task_runs(self, flow_run_id: str) -> list[TaskRunRecord]:
         """Task runs of a flow run, in creation order."""
+        from sluice.store import queries
+
         return self._read(lambda conn: queries.list_task_runs(conn, flow_run_id))
 
     def read_task_run(self, task_run_id: str) -> TaskRunRecord:
         """A task run by id or unique id prefix. Raises NotFoundError."""
+        from sluice.store import queries
+
         return self._read(lambda conn: queries.get_task_run(conn, task_run_id))
 
     def read_states(self, run_id: str) -> list[StateRecord]:
         """The state history of a flow or task run, oldest first."""
+        from sluice.store import queries
+
         return self._read(lambda conn: queries.list_states(conn, run_id))
 
     def read_logs(
@@ -210,6 +283,8 @@ class LocalBackend:
         limit: int | None = None,
     ) -> list[LogRecord]:
         """Logs of a flow run (and its task runs), oldest first."""
+        from sluice.store import queries
+
         return self._read(
             lambda conn: queries.list_logs(
                 conn,

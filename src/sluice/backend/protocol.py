@@ -90,6 +90,23 @@ class Backend(Protocol):
         """The state history of a flow or task run, oldest first."""
         ...
 
+    def find_cached_task_run(self, cache_key: str, now: _dt.datetime) -> TaskRunRecord | None:
+        """The newest Completed task run with ``cache_key``, a stored result, and a cache
+        expiration that is unset or later than ``now``; None when there is none."""
+        ...
+
+    def read_journal(self, flow_run_id: str) -> list[TaskRunRecord]:
+        """Every Completed task run of a flow run that has a stored result (its journal)."""
+        ...
+
+    def mark_lapsed_runs_crashed(
+        self, heartbeat_before: _dt.datetime, now: _dt.datetime
+    ) -> list[str]:
+        """Mark Running flow runs whose last heartbeat (or start, if none) is older than
+        ``heartbeat_before`` as Crashed, with a state record saying why; their Running
+        and Pending task runs become Crashed too. Returns the flow run ids marked."""
+        ...
+
     def read_logs(
         self,
         flow_run_id: str,

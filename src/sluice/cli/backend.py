@@ -16,14 +16,23 @@ def load_cli_settings() -> Settings:
     return load_settings()
 
 
-def cli_backend(settings: Settings | None = None) -> Backend:
+def cli_backend(settings: Settings | None = None, detect_crashes: bool = False) -> Backend:
     """The process's shared backend for the configured database.
 
-    Imported lazily: the store pulls in SQLAlchemy, which ``sluice --help`` and
+    With ``detect_crashes``, Running runs whose heartbeat lapsed are marked
+    Crashed first. Imported lazily: the store pulls in SQLAlchemy, which ``sluice --help`` and
     ``sluice config`` must not pay for. Not closed by the command: it is the
     same object the engine records through (``sluice run``), and the factory
     flushes and closes it at interpreter exit.
     """
     from sluice.backend.factory import get_backend
 
-    return get_backend(settings or load_cli_settings())
+    resolved = settings or load_cli_settings()
+    backend = get_backend(resolved)
+    if detect_crashes:
+        # Whoever looks marks runs whose process went silent: a listing must not
+        # show a run as Running forever after its machine died.
+        from sluice.engine.heartbeat import detect_crashed_runs
+
+        detect_crashed_runs(backend, resolved)
+    return backend

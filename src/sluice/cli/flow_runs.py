@@ -10,6 +10,7 @@ import typer
 from sluice.cli.backend import cli_backend
 from sluice.cli.errors import CliError
 from sluice.cli.flow_run_logs import show_logs
+from sluice.cli.flow_run_resume import resume_run
 from sluice.cli.render import (
     OutputFormat,
     OutputOption,
@@ -70,7 +71,7 @@ def list_runs(
 ) -> None:
     """List flow runs, newest first."""
     flt = FlowRunFilter(state_types=parse_states(state), tags=tag or None, limit=limit)
-    backend = cli_backend()
+    backend = cli_backend(detect_crashes=True)
     if flow_name is not None:
         # Resolve through the flow so my-flow finds my_flow and a typo is an error.
         flt.flow_name = backend.read_flow(flow_name).name
@@ -109,7 +110,7 @@ def inspect_run(
 ) -> None:
     """Show a flow run: fields, parameters, state history and every task run."""
     json_out = output is OutputFormat.json
-    backend = cli_backend()
+    backend = cli_backend(detect_crashes=True)
     run = backend.read_flow_run(run_id)
     states = backend.read_states(run.id)
     task_runs = backend.read_task_runs(run.id)
@@ -228,3 +229,4 @@ def _print_task_runs(console: Console, task_runs: list[TaskRunRecord]) -> None:
 
 # Registered last so help lists the commands as ls, inspect, logs.
 app.command("logs")(show_logs)
+app.command("resume")(resume_run)

@@ -1,21 +1,34 @@
-"""Running one flow call: parameters, attempts, retries, timeout, subflows, states.
+"""Running one flow call: parameters, attempts, retries, timeout, subflows, resume.
 
-Like the task engine, the decisions live in one class (:class:`FlowRunDriver`)
-and two short drivers adapt it to sync and ``async def`` flows.
+The decisions live in one class (:class:`FlowRunDriver`); two short drivers
+adapt it to sync and ``async def`` flows. A driver either starts a new run or
+continues an existing one (resume), replaying the journal of completed task
+runs instead of computing them again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket
 import time
 from typing import TYPE_CHECKING, Any
 
 from sluice.context import FlowRunContext, flow_run_var, tags_var, task_run_var
-from sluice.engine.parameters import bind_arguments, jsonable, validate_parameters
+from sluice.engine.flow_setup import (
+    entrypoint_of,
+    persist_flow_result,
+    persist_parameters,
+    run_name,
+)
+from sluice.engine.heartbeat import Heartbeat
+from sluice.engine.inputs import input_fingerprint
+from sluice.engine.journal import Journal
+from sluice.engine.parameters import bind_arguments, call_arguments, jsonable, validate_parameters
 from sluice.engine.retries import retry_delay, should_retry
-from sluice.engine.task_engine import _describe, _exception_details, _label
+from sluice.engine.signals import terminate_gracefully
+from sluice.engine.task_engine import _describe, _exception_details, _label, task_key_of
 from sluice.engine.timeouts import call_with_time_limit
 from sluice.errors import (
     AbortRun,
@@ -23,11 +36,13 @@ from sluice.errors import (
     EngineSignal,
     FlowTimeoutError,
     ParameterValidationError,
+    SerializationError,
 )
 from sluice.futures import SluiceFuture
 from sluice.logging.loggers import flow_run_logger, print_target_var
 from sluice.schemas import FlowRecord, FlowRunRecord, StateRecord, TaskRunRecord, new_id
 from sluice.states import (
+    NOT_LOADED,
     AwaitingRetry,
     Cancelled,
     Completed,
@@ -40,7 +55,6 @@ from sluice.states import (
     TimedOut,
 )
 from sluice.utilities.asyncs import in_async_context, run_coroutine_sync
-from sluice.utilities.names import generate_run_name
 
 if TYPE_CHECKING:
     from sluice.flows import Flow
@@ -51,31 +65,43 @@ def call_flow(
 ) -> Any:
     """Run a flow call; its result, or a coroutine of it for async flows in async code."""
     if flow.isasync:
-        coro = _await_flow(flow, args, kwargs, return_state)
+        coro = _await_flow(FlowRunDriver(flow, args, kwargs), return_state)
         if in_async_context() or flow_run_var.get() is None:
             return coro
         return run_coroutine_sync(coro)
-    driver = FlowRunDriver(flow, args, kwargs)
-    state = run_flow_sync(driver)
+    state = run_flow_sync(FlowRunDriver(flow, args, kwargs))
     return state if return_state else state.result()
 
 
-async def _await_flow(
-    flow: Flow[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], return_state: bool
-) -> Any:
-    state = await run_flow_async(FlowRunDriver(flow, args, kwargs))
+async def _await_flow(driver: FlowRunDriver, return_state: bool) -> Any:
+    state = await run_flow_async(driver)
     return state if return_state else state.result()
 
 
 class FlowRunDriver:
-    """The decisions of one flow run, independent of sync or async execution."""
+    """The decisions of one flow run, independent of sync or async execution.
 
-    def __init__(self, flow: Flow[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]):
+    Args:
+        resume: an existing (Failed, Crashed or Cancelled) run to continue as
+            the same run, instead of creating a new one.
+        journal: the completed task runs a resumed run replays.
+    """
+
+    def __init__(
+        self,
+        flow: Flow[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        resume: FlowRunRecord | None = None,
+        journal: Journal | None = None,
+    ) -> None:
         from sluice.logging.handlers import setup_logging
 
         self.flow = flow
         self.args = args
         self.kwargs = kwargs
+        self.resume = resume
+        self.journal = journal or Journal()
         self.parent = flow_run_var.get()
         if self.parent is not None:
             self.settings = self.parent.settings
@@ -90,11 +116,19 @@ class FlowRunDriver:
         self.record: FlowRunRecord
         self.ctx: FlowRunContext
         self.parent_task: TaskRunRecord | None = None
+        self.parameters: dict[str, Any] = {}
         self._tokens: list[Any] = []
+        self._heartbeat: Heartbeat | None = None
+        #: attempts made by this driver (a resumed run already has earlier ones)
+        self._attempts = 0
 
     # -- creation ----------------------------------------------------------------
     def create(self) -> State | None:
-        """Record the run (Pending) and validate parameters; a final state if invalid."""
+        """Record the run (Pending) and validate parameters.
+
+        Returns a final state when the function must not run: invalid
+        parameters, or a subflow call the parent's journal answers.
+        """
         flow = self.flow
         self.backend.write_flow(
             FlowRecord(flow.name, description=flow.description, version=flow.version)
@@ -105,56 +139,84 @@ class FlowRunDriver:
             if flow.should_validate_parameters:
                 parameters = validate_parameters(flow.fn, flow.name, parameters)
         except ParameterValidationError as exc:
-            error, parameters = exc, {**{str(i): a for i, a in enumerate(self.args)}, **self.kwargs}
+            error = exc
+            parameters = {**{str(i): a for i, a in enumerate(self.args)}, **self.kwargs}
         self.parameters = parameters
         if error is None:
-            from sluice.engine.parameters import call_arguments
-
             self.args, self.kwargs = call_arguments(flow.fn, parameters)
-        self.record = FlowRunRecord(
-            id=new_id(),
-            flow_name=flow.name,
-            name=self._run_name(parameters if error is None else {}),
-            parameters=jsonable({str(k): v for k, v in parameters.items()}),
-            tags=sorted(flow.tags | tags_var.get()),
-            parent_flow_run_id=self.parent.flow_run.id if self.parent else None,
-            flow_version=flow.version,
-            hostname=socket.gethostname(),
-            pid=os.getpid(),
-        )
-        self.log = flow_run_logger(self.backend, self.record)
         if self.parent is not None:
-            self._create_parent_task()
+            replayed = self._enter_parent_position()
+            if replayed is not None:
+                return replayed
+        if self.resume is not None:
+            self.record = self.resume
+            self.log = flow_run_logger(self.backend, self.record)
+            return None
+        self.record = self._new_record(parameters if error is None else {})
+        self.log = flow_run_logger(self.backend, self.record)
+        if self.parent_task is not None:
+            self.record.parent_task_run_id = self.parent_task.id
         self.write(State(StateType.PENDING))
         if error is not None:
             return self.finish(Failed(message=str(error), exception=error), error)
         return None
 
-    def _run_name(self, parameters: dict[str, Any]) -> str:
-        template = self.flow.flow_run_name
-        if template is None:
-            return generate_run_name()
-        if callable(template):
-            return str(template())
-        try:
-            return template.format(**parameters)
-        except (KeyError, IndexError, ValueError):
-            return template
+    def _new_record(self, parameters: dict[str, Any]) -> FlowRunRecord:
+        run_id = new_id()
+        return FlowRunRecord(
+            id=run_id,
+            flow_name=self.flow.name,
+            name=run_name(self.flow, parameters),
+            parameters=jsonable({str(k): v for k, v in self.parameters.items()}),
+            tags=sorted(self.flow.tags | tags_var.get()),
+            parent_flow_run_id=self.parent.flow_run.id if self.parent else None,
+            flow_version=self.flow.version,
+            hostname=socket.gethostname(),
+            pid=os.getpid(),
+            entrypoint=entrypoint_of(self.flow),
+            parameters_ref=persist_parameters(self.settings, run_id, self.parameters)
+            if parameters
+            else None,
+        )
 
-    def _create_parent_task(self) -> None:
-        """A task run in the parent that stands for this subflow call."""
-        assert self.parent is not None
-        index = self.parent.next_call_index(self.flow.name)
+    def _enter_parent_position(self) -> State | None:
+        """Claim this subflow call's position in the parent: replay it from the
+        parent's journal, resume the child run recorded there, or start fresh."""
+        parent = self.parent
+        assert parent is not None
+        index = parent.next_call_index(self.flow.name)
+        key = task_key_of(self.flow.name, index, -1)
+        input_hash = input_fingerprint(self.args, self.kwargs)
+        entry = parent.journal.lookup(self.flow.name, index, key, input_hash)
+        if entry is not None:
+            return self._replay_from_parent(entry)
+        child = parent.resumable_children.get(key)
+        if child is not None and self.resume is None:
+            self.resume = child
+            self.journal = Journal(self.backend.read_journal(child.id))
         task_ctx = task_run_var.get()
         self.parent_task = TaskRunRecord(
-            id=new_id(),
+            id=child.parent_task_run_id or new_id() if child else new_id(),
             task_name=self.flow.name,
             name=f"{self.flow.name}-{index}",
-            flow_run_id=self.parent.flow_run.id,
+            flow_run_id=parent.flow_run.id,
             call_index=index,
             upstream_ids=[task_ctx.task_run.id] if task_ctx else [],
+            input_hash=input_hash,
         )
-        self.record.parent_task_run_id = self.parent_task.id
+        return None
+
+    def _replay_from_parent(self, entry: TaskRunRecord) -> State:
+        assert self.parent is not None
+        state = Completed(name="Replayed", data=NOT_LOADED, result_ref=entry.result)
+        state.run_id = entry.id
+        entry.state_name = state.name
+        entry.updated = state.timestamp
+        self.backend.write_task_run(entry, StateRecord.from_state(entry.id, "task", state))
+        self.parent.logger.info(
+            "Subflow %r at position %s replayed from the journal", self.flow.name, entry.task_key
+        )
+        return state
 
     def write(self, state: State, details: dict[str, Any] | None = None) -> State:
         state.run_id = self.record.id
@@ -165,6 +227,7 @@ class FlowRunDriver:
         if self.parent_task is not None and state.type is not StateType.SCHEDULED:
             self.parent_task.apply(state)
             self.parent_task.run_count = self.record.run_count
+            self.parent_task.result = self.record.result
             self.backend.write_task_run(
                 self.parent_task, StateRecord.from_state(self.parent_task.id, "task", state)
             )
@@ -177,11 +240,10 @@ class FlowRunDriver:
         template = self.flow.task_runner or ThreadPoolTaskRunner()
         runner = template.duplicate()
         runner.start()
-        log_prints = (
-            bool(self.flow.log_prints)
-            if self.flow.log_prints is not None
-            else (self.parent.log_prints if self.parent else False)
-        )
+        if self.flow.log_prints is not None:
+            log_prints = self.flow.log_prints
+        else:
+            log_prints = self.parent.log_prints if self.parent else False
         self.ctx = FlowRunContext(
             self.flow,
             self.record,
@@ -191,16 +253,47 @@ class FlowRunDriver:
             self.parameters,
             self.log,
             log_prints,
+            self.journal,
+            keep_journal=self.flow.retries > 0,
         )
+        self.ctx.resumable_children = self._resumable_children()
         self._tokens = [flow_run_var.set(self.ctx), task_run_var.set(None)]
         if log_prints:
             from sluice.logging.loggers import install_print_capture
 
             install_print_capture()
             self._tokens.append(print_target_var.set(self.log))
-        self.log.info("Beginning flow run %r for flow %r", self.record.name, self.flow.name)
+        if self.parent is None:
+            self._heartbeat = Heartbeat(
+                self.backend, self.record.id, self.settings.heartbeat_interval
+            )
+            self._heartbeat.start()
+        verb = "Resuming" if self.resume is not None else "Beginning"
+        self.log.info("%s flow run %r for flow %r", verb, self.record.name, self.flow.name)
+        if len(self.journal):
+            self.log.info("The journal holds %d completed task runs", len(self.journal))
+
+    def _resumable_children(self) -> dict[str, FlowRunRecord]:
+        """Failed/Crashed/Cancelled subflow runs of a resumed run, by parent position."""
+        if self.resume is None:
+            return {}
+        from sluice.schemas import FlowRunFilter
+        from sluice.states import RESUMABLE_TYPES
+
+        children = self.backend.list_flow_runs(
+            FlowRunFilter(parent_flow_run_id=self.record.id, limit=100_000)
+        )
+        placeholders = {t.id: t for t in self.backend.read_task_runs(self.record.id)}
+        found: dict[str, FlowRunRecord] = {}
+        for child in reversed(children):  # oldest first: the newest attempt wins
+            holder = placeholders.get(child.parent_task_run_id or "")
+            if holder is not None and child.state_type in RESUMABLE_TYPES:
+                found[holder.task_key] = child
+        return found
 
     def exit(self, failed: bool) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.stop()
         self.ctx.task_runner.shutdown(cancel_pending=failed)
         flow_token, task_token, *rest = self._tokens
         if rest:
@@ -211,11 +304,18 @@ class FlowRunDriver:
     # -- attempts ----------------------------------------------------------------
     def begin_attempt(self) -> None:
         self.record.run_count += 1
-        # Each attempt re-executes the flow function from its start, so call
-        # positions count from zero again.
-        self.ctx.call_counters.clear()
-        self.ctx.futures = []
-        self.write(Running() if self.record.run_count == 1 else Retrying())
+        ctx = self.ctx
+        # Each attempt re-executes the flow function from its start: call
+        # positions count from zero again and the journal replays from the top.
+        ctx.call_counters.clear()
+        ctx.futures = []
+        if ctx.keep_journal and self.record.run_count > 1:
+            ctx.journal = ctx.journal.restart()
+        self._attempts += 1
+        if self.resume is not None and self._attempts == 1:
+            self.write(Running(name="Resuming"))
+        else:
+            self.write(Running() if self.record.run_count == 1 else Retrying())
 
     def on_return(self, value: Any) -> State:
         self._wait_for_submitted()
@@ -223,7 +323,13 @@ class FlowRunDriver:
         if failed:
             message = f"{len(failed)} of the returned runs did not complete"
             return self.finish(Failed(message=message, data=resolved))
-        return self.finish(Completed(data=resolved))
+        try:
+            self.record.result = persist_flow_result(
+                self.flow, self.settings, self.record.id, resolved
+            )
+        except SerializationError as exc:
+            return self.finish(Failed(message=str(exc), exception=exc), exc)
+        return self.finish(Completed(data=resolved, result_ref=self.record.result))
 
     def on_exception(self, exc: BaseException) -> State | float:
         """The final state for ``exc``, or the delay before the next attempt."""
@@ -233,9 +339,8 @@ class FlowRunDriver:
         if isinstance(exc, CancelRun):
             return self.finish(Cancelled(message=str(exc) or "Cancelled by request"))
         if isinstance(exc, (EngineSignal, KeyboardInterrupt, SystemExit, GeneratorExit)):
-            self.finish(
-                Crashed(message=f"Execution was interrupted: {_describe(exc)}", exception=exc), exc
-            )
+            message = f"Execution was interrupted: {_describe(exc)}"
+            self.finish(Crashed(message=message, exception=exc), exc)
             raise exc
         run_count = self.record.run_count
         if should_retry(self.flow.retry_policy, run_count, exc):
@@ -247,18 +352,20 @@ class FlowRunDriver:
             return delay
         if isinstance(exc, FlowTimeoutError):
             return self.finish(TimedOut(message=str(exc), exception=exc), exc)
-        return self.finish(
-            Failed(message=f"Flow run encountered an exception {_describe(exc)}", exception=exc),
-            exc,
-        )
+        message = f"Flow run encountered an exception {_describe(exc)}"
+        return self.finish(Failed(message=message, exception=exc), exc)
 
     def finish(self, state: State, exc: BaseException | None = None) -> State:
         self.write(state, _exception_details(exc) if exc is not None else None)
         if exc is not None and not isinstance(exc, (EngineSignal, ParameterValidationError)):
             self.log.error("Finished in state %s", _label(state), exc_info=exc)
         else:
-            self.log.info("Finished in state %s", _label(state))
+            level = logging.INFO if state.is_completed() else logging.WARNING
+            self.log.log(level, "Finished in state %s", _label(state))
         self._run_hooks(state)
+        parent = self.parent
+        if parent is not None and parent.keep_journal and self.parent_task is not None:
+            parent.journal.record(self.parent_task)
         if self.parent is None:
             from sluice.logging.handlers import flush_console
 
@@ -295,29 +402,30 @@ def run_flow_sync(driver: FlowRunDriver) -> State:
     early = driver.create()
     if early is not None:
         return early
-    driver.enter()
-    failed = True
-    try:
-        while True:
-            driver.begin_attempt()
-            try:
-                value = call_with_time_limit(
-                    driver.flow.fn,
-                    driver.args,
-                    driver.kwargs,
-                    driver.flow.timeout_seconds,
-                    driver.timeout_error,
-                )
-            except BaseException as exc:
-                outcome = driver.on_exception(exc)
-            else:
-                outcome = driver.on_return(value)
-            if isinstance(outcome, State):
-                failed = not outcome.is_completed()
-                return outcome
-            time.sleep(outcome)
-    finally:
-        driver.exit(failed)
+    with terminate_gracefully():
+        driver.enter()
+        failed = True
+        try:
+            while True:
+                driver.begin_attempt()
+                try:
+                    value = call_with_time_limit(
+                        driver.flow.fn,
+                        driver.args,
+                        driver.kwargs,
+                        driver.flow.timeout_seconds,
+                        driver.timeout_error,
+                    )
+                except BaseException as exc:
+                    outcome = driver.on_exception(exc)
+                else:
+                    outcome = driver.on_return(value)
+                if isinstance(outcome, State):
+                    failed = not outcome.is_completed()
+                    return outcome
+                time.sleep(outcome)
+        finally:
+            driver.exit(failed)
 
 
 async def run_flow_async(driver: FlowRunDriver) -> State:
@@ -365,7 +473,7 @@ def _resolve_returned(value: Any) -> tuple[Any, list[State]]:
             if not item.is_completed():
                 failed.append(item)
                 return item.result(raise_on_failure=False)
-            return item.data
+            return item.result()
         if depth >= 3:
             return item
         if isinstance(item, list):

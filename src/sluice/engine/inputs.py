@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
 from sluice.futures import SluiceFuture
@@ -68,7 +70,7 @@ def _resolve(value: Any, depth: int, tolerate: bool) -> Any:
         value.wait()
         state = value.state
         if state.is_completed():
-            return state.data
+            return state.result()
         if tolerate:
             return state.result(raise_on_failure=False)
         raise _Failed(value)
@@ -86,3 +88,36 @@ def _resolve(value: Any, depth: int, tolerate: bool) -> Any:
     if isinstance(value, dict):
         return {k: _resolve(v, depth + 1, tolerate) for k, v in value.items()}
     return value
+
+
+def input_fingerprint(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
+    """A digest of a call's inputs, or None when they cannot be fingerprinted.
+
+    A future stands for its task's journal position rather than its value: the
+    fingerprint is computed before upstream results exist, and a replayed
+    upstream yields the same value anyway (a diverged one stops replay first).
+    """
+    try:
+        text = json.dumps([args, kwargs], sort_keys=True, default=_fingerprint_default)
+    except (TypeError, ValueError, _Unfingerprintable):
+        return None
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+class _Unfingerprintable(Exception):
+    pass
+
+
+def _fingerprint_default(value: Any) -> Any:
+    if isinstance(value, SluiceFuture):
+        return f"<future {value.task_key}>"
+    if isinstance(value, allow_failure):
+        return {"allow_failure": value.value}
+    if isinstance(value, (set, frozenset)):
+        return sorted(value, key=repr)
+    import cloudpickle
+
+    try:
+        return hashlib.blake2b(cloudpickle.dumps(value), digest_size=16).hexdigest()
+    except Exception as exc:
+        raise _Unfingerprintable(str(exc)) from exc

@@ -7,13 +7,14 @@ from typing import TYPE_CHECKING, Any
 from sluice.context import flow_run_var
 from sluice.engine.parameters import bind_arguments, call_arguments
 from sluice.engine.task_engine import create_task_call, run_task_async, run_task_sync
-from sluice.futures import SluiceFuture, SluiceFutureList
+from sluice.futures import SluiceFuture, SluiceFutureList, resolved_future
 from sluice.utilities.annotations import unmapped
 from sluice.utilities.asyncs import in_async_context
 
 if TYPE_CHECKING:
     from collections.abc import Coroutine
 
+    from sluice.engine.task_engine import TaskCall
     from sluice.states import State
     from sluice.tasks import Task
 
@@ -27,9 +28,17 @@ def call_task(
 ) -> Any:
     """Run a task now in this thread; its result (or a coroutine of it in async code)."""
     call = create_task_call(task, args, kwargs, wait_for, flow_run_var.get())
+    if call.replayed is not None:
+        if task.isasync and in_async_context():
+            return _already(call.replayed, return_state)
+        return call.replayed if return_state else call.replayed.result()
     if task.isasync and in_async_context():
         return _await_task(run_task_async(call), return_state)
     state = run_task_sync(call)
+    return state if return_state else state.result()
+
+
+async def _already(state: State, return_state: bool) -> Any:
     return state if return_state else state.result()
 
 
@@ -47,7 +56,9 @@ def submit_task(
     return _submit(call)
 
 
-def _submit(call: Any) -> SluiceFuture[Any]:
+def _submit(call: TaskCall) -> SluiceFuture[Any]:
+    if call.replayed is not None:
+        return resolved_future(call.record.id, call.task.name, call.replayed, call.record.task_key)
     flow_ctx = call.flow_ctx
     if flow_ctx is None:
         from sluice.engine.standalone import standalone_runner

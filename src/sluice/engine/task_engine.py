@@ -15,15 +15,17 @@ import traceback
 from typing import TYPE_CHECKING, Any
 
 from sluice.context import FlowRunContext, TaskRunContext, flow_run_var, tags_var, task_run_var
-from sluice.engine.inputs import collect_upstream, resolve_inputs
+from sluice.engine.inputs import collect_upstream, input_fingerprint, resolve_inputs
 from sluice.engine.retries import retry_delay, should_retry
 from sluice.engine.timeouts import call_with_time_limit
-from sluice.errors import AbortRun, CancelRun, EngineSignal, TaskTimeoutError
+from sluice.errors import AbortRun, CancelRun, EngineSignal, SerializationError, TaskTimeoutError
 from sluice.logging.handlers import engine_line
 from sluice.logging.loggers import RunLogger, print_target_var, task_run_logger
 from sluice.schemas import StateRecord, TaskRunRecord, new_id
 from sluice.states import (
+    NOT_LOADED,
     AwaitingRetry,
+    Cached,
     Cancelled,
     Completed,
     Crashed,
@@ -36,14 +38,27 @@ from sluice.states import (
 )
 
 if TYPE_CHECKING:
-    from sluice.backend.protocol import RecordSink
+    from sluice.backend.protocol import Backend, RecordSink
+    from sluice.settings import Settings
     from sluice.tasks import Task
 
 
 class TaskCall:
     """Everything needed to execute one task run, wherever it executes."""
 
-    __slots__ = ("args", "flow_ctx", "kwargs", "log_prints", "record", "sink", "task", "upstream")
+    __slots__ = (
+        "args",
+        "flow_ctx",
+        "kwargs",
+        "log_prints",
+        "prepared",
+        "record",
+        "replayed",
+        "settings",
+        "sink",
+        "task",
+        "upstream",
+    )
 
     def __init__(
         self,
@@ -55,6 +70,8 @@ class TaskCall:
         flow_ctx: FlowRunContext | None,
         upstream: list[Any],
         log_prints: bool,
+        settings: Settings,
+        prepared: bool = False,
     ) -> None:
         self.task = task
         self.args = args
@@ -64,6 +81,19 @@ class TaskCall:
         self.flow_ctx = flow_ctx
         self.upstream = upstream
         self.log_prints = log_prints
+        self.settings = settings
+        #: inputs resolved and cache checked (done once, in the flow's process)
+        self.prepared = prepared
+        #: the journal's state when this call was replayed instead of executed
+        self.replayed: State | None = None
+
+    def reader(self) -> Backend:
+        """The backend to read from (the flow's, or the standalone one)."""
+        if self.flow_ctx is not None:
+            return self.flow_ctx.backend
+        from sluice.engine.standalone import standalone_backend
+
+        return standalone_backend()
 
     def write(self, state: State, details: dict[str, Any] | None = None) -> State:
         """Move the run into ``state`` and record it."""
@@ -113,15 +143,26 @@ def create_task_call(
     call_index: int | None = None,
 ) -> TaskCall:
     """Create the task run record (Pending) for a call and wrap it in a :class:`TaskCall`."""
+    input_hash: str | None = None
     if flow_ctx is not None:
         sink: RecordSink = flow_ctx.backend
+        settings = flow_ctx.settings
         if call_index is None:
             call_index = flow_ctx.next_call_index(task.name)
         log_prints = flow_ctx.log_prints if task.log_prints is None else task.log_prints
+        input_hash = input_fingerprint(args, kwargs)
+        journal = flow_ctx.journal
+        if not journal.stopped:
+            key = task_key_of(task.name, call_index, map_index)
+            entry = journal.lookup(task.name, call_index, key, input_hash)
+            if entry is not None:
+                return _replay(task, entry, flow_ctx, args, kwargs)
     else:
         from sluice.engine.standalone import standalone_backend
+        from sluice.engine.task_results import settings_for_standalone
 
         sink = standalone_backend()
+        settings = settings_for_standalone()
         call_index = call_index or 0
         log_prints = bool(task.log_prints)
     upstream = collect_upstream(args, kwargs, wait_for) if args or kwargs or wait_for else []
@@ -138,9 +179,49 @@ def create_task_call(
         upstream_ids=[f.task_run_id for f in upstream],
         created=now,
         updated=now,
+        input_hash=input_hash,
     )
-    call = TaskCall(task, args, kwargs, record, sink, flow_ctx, upstream, log_prints)
+    call = TaskCall(task, args, kwargs, record, sink, flow_ctx, upstream, log_prints, settings)
     sink.write_task_run(record, StateRecord(record.id, "task", record.state_type, "Pending", now))
+    return call
+
+
+def task_key_of(task_name: str, call_index: int, map_index: int) -> str:
+    """The journal position of a call (same format as ``TaskRunRecord.task_key``)."""
+    base = f"{task_name}:{call_index}"
+    return base if map_index < 0 else f"{base}:{map_index}"
+
+
+def _replay(
+    task: Task[..., Any],
+    record: TaskRunRecord,
+    flow_ctx: FlowRunContext,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> TaskCall:
+    """A call answered from the journal: its earlier run, marked Replayed."""
+    call = TaskCall(
+        task,
+        args,
+        kwargs,
+        record,
+        flow_ctx.backend,
+        flow_ctx,
+        [],
+        False,
+        flow_ctx.settings,
+        prepared=True,
+    )
+    state = Completed(name="Replayed", data=NOT_LOADED, result_ref=record.result)
+    state.run_id = record.id
+    # Only the state changes: the run keeps the times of the attempt that computed it.
+    record.state_name = state.name
+    record.updated = state.timestamp
+    flow_ctx.backend.write_task_run(record, StateRecord.from_state(record.id, "task", state))
+    call.line(
+        logging.INFO, "Finished in state Replayed() (result from the journal)", at=state.timestamp
+    )
+    call.replayed = state
     return call
 
 
@@ -187,19 +268,52 @@ class TaskAttempts:
 
     # -- steps -------------------------------------------------------------------
     def prepare(self) -> State | None:
-        """Resolve upstream futures; a final state if the run must not start."""
+        """Resolve upstream futures and consult the cache; a final state if the
+        function must not run (an upstream failed, or the cache has the answer)."""
         call = self.call
-        if not call.upstream:
+        if call.prepared:
             return None
-        args, kwargs, failed = resolve_inputs(call.args, call.kwargs)
-        if failed is not None:
-            state = Failed(
-                name="UpstreamFailed",
-                message=f"Upstream task run {failed.task_run_id} did not complete",
-            )
-            return self.finish(state)
-        call.args, call.kwargs = args, kwargs
+        call.prepared = True
+        if call.upstream:
+            args, kwargs, failed = resolve_inputs(call.args, call.kwargs)
+            if failed is not None:
+                state = Failed(
+                    name="UpstreamFailed",
+                    message=f"Upstream task run {failed.task_run_id} did not complete",
+                )
+                return self.finish(state)
+            call.args, call.kwargs = args, kwargs
+        if self.task.effective_cache_policy is not None:
+            return self._consult_cache()
         return None
+
+    def _consult_cache(self) -> State | None:
+        from sluice.engine import task_results
+
+        call, record = self.call, self.call.record
+        try:
+            key = task_results.cache_key_for(call)
+        except SerializationError as exc:
+            # Never run (and cache) a call whose identity cannot be computed.
+            return self.finish(Failed(message=str(exc), exception=exc), exc)
+        if key is None:
+            return None
+        now = utcnow()
+        record.cache_key = key
+        record.cache_expiration = task_results.cache_expiration(call, now)
+        if self.task.refresh_cache:
+            return None
+        hit = task_results.find_cached(call, key, now)
+        if hit is None:
+            return None
+        record.result = hit.result
+        record.cache_expiration = hit.cache_expiration
+        state = Cached(
+            data=NOT_LOADED,
+            result_ref=hit.result,
+            message=f"Result of task run {hit.id} (cache key {key[:24]}...)",
+        )
+        return self.finish(state)
 
     def begin_attempt(self) -> None:
         record = self.call.record
@@ -207,7 +321,22 @@ class TaskAttempts:
         self.call.write(Running() if record.run_count == 1 else Retrying())
 
     def on_return(self, value: Any) -> State:
-        return self.finish(Completed(data=value))
+        from sluice.engine import task_results
+
+        call = self.call
+        ref = None
+        if task_results.should_persist(call):
+            try:
+                ref = task_results.persist_task_result(call, value)
+            except SerializationError as exc:
+                return self.finish(Failed(message=str(exc), exception=exc), exc)
+        call.record.result = ref
+        state = self.finish(Completed(data=value, result_ref=ref))
+        if not self.task.cache_result_in_memory:
+            state.forget_data()
+        if call.flow_ctx is not None and call.flow_ctx.keep_journal:
+            call.flow_ctx.journal.record(call.record)
+        return state
 
     def on_exception(self, exc: BaseException) -> State | float:
         """The final state for ``exc``, or the delay before the next attempt."""

@@ -123,3 +123,21 @@ class ResultStore:
             Path(tmp).unlink(missing_ok=True)
             raise
         return path
+
+
+_stores: dict[Path, ResultStore] = {}
+
+
+def result_store_for(home: Path, inline_threshold: int = 65536) -> ResultStore:
+    """The process's result store for a home folder (one signing key read per home)."""
+    store = _stores.get(home)
+    if store is None:
+        store = _stores[home] = ResultStore(home, inline_threshold)
+    return store
+
+
+def load_result(ref: ResultRef) -> Any:
+    """Load a persisted result with the current settings' signing key."""
+    from sluice.settings import load_settings
+
+    return result_store_for(load_settings().home).load(ref)

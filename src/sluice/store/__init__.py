@@ -1,20 +1,23 @@
 """The embedded store: SQLAlchemy Core schema, queries and migrations.
 
-SQLite (WAL) on one machine, PostgreSQL beyond; the same code serves both.
-Importing this package imports SQLAlchemy, so ``import sluice`` must not.
+SQLite (WAL) on one machine, PostgreSQL beyond; the same code serves both,
+except that a process running flows on SQLite opens the store and writes to
+it with the standard library alone (:mod:`sluice.store.sqlite_native`).
+
+Importing this package imports nothing heavy: ``import sluice`` and a plain
+flow run must not pay for SQLAlchemy. The modules that need it import it.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Engine
-from sqlalchemy.exc import DBAPIError
+from typing import TYPE_CHECKING
 
-from sluice.store.database import database_label, open_engine, store_error
-from sluice.store.migrate import ensure_schema
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 
 def open_store(url: str, *, lock_timeout: float = 60.0) -> Engine:
-    """Open the database at ``url`` and make sure it holds the current schema.
+    """Open the database at ``url`` with SQLAlchemy and make sure it holds the current schema.
 
     Connects at once, so a broken database is reported here and not at the
     first write.
@@ -23,6 +26,12 @@ def open_store(url: str, *, lock_timeout: float = 60.0) -> Engine:
         StoreCorruptError: the file is not a (Sluice) database, naming its path.
         StoreError: the database cannot be opened, created or upgraded.
     """
+    from sqlalchemy.exc import DBAPIError
+
+    from sluice.store.database import database_label, open_engine
+    from sluice.store.migrate import ensure_schema
+    from sluice.store.retry import store_error
+
     engine = open_engine(url, lock_timeout=lock_timeout)
     label = database_label(url)
     try:

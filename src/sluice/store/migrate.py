@@ -4,13 +4,16 @@ Alembic owns the history (``migrations/versions``), but importing it costs
 about a third of a second, more than half a hello-world flow's budget. So
 opening a database avoids it on the two common paths:
 
-* a brand-new database gets ``metadata.create_all()`` plus the head revision
-  written into ``alembic_version`` by hand (what ``alembic stamp head`` does);
+* a brand-new database gets the current schema plus the head revision written
+  into ``alembic_version`` by hand (what ``alembic stamp head`` does):
+  ``metadata.create_all()`` on PostgreSQL, its SQL text generated ahead of
+  time on SQLite (:mod:`sluice.store.sqlite_native`, which SQLite databases
+  are handed to whole, so there is one way to open a SQLite store);
 * a database already at :data:`HEAD_REVISION` costs one SELECT.
 
 Only a database at an older revision imports Alembic and upgrades. A test
 checks that :data:`HEAD_REVISION` is the scripts' head and that upgrading an
-empty database yields exactly what ``create_all`` makes.
+empty database yields exactly what opening a new one makes.
 """
 
 from __future__ import annotations
@@ -18,28 +21,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Column, Connection, Engine, MetaData, String, Table, inspect, select
+from sqlalchemy import Connection, Engine, inspect, select
 
-from sluice.errors import StoreCorruptError, StoreError
+from sluice.errors import StoreError
 from sluice.store.database import retry_when_busy, run_write
-from sluice.store.schema import TABLE_NAMES, metadata
+from sluice.store.revision import HEAD_REVISION, refuse_unversioned
+from sluice.store.schema import TABLE_NAMES, metadata, version_table
 
 if TYPE_CHECKING:
     from alembic.config import Config
 
-#: The newest migration in ``migrations/versions``; bump it with every new one.
-HEAD_REVISION = "0001"
-
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
-
-#: Alembic's own bookkeeping table, declared here so a fresh database can be
-#: stamped without importing Alembic (same name, column and constraint name).
-version_table = Table(
-    "alembic_version",
-    MetaData(),
-    Column("version_num", String(32), primary_key=True),
-)
-version_table.primary_key.name = "alembic_version_pkc"
 
 #: arbitrary constant key of the PostgreSQL advisory lock serializing schema setup
 _PG_SCHEMA_LOCK = 0x51_1C_E0_01
@@ -52,10 +44,15 @@ def ensure_schema(engine: Engine, *, lock_timeout: float, label: str) -> None:
         StoreCorruptError: the database holds tables that are not a Sluice store.
         StoreError: the database is from a newer Sluice, or cannot be changed.
     """
+    if engine.dialect.name == "sqlite":
+        # One way to set up a SQLite store, whoever opens it: the stdlib path
+        # (generated DDL; Alembic only for an older revision).
+        from sluice.store.sqlite_native import SqliteStore
+
+        SqliteStore(Path(engine.url.database or ""), lock_timeout=lock_timeout).close()
+        return
 
     def read_revision() -> str | None:
-        # Retried: the first connection to a brand-new file switches it to WAL,
-        # which waits on any other process doing the same at that moment.
         with engine.connect() as conn:
             return current_revision(conn)
 
@@ -76,25 +73,17 @@ def current_revision(conn: Connection) -> str | None:
 
 
 def _create(conn: Connection, label: str) -> None:
-    if conn.dialect.name == "postgresql":
-        # Several processes may open a new PostgreSQL database at once; DDL
-        # there is transactional but concurrent CREATE TABLEs still collide.
-        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_SCHEMA_LOCK})")
+    # Several processes may open a new PostgreSQL database at once; DDL there
+    # is transactional but concurrent CREATE TABLEs still collide.
+    conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_SCHEMA_LOCK})")
     # Checked again inside the write transaction: another process may have
     # created the store while this one waited for the lock.
     revision = current_revision(conn)
     if revision == HEAD_REVISION:
         return
-    existing = set(inspect(conn).get_table_names())
-    ours = existing & set(TABLE_NAMES)
-    if ours:
-        raise StoreCorruptError(
-            label, f"it holds Sluice tables ({', '.join(sorted(ours))}) but no schema revision"
-        )
-    if existing and conn.dialect.name == "sqlite":
-        # A SQLite file belongs to one application; do not add tables to another's.
-        names = ", ".join(sorted(existing)[:5])
-        raise StoreCorruptError(label, f"it is not a Sluice database (it holds tables {names})")
+    # A PostgreSQL database may hold other applications' tables (schemas are
+    # shared); only ours without a revision mean a damaged store.
+    refuse_unversioned(label, inspect(conn).get_table_names(), TABLE_NAMES, whole_file=False)
     metadata.create_all(conn)
     version_table.create(conn, checkfirst=True)
     conn.execute(version_table.delete())
@@ -156,7 +145,6 @@ def reset(engine: Engine, *, lock_timeout: float = 60.0, label: str | None = Non
 
 
 __all__ = [
-    "HEAD_REVISION",
     "alembic_config",
     "current_revision",
     "ensure_schema",

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 from sluice.schemas import (
@@ -192,6 +194,51 @@ def log_row(s: LogSnapshot) -> Row:
         "message": s[4],
         "timestamp": s[5].timestamp(),
     }
+
+
+def heartbeat_row(flow_run_id: str, at: float) -> Row:
+    """The parameters of a heartbeat update (``at`` in epoch seconds)."""
+    return {"b_id": flow_run_id, "b_heartbeat": at}
+
+
+# -- a batch of rows, as written in one transaction -----------------------------
+
+#: The groups of a :class:`RowBatch` in the order they are written, each with
+#: the key its rows are sorted by (``None``: kept in arrival order). Runs come
+#: before their history and logs, heartbeats last.
+WRITE_ORDER: tuple[tuple[str, str | None], ...] = (
+    ("flows", None),
+    ("flow_runs", "id"),
+    ("task_runs", "id"),
+    ("states", None),
+    ("logs", None),
+    ("heartbeats", "b_id"),
+)
+
+
+@dataclass
+class RowBatch:
+    """Rows to write in one transaction (see :data:`WRITE_ORDER`)."""
+
+    flows: list[Row] = field(default_factory=list)
+    flow_runs: list[Row] = field(default_factory=list)
+    task_runs: list[Row] = field(default_factory=list)
+    states: list[Row] = field(default_factory=list)
+    logs: list[Row] = field(default_factory=list)
+    #: rows from :func:`heartbeat_row` (update parameters)
+    heartbeats: list[Row] = field(default_factory=list)
+
+    def in_write_order(self) -> Iterator[tuple[str, list[Row]]]:
+        """The non-empty groups as ``(name, rows)``, in :data:`WRITE_ORDER`.
+
+        Upserted rows are sorted by id so two PostgreSQL transactions touching
+        the same runs take their row locks in the same order and cannot
+        deadlock (on SQLite, which has one writer at a time, it is harmless).
+        """
+        for name, key in WRITE_ORDER:
+            group: list[Row] = getattr(self, name)
+            if group:
+                yield name, (sorted(group, key=itemgetter(key)) if key else group)
 
 
 # -- rows back to records -------------------------------------------------------

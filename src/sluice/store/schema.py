@@ -12,8 +12,9 @@ Conventions, chosen so both databases behave the same and filters stay fast:
 * strings have no length limit (PostgreSQL ``VARCHAR`` without length), so a
   long task name never fails on PostgreSQL while passing on SQLite.
 
-Any change here needs a new migration in ``migrations/versions`` and a new
-:data:`sluice.store.migrate.HEAD_REVISION`; a test compares the two.
+Any change here needs a new migration in ``migrations/versions``, a new
+:data:`sluice.store.revision.HEAD_REVISION` and the SQLite text regenerated
+(``python -m sluice.store.sqlite_sqlgen --write``); tests check all three.
 """
 
 from __future__ import annotations
@@ -130,3 +131,13 @@ log = Table(
 
 #: Every Sluice table, for checks that a database holds (or lacks) the store.
 TABLE_NAMES = tuple(metadata.tables)
+
+#: Alembic's own bookkeeping table, declared here so a fresh database can be
+#: stamped without importing Alembic (same name, column and constraint name).
+#: Not in :data:`metadata`: migrations never create or compare it.
+version_table = Table(
+    "alembic_version",
+    MetaData(),
+    Column("version_num", String(32), primary_key=True),
+)
+version_table.primary_key.name = "alembic_version_pkc"

@@ -1,16 +1,21 @@
-"""The store's writes: one batch of rows, one transaction, as few statements as possible.
+"""The store's writes through SQLAlchemy: one batch of rows, one transaction.
 
 Runs are upserted (``INSERT .. ON CONFLICT (id) DO UPDATE``), state history
 and logs appended, heartbeats applied last. SQLite and PostgreSQL both support
 ``ON CONFLICT`` but through different SQLAlchemy constructs, so statements
 are built per dialect and cached.
+
+These statements are the one definition of what a batch write does. On
+PostgreSQL they run from here; the embedded SQLite writer runs the same
+statements compiled ahead of time into :mod:`sluice.store.sqlite_sql`, so a
+flow run never imports SQLAlchemy.
 """
 
 from __future__ import annotations
 
 import functools
 import operator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
@@ -26,42 +31,18 @@ from sqlalchemy import (
 )
 
 from sluice.errors import StoreError
-from sluice.store.rows import Row
+from sluice.store.rows import Row, RowBatch
 from sluice.store.schema import flow, flow_run, log, run_state, task_run
-
-
-@dataclass
-class RowBatch:
-    """Rows to write in one transaction, in dependency order."""
-
-    flows: list[Row] = field(default_factory=list)
-    flow_runs: list[Row] = field(default_factory=list)
-    task_runs: list[Row] = field(default_factory=list)
-    states: list[Row] = field(default_factory=list)
-    logs: list[Row] = field(default_factory=list)
-    #: ``{"b_id": flow_run_id, "b_heartbeat": epoch seconds}`` rows (update parameters)
-    heartbeats: list[Row] = field(default_factory=list)
 
 
 def write_batch(conn: Connection, batch: RowBatch) -> None:
     """Write a whole batch: flows, flow runs, task runs, states, logs, heartbeats."""
-    statements = _write_statements(conn.dialect.name)
+    statements = write_statements(conn.dialect.name)
     text_fixer = _without_nul if conn.dialect.name == "postgresql" else None
-    # Sorted by id so two PostgreSQL transactions upserting overlapping runs
-    # take row locks in the same order and cannot deadlock.
-    for stmt, batch_rows, key in (
-        (statements.flows, batch.flows, None),
-        (statements.flow_runs, batch.flow_runs, "id"),
-        (statements.task_runs, batch.task_runs, "id"),
-        (statements.states, batch.states, None),
-        (statements.logs, batch.logs, None),
-        (statements.heartbeats, batch.heartbeats, "b_id"),
-    ):
-        if batch_rows:
-            ordered = sorted(batch_rows, key=lambda r: r[key]) if key else batch_rows
-            if text_fixer is not None:
-                ordered = [text_fixer(row) for row in ordered]
-            _executemany(conn, stmt, ordered)
+    for name, batch_rows in batch.in_write_order():
+        if text_fixer is not None:
+            batch_rows = [text_fixer(row) for row in batch_rows]
+        _executemany(conn, getattr(statements, name), batch_rows)
 
 
 def _without_nul(row: Row) -> Row:
@@ -93,20 +74,32 @@ def _compiled(dialect: Any, stmt: Any, keys: tuple[str, ...]) -> tuple[str, Any]
     cache_key = (type(dialect), dialect.paramstyle, stmt, keys)
     found = _compiled_cache.get(cache_key)
     if found is None:
-        compiled = stmt.compile(dialect=dialect, column_keys=list(keys))
-        order = compiled.positiontup
+        sql, order = compile_statement(stmt, dialect, keys)
         if not order:
-            found = (compiled.string, None)
+            found = (sql, None)
         elif len(order) == 1:
-            found = (compiled.string, lambda row, k=order[0]: (row[k],))
+            found = (sql, lambda row, k=order[0]: (row[k],))
         else:
-            found = (compiled.string, operator.itemgetter(*order))
+            found = (sql, operator.itemgetter(*order))
         _compiled_cache[cache_key] = found
     return found
 
 
+def compile_statement(
+    stmt: Any, dialect: Any, keys: tuple[str, ...] | list[str]
+) -> tuple[str, tuple[str, ...]]:
+    """``stmt`` as SQL text for ``dialect``, setting the columns in ``keys``.
+
+    Returns the text and, for a positional paramstyle, the row key each
+    placeholder takes in order (empty for named paramstyles).
+    """
+    compiled = stmt.compile(dialect=dialect, column_keys=list(keys))
+    return compiled.string, tuple(compiled.positiontup or ())
+
+
 @dataclass(frozen=True)
 class _WriteStatements:
+    # One field per group of a RowBatch, named alike (see rows.WRITE_ORDER).
     flows: Insert
     flow_runs: Insert
     task_runs: Insert
@@ -116,7 +109,8 @@ class _WriteStatements:
 
 
 @functools.cache
-def _write_statements(dialect: str) -> _WriteStatements:
+def write_statements(dialect: str) -> _WriteStatements:
+    """The statement writing each group of a :class:`RowBatch` (by field name), for ``dialect``."""
     insert = _dialect_insert(dialect)
     return _WriteStatements(
         # A flow known by name (or id) is kept as it is.
@@ -175,4 +169,4 @@ def _forward_only(current: Column[Any], new: Any) -> ColumnElement[Any]:
     )
 
 
-__all__ = ["RowBatch", "write_batch"]
+__all__ = ["compile_statement", "write_batch", "write_statements"]

@@ -87,7 +87,7 @@ class TaskRunner(abc.ABC):
 
             for future in waiting:
                 future.add_done_callback(on_upstream_done)
-        return SluiceFuture(call.record.id, call.task.name, outer)
+        return SluiceFuture(call.record.id, call.task.name, outer, call.record.task_key)
 
     def _dispatch(self, call: TaskCall, outer: cf.Future[State]) -> None:
         from sluice.engine.task_engine import record_final

@@ -5,7 +5,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import multiprocessing
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sluice.errors import SerializationError
 from sluice.task_runners.base import TaskRunner
@@ -14,6 +14,7 @@ from sluice.task_runners.remote import RemoteCall, pack_call, run_remote, unpack
 if TYPE_CHECKING:
     from sluice.engine.task_engine import TaskCall
     from sluice.states import State
+    from sluice.tasks import Task
 
 
 class ProcessPoolTaskRunner(TaskRunner):
@@ -61,9 +62,13 @@ class ProcessPoolTaskRunner(TaskRunner):
         if early is not None:
             result.set_result(early)
             return result
-        settings = call.flow_ctx.settings if call.flow_ctx else _current_settings()
         remote = RemoteCall(
-            call.task, call.args, call.kwargs, call.record, call.log_prints, settings
+            _with_flow_result_options(call),
+            call.args,
+            call.kwargs,
+            call.record,
+            call.log_prints,
+            call.settings,
         )
         try:
             payload = pack_call(remote)
@@ -100,7 +105,17 @@ def _settle(call: TaskCall, inner: cf.Future[bytes], result: cf.Future[State]) -
         result.set_exception(error)
 
 
-def _current_settings():  # type: ignore[no-untyped-def]
-    from sluice.settings import load_settings
+def _with_flow_result_options(call: TaskCall) -> Task[..., Any]:
+    """The task with its flow's result choices made explicit: the worker process
+    has no flow context to inherit them from."""
+    from sluice.engine.task_results import should_persist
 
-    return load_settings()
+    task = call.task
+    flow = call.flow_ctx.flow if call.flow_ctx is not None else None
+    if flow is None:
+        return task
+    return task.with_options(
+        persist_result=should_persist(call),
+        result_storage=task.result_storage or flow.result_storage,
+        result_serializer=task.result_serializer or flow.result_serializer,
+    )

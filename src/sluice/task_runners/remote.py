@@ -75,7 +75,14 @@ class RemoteOutcome:
     sink: CollectingSink = field(default_factory=CollectingSink)
 
     def state(self) -> State:
-        return State(self.state_type, self.state_name, self.message, self.data, self.exception)
+        return State(
+            self.state_type,
+            self.state_name,
+            self.message,
+            self.data,
+            self.exception,
+            result_ref=self.record.result,
+        )
 
 
 def pack_call(remote: RemoteCall) -> bytes:
@@ -112,7 +119,16 @@ def run_remote(payload: bytes) -> bytes:
     setup_logging(remote.settings)
     sink = CollectingSink()
     call = TaskCall(
-        remote.task, remote.args, remote.kwargs, remote.record, sink, None, [], remote.log_prints
+        remote.task,
+        remote.args,
+        remote.kwargs,
+        remote.record,
+        sink,
+        None,
+        [],
+        remote.log_prints,
+        remote.settings,
+        prepared=True,
     )
     state = run_task_sync(call)
     outcome = RemoteOutcome(

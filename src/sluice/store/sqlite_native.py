@@ -1,0 +1,285 @@
+"""The embedded SQLite store on the standard library's :mod:`sqlite3` alone.
+
+A process that only runs flows opens the store, makes sure of its schema and
+writes batches of records. Importing SQLAlchemy for that would cost about
+0.2 s, almost half of a hello-world flow's budget, so on SQLite those steps
+run here, executing SQL text compiled ahead of time from the SQLAlchemy
+definitions (:mod:`sluice.store.sqlite_sql`). SQLAlchemy is imported only for
+reads (lazily, by the backend) and to upgrade a database from an older
+schema revision with Alembic.
+
+Connections are set up as the SQLAlchemy engine's are
+(:mod:`sluice.store.database`): WAL (readers never block the writer),
+``synchronous=NORMAL``, a short busy wait before our own retry loop takes
+over, and transactions under our control (``isolation_level=None``) so that
+writes start with ``BEGIN IMMEDIATE``.
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+import sqlite3
+import threading
+from collections.abc import Callable
+from contextlib import suppress
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+from urllib.parse import unquote
+
+from sluice.errors import StoreError
+from sluice.store import sqlite_sql
+from sluice.store.retry import retry_when_busy, store_error
+from sluice.store.revision import HEAD_REVISION, refuse_unversioned
+from sluice.store.rows import Row, RowBatch
+
+T = TypeVar("T")
+
+#: longest single busy wait inside SQLite before our own retry loop takes over
+_MAX_BUSY_WAIT = 1.0
+_URL = re.compile(
+    r"sqlite(?:\+(?P<driver>\w+))?://(?P<host>[^/?]*)(?:/(?P<database>[^?]*))?(?:\?(?P<query>.*))?",
+    re.DOTALL,
+)
+_VERSION_TABLE = "alembic_version"
+#: user tables, as SQLAlchemy's inspector lists them (SQLite's own are skipped)
+_LIST_TABLES = (
+    "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite~_%' ESCAPE '~'"
+)
+
+
+# -- where the database is ------------------------------------------------------------
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The database file a ``sqlite:///PATH`` URL names (resolved), or ``None`` for other URLs.
+
+    Reads the URL as SQLAlchemy does (the path is percent-decoded, ``~`` is
+    expanded), so both ways of opening the store reach the same file.
+
+    Raises:
+        StoreError: an in-memory database (the writer and the readers use
+            separate connections, which would each see a different empty
+            database), or a SQLite URL this store does not take.
+    """
+    scheme, separator, _ = url.partition("://")
+    if not separator or scheme.partition("+")[0] != "sqlite":
+        return None
+    match = _URL.fullmatch(url)
+    if match is None:
+        _bad_url(url)
+    database = unquote(match["database"] or "")
+    query = match["query"] or ""
+    if database in ("", ":memory:") or "mode=memory" in query.split("&"):
+        raise StoreError(f"In-memory SQLite is not supported as a Sluice store ({url}); use a file")
+    if match["driver"] not in (None, "pysqlite") or match["host"] or query:
+        _bad_url(url)
+    return Path(database).expanduser().resolve()
+
+
+def _bad_url(url: str) -> NoReturn:
+    raise StoreError(
+        "Sluice's SQLite store takes a plain file URL, sqlite:///PATH (no host, options or"
+        f" driver other than pysqlite), not {url!r}"
+    )
+
+
+def prepare_file(path: Path) -> None:
+    """Create the folder of the database file ``path``.
+
+    Raises:
+        StoreError: the folder cannot be created, or ``path`` is a directory.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(
+            f"Cannot create the folder of the Sluice database {path}: {exc.strerror or exc}"
+        ) from exc
+    if path.is_dir():
+        raise StoreError(f"The Sluice database path {path} is a directory, not a file")
+
+
+# -- connections -----------------------------------------------------------------------
+
+
+def busy_wait(lock_timeout: float) -> float:
+    """The ``sqlite3`` timeout: SQLite's own busy wait, capped so our retries take over."""
+    return max(0.0, min(lock_timeout, _MAX_BUSY_WAIT))
+
+
+def configure(conn: Any) -> None:
+    """Set a new ``sqlite3`` connection up for concurrent use (SQLAlchemy's too).
+
+    Raises:
+        sqlite3.Error: the file is not a database, or another process is
+            switching it to WAL at this moment (busy: retry).
+    """
+    # Take transaction control away from the sqlite3 module: it would not
+    # BEGIN before SELECTs nor let us choose IMMEDIATE.
+    conn.isolation_level = None
+    cursor = conn.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+    finally:
+        cursor.close()
+
+
+def connect(path: Path, *, lock_timeout: float) -> sqlite3.Connection:
+    """A configured connection to ``path`` (the caller retries busy errors)."""
+    conn = sqlite3.connect(
+        path, timeout=busy_wait(lock_timeout), isolation_level=None, check_same_thread=False
+    )
+    try:
+        configure(conn)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _row_getter(params: tuple[str, ...]) -> Callable[[Row], tuple[Any, ...]]:
+    if len(params) == 1:
+        key = params[0]
+        return lambda row: (row[key],)
+    return operator.itemgetter(*params)
+
+
+#: group name -> (SQL, row -> parameter tuple), from the generated statements
+_WRITES = {name: (sql, _row_getter(params)) for name, (sql, params) in sqlite_sql.WRITES.items()}
+
+
+# -- the store --------------------------------------------------------------------------
+
+
+class SqliteStore:
+    """One store file: schema made current on open, then one transaction per batch.
+
+    It holds a single connection. Writes come from one thread at a time (the
+    batcher's writer); a lock makes any other use safe rather than fast.
+
+    Raises:
+        StoreCorruptError: the file is not a (Sluice) database, naming its path.
+        StoreError: the database cannot be opened, created or upgraded.
+    """
+
+    def __init__(self, path: Path, *, lock_timeout: float = 60.0) -> None:
+        self.path = path
+        #: what to call the database in messages
+        self.label = str(path)
+        self._lock_timeout = lock_timeout
+        self._lock = threading.Lock()
+        prepare_file(path)
+        # Retried: the first connection to a brand-new file switches it to
+        # WAL, which waits on any other process doing the same at that moment.
+        self._conn = self._retrying(lambda: connect(path, lock_timeout=lock_timeout))
+        try:
+            self._ensure_schema()
+        except BaseException:
+            self._conn.close()
+            raise
+
+    def __repr__(self) -> str:
+        return f"SqliteStore({self.label!r})"
+
+    def write_batch(self, batch: RowBatch) -> None:
+        """Write ``batch`` in one transaction, retried while another writer holds the file.
+
+        Raises:
+            StoreError: still locked after ``lock_timeout``, or the write failed.
+        """
+
+        def work(conn: sqlite3.Connection) -> None:
+            for name, group in batch.in_write_order():
+                sql, getter = _WRITES[name]
+                conn.executemany(sql, map(getter, group))
+
+        with self._lock:
+            self._retrying(lambda: self._transaction(work))
+
+    def close(self) -> None:
+        """Close the connection (idempotent)."""
+        with self._lock:
+            self._conn.close()
+
+    # -- schema ------------------------------------------------------------------------
+
+    def _ensure_schema(self) -> None:
+        """Create the schema in a new database; upgrade an old one (with Alembic)."""
+        revision = self._retrying(lambda: self._revision(self._conn))
+        if revision is None:
+            revision = self._retrying(lambda: self._transaction(self._create))
+        if revision not in (None, HEAD_REVISION):
+            self._upgrade()
+
+    def _create(self, conn: sqlite3.Connection) -> str | None:
+        """Create and stamp the schema, unless another process did meanwhile.
+
+        Returns the revision found instead, or ``None`` once created.
+        """
+        # Checked again inside the write transaction: another process may
+        # have created the store while this one waited for the lock.
+        revision = self._revision(conn)
+        if revision is not None:
+            return revision
+        existing = [name for (name,) in conn.execute(_LIST_TABLES)]
+        refuse_unversioned(self.label, existing, sqlite_sql.TABLE_NAMES, whole_file=True)
+        for statement in sqlite_sql.CREATE_SCHEMA:
+            conn.execute(statement)
+        return None
+
+    @staticmethod
+    def _revision(conn: sqlite3.Connection) -> str | None:
+        """The revision in ``alembic_version``, or ``None`` for an unversioned database."""
+        found = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (_VERSION_TABLE,)
+        ).fetchone()
+        if found is None:
+            return None
+        row = conn.execute(sqlite_sql.READ_REVISION).fetchone()
+        return None if row is None else str(row[0])
+
+    def _upgrade(self) -> None:
+        # Rare (the first open after upgrading Sluice), so it may import
+        # SQLAlchemy and Alembic, which own the migration history.
+        from sluice.store.database import sqlite_engine
+        from sluice.store.migrate import upgrade
+
+        engine = sqlite_engine(self.path, lock_timeout=self._lock_timeout)
+        try:
+            upgrade(engine, lock_timeout=self._lock_timeout, label=self.label)
+        finally:
+            engine.dispose()
+
+    # -- transactions -------------------------------------------------------------------
+
+    def _transaction(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """``work(conn)`` inside ``BEGIN IMMEDIATE`` .. ``COMMIT`` (rolled back if it raises).
+
+        Taking the write lock up front matters: a deferred transaction that
+        reads and then writes must upgrade its lock, and two processes doing
+        that at once deadlock instead of waiting their turn.
+        """
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            result = work(conn)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                # The original error is the one worth reporting.
+                with suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+            raise
+        return result
+
+    def _retrying(self, attempt: Callable[[], T]) -> T:
+        """``attempt()`` retried while the database is busy; driver errors become StoreError."""
+        try:
+            return retry_when_busy(attempt, lock_timeout=self._lock_timeout, label=self.label)
+        except sqlite3.Error as exc:
+            raise store_error(exc, self.label) from exc
+
+
+__all__ = ["SqliteStore", "busy_wait", "configure", "connect", "prepare_file", "sqlite_file"]
