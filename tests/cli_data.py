@@ -21,6 +21,7 @@ from sluice.states import (
     Running,
     State,
     StateType,
+    utcnow,
 )
 
 T0 = _dt.datetime(2025, 11, 22, 5, 3, 12, tzinfo=_dt.timezone.utc)
@@ -73,6 +74,8 @@ def build(backend: Backend) -> Dataset:
     advance(backend, failed, Failed(message="Flow run failed: boom", timestamp=at(3726)))
     running = FlowRunRecord(RUN_RUNNING, "report", "calm-finch", created=at(7200))
     advance(backend, running, Running(timestamp=at(7200)))
+    # Alive: a fresh heartbeat keeps crash detection (run by `ls`) from marking it.
+    backend.heartbeat(RUN_RUNNING, utcnow())
     backend.flush()
     return Dataset(ok, failed, running)
 

@@ -176,6 +176,8 @@ def test_flow_run_round_trip_keeps_every_field(backend: Backend) -> None:
         hostname="node-1",
         pid=4242,
         result='{"value": 42}',
+        entrypoint="flows/etl.py:etl",
+        parameters_ref="params/0190aa.pickle",
     )
     backend.write_flow_run(run)
     assert backend.read_flow_run(run.id) == run
@@ -343,6 +345,24 @@ def test_task_run_round_trip_keeps_every_field(backend: Backend) -> None:
     assert backend.read_task_run(run.id) == run
 
 
+def test_task_run_round_trip_of_cache_and_journal_fields(backend: Backend) -> None:
+    run = make_task_run(
+        new_id(),
+        cache_key="key",
+        cache_expiration=at(3600.000001),
+        input_hash="sha256:" + "ab" * 32,
+        result="results/0190aa.pickle",
+    )
+    backend.write_task_run(run)
+    stored = backend.read_task_run(run.id)
+    assert stored == run
+    assert stored.cache_expiration == at(3600.000001)
+    unset = make_task_run(new_id())
+    backend.write_task_run(unset)
+    stored = backend.read_task_run(unset.id)
+    assert (stored.cache_expiration, stored.input_hash, stored.result) == (None, None, None)
+
+
 def test_task_run_state_changes_coalesce_but_history_is_complete(backend: Backend) -> None:
     run = make_task_run(new_id())
     states = [Pending(timestamp=at(1)), Running(timestamp=at(2)), Failed(timestamp=at(3))]
@@ -453,3 +473,215 @@ def test_nul_characters_do_not_break_writes(backend: Backend) -> None:
     assert stored.replace("\ufffd", "\x00") == "bad\x00byte"
     logged = backend.read_logs(run.id)[0].message
     assert logged.replace("\ufffd", "\x00") == "nul \x00 here"
+
+
+# -- caching -------------------------------------------------------------------------------
+
+
+def cached_run(key: str, ended: float, **kw: object) -> TaskRunRecord:
+    kw.setdefault("state_type", StateType.COMPLETED)
+    kw.setdefault("state_name", "Completed")
+    kw.setdefault("result", f"results/{new_id()}")
+    return make_task_run(new_id(), created=ended - 1, cache_key=key, end_time=at(ended), **kw)
+
+
+def test_find_cached_task_run_hit(backend: Backend) -> None:
+    hit = cached_run("k1", 10, cache_expiration=at(100), input_hash="h")
+    backend.write_task_run(hit)
+    backend.write_task_run(cached_run("other", 20))
+    assert backend.find_cached_task_run("k1", at(50)) == hit
+    assert backend.find_cached_task_run("k", at(50)) is None
+    assert backend.find_cached_task_run("missing", at(50)) is None
+
+
+def test_find_cached_task_run_skips_expired_unfinished_and_resultless(backend: Backend) -> None:
+    backend.write_task_run(cached_run("k", 10, cache_expiration=at(50)))
+    backend.write_task_run(cached_run("k", 11, result=None))
+    for state in (StateType.FAILED, StateType.RUNNING, StateType.CRASHED):
+        backend.write_task_run(cached_run("k", 12, state_type=state, state_name=state.value))
+    assert backend.find_cached_task_run("k", at(49)) is not None
+    # Expiration is exclusive: valid strictly before it.
+    assert backend.find_cached_task_run("k", at(50)) is None
+    assert backend.find_cached_task_run("k", at(60)) is None
+    never = cached_run("k", 5)
+    backend.write_task_run(never)
+    assert backend.find_cached_task_run("k", at(10_000)) == never
+
+
+def test_find_cached_task_run_newest_wins(backend: Backend) -> None:
+    old = cached_run("k", 10)
+    new = cached_run("k", 30, cache_expiration=at(1000))
+    expired_newer = cached_run("k", 40, cache_expiration=at(45))
+    for run in (new, expired_newer, old):
+        backend.write_task_run(run)
+    assert backend.find_cached_task_run("k", at(44)) == expired_newer
+    assert backend.find_cached_task_run("k", at(50)) == new
+    assert backend.find_cached_task_run("k", at(2000)) == old
+
+
+def test_find_cached_task_run_sees_other_backends_writes(backend: Backend) -> None:
+    from sluice.backend.local import LocalBackend
+
+    other = LocalBackend(backend.settings)  # type: ignore[attr-defined]
+    try:
+        run = cached_run("shared", 10)
+        other.write_task_run(run)
+        other.flush()
+        assert backend.find_cached_task_run("shared", at(20)) == run
+    finally:
+        other.close()
+
+
+# -- the journal ---------------------------------------------------------------------------
+
+
+def test_read_journal_returns_completed_runs_with_results(backend: Backend) -> None:
+    flow_run, other = make_flow_run(), make_flow_run()
+    done = [
+        make_task_run(
+            flow_run.id,
+            created=i,
+            call_index=i,
+            map_index=i - 1,
+            state_type=StateType.COMPLETED,
+            state_name="Cached" if i == 2 else "Completed",
+            input_hash=f"h{i}",
+            result=f"results/{i}",
+            cache_key="k" if i == 1 else None,
+        )
+        for i in (2, 0, 1)
+    ]
+    skipped = [
+        make_task_run(flow_run.id, created=5, state_type=StateType.COMPLETED, result=None),
+        make_task_run(flow_run.id, created=6, state_type=StateType.FAILED, result="results/x"),
+        make_task_run(flow_run.id, created=7, state_type=StateType.RUNNING),
+        make_task_run(other.id, created=8, state_type=StateType.COMPLETED, result="results/y"),
+    ]
+    for run in [*done, *skipped]:
+        backend.write_task_run(run)
+    journal = backend.read_journal(flow_run.id)
+    assert journal == sorted(done, key=lambda r: r.created)
+    assert [(r.task_key, r.input_hash) for r in journal] == [
+        ("extract:0", "h0"),
+        ("extract:1:0", "h1"),
+        ("extract:2:1", "h2"),
+    ]
+    assert backend.read_journal(new_id()) == []
+
+
+# -- crash detection -----------------------------------------------------------------------
+
+
+def running_flow_run(created: float, **kw: object) -> FlowRunRecord:
+    run = make_flow_run(created=created, **kw)
+    run.apply(Running(timestamp=at(created)))
+    return run
+
+
+def test_mark_lapsed_runs_crashed(backend: Backend) -> None:
+    silent = running_flow_run(0, heartbeat=at(10))
+    never_beat = running_flow_run(5)  # started at 5, no heartbeat
+    fresh = running_flow_run(0, heartbeat=at(95))
+    finished = make_flow_run(created=0, state_type=StateType.COMPLETED, state_name="Completed")
+    pending = make_flow_run(created=0)
+    for run in (silent, never_beat, fresh, finished, pending):
+        backend.write_flow_run(run)
+    tasks = {
+        "running": make_task_run(silent.id, created=1, state_type=StateType.RUNNING),
+        "pending": make_task_run(silent.id, created=2, state_type=StateType.PENDING),
+        "retry": make_task_run(
+            silent.id, created=3, state_type=StateType.SCHEDULED, state_name="AwaitingRetry"
+        ),
+        "done": make_task_run(
+            silent.id, created=4, state_type=StateType.COMPLETED, result="results/r"
+        ),
+        "failed": make_task_run(silent.id, created=4, state_type=StateType.FAILED),
+        "fresh": make_task_run(fresh.id, created=1, state_type=StateType.RUNNING),
+    }
+    for task in tasks.values():
+        backend.write_task_run(task)
+
+    marked = backend.mark_lapsed_runs_crashed(at(90), at(100))
+    assert sorted(marked) == sorted([silent.id, never_beat.id])
+
+    for run, seen in ((silent, at(10)), (never_beat, at(5))):
+        stored = backend.read_flow_run(run.id)
+        assert (stored.state_type, stored.state_name) == (StateType.CRASHED, "Crashed")
+        assert stored.end_time == at(100) and stored.updated == at(100)
+        assert stored.start_time == run.start_time
+        message = stored.state_message or ""
+        assert message.startswith("No heartbeat since") and "marked Crashed" in message
+        assert str(seen.year) in message
+        history = backend.read_states(run.id)
+        assert [(s.type, s.name, s.timestamp) for s in history] == [
+            (StateType.CRASHED, "Crashed", at(100))
+        ]
+        assert history[0].kind == "flow" and history[0].message == message
+    for key in ("running", "pending", "retry"):
+        stored_task = backend.read_task_run(tasks[key].id)
+        assert (stored_task.state_type, stored_task.state_name) == (StateType.CRASHED, "Crashed")
+        assert stored_task.end_time == at(100)
+        assert [(s.kind, s.type) for s in backend.read_states(tasks[key].id)] == [
+            ("task", StateType.CRASHED)
+        ]
+    for key, state in (
+        ("done", StateType.COMPLETED),
+        ("failed", StateType.FAILED),
+        ("fresh", StateType.RUNNING),
+    ):
+        assert backend.read_task_run(tasks[key].id).state_type is state
+        assert backend.read_states(tasks[key].id) == []
+    for run in (fresh, finished, pending):
+        assert backend.read_flow_run(run.id) == run
+        assert backend.read_states(run.id) == []
+
+    # Idempotent: nothing more to mark, no second history row.
+    assert backend.mark_lapsed_runs_crashed(at(90), at(101)) == []
+    assert len(backend.read_states(silent.id)) == 1
+    assert backend.read_flow_run(silent.id).end_time == at(100)
+
+
+def test_mark_lapsed_counts_a_heartbeat_not_yet_flushed(backend: Backend) -> None:
+    run = running_flow_run(0)
+    backend.write_flow_run(run)
+    backend.flush()
+    backend.heartbeat(run.id, at(95))  # buffered: must count
+    assert backend.mark_lapsed_runs_crashed(at(90), at(100)) == []
+    assert backend.read_flow_run(run.id).state_type is StateType.RUNNING
+    assert backend.mark_lapsed_runs_crashed(at(96), at(100)) == [run.id]
+
+
+def test_mark_lapsed_from_two_backends_marks_each_run_once(backend: Backend) -> None:
+    import threading
+
+    from sluice.backend.local import LocalBackend
+
+    runs = [running_flow_run(i, heartbeat=at(i)) for i in range(20)]
+    for run in runs:
+        backend.write_flow_run(run)
+        backend.write_task_run(make_task_run(run.id, state_type=StateType.RUNNING))
+    backend.flush()
+    others = [LocalBackend(backend.settings) for _ in range(3)]  # type: ignore[attr-defined]
+    results: list[list[str]] = []
+    barrier = threading.Barrier(len(others))
+
+    def mark(other: Backend) -> None:
+        barrier.wait()
+        results.append(other.mark_lapsed_runs_crashed(at(90), at(100)))
+
+    try:
+        threads = [threading.Thread(target=mark, args=(o,)) for o in others]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        for other in others:
+            other.close()
+    marked = [run_id for found in results for run_id in found]
+    assert sorted(marked) == sorted(r.id for r in runs)
+    for run in runs:
+        assert len(backend.read_states(run.id)) == 1
+        (task,) = backend.read_task_runs(run.id)
+        assert task.state_type is StateType.CRASHED
+        assert len(backend.read_states(task.id)) == 1

@@ -20,11 +20,12 @@ pytestmark = pytest.mark.integration
 
 FLOW = textwrap.dedent(
     """
-    import sys, time
+    import os, time
     from pathlib import Path
     from sluice import flow, task
 
-    OUT = Path(sys.argv[1])
+    # From the environment, not argv: a resume loads this file in another process.
+    OUT = Path(os.environ["FIFTY_OUT"])
 
     @task
     def work(i: int) -> int:
@@ -46,6 +47,7 @@ FLOW = textwrap.dedent(
 def _env(home: Path) -> dict[str, str]:
     return {
         **os.environ,
+        "FIFTY_OUT": str(home.parent / "out.txt"),
         "SLUICE_HOME": str(home),
         "SLUICE_HEARTBEAT_INTERVAL": "0.2",
         "SLUICE_HEARTBEAT_TIMEOUT": "1.5",
@@ -97,10 +99,11 @@ def test_sigkilled_flow_is_detected_as_crashed_and_resumes_without_repeats(
 ) -> None:
     home, script, out = tmp_path / "home", tmp_path / "fifty.py", tmp_path / "out.txt"
     script.write_text(FLOW)
+    assert out == home.parent / "out.txt"
     proc = _start(script, out, home)
     _wait_for_lines(out, 20, proc)
     proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=10)
+    proc.communicate(timeout=10)
 
     time.sleep(2.0)  # let the heartbeat lapse (timeout 1.5 s)
     run = _only_run(home)
@@ -138,7 +141,8 @@ def test_sigterm_marks_the_run_crashed_with_a_message(tmp_path: Path) -> None:
     proc = _start(script, out, home)
     _wait_for_lines(out, 5, proc)
     proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=30) == 128 + signal.SIGTERM
+    proc.communicate(timeout=30)
+    assert proc.returncode == 128 + signal.SIGTERM
     run = _only_run(home)
     assert run["state_type"] == StateType.CRASHED.value
     assert "SIGTERM" in str(run["state_message"])

@@ -142,6 +142,88 @@ def test_database_upgraded_by_alembic_opens_without_changes(tmp_path: Path) -> N
         engine.dispose()
 
 
+def _create_at_revision(url: str, revision: str) -> None:
+    """A store as an older Sluice left it: Alembic's history up to ``revision``."""
+    from alembic import command
+
+    engine = open_engine(url)
+    try:
+        with engine.begin() as conn:
+            cfg = alembic_config()
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, revision)
+            assert current_revision(conn) == revision
+    finally:
+        engine.dispose()
+
+
+_ROWS_0001 = (
+    "INSERT INTO flow (id, name, created) VALUES ('f1', 'etl', 1.0)",
+    "INSERT INTO flow_run (id, flow_name, name, parameters, tags, state_type, state_name,"
+    " run_count, start_time, created, updated, heartbeat, result) VALUES ('r1', 'etl', 'run',"
+    """ '{"n":1}', '["a"]', 'COMPLETED', 'Completed', 1, 2.0, 1.0, 3.0, 2.5, 'res')""",
+    "INSERT INTO task_run (id, task_name, name, flow_run_id, call_index, map_index, tags,"
+    " upstream_ids, state_type, state_name, run_count, created, updated, cache_key, result)"
+    " VALUES ('t1', 'extract', 'extract-0', 'r1', 0, -1, '[]', '[]', 'COMPLETED', 'Completed',"
+    " 1, 1.5, 2.0, 'key', 'res-t')",
+    "INSERT INTO run_state (run_id, kind, type, name, timestamp) VALUES"
+    " ('r1', 'flow', 'COMPLETED', 'Completed', 3.0)",
+)
+
+
+def _assert_0001_store_upgrades_on_open(url: str, tmp_path: Path) -> None:
+    import datetime as dt
+
+    from sluice.backend.local import LocalBackend
+    from sluice.schemas import TaskRunRecord
+    from sluice.settings import Settings
+    from sluice.states import StateType
+
+    _create_at_revision(url, "0001")
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            for statement in _ROWS_0001:
+                conn.exec_driver_sql(statement)
+    finally:
+        engine.dispose()
+
+    backend = LocalBackend(Settings(home=tmp_path / "home", database_url=url))
+    try:
+        with backend.engine.connect() as conn:
+            assert current_revision(conn) == HEAD_REVISION
+        assert backend.read_flow("etl").id == "f1"
+        run = backend.read_flow_run("r1")
+        assert (run.parameters, run.tags, run.result) == ({"n": 1}, ["a"], "res")
+        assert (run.entrypoint, run.parameters_ref) == (None, None)
+        assert run.heartbeat == dt.datetime.fromtimestamp(2.5, dt.timezone.utc)
+        (task,) = backend.read_journal("r1")
+        assert (task.id, task.cache_key, task.result) == ("t1", "key", "res-t")
+        assert (task.cache_expiration, task.input_hash) == (None, None)
+        now = dt.datetime.fromtimestamp(10.0, dt.timezone.utc)
+        assert backend.find_cached_task_run("key", now) == task
+        assert [s.type for s in backend.read_states("r1")] == [StateType.COMPLETED]
+        # The new columns take values.
+        task2 = TaskRunRecord(
+            id="t2", task_name="extract", name="x", cache_expiration=now, input_hash="h"
+        )
+        backend.write_task_run(task2)
+        assert backend.read_task_run("t2") == task2
+    finally:
+        backend.close()
+
+
+def test_store_at_revision_0001_is_upgraded_on_open_keeping_rows_sqlite(tmp_path: Path) -> None:
+    _assert_0001_store_upgrades_on_open(_sqlite_url(tmp_path / "old.db"), tmp_path)
+
+
+@pytest.mark.skipif(not PG_URL, reason="needs SLUICE_TEST_PG_URL (a PostgreSQL server)")
+def test_store_at_revision_0001_is_upgraded_on_open_keeping_rows_postgresql(
+    pg_urls: list[str], tmp_path: Path
+) -> None:
+    _assert_0001_store_upgrades_on_open(pg_urls[0], tmp_path)
+
+
 def _set_revision(url: str, revision: str) -> None:
     engine = create_engine(url)
     try:

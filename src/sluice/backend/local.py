@@ -273,6 +273,41 @@ class LocalBackend:
 
         return self._read(lambda conn: queries.list_states(conn, run_id))
 
+    def find_cached_task_run(self, cache_key: str, now: _dt.datetime) -> TaskRunRecord | None:
+        """The newest Completed task run with ``cache_key``, a stored result, and a cache
+        expiration that is unset or later than ``now``; None when there is none."""
+        from sluice.store import queries
+
+        return self._read(lambda conn: queries.find_cached_task_run(conn, cache_key, now))
+
+    def read_journal(self, flow_run_id: str) -> list[TaskRunRecord]:
+        """Every Completed task run of a flow run that has a stored result, in creation order."""
+        from sluice.store import queries
+
+        return self._read(lambda conn: queries.list_journal(conn, flow_run_id))
+
+    def mark_lapsed_runs_crashed(
+        self, heartbeat_before: _dt.datetime, now: _dt.datetime
+    ) -> list[str]:
+        """Mark Running flow runs whose last heartbeat (or start, if none) is older than
+        ``heartbeat_before`` as Crashed, their unfinished task runs too, each with a state
+        record saying why; the flow run ids marked.
+
+        Pending writes (this process's heartbeats) are flushed first; the marking is
+        one transaction, and safe to run from several processes at once.
+        """
+        from sluice.store import writes
+        from sluice.store.database import run_write
+
+        self._batcher.flush()
+        before, at = heartbeat_before.timestamp(), now.timestamp()
+        return run_write(
+            self.engine,
+            lambda conn: writes.mark_lapsed_runs_crashed(conn, before, at),
+            lock_timeout=self._lock_timeout,
+            label=self._label,
+        )
+
     def read_logs(
         self,
         flow_run_id: str,

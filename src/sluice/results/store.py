@@ -23,6 +23,20 @@ from sluice.results.signing import load_signing_key, sign, verify
 ResultRef = str
 
 
+def _json_literal(value: Any) -> str | None:
+    """The JSON text of a scalar, without going through ``json.dumps`` (hot path)."""
+    kind = type(value)
+    if kind is int:
+        return str(value)
+    if value is None:
+        return "null"
+    if kind is bool:
+        return "true" if value else "false"
+    if kind is str and len(value) < 1024:
+        return json.dumps(value)
+    return None
+
+
 class ResultStore:
     """Writes results and reads them back by reference.
 
@@ -63,6 +77,10 @@ class ResultStore:
         Raises:
             SerializationError: the value cannot be serialized.
         """
+        if serializer is None:
+            literal = _json_literal(value)
+            if literal is not None:
+                return '{"s":"json","v":' + literal + "}"
         plain = serializer is None and is_plain_json(value)
         chosen = SERIALIZERS["json"] if plain else (serializer or SERIALIZERS["pickle"])
         blob = chosen.dumps(value)

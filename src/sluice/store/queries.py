@@ -8,6 +8,7 @@ helpers here. Writes live in :mod:`sluice.store.writes`.
 
 from __future__ import annotations
 
+import datetime as _dt
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,6 +20,7 @@ from sqlalchemy import (
     Table,
     and_,
     func,
+    or_,
     select,
 )
 
@@ -31,6 +33,7 @@ from sluice.schemas import (
     StateRecord,
     TaskRunRecord,
 )
+from sluice.states import StateType
 from sluice.store import rows
 from sluice.store.schema import flow, flow_run, log, run_state, task_run
 
@@ -180,6 +183,50 @@ def list_task_runs(conn: Connection, flow_run_id: str) -> list[TaskRunRecord]:
     return [rows.task_run_from_row(r) for r in conn.execute(stmt).mappings()]
 
 
+def find_cached_task_run(
+    conn: Connection, cache_key: str, now: _dt.datetime
+) -> TaskRunRecord | None:
+    """The newest Completed task run with ``cache_key``, a result and an unexpired cache.
+
+    "Newest" is the latest to finish (then the latest created); runs without
+    a stored result or whose ``cache_expiration`` is not after ``now`` never match.
+    """
+    stmt = (
+        select(task_run)
+        .where(
+            task_run.c.cache_key == cache_key,
+            task_run.c.state_type == StateType.COMPLETED.value,
+            task_run.c.result.is_not(None),
+            or_(
+                task_run.c.cache_expiration.is_(None),
+                task_run.c.cache_expiration > now.timestamp(),
+            ),
+        )
+        .order_by(
+            func.coalesce(task_run.c.end_time, task_run.c.updated).desc(),
+            task_run.c.created.desc(),
+            task_run.c.id.desc(),
+        )
+        .limit(1)
+    )
+    row = conn.execute(stmt).mappings().first()
+    return None if row is None else rows.task_run_from_row(row)
+
+
+def list_journal(conn: Connection, flow_run_id: str) -> list[TaskRunRecord]:
+    """A flow run's journal: its Completed task runs with a stored result, oldest first."""
+    stmt = (
+        select(task_run)
+        .where(
+            task_run.c.flow_run_id == flow_run_id,
+            task_run.c.state_type == StateType.COMPLETED.value,
+            task_run.c.result.is_not(None),
+        )
+        .order_by(task_run.c.created, task_run.c.id)
+    )
+    return [rows.task_run_from_row(r) for r in conn.execute(stmt).mappings()]
+
+
 def list_states(conn: Connection, run_id: str) -> list[StateRecord]:
     """The state history of a flow or task run, in the order it was recorded."""
     stmt = select(run_state).where(run_state.c.run_id == run_id).order_by(run_state.c.id)
@@ -211,11 +258,13 @@ def list_logs(
 
 __all__: Sequence[str] = [
     "count_flow_runs",
+    "find_cached_task_run",
     "get_flow",
     "get_flow_run",
     "get_task_run",
     "list_flow_runs",
     "list_flows",
+    "list_journal",
     "list_logs",
     "list_states",
     "list_task_runs",

@@ -102,6 +102,8 @@ def flow_run_row(rec: FlowRunRecord) -> Row:
         "hostname": rec.hostname,
         "pid": rec.pid,
         "result": rec.result,
+        "entrypoint": rec.entrypoint,
+        "parameters_ref": rec.parameters_ref,
     }
 
 
@@ -133,6 +135,8 @@ def task_run_snapshot(r: TaskRunRecord) -> TaskRunSnapshot:
         r.updated,
         r.cache_key,
         r.result,
+        r.cache_expiration,
+        r.input_hash,
     )
 
 
@@ -157,6 +161,8 @@ def task_run_row(s: TaskRunSnapshot) -> Row:
         "updated": s[15].timestamp(),
         "cache_key": s[16],
         "result": s[17],
+        "cache_expiration": ts(s[18]),
+        "input_hash": s[19],
     }
 
 
@@ -278,6 +284,8 @@ def flow_run_from_row(m: Mapping[Any, Any]) -> FlowRunRecord:
         hostname=m["hostname"],
         pid=m["pid"],
         result=m["result"],
+        entrypoint=m["entrypoint"],
+        parameters_ref=m["parameters_ref"],
     )
 
 
@@ -301,6 +309,8 @@ def task_run_from_row(m: Mapping[Any, Any]) -> TaskRunRecord:
         created=_dt_required(m["created"]),
         updated=_dt_required(m["updated"]),
         cache_key=m["cache_key"],
+        cache_expiration=dt(m["cache_expiration"]),
+        input_hash=m["input_hash"],
         result=m["result"],
     )
 

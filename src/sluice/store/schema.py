@@ -70,6 +70,9 @@ flow_run = Table(
     Column("hostname", String),
     Column("pid", Integer),
     Column("result", Text),
+    # 0002: what a resume needs to run the flow again
+    Column("entrypoint", Text),
+    Column("parameters_ref", Text),
     Index("ix_flow_run_flow_name_created", "flow_name", "created"),
     Index("ix_flow_run_created", "created"),
     Index("ix_flow_run_state_type", "state_type"),
@@ -97,8 +100,13 @@ task_run = Table(
     Column("updated", Double, nullable=False),
     Column("cache_key", String),
     Column("result", Text),
+    # 0002: cache validity and the journal's input check
+    Column("cache_expiration", Double),
+    Column("input_hash", String),
     Index("ix_task_run_flow_run_id_created", "flow_run_id", "created"),
     Index("ix_task_run_cache_key", "cache_key"),
+    # the journal of a flow run: its Completed task runs
+    Index("ix_task_run_flow_run_id_state_type", "flow_run_id", "state_type"),
 )
 
 run_state = Table(

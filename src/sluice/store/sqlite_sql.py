@@ -55,6 +55,8 @@ CREATE_SCHEMA = (
     hostname VARCHAR,
     pid INTEGER,
     result TEXT,
+    entrypoint TEXT,
+    parameters_ref TEXT,
     PRIMARY KEY (id)
 )""",
     "CREATE INDEX ix_flow_run_created ON flow_run (created)",
@@ -104,15 +106,18 @@ CREATE_SCHEMA = (
     updated DOUBLE NOT NULL,
     cache_key VARCHAR,
     result TEXT,
+    cache_expiration DOUBLE,
+    input_hash VARCHAR,
     PRIMARY KEY (id)
 )""",
     "CREATE INDEX ix_task_run_cache_key ON task_run (cache_key)",
     "CREATE INDEX ix_task_run_flow_run_id_created ON task_run (flow_run_id, created)",
+    "CREATE INDEX ix_task_run_flow_run_id_state_type ON task_run (flow_run_id, state_type)",
     """CREATE TABLE alembic_version (
     version_num VARCHAR(32) NOT NULL,
     CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)
 )""",
-    "INSERT INTO alembic_version (version_num) VALUES ('0001')",
+    "INSERT INTO alembic_version (version_num) VALUES ('0002')",
 )
 
 #: Group of a ``RowBatch`` -> (SQL, the row key bound to each ``?`` in order),
@@ -133,8 +138,9 @@ ON CONFLICT DO NOTHING""",
     "flow_runs": (
         """INSERT INTO flow_run (id, flow_name, name, parameters, tags, state_type, state_name,
     state_message, run_count, start_time, end_time, created, updated, heartbeat,
-    parent_flow_run_id, parent_task_run_id, flow_version, hostname, pid, result)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    parent_flow_run_id, parent_task_run_id, flow_version, hostname, pid, result, entrypoint,
+    parameters_ref)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (id)
 DO UPDATE SET flow_name = excluded.flow_name, name = excluded.name,
     parameters = excluded.parameters, tags = excluded.tags, state_type = excluded.state_type,
@@ -145,7 +151,8 @@ DO UPDATE SET flow_name = excluded.flow_name, name = excluded.name,
     excluded.heartbeat WHEN (excluded.heartbeat > flow_run.heartbeat) THEN excluded.heartbeat
     ELSE flow_run.heartbeat END, parent_flow_run_id = excluded.parent_flow_run_id,
     parent_task_run_id = excluded.parent_task_run_id, flow_version = excluded.flow_version,
-    hostname = excluded.hostname, pid = excluded.pid, result = excluded.result""",
+    hostname = excluded.hostname, pid = excluded.pid, result = excluded.result,
+    entrypoint = excluded.entrypoint, parameters_ref = excluded.parameters_ref""",
         (
             "id",
             "flow_name",
@@ -167,13 +174,15 @@ DO UPDATE SET flow_name = excluded.flow_name, name = excluded.name,
             "hostname",
             "pid",
             "result",
+            "entrypoint",
+            "parameters_ref",
         ),
     ),
     "task_runs": (
         """INSERT INTO task_run (id, task_name, name, flow_run_id, call_index, map_index, tags,
     upstream_ids, state_type, state_name, state_message, run_count, start_time, end_time,
-    created, updated, cache_key, result)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    created, updated, cache_key, result, cache_expiration, input_hash)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (id)
 DO UPDATE SET task_name = excluded.task_name, name = excluded.name,
     flow_run_id = excluded.flow_run_id, call_index = excluded.call_index,
@@ -181,7 +190,8 @@ DO UPDATE SET task_name = excluded.task_name, name = excluded.name,
     state_type = excluded.state_type, state_name = excluded.state_name,
     state_message = excluded.state_message, run_count = excluded.run_count,
     start_time = excluded.start_time, end_time = excluded.end_time, updated = excluded.updated,
-    cache_key = excluded.cache_key, result = excluded.result""",
+    cache_key = excluded.cache_key, result = excluded.result,
+    cache_expiration = excluded.cache_expiration, input_hash = excluded.input_hash""",
         (
             "id",
             "task_name",
@@ -201,6 +211,8 @@ DO UPDATE SET task_name = excluded.task_name, name = excluded.name,
             "updated",
             "cache_key",
             "result",
+            "cache_expiration",
+            "input_hash",
         ),
     ),
     "states": (

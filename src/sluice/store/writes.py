@@ -13,6 +13,7 @@ flow run never imports SQLAlchemy.
 
 from __future__ import annotations
 
+import datetime as _dt
 import functools
 import operator
 from dataclasses import dataclass
@@ -26,11 +27,14 @@ from sqlalchemy import (
     Table,
     bindparam,
     case,
+    func,
     or_,
+    select,
     update,
 )
 
 from sluice.errors import StoreError
+from sluice.states import TERMINAL_TYPES, StateType
 from sluice.store.rows import Row, RowBatch
 from sluice.store.schema import flow, flow_run, log, run_state, task_run
 
@@ -43,6 +47,96 @@ def write_batch(conn: Connection, batch: RowBatch) -> None:
         if text_fixer is not None:
             batch_rows = [text_fixer(row) for row in batch_rows]
         _executemany(conn, getattr(statements, name), batch_rows)
+
+
+#: task run states a crashed flow run leaves unfinished (every non-final one)
+_UNFINISHED = tuple(sorted(t.value for t in StateType if t not in TERMINAL_TYPES))
+
+
+def mark_lapsed_runs_crashed(conn: Connection, heartbeat_before: float, now: float) -> list[str]:
+    """Mark Running flow runs last seen before ``heartbeat_before`` Crashed; their ids.
+
+    A run's last sign of life is its heartbeat, else its start, else its
+    creation (epoch seconds, like ``now``). Each run is flipped by an UPDATE
+    that re-checks that it is still Running and lapsed, and only runs this
+    call actually flipped get a history row, their unfinished task runs
+    flipped too: two processes (or a run's last heartbeat) racing this call
+    mark a run at most once. Flow runs are updated before task runs, each in
+    id order, the order batch writes take row locks in (no deadlocks on
+    PostgreSQL). Run it inside one write transaction.
+    """
+    last_seen = func.coalesce(flow_run.c.heartbeat, flow_run.c.start_time, flow_run.c.created)
+    lapsed = (flow_run.c.state_type == StateType.RUNNING.value, last_seen < heartbeat_before)
+    candidates = conn.execute(
+        select(flow_run.c.id, last_seen).where(*lapsed).order_by(flow_run.c.id)
+    ).all()
+    marked: list[tuple[str, float]] = []
+    for run_id, seen in candidates:
+        message = (
+            f"No heartbeat since {_format_time(seen)} (the process running it is gone); "
+            "marked Crashed"
+        )
+        done = conn.execute(
+            update(flow_run)
+            .where(flow_run.c.id == run_id, *lapsed)
+            .values(
+                state_type=StateType.CRASHED.value,
+                state_name="Crashed",
+                state_message=message,
+                end_time=now,
+                updated=now,
+            )
+        )
+        if done.rowcount == 1:
+            marked.append((run_id, seen))
+            conn.execute(run_state.insert().values(_crashed_state(run_id, "flow", message, now)))
+    if not marked:
+        return []
+    seen_by_run = dict(marked)
+    tasks = conn.execute(
+        select(task_run.c.id, task_run.c.flow_run_id)
+        .where(
+            task_run.c.flow_run_id.in_(sorted(seen_by_run)),
+            task_run.c.state_type.in_(_UNFINISHED),
+        )
+        .order_by(task_run.c.id)
+    ).all()
+    for task_id, run_id in tasks:
+        message = (
+            f"Its flow run crashed (no heartbeat since {_format_time(seen_by_run[run_id])}); "
+            "marked Crashed"
+        )
+        done = conn.execute(
+            update(task_run)
+            .where(task_run.c.id == task_id, task_run.c.state_type.in_(_UNFINISHED))
+            .values(
+                state_type=StateType.CRASHED.value,
+                state_name="Crashed",
+                state_message=message,
+                end_time=now,
+                updated=now,
+            )
+        )
+        if done.rowcount == 1:
+            conn.execute(run_state.insert().values(_crashed_state(task_id, "task", message, now)))
+    return [run_id for run_id, _ in marked]
+
+
+def _format_time(epoch: float) -> str:
+    moment = _dt.datetime.fromtimestamp(epoch, _dt.timezone.utc)
+    return moment.isoformat(sep=" ", timespec="seconds").replace("+00:00", " UTC")
+
+
+def _crashed_state(run_id: str, kind: str, message: str, now: float) -> Row:
+    return {
+        "run_id": run_id,
+        "kind": kind,
+        "type": StateType.CRASHED.value,
+        "name": "Crashed",
+        "timestamp": now,
+        "message": message,
+        "details": None,
+    }
 
 
 def _without_nul(row: Row) -> Row:
@@ -169,4 +263,4 @@ def _forward_only(current: Column[Any], new: Any) -> ColumnElement[Any]:
     )
 
 
-__all__ = ["compile_statement", "write_batch", "write_statements"]
+__all__ = ["compile_statement", "mark_lapsed_runs_crashed", "write_batch", "write_statements"]
