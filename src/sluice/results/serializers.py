@@ -65,7 +65,7 @@ class PickleSerializer:
         import cloudpickle
 
         try:
-            return cloudpickle.dumps(value)  # type: ignore[no-any-return]
+            return cloudpickle.dumps(value)
         except Exception as exc:
             raise SerializationError("result", type(value).__name__, str(exc)) from exc
 
