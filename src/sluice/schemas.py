@@ -46,6 +46,17 @@ def new_id() -> str:
     return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
+def _apply_state(record: FlowRunRecord | TaskRunRecord, state: State) -> None:
+    record.state_type = state.type
+    record.state_name = state.name
+    record.state_message = state.message
+    record.updated = state.timestamp
+    if state.type is StateType.RUNNING and record.start_time is None:
+        record.start_time = state.timestamp
+    if state.is_final():
+        record.end_time = state.timestamp
+
+
 @dataclass(slots=True)
 class FlowRecord:
     """A flow: the named definition that runs belong to."""
@@ -111,14 +122,7 @@ class FlowRunRecord:
 
     def apply(self, state: State) -> None:
         """Move this record into ``state`` (start/end times follow the state)."""
-        self.state_type = state.type
-        self.state_name = state.name
-        self.state_message = state.message
-        self.updated = state.timestamp
-        if state.type is StateType.RUNNING and self.start_time is None:
-            self.start_time = state.timestamp
-        if state.is_final():
-            self.end_time = state.timestamp
+        _apply_state(self, state)
 
 
 @dataclass(slots=True)
@@ -159,14 +163,7 @@ class TaskRunRecord:
 
     def apply(self, state: State) -> None:
         """Move this record into ``state`` (start/end times follow the state)."""
-        self.state_type = state.type
-        self.state_name = state.name
-        self.state_message = state.message
-        self.updated = state.timestamp
-        if state.type is StateType.RUNNING and self.start_time is None:
-            self.start_time = state.timestamp
-        if state.is_final():
-            self.end_time = state.timestamp
+        _apply_state(self, state)
 
 
 @dataclass(slots=True)

@@ -8,14 +8,13 @@ runs instead of computing them again.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import socket
-import time
 from typing import TYPE_CHECKING, Any
 
 from sluice.context import FlowRunContext, flow_run_var, tags_var, task_run_var
+from sluice.engine.attempts import run_attempts_async, run_attempts_sync
 from sluice.engine.flow_setup import (
     entrypoint_of,
     persist_flow_result,
@@ -29,7 +28,6 @@ from sluice.engine.parameters import bind_arguments, call_arguments, jsonable, v
 from sluice.engine.retries import retry_delay, should_retry
 from sluice.engine.signals import terminate_gracefully
 from sluice.engine.task_engine import _describe, _exception_details, _label, task_key_of
-from sluice.engine.timeouts import call_with_time_limit
 from sluice.errors import (
     AbortRun,
     CancelRun,
@@ -196,7 +194,7 @@ class FlowRunDriver:
             self.journal = Journal(self.backend.read_journal(child.id))
         task_ctx = task_run_var.get()
         self.parent_task = TaskRunRecord(
-            id=child.parent_task_run_id or new_id() if child else new_id(),
+            id=(child.parent_task_run_id if child else None) or new_id(),
             task_name=self.flow.name,
             name=f"{self.flow.name}-{index}",
             flow_run_id=parent.flow_run.id,
@@ -406,24 +404,12 @@ def run_flow_sync(driver: FlowRunDriver) -> State:
         driver.enter()
         failed = True
         try:
-            while True:
-                driver.begin_attempt()
-                try:
-                    value = call_with_time_limit(
-                        driver.flow.fn,
-                        driver.args,
-                        driver.kwargs,
-                        driver.flow.timeout_seconds,
-                        driver.timeout_error,
-                    )
-                except BaseException as exc:
-                    outcome = driver.on_exception(exc)
-                else:
-                    outcome = driver.on_return(value)
-                if isinstance(outcome, State):
-                    failed = not outcome.is_completed()
-                    return outcome
-                time.sleep(outcome)
+            flow = driver.flow
+            state = run_attempts_sync(
+                driver, flow.fn, driver.args, driver.kwargs, flow.timeout_seconds
+            )
+            failed = not state.is_completed()
+            return state
         finally:
             driver.exit(failed)
 
@@ -436,25 +422,12 @@ async def run_flow_async(driver: FlowRunDriver) -> State:
     driver.enter()
     failed = True
     try:
-        while True:
-            driver.begin_attempt()
-            try:
-                coro = driver.flow.fn(*driver.args, **driver.kwargs)
-                if driver.flow.timeout_seconds:
-                    try:
-                        value = await asyncio.wait_for(coro, driver.flow.timeout_seconds)
-                    except asyncio.TimeoutError:
-                        raise driver.timeout_error() from None
-                else:
-                    value = await coro
-            except BaseException as exc:
-                outcome = driver.on_exception(exc)
-            else:
-                outcome = driver.on_return(value)
-            if isinstance(outcome, State):
-                failed = not outcome.is_completed()
-                return outcome
-            await asyncio.sleep(outcome)
+        flow = driver.flow
+        state = await run_attempts_async(
+            driver, flow.fn, driver.args, driver.kwargs, flow.timeout_seconds
+        )
+        failed = not state.is_completed()
+        return state
     finally:
         driver.exit(failed)
 

@@ -7,17 +7,15 @@ adapt it to the colour of the user's function (:func:`run_task_sync`,
 
 from __future__ import annotations
 
-import asyncio
 import datetime as _dt
 import logging
-import time
 import traceback
 from typing import TYPE_CHECKING, Any
 
 from sluice.context import FlowRunContext, TaskRunContext, flow_run_var, tags_var, task_run_var
+from sluice.engine.attempts import run_attempts_async, run_attempts_sync
 from sluice.engine.inputs import collect_upstream, input_fingerprint, resolve_inputs
 from sluice.engine.retries import retry_delay, should_retry
-from sluice.engine.timeouts import call_with_time_limit
 from sluice.errors import AbortRun, CancelRun, EngineSignal, SerializationError, TaskTimeoutError
 from sluice.logging.handlers import engine_line
 from sluice.logging.loggers import RunLogger, print_target_var, task_run_logger
@@ -407,23 +405,8 @@ def run_task_sync(call: TaskCall) -> State:
         return early
     attempts.enter()
     try:
-        while True:
-            attempts.begin_attempt()
-            try:
-                value = call_with_time_limit(
-                    call.task.fn,
-                    call.args,
-                    call.kwargs,
-                    call.task.timeout_seconds,
-                    attempts.timeout_error,
-                )
-            except BaseException as exc:
-                outcome = attempts.on_exception(exc)
-            else:
-                outcome = attempts.on_return(value)
-            if isinstance(outcome, State):
-                return outcome
-            time.sleep(outcome)
+        task = call.task
+        return run_attempts_sync(attempts, task.fn, call.args, call.kwargs, task.timeout_seconds)
     finally:
         attempts.exit()
 
@@ -436,24 +419,10 @@ async def run_task_async(call: TaskCall) -> State:
         return early
     attempts.enter()
     try:
-        while True:
-            attempts.begin_attempt()
-            try:
-                coro = call.task.fn(*call.args, **call.kwargs)
-                if call.task.timeout_seconds:
-                    try:
-                        value = await asyncio.wait_for(coro, call.task.timeout_seconds)
-                    except asyncio.TimeoutError:
-                        raise attempts.timeout_error() from None
-                else:
-                    value = await coro
-            except BaseException as exc:
-                outcome = attempts.on_exception(exc)
-            else:
-                outcome = attempts.on_return(value)
-            if isinstance(outcome, State):
-                return outcome
-            await asyncio.sleep(outcome)
+        task = call.task
+        return await run_attempts_async(
+            attempts, task.fn, call.args, call.kwargs, task.timeout_seconds
+        )
     finally:
         attempts.exit()
 
