@@ -281,6 +281,8 @@ class FlowRunDriver:
         children = self.backend.list_flow_runs(
             FlowRunFilter(parent_flow_run_id=self.record.id, limit=100_000)
         )
+        if not children:
+            return {}
         placeholders = {t.id: t for t in self.backend.read_task_runs(self.record.id)}
         found: dict[str, FlowRunRecord] = {}
         for child in reversed(children):  # oldest first: the newest attempt wins

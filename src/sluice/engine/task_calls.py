@@ -27,7 +27,7 @@ def call_task(
     return_state: bool,
 ) -> Any:
     """Run a task now in this thread; its result (or a coroutine of it in async code)."""
-    call = create_task_call(task, args, kwargs, wait_for, flow_run_var.get())
+    call = create_task_call(task, args, kwargs, wait_for, flow_run_var.get(), waits=False)
     if call.replayed is not None:
         if task.isasync and in_async_context():
             return _already(call.replayed, return_state)

@@ -113,6 +113,7 @@ class TaskCall:
         message: str,
         exc: BaseException | None = None,
         at: _dt.datetime | None = None,
+        store: bool = True,
     ) -> None:
         """Record an engine line about this task run (and print it)."""
         from sluice.logging.loggers import TASK_LOGGER_NAME
@@ -128,6 +129,7 @@ class TaskCall:
             record.id,
             exc,
             at=at,
+            store=store,
         )
 
 
@@ -139,8 +141,15 @@ def create_task_call(
     flow_ctx: FlowRunContext | None,
     map_index: int = -1,
     call_index: int | None = None,
+    waits: bool = True,
 ) -> TaskCall:
-    """Create the task run record (Pending) for a call and wrap it in a :class:`TaskCall`."""
+    """Create the task run record for a call and wrap it in a :class:`TaskCall`.
+
+    Args:
+        waits: the call will wait for a runner (``.submit``/``.map``), so it is
+            recorded as Pending now; a direct call starts at once and is first
+            recorded when it starts Running.
+    """
     input_hash: str | None = None
     if flow_ctx is not None:
         sink: RecordSink = flow_ctx.backend
@@ -180,7 +189,10 @@ def create_task_call(
         input_hash=input_hash,
     )
     call = TaskCall(task, args, kwargs, record, sink, flow_ctx, upstream, log_prints, settings)
-    sink.write_task_run(record, StateRecord(record.id, "task", record.state_type, "Pending", now))
+    if waits:
+        sink.write_task_run(
+            record, StateRecord(record.id, "task", record.state_type, "Pending", now)
+        )
     return call
 
 
@@ -362,12 +374,14 @@ class TaskAttempts:
 
     def finish(self, state: State, exc: BaseException | None = None) -> State:
         self.call.write(state, _exception_details(exc) if exc is not None else None)
+        message = f"Finished in state {_label(state)}"
         if exc is not None and not isinstance(exc, EngineSignal):
-            self.call.line(
-                logging.ERROR, f"Finished in state {_label(state)}", exc, state.timestamp
-            )
+            self.call.line(logging.ERROR, message, exc, state.timestamp)
         else:
-            self.call.line(logging.INFO, f"Finished in state {_label(state)}", at=state.timestamp)
+            # A plain success line says nothing the state history does not: print
+            # it, but keep the store for lines that carry news.
+            routine = state.is_completed() and state.name == "Completed"
+            self.call.line(logging.INFO, message, at=state.timestamp, store=not routine)
         if self.task.on_completion or self.task.on_failure:
             self._run_hooks(state)
         return state

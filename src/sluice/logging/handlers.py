@@ -114,6 +114,7 @@ def engine_line(
     exc: BaseException | None = None,
     console: bool = True,
     at: _dt.datetime | None = None,
+    store: bool = True,
 ) -> None:
     """Record one engine line (a state change) without the ``logging`` machinery.
 
@@ -126,7 +127,7 @@ def engine_line(
     if exc is not None:
         trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
         message = f"{message}\n{trace}".rstrip()
-    if level >= route.store_level:
+    if store and level >= route.store_level:
         sink.write_logs([LogRecord(flow_run_id, task_run_id, level, logger_name, message, now)])
     if console and level >= route.console_level:
         line = route.console.line(now.timestamp(), level, label, message)

@@ -22,6 +22,9 @@ from sluice.results.signing import load_signing_key, sign, verify
 
 ResultRef = str
 
+#: how every inline JSON reference starts (the value follows, then "}")
+_INLINE_JSON = '{"s":"json","v":'
+
 
 def _json_literal(value: Any) -> str | None:
     """The JSON text of a scalar, without going through ``json.dumps`` (hot path)."""
@@ -80,7 +83,7 @@ class ResultStore:
         if serializer is None:
             literal = _json_literal(value)
             if literal is not None:
-                return '{"s":"json","v":' + literal + "}"
+                return _INLINE_JSON + literal + "}"
         plain = serializer is None and is_plain_json(value)
         chosen = SERIALIZERS["json"] if plain else (serializer or SERIALIZERS["pickle"])
         blob = chosen.dumps(value)
@@ -88,7 +91,7 @@ class ResultStore:
             blob = sign(self.signing_key, blob)
         if len(blob) <= self.inline_threshold:
             if chosen.name == "json":
-                return '{"s":"json","v":' + blob.decode() + "}"
+                return _INLINE_JSON + blob.decode() + "}"
             return json.dumps({"s": chosen.name, "b64": base64.b64encode(blob).decode()})
         path = self._write_file(storage, storage_key, blob)
         return json.dumps({"s": chosen.name, "path": str(path)})
@@ -155,7 +158,10 @@ def result_store_for(home: Path, inline_threshold: int = 65536) -> ResultStore:
 
 
 def load_result(ref: ResultRef) -> Any:
-    """Load a persisted result with the current settings' signing key."""
+    """Load a persisted result (with the current settings' signing key if it is pickled)."""
+    if ref.startswith(_INLINE_JSON):
+        # Inline JSON needs no key and no settings: the common case of a replay.
+        return json.loads(ref[len(_INLINE_JSON) : -1])
     from sluice.settings import load_settings
 
     return result_store_for(load_settings().home).load(ref)
