@@ -286,8 +286,16 @@ def test_task_outside_a_flow_runs_and_is_recorded() -> None:
         return x * 3
 
     assert lonely(4) == 12
-    assert lonely.submit(5).result() == 15
-    get_backend().flush()
+    state = lonely(5, return_state=True)
+    future = lonely.submit(6)
+    assert future.result() == 18
+    backend = get_backend()
+    for run_id in (state.run_id, future.task_run_id):
+        assert run_id is not None
+        record = backend.read_task_run(run_id)
+        assert record.flow_run_id is None
+        assert record.state_type is StateType.COMPLETED
+        assert record.result is not None
 
 
 def test_tags_context_manager_tags_runs() -> None:
