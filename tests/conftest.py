@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.server_process import ServerProcess
+
 
 @pytest.fixture(autouse=True)
 def sluice_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
@@ -18,3 +20,12 @@ def sluice_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
     home = tmp_path / "sluice-home"
     monkeypatch.setenv("SLUICE_HOME", str(home))
     yield home
+
+
+@pytest.fixture(scope="session")
+def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One real Sluice server on 127.0.0.1 for the session, with its own home and store."""
+    server = ServerProcess(tmp_path_factory.mktemp("api-server") / "home")
+    server.start()
+    yield server
+    server.stop()

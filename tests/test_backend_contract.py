@@ -1,8 +1,10 @@
 """The Backend contract: one suite, run against every backend implementation.
 
-Today: the embedded store on SQLite, and on PostgreSQL when
-``SLUICE_TEST_PG_URL`` points at a server (a fresh database is created for
-the session and dropped afterwards). The HTTP client backend joins later.
+The embedded store on SQLite, and on PostgreSQL when ``SLUICE_TEST_PG_URL``
+points at a server (a fresh database is created for the session and dropped
+afterwards); and the HTTP client backend talking to a real Sluice server on
+127.0.0.1 (one server process per session, its SQLite store emptied before
+each test).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from sluice.states import Completed, Failed, Pending, Running, StateType
 
 # Read at import: the autouse fixture in conftest.py clears SLUICE_* per test.
 PG_URL = os.environ.get("SLUICE_TEST_PG_URL", "")
-BACKENDS = ["sqlite", *(["postgresql"] if PG_URL else [])]
+BACKENDS = ["sqlite", *(["postgresql"] if PG_URL else []), "http"]
 
 T0 = dt.datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=dt.timezone.utc)
 
@@ -73,14 +75,28 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
     from sluice.backend.local import LocalBackend
 
     store = StoreSettings(flush_interval=0.05, lock_timeout=10.0)
+    instance: Backend
     if request.param == "sqlite":
-        settings = Settings(home=tmp_path / "home", store=store)
-    else:
+        instance = LocalBackend(Settings(home=tmp_path / "home", store=store))
+    elif request.param == "postgresql":
         url = request.getfixturevalue("pg_database_url")
-        settings = Settings(home=tmp_path / "home", database_url=url, store=store)
-    instance = LocalBackend(settings)
-    if request.param == "postgresql":
+        instance = LocalBackend(Settings(home=tmp_path / "home", database_url=url, store=store))
         _empty_tables(instance)
+    else:
+        from sluice.backend.http import HttpBackend
+
+        server = request.getfixturevalue("api_server")
+        # The server's own home: tests that open a second, embedded backend
+        # with ``backend.settings`` write into the database the server serves.
+        settings = Settings(
+            home=server.home, api_url=server.url, store=store, api_retry_timeout=10.0
+        )
+        store_side = LocalBackend(settings)
+        try:
+            _empty_tables(store_side)
+        finally:
+            store_side.close()
+        instance = HttpBackend(settings)
     yield instance
     instance.close()
 

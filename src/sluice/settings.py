@@ -63,7 +63,10 @@ class Settings:
     database_url: str = ""
     #: a Sluice server's API URL; set, the engine records over HTTP instead
     api_url: str = ""
+    #: sent as ``Authorization: Bearer <key>`` to the server (and required by it when set)
     api_key: str = ""
+    #: seconds the HTTP client keeps retrying delivery while the server is unreachable
+    api_retry_timeout: float = 120.0
     #: seconds between a running flow's heartbeats
     heartbeat_interval: float = 10.0
     #: a Running flow run whose heartbeat is older than this is marked Crashed

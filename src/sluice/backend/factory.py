@@ -1,13 +1,18 @@
-"""One backend per process per database: :func:`get_backend` and :func:`close_backends`.
+"""One backend per process per store: :func:`get_backend` and :func:`close_backends`.
+
+With ``settings.api_url`` set (``SLUICE_API_URL``) the store is a Sluice
+server and the backend is the HTTP client
+(:class:`~sluice.backend.http.HttpBackend`); otherwise it is the embedded
+database (:class:`~sluice.backend.local.LocalBackend`).
 
 Everything in a process that records runs (the engine, loggers, the CLI)
-shares one backend per database URL, so it shares one writer thread and one
-connection pool. The cache is keyed by process id as well as URL: a forked
+shares one backend per server or database URL, so it shares one writer
+thread and one connection pool. The cache is keyed by process id as well as URL: a forked
 child never touches its parent's writer thread or connections (it gets its
 own backend on first use; the parent's copies are simply dropped).
 
 This module is imported by ``sluice`` itself, so it must not import
-SQLAlchemy; the local backend is imported on first use.
+SQLAlchemy or httpx; each backend is imported on first use.
 """
 
 from __future__ import annotations
@@ -31,32 +36,45 @@ _orphaned: list[Backend] = []
 def get_backend(settings: Settings | None = None) -> Backend:
     """The process's backend for ``settings`` (``None``: :func:`load_settings`).
 
-    Created on first use (opening, and if needed creating, the database),
-    then shared: later calls with the same database URL return the same
-    object, whatever their other settings. Thread-safe.
-
-    Today this is always the embedded :class:`~sluice.backend.local.LocalBackend`;
-    ``settings.api_url`` is ignored until the HTTP client backend arrives with
-    the Sluice server.
+    Client mode when ``settings.api_url`` is set: an
+    :class:`~sluice.backend.http.HttpBackend` talking to that server (nothing
+    is sent until the first flush or read). Otherwise the embedded
+    :class:`~sluice.backend.local.LocalBackend`, opening (and if needed
+    creating) the database. Created on first use, then shared: later calls
+    with the same API URL, or without one the same database URL, return the
+    same object, whatever their other settings. Thread-safe.
 
     Raises:
         StoreError: the database cannot be opened (StoreCorruptError if it is
             not a Sluice store).
+        ConfigurationError: ``api_url`` is not an http(s) URL.
     """
     settings = settings or load_settings()
-    key = (os.getpid(), settings.resolved_database_url)
+    key = (os.getpid(), _store_key(settings))
     backend = _backends.get(key)
     if backend is not None and not getattr(backend, "closed", False):
         return backend
     with _lock:
         backend = _backends.get(key)
         if backend is None or getattr(backend, "closed", False):
-            from sluice.backend.local import LocalBackend
-
-            backend = LocalBackend(settings)
+            backend = _open(settings)
             _backends[key] = backend
             _register_atexit()
     return backend
+
+
+def _store_key(settings: Settings) -> str:
+    return f"api:{settings.api_url}" if settings.api_url else settings.resolved_database_url
+
+
+def _open(settings: Settings) -> Backend:
+    if settings.api_url:
+        from sluice.backend.http import HttpBackend
+
+        return HttpBackend(settings)
+    from sluice.backend.local import LocalBackend
+
+    return LocalBackend(settings)
 
 
 def close_backends() -> None:

@@ -11,7 +11,7 @@ import re
 
 import typer
 
-from sluice.cli import config, flow_runs, flows
+from sluice.cli import config, flow_runs, flows, server
 from sluice.cli.errors import SluiceGroup
 from sluice.cli.render import OutputFormat, OutputOption, make_console, print_json, print_kv
 from sluice.cli.run import run_flow
@@ -29,6 +29,7 @@ app = typer.Typer(
 app.add_typer(flows.app, name="flow")
 app.add_typer(flow_runs.app, name="flow-run")
 app.add_typer(config.app, name="config")
+app.add_typer(server.app, name="server")
 app.command("run")(run_flow)
 
 

@@ -1,0 +1,204 @@
+"""Client mode vs embedded mode, and the server's ingest rate.
+
+Runs the core workloads (``bench/workloads/sluice_sequential.py`` and
+``sluice_map.py``) twice, each in a fresh child process with an empty home:
+embedded (the child writes SQLite itself) and client mode (``SLUICE_API_URL``
+points at a real ``sluice server start`` on 127.0.0.1, with its own empty
+store). A workload's time ends after the flow's final flush, so in client
+mode it includes delivery to the server. Then it posts ready-made ingest
+batches of task-run-state records to a fresh server and reports records per
+second as the server acknowledges them (durable on 202).
+
+Run: ``.venv/bin/python bench/bench_client.py [--sequential 1000] [--map 10000]
+[--ingest 100000] [--repeat 3]`` (the best of ``--repeat`` runs is kept).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+WORKLOADS = BENCH_DIR / "workloads"
+MARKER = "BENCH-RESULT "
+GOAL_RATIO = 2.0
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def clean_env(home: Path, **extra: str) -> dict[str, str]:
+    """The environment without inherited SLUICE_* settings, with its own home."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
+    env["SLUICE_HOME"] = str(home)
+    env.update(extra)
+    return env
+
+
+def healthy(url: str) -> bool:
+    """True when the server's health endpoint answers."""
+    try:
+        with urllib.request.urlopen(f"{url}/api/health", timeout=1.0) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+@contextmanager
+def server(home: Path) -> Iterator[tuple[str, float]]:
+    """A real server on 127.0.0.1 over an empty store: (its URL, seconds to healthy)."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    home.mkdir(parents=True)
+    command = [sys.executable, "-m", "sluice", "server", "start", "--port", str(port)]
+    command += ["--log-level", "warning"]
+    with open(home / "server.log", "wb") as log:
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            command, env=clean_env(home), stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        while not healthy(url):
+            if process.poll() is not None or time.perf_counter() - started > 30:
+                raise RuntimeError((home / "server.log").read_text())
+            time.sleep(0.01)
+        yield url, time.perf_counter() - started
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def run_workload(script: str, n: int, home: Path, api_url: str = "") -> dict[str, object]:
+    """Run one workload script in a child process; its BENCH-RESULT record."""
+    extra = {"SLUICE_API_URL": api_url} if api_url else {}
+    home.mkdir(parents=True)
+    proc = subprocess.run(
+        [sys.executable, str(WORKLOADS / script), str(n)],
+        env=clean_env(home, **extra),
+        cwd=WORKLOADS,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    for line in proc.stdout.splitlines():
+        if line.startswith(MARKER):
+            result: dict[str, object] = json.loads(line[len(MARKER) :])
+            if not result.get("ok"):
+                raise RuntimeError(f"{script} {n} returned a wrong result: {result}")
+            return result
+    raise RuntimeError(f"{script} {n} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+
+
+def best_time(script: str, key: str, n: int, repeat: int, work: Path, client: bool) -> float:
+    """The best ``key`` time of ``repeat`` runs, each with fresh homes (and server)."""
+    times = []
+    for i in range(repeat):
+        run_dir = work / f"{script}-{n}-{'client' if client else 'embedded'}-{i}"
+        if client:
+            with server(run_dir / "server") as (url, _):
+                result = run_workload(script, n, run_dir / "client", url)
+        else:
+            result = run_workload(script, n, run_dir / "home")
+        times.append(float(result[key]))  # type: ignore[arg-type]
+    return min(times)
+
+
+def ingest_rate(records: int, per_batch: int, work: Path) -> tuple[float, float]:
+    """(records/s the server acknowledged, seconds to healthy) for ``records``
+    task-run-state records posted in batches of ``per_batch``, bodies built beforehand."""
+    from sluice.backend import wire
+    from sluice.schemas import StateRecord, TaskRunRecord, new_id
+    from sluice.states import Completed
+
+    flow_run_id = new_id()
+    bodies = []
+    for start in range(0, records, per_batch):
+        batch = wire.IngestBatch()
+        for i in range(start, min(start + per_batch, records)):
+            run = TaskRunRecord(new_id(), "t", f"t-{i}", flow_run_id, call_index=i)
+            state = Completed()
+            run.apply(state)
+            batch.task_runs.append(
+                wire.TaskRunEntry(run, StateRecord.from_state(run.id, "task", state))
+            )
+        bodies.append(wire.encode_batch(batch))
+    with server(work / "ingest-server") as (url, startup_s):
+        started = time.perf_counter()
+        accepted = 0
+        for body in bodies:
+            request = urllib.request.Request(
+                f"{url}/api/ingest",
+                data=body,
+                headers={"Content-Type": "application/json"},
+                method="POST",
+            )
+            with urllib.request.urlopen(request, timeout=120) as response:
+                accepted += int(json.loads(response.read())["accepted"])
+        elapsed = time.perf_counter() - started
+    if accepted != records:
+        raise RuntimeError(f"The server accepted {accepted} of {records} records")
+    return records / elapsed, startup_s
+
+
+def main() -> None:
+    """Measure, then print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sequential", type=int, default=1000, help="tasks called in a row")
+    parser.add_argument("--map", type=int, default=10_000, help="tasks in one .map()")
+    parser.add_argument("--ingest", type=int, default=100_000, help="records to ingest")
+    parser.add_argument("--ingest-batch", type=int, default=5000, help="records per request")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per figure (best kept)")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="sluice-bench-client-") as tmp:
+        work = Path(tmp)
+        rows = []
+        for label, script, key, n in (
+            (
+                f"{args.sequential:,} sequential tasks",
+                "sluice_sequential.py",
+                "total_s",
+                args.sequential,
+            ),
+            (f"{args.map:,}-task map", "sluice_map.py", "wall_s", args.map),
+        ):
+            embedded = best_time(script, key, n, args.repeat, work, client=False)
+            client = best_time(script, key, n, args.repeat, work, client=True)
+            rows.append((label, embedded, client))
+        rate, startup_s = ingest_rate(args.ingest, args.ingest_batch, work)
+
+    print(
+        f"\n{'workload':<26}{'embedded s':>12}{'client s':>12}{'ratio':>8}  goal <= {GOAL_RATIO:g}x"
+    )
+    for label, embedded, client in rows:
+        ratio = client / embedded
+        verdict = "ok" if ratio <= GOAL_RATIO else "OVER"
+        print(f"{label:<26}{embedded:>12.3f}{client:>12.3f}{ratio:>7.2f}x  {verdict}")
+    print(
+        f"\nserver ingest: {rate:,.0f} task-run-state records/s "
+        f"({args.ingest:,} records, {args.ingest_batch:,} per request; goal >= 10,000/s)"
+    )
+    print(f"server start to healthy: {startup_s:.2f} s (goal <= 1 s)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,371 @@
+"""HttpBackend: the Backend protocol over a Sluice server's REST API (client mode).
+
+Writes take a copy of the record on the caller's thread and go through a
+:class:`~sluice.backend.batcher.WriteBehindBatcher`, with the same coalescing
+as the embedded store; the writer thread posts each batch to ``/api/ingest``.
+While the server is down or restarting the writer keeps the batch and retries
+it with backoff (capped at 2 s), so no record is lost; :meth:`HttpBackend.flush`
+waits for delivery up to ``settings.api_retry_timeout`` seconds. Reads flush
+first, so a process reads its own writes, and retry briefly while the server
+is unreachable.
+
+Run rows are upserts, so re-sending a batch is harmless for them. State
+history and logs are appended: after a failure the writer skips the parts of
+a batch the server acknowledged, but a request whose answer was lost (the
+server stopped between committing and replying) is sent again, which can
+store those states and logs twice. Duplicates beat losses.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import datetime as _dt
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import quote
+
+from sluice.backend import wire
+from sluice.backend.batcher import WriteBatch, WriteBehindBatcher
+from sluice.backend.transport import (
+    READ_RETRY_TIMEOUT,
+    Params,
+    RequestRefusedError,
+    ServerUnavailableError,
+    Transport,
+    with_retries,
+)
+from sluice.errors import ConfigurationError, StoreError
+from sluice.schemas import (
+    FlowRecord,
+    FlowRunFilter,
+    FlowRunRecord,
+    LogRecord,
+    StateRecord,
+    TaskRunRecord,
+)
+from sluice.settings import Settings, load_settings
+from sluice.store.rows import task_run_snapshot
+
+#: producers ahead of the writer by this many records wait (back-pressure)
+MAX_PENDING = 50_000
+#: flow runs the server returns per request at most
+MAX_PAGE = 1000
+
+
+class HttpBackend:
+    """Record and read runs through the Sluice server at ``settings.api_url``.
+
+    Nothing is sent in the constructor: an unreachable server shows up at the
+    first flush or read (and is retried there).
+
+    Raises:
+        ConfigurationError: ``settings.api_url`` is empty or not an http(s) URL.
+    """
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or load_settings()
+        url = self.settings.api_url
+        if not url.startswith(("http://", "https://")):
+            raise ConfigurationError(
+                f"SLUICE_API_URL must be an http:// or https:// URL, not {url!r}"
+            )
+        self._retry_timeout = self.settings.api_retry_timeout
+        self._transport = Transport(url, self.settings.api_key)
+        self.url = self._transport.url
+        #: the batch being retried and its appended items already delivered (kind -> count)
+        self._partial: tuple[WriteBatch, dict[int, int]] | None = None
+        self._batcher = WriteBehindBatcher(
+            self._send_batch,
+            batch_size=self.settings.store.batch_size,
+            flush_interval=self.settings.store.flush_interval,
+            max_pending=MAX_PENDING,
+            stall_timeout=self._retry_timeout,
+            name="sluice-http-writer",
+        )
+        self._put = self._batcher.put
+
+    def __repr__(self) -> str:
+        return f"HttpBackend({self.url!r})"
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` has been called."""
+        return self._batcher.closed
+
+    # -- writes ----------------------------------------------------------------
+
+    def write_flow(self, flow: FlowRecord) -> None:
+        """Register a flow by name (a flow already known by that name is kept)."""
+        self._put((wire.FLOW, None, dataclasses.replace(flow)))
+
+    def write_flow_run(self, run: FlowRunRecord, state: StateRecord | None = None) -> None:
+        """Create or update a flow run row and append ``state`` to its history."""
+        copied = dataclasses.replace(
+            run, parameters=copy.deepcopy(run.parameters), tags=list(run.tags)
+        )
+        self._put((wire.FLOW_RUN, run.id, copied))
+        if state is not None:
+            self._put((wire.FLOW_STATE, None, (copied, _copy_state(state))))
+
+    def write_task_run(self, run: TaskRunRecord, state: StateRecord | None = None) -> None:
+        """Create or update a task run row and append ``state`` to its history."""
+        snapshot = task_run_snapshot(run)
+        self._put((wire.TASK_RUN, run.id, snapshot))
+        if state is not None:
+            self._put((wire.TASK_STATE, None, (snapshot, _copy_state(state))))
+
+    def write_logs(self, logs: Sequence[LogRecord]) -> None:
+        """Append log lines."""
+        self._batcher.put_many([(wire.LOG, None, _copy_log(r)) for r in logs])
+
+    def heartbeat(self, flow_run_id: str, at: _dt.datetime) -> None:
+        """Record that the process running ``flow_run_id`` is alive (never moves back)."""
+        self._put((wire.HEARTBEAT, flow_run_id, at))
+
+    def flush(self) -> None:
+        """Deliver every write made so far, waiting (with retries) while the server is
+        unreachable, for up to ``settings.api_retry_timeout`` seconds.
+
+        Raises:
+            StoreError: not delivered in time, or refused by the server (the records
+                are kept and retried; a later flush succeeds once the cause is gone).
+            ConfigurationError: the server refused the API key.
+        """
+        deadline = time.monotonic() + self._retry_timeout
+        while True:
+            try:
+                self._batcher.flush()
+                return
+            except StoreError as exc:
+                cause = exc.__cause__
+                if isinstance(cause, ConfigurationError):
+                    raise cause from exc
+                if not isinstance(cause, ServerUnavailableError):
+                    raise
+                if time.monotonic() >= deadline:
+                    raise StoreError(
+                        f"Records could not be delivered to the Sluice server at {self.url} "
+                        f"within {self._retry_timeout:g} s (api_retry_timeout); "
+                        f"last error: {cause}"
+                    ) from cause
+                # The writer retries the batch with its own backoff; wait for
+                # its next attempt instead of spinning.
+                time.sleep(0.05)
+
+    def close(self) -> None:
+        """Deliver what is buffered (see :meth:`flush`), stop the writer, close connections.
+
+        Raises:
+            StoreError: some records could not be delivered (their count and the cause).
+        """
+        if self.closed:
+            return
+        try:
+            self.flush()
+        except StoreError:
+            pass  # the batcher's close below says how many records are lost
+        finally:
+            try:
+                self._batcher.close()
+            finally:
+                self._transport.close()
+
+    def _send_batch(self, batch: WriteBatch) -> None:
+        """The batcher's sink: post the batch as one or more ingest requests.
+
+        After a partial failure, the appended records the server acknowledged
+        are not sent again when the batcher retries the same batch.
+        """
+        partial = self._partial
+        delivered = partial[1] if partial is not None and partial[0] is batch else {}
+        self._partial = None
+        try:
+            for body in wire.request_bodies(batch, delivered):
+                self._deliver(body, delivered)
+        except Exception:
+            self._partial = (batch, delivered)
+            raise
+
+    def _deliver(self, body: wire.Body, delivered: dict[int, int]) -> None:
+        """Post one body; count what it delivered into ``delivered``.
+
+        A body the server refuses as such (422: a value it cannot store; 413) is
+        split in halves until the refused records are alone; those are dropped
+        with a message on stderr, so one bad record cannot block all the others.
+        """
+        try:
+            self._transport.request("POST", "/api/ingest", content=body.data)
+        except RequestRefusedError as exc:
+            if exc.status not in (413, 422):
+                raise
+            if len(body.parts) > 1:
+                for half in body.halves():
+                    self._deliver(half, delivered)
+                return
+            print(
+                f"sluice: the server at {self.url} refused a record, which is dropped "
+                f"({exc.status}: {exc.detail}): {body.describe()}",
+                file=sys.stderr,
+            )
+        for kind, count in body.delivered.items():
+            delivered[kind] = delivered.get(kind, 0) + count
+
+    # -- reads ---------------------------------------------------------------------
+
+    def _get(
+        self,
+        path: str,
+        tp: Any,
+        params: Params | None = None,
+        lookup: tuple[str, str] | None = None,
+    ) -> Any:
+        """Flush, then GET ``path`` and decode the body as ``tp`` (retried while the
+        server is unreachable, briefly)."""
+        self.flush()
+        response = with_retries(
+            lambda: self._transport.request("GET", path, params=params, lookup=lookup),
+            min(READ_RETRY_TIMEOUT, self._retry_timeout),
+        )
+        return wire.decode(tp, response.content)
+
+    def read_flow(self, name: str) -> FlowRecord:
+        """A flow by name (``my_flow`` and ``my-flow`` both match). Raises NotFoundError."""
+        result: FlowRecord = self._get(f"/api/flows/{_seg(name)}", FlowRecord, None, ("flow", name))
+        return result
+
+    def list_flows(self, limit: int = 200) -> list[FlowRecord]:
+        """Flows, most recently created first."""
+        result: list[FlowRecord] = self._get("/api/flows", list[FlowRecord], {"limit": limit})
+        return result
+
+    def read_flow_run(self, run_id: str) -> FlowRunRecord:
+        """A flow run by id or unique id prefix. Raises NotFoundError."""
+        path = f"/api/flow_runs/{_seg(run_id)}"
+        result: FlowRunRecord = self._get(path, FlowRunRecord, None, ("flow run", run_id))
+        return result
+
+    def list_flow_runs(self, flt: FlowRunFilter) -> list[FlowRunRecord]:
+        """Flow runs matching ``flt``, newest first (pages of at most 1,000 requested
+        one after the other when ``flt.limit`` is larger)."""
+        runs: list[FlowRunRecord] = []
+        offset, wanted = flt.offset, flt.limit
+        while wanted > 0:
+            size = min(wanted, MAX_PAGE)
+            params = {**_filter_params(flt), "limit": size, "offset": offset}
+            page: list[FlowRunRecord] = self._get("/api/flow_runs", list[FlowRunRecord], params)
+            runs.extend(page)
+            if len(page) < size:
+                break
+            offset, wanted = offset + size, wanted - size
+        return runs
+
+    def count_flow_runs(self, flt: FlowRunFilter) -> int:
+        """How many flow runs match ``flt`` (ignoring limit/offset)."""
+        body = self._get("/api/flow_runs/count", dict[str, int], _filter_params(flt))
+        return int(body["count"])
+
+    def read_task_runs(self, flow_run_id: str) -> list[TaskRunRecord]:
+        """Task runs of a flow run, in creation order."""
+        path = f"/api/flow_runs/{_seg(flow_run_id)}/task_runs"
+        result: list[TaskRunRecord] = self._get(path, list[TaskRunRecord])
+        return result
+
+    def read_task_run(self, task_run_id: str) -> TaskRunRecord:
+        """A task run by id or unique id prefix. Raises NotFoundError."""
+        path = f"/api/task_runs/{_seg(task_run_id)}"
+        result: TaskRunRecord = self._get(path, TaskRunRecord, None, ("task run", task_run_id))
+        return result
+
+    def read_states(self, run_id: str) -> list[StateRecord]:
+        """The state history of a flow or task run, oldest first."""
+        result: list[StateRecord] = self._get(f"/api/runs/{_seg(run_id)}/states", list[StateRecord])
+        return result
+
+    def find_cached_task_run(self, cache_key: str, now: _dt.datetime) -> TaskRunRecord | None:
+        """The newest Completed task run with ``cache_key``, a stored result, and a cache
+        expiration that is unset or later than ``now``; None when there is none."""
+        params = {"cache_key": cache_key, "now": wire.encode_time(now)}
+        result: TaskRunRecord | None = self._get(
+            "/api/task_runs/cached", TaskRunRecord | None, params
+        )
+        return result
+
+    def read_journal(self, flow_run_id: str) -> list[TaskRunRecord]:
+        """Every Completed task run of a flow run that has a stored result, in creation order."""
+        path = f"/api/flow_runs/{_seg(flow_run_id)}/journal"
+        result: list[TaskRunRecord] = self._get(path, list[TaskRunRecord])
+        return result
+
+    def mark_lapsed_runs_crashed(
+        self, heartbeat_before: _dt.datetime, now: _dt.datetime
+    ) -> list[str]:
+        """Mark Running flow runs whose last heartbeat (or start, if none) is older than
+        ``heartbeat_before`` as Crashed (the server does it in one transaction); the
+        flow run ids marked. Pending writes (this process's heartbeats) are delivered
+        first. Retried while the server is unreachable: marking is idempotent."""
+        self.flush()
+        body = {
+            "heartbeat_before": wire.encode_time(heartbeat_before),
+            "now": wire.encode_time(now),
+        }
+        response = with_retries(
+            lambda: self._transport.request("POST", "/api/flow_runs/mark_lapsed", json=body),
+            min(READ_RETRY_TIMEOUT, self._retry_timeout),
+        )
+        ids: dict[str, list[str]] = wire.decode(dict[str, list[str]], response.content)
+        return ids["ids"]
+
+    def read_logs(
+        self,
+        flow_run_id: str,
+        *,
+        task_run_id: str | None = None,
+        min_level: int = 0,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> list[LogRecord]:
+        """Logs of a flow run (and its task runs), oldest first."""
+        params: dict[str, str | int] = {"min_level": min_level, "offset": offset}
+        if task_run_id is not None:
+            params["task_run_id"] = task_run_id
+        if limit is not None:
+            params["limit"] = limit
+        path = f"/api/flow_runs/{_seg(flow_run_id)}/logs"
+        result: list[LogRecord] = self._get(path, list[LogRecord], params)
+        return result
+
+
+def _copy_state(s: StateRecord) -> StateRecord:
+    """A copy the engine cannot change afterwards (called per state change: no
+    ``dataclasses.replace``, which costs several times more)."""
+    details = None if s.details is None else copy.deepcopy(s.details)
+    return StateRecord(s.run_id, s.kind, s.type, s.name, s.timestamp, s.message, details)
+
+
+def _copy_log(r: LogRecord) -> LogRecord:
+    return LogRecord(r.flow_run_id, r.task_run_id, r.level, r.logger, r.message, r.timestamp)
+
+
+def _seg(value: str) -> str:
+    """``value`` as one URL path segment."""
+    return quote(value, safe="")
+
+
+def _filter_params(flt: FlowRunFilter) -> dict[str, str | int | list[str]]:
+    params: dict[str, str | int | list[str]] = {}
+    if flt.flow_name is not None:
+        params["flow_name"] = flt.flow_name
+    if flt.state_types:
+        params["state"] = [t.value for t in flt.state_types]
+    if flt.tags:
+        params["tag"] = list(flt.tags)
+    if flt.started_after is not None:
+        params["started_after"] = wire.encode_time(flt.started_after)
+    if flt.started_before is not None:
+        params["started_before"] = wire.encode_time(flt.started_before)
+    if flt.parent_flow_run_id is not None:
+        params["parent_flow_run_id"] = flt.parent_flow_run_id
+    return params

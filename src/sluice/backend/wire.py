@@ -1,0 +1,236 @@
+"""The JSON shapes the HTTP backend exchanges with a Sluice server (see ``docs/api.md``).
+
+Records are the dataclasses of :mod:`sluice.schemas`, (de)serialized with
+``pydantic.TypeAdapter`` in JSON mode. This module builds the request bodies
+of ``POST /api/ingest`` from a :class:`~sluice.backend.batcher.WriteBatch`
+and decodes read responses. It imports pydantic, so it is only imported in
+client mode.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from collections.abc import Hashable, Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+from pydantic import TypeAdapter
+from pydantic_core import PydanticSerializationError
+
+from sluice.backend.batcher import WriteBatch
+from sluice.schemas import FlowRecord, FlowRunRecord, LogRecord, StateRecord, TaskRunRecord
+from sluice.store.rows import TaskRunSnapshot
+
+# Batcher item kinds of the HTTP backend. Runs and heartbeats are keyed by id
+# (coalesced: the latest copy wins); flows, states and logs are appended.
+# A state item carries the copy of its run taken with it, so a state whose
+# run was drained into an earlier batch can still be sent.
+FLOW, FLOW_RUN, FLOW_STATE, TASK_RUN, TASK_STATE, LOG, HEARTBEAT = range(7)
+#: appended kinds, in the order their records go into request bodies
+APPENDED_KINDS = (FLOW, FLOW_STATE, TASK_STATE, LOG)
+
+#: a request body above this many bytes is split in two (the server takes 16 MiB)
+MAX_BODY_BYTES = 12 * 1024 * 1024
+#: records in one request body at most (the server takes 100,000)
+MAX_BODY_RECORDS = 20_000
+
+
+@dataclass(slots=True)
+class FlowRunEntry:
+    """A flow run row to upsert and, optionally, one state to append to its history."""
+
+    run: FlowRunRecord
+    state: StateRecord | None = None
+
+
+@dataclass(slots=True)
+class TaskRunEntry:
+    """A task run row to upsert and, optionally, one state to append to its history."""
+
+    run: TaskRunRecord
+    state: StateRecord | None = None
+
+
+@dataclass(slots=True)
+class HeartbeatEntry:
+    """A heartbeat of a flow run (the server only ever moves it forward)."""
+
+    flow_run_id: str
+    at: _dt.datetime
+
+
+@dataclass(slots=True)
+class IngestBatch:
+    """The body of ``POST /api/ingest``."""
+
+    flows: list[FlowRecord] = field(default_factory=list)
+    flow_runs: list[FlowRunEntry] = field(default_factory=list)
+    task_runs: list[TaskRunEntry] = field(default_factory=list)
+    logs: list[LogRecord] = field(default_factory=list)
+    heartbeats: list[HeartbeatEntry] = field(default_factory=list)
+
+    def records(self) -> int:
+        """How many records the body holds."""
+        return (
+            len(self.flows)
+            + len(self.flow_runs)
+            + len(self.task_runs)
+            + len(self.logs)
+            + len(self.heartbeats)
+        )
+
+
+@cache
+def adapter(tp: Any) -> TypeAdapter[Any]:
+    """One (cached) TypeAdapter per type: building one costs milliseconds."""
+    return TypeAdapter(tp)
+
+
+def encode_batch(batch: IngestBatch) -> bytes:
+    """The JSON body of one ingest request.
+
+    Text that is not valid Unicode (lone surrogates, which JSON cannot carry as
+    UTF-8) has those characters replaced by U+FFFD rather than failing the batch.
+    """
+    try:
+        return adapter(IngestBatch).dump_json(batch)
+    except PydanticSerializationError:
+        plain = adapter(IngestBatch).dump_python(batch, mode="json")
+        text = json.dumps(plain, ensure_ascii=False, separators=(",", ":"))
+        return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace").encode()
+
+
+def decode(tp: Any, content: bytes) -> Any:
+    """Validate a JSON response body as ``tp`` (a record type, a list of them ...)."""
+    return adapter(tp).validate_json(content)
+
+
+def encode_time(value: _dt.datetime) -> str:
+    """A datetime as the API expects it in queries and bodies (ISO-8601, with zone)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=_dt.timezone.utc)
+    return value.isoformat()
+
+
+def task_run_record(s: TaskRunSnapshot) -> TaskRunRecord:
+    """The task run record of a :func:`sluice.store.rows.task_run_snapshot` tuple."""
+    return TaskRunRecord(
+        id=s[0],
+        task_name=s[1],
+        name=s[2],
+        flow_run_id=s[3],
+        call_index=s[4],
+        map_index=s[5],
+        tags=list(s[6]),
+        upstream_ids=list(s[7]),
+        state_type=s[8],
+        state_name=s[9],
+        state_message=s[10],
+        run_count=s[11],
+        start_time=s[12],
+        end_time=s[13],
+        created=s[14],
+        updated=s[15],
+        cache_key=s[16],
+        result=s[17],
+        cache_expiration=s[18],
+        input_hash=s[19],
+    )
+
+
+# -- from a write batch to request bodies ---------------------------------------------
+
+#: one record of a request body: (section, entry, its appended kind or None if keyed)
+_Part = tuple[str, Any, int | None]
+
+
+def _parts(batch: WriteBatch, skip: dict[int, int]) -> list[_Part]:
+    """Every record of ``batch`` in body order; appended items already delivered
+    (``skip``: kind -> how many) are left out. Keyed rows are always included:
+    upserting them again is harmless."""
+    latest, appended = batch.latest, batch.appended
+    parts: list[_Part] = []
+    for flow in appended.get(FLOW, [])[skip.get(FLOW, 0) :]:
+        parts.append(("flows", flow, FLOW))
+
+    flow_runs: dict[Hashable, FlowRunRecord] = latest.get(FLOW_RUN, {})
+    flows_with_state: set[str] = set()
+    for run_copy, state in appended.get(FLOW_STATE, [])[skip.get(FLOW_STATE, 0) :]:
+        run = flow_runs.get(run_copy.id, run_copy)
+        flows_with_state.add(run.id)
+        parts.append(("flow_runs", FlowRunEntry(run, state), FLOW_STATE))
+    for run_id, run in flow_runs.items():
+        if run_id not in flows_with_state:
+            parts.append(("flow_runs", FlowRunEntry(run), None))
+
+    snapshots: dict[Hashable, TaskRunSnapshot] = latest.get(TASK_RUN, {})
+    records: dict[Hashable, TaskRunRecord] = {}
+    for snapshot, state in appended.get(TASK_STATE, [])[skip.get(TASK_STATE, 0) :]:
+        run_id = snapshot[0]
+        record = records.get(run_id)
+        if record is None:
+            record = records[run_id] = task_run_record(snapshots.get(run_id, snapshot))
+        parts.append(("task_runs", TaskRunEntry(record, state), TASK_STATE))
+    for run_id, snapshot in snapshots.items():
+        if run_id not in records:
+            parts.append(("task_runs", TaskRunEntry(task_run_record(snapshot)), None))
+
+    for log in appended.get(LOG, [])[skip.get(LOG, 0) :]:
+        parts.append(("logs", log, LOG))
+    for run_id, at in latest.get(HEARTBEAT, {}).items():
+        parts.append(("heartbeats", HeartbeatEntry(str(run_id), at), None))
+    return parts
+
+
+def _batch_of(parts: Sequence[_Part]) -> IngestBatch:
+    body = IngestBatch()
+    for section, entry, _kind in parts:
+        getattr(body, section).append(entry)
+    return body
+
+
+@dataclass(slots=True)
+class Body:
+    """One ingest request: its JSON, the records in it, and the appended records it
+    delivers (kind -> count), so a retry after a partial failure skips them."""
+
+    data: bytes
+    parts: Sequence[_Part]
+    delivered: dict[int, int]
+
+    def halves(self) -> list[Body]:
+        """The same records as two bodies (to isolate a record the server refuses)."""
+        middle = len(self.parts) // 2
+        return [_body(self.parts[:middle]), _body(self.parts[middle:])]
+
+    def describe(self) -> str:
+        """What the body holds, for error messages (its first record)."""
+        section, entry, _kind = self.parts[0]
+        return f"{len(self.parts)} record(s) of {section}, first: {entry!r}"[:1000]
+
+
+def request_bodies(batch: WriteBatch, skip: dict[int, int]) -> Iterator[Body]:
+    """The request bodies that deliver ``batch``, in order, within the server's size
+    limits; appended records already delivered (``skip``: kind -> count) are left out."""
+    parts = _parts(batch, skip)
+    for start in range(0, len(parts), MAX_BODY_RECORDS):
+        yield from _sized(parts[start : start + MAX_BODY_RECORDS])
+
+
+def _sized(parts: Sequence[_Part]) -> Iterator[Body]:
+    body = _body(parts)
+    if len(body.data) > MAX_BODY_BYTES and len(parts) > 1:
+        for half in body.halves():
+            yield from _sized(half.parts)
+        return
+    yield body
+
+
+def _body(parts: Sequence[_Part]) -> Body:
+    delivered: dict[int, int] = {}
+    for _section, _entry, kind in parts:
+        if kind is not None:
+            delivered[kind] = delivered.get(kind, 0) + 1
+    return Body(encode_batch(_batch_of(parts)), parts, delivered)

@@ -1,0 +1,121 @@
+"""``sluice server start`` and ``sluice server database upgrade|reset``.
+
+FastAPI and uvicorn are imported only by ``server start``; the database
+commands need SQLAlchemy and Alembic alone.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from sluice.cli.backend import load_cli_settings
+from sluice.cli.errors import CliError
+from sluice.cli.render import make_console
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+app = typer.Typer(help="Run the Sluice API server, and manage its database.", no_args_is_help=True)
+database_app = typer.Typer(help="Upgrade or reset the Sluice database.", no_args_is_help=True)
+app.add_typer(database_app, name="database")
+
+LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
+
+
+def is_loopback(host: str) -> bool:
+    """True for a host only this machine can reach (``127.0.0.1``, ``::1``, ``localhost``)."""
+    if host.lower() in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_bind(host: str, api_key: str, allow_unauthenticated: bool) -> None:
+    """Refuse to expose an API without a key beyond this machine, unless told to.
+
+    Raises:
+        CliError: ``host`` is reachable from elsewhere and no key is set.
+    """
+    if api_key or allow_unauthenticated or is_loopback(host):
+        return
+    raise CliError(
+        f"Refusing to serve on {host} without an API key: set SLUICE_API_KEY, "
+        "or pass --allow-unauthenticated"
+    )
+
+
+@app.command("start")
+def start(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 4200,
+    allow_unauthenticated: Annotated[
+        bool,
+        typer.Option(help="Serve a non-loopback address without an API key (anyone can write)."),
+    ] = False,
+    log_level: Annotated[str, typer.Option(help="uvicorn's log level.")] = "info",
+) -> None:
+    """Serve the REST API (under /api, docs at /docs) until SIGINT or SIGTERM."""
+    import signal
+
+    settings = load_cli_settings()
+    check_bind(host, settings.api_key, allow_unauthenticated)
+    try:
+        import uvicorn
+
+        from sluice.server.app import create_app
+    except ImportError as exc:
+        raise CliError(f"The server needs its extra: pip install 'sluice[server]' ({exc})") from exc
+    app_ = create_app(settings)
+    # uvicorn shuts down cleanly on SIGINT/SIGTERM, then re-sends the signal
+    # to the handler that was installed before it; a no-op one lets the command
+    # return normally (exit 0) after a clean shutdown instead of dying by it.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: None)
+    uvicorn.run(app_, host=host, port=port, log_level=log_level.lower(), lifespan="on")
+
+
+def _engine_and_label() -> tuple[Engine, str]:
+    from sluice.store.database import database_label, open_engine
+
+    url = load_cli_settings().resolved_database_url
+    return open_engine(url), database_label(url)
+
+
+@database_app.command("upgrade")
+def database_upgrade() -> None:
+    """Upgrade the database to this Sluice's schema (creating it if needed)."""
+    from sluice.store.migrate import current_revision, ensure_schema, upgrade
+
+    engine, label = _engine_and_label()
+    try:
+        with engine.connect() as conn:
+            revision = current_revision(conn)
+        if revision is None:
+            ensure_schema(engine, lock_timeout=60.0, label=label)
+        else:
+            upgrade(engine, label=label)
+    finally:
+        engine.dispose()
+    make_console().print(f"Database {label} is up to date.")
+
+
+@database_app.command("reset")
+def database_reset(
+    yes: Annotated[bool, typer.Option("--yes", help="Confirm: every run is deleted.")] = False,
+) -> None:
+    """Drop every table and create an empty database (all history is lost)."""
+    from sluice.store.migrate import reset
+
+    if not yes:
+        raise CliError("This deletes every flow, run and log; pass --yes to confirm")
+    engine, label = _engine_and_label()
+    try:
+        reset(engine, label=label)
+    finally:
+        engine.dispose()
+    make_console().print(f"Database {label} was reset.")

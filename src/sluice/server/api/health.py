@@ -1,0 +1,15 @@
+"""``GET /api/health``: is the server up (no authentication, no database access)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from sluice.server.wire import Health
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/health", response_model=Health)
+def health(request: Request) -> Health:
+    """The server answers; with its Sluice version."""
+    return Health(status="ok", version=request.app.version)

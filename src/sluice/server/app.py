@@ -1,0 +1,87 @@
+"""``create_app(settings)``: the Sluice API server as a FastAPI application.
+
+The app owns one :class:`~sluice.backend.local.LocalBackend` over the
+configured database (opened at startup, flushed and closed at shutdown) and
+the background services; the routes in :mod:`sluice.server.api` only parse,
+call the backend or :mod:`sluice.server.actions`, and render.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+
+from sluice.server.api import flow_runs, flows, health, ingest, states, task_runs
+from sluice.server.errors import install_error_handlers
+from sluice.server.middleware import ApiKeyAuth, BodyLimit
+from sluice.settings import Settings, load_settings
+
+API_PREFIX = "/api"
+HEALTH_PATH = f"{API_PREFIX}/health"
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("sluice")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "unknown"
+
+
+def create_app(settings: Settings | None = None, *, crash_interval: float | None = None) -> FastAPI:
+    """The API server over ``settings``' database (``None``: :func:`load_settings`).
+
+    Args:
+        settings: where the database is, the API key, heartbeat timeouts.
+        crash_interval: seconds between crash detection passes (default 5).
+    """
+    resolved = settings or load_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        import asyncio
+
+        from sluice.backend.local import LocalBackend
+        from sluice.server.services.crash_detector import (
+            CRASH_DETECTION_INTERVAL,
+            crash_detector,
+        )
+
+        backend = await asyncio.to_thread(LocalBackend, resolved)
+        app.state.backend = backend
+        service = crash_detector(backend, resolved, crash_interval or CRASH_DETECTION_INTERVAL)
+        app.state.services = [service]
+        service.start()
+        try:
+            yield
+        finally:
+            await service.stop()
+            # Everything acknowledged is already durable; this flushes stragglers
+            # (set_state writes) and closes the database connections.
+            await asyncio.to_thread(backend.close)
+
+    app = FastAPI(
+        title="Sluice",
+        version=_version(),
+        description="The Sluice API: flows, runs, states and logs. See docs/api.md.",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    api = APIRouter(prefix=API_PREFIX)
+    for module in (health, ingest, flows, flow_runs, task_runs, states):
+        api.include_router(module.router)
+    app.include_router(api)
+    install_error_handlers(app)
+    # The middleware added last runs first: unauthenticated requests are
+    # refused before any body is read.
+    app.add_middleware(BodyLimit)
+    if resolved.api_key:
+        app.add_middleware(
+            ApiKeyAuth, api_key=resolved.api_key, open_paths=frozenset({HEALTH_PATH})
+        )
+    return app

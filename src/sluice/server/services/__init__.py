@@ -1,0 +1,1 @@
+"""Background services of the server process (crash detection; scheduler and others later)."""

@@ -1,0 +1,61 @@
+"""Building API payloads in tests: records serialized exactly as the contract says."""
+
+from __future__ import annotations
+
+import datetime as _dt
+from typing import Any
+
+from pydantic import TypeAdapter
+
+from sluice.schemas import FlowRecord, FlowRunRecord, LogRecord, StateRecord, TaskRunRecord, new_id
+from sluice.server.wire import FlowRunWrite, HeartbeatWrite, IngestBatch, TaskRunWrite
+from sluice.states import State, StateType
+
+BATCH = TypeAdapter(IngestBatch)
+UTC = _dt.timezone.utc
+T0 = _dt.datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def at(seconds: float) -> _dt.datetime:
+    return T0 + _dt.timedelta(seconds=seconds)
+
+
+def payload(batch: IngestBatch) -> Any:
+    return BATCH.dump_python(batch, mode="json")
+
+
+def flow_run(
+    state: StateType = StateType.PENDING, *, flow_name: str = "etl", tags: list[str] | None = None,
+    created: float = 0.0, heartbeat: float | None = None,
+) -> tuple[FlowRunRecord, FlowRunWrite]:  # fmt: skip
+    """A flow run in ``state`` (with that state as its history entry)."""
+    run = FlowRunRecord(
+        id=new_id(), flow_name=flow_name, name=f"run-{new_id()[-6:]}", tags=tags or [],
+        created=at(created), updated=at(created),
+        heartbeat=None if heartbeat is None else at(heartbeat),
+    )  # fmt: skip
+    new_state = State(state, timestamp=at(created + 1))
+    run.apply(new_state)
+    return run, FlowRunWrite(run, StateRecord.from_state(run.id, "flow", new_state))
+
+
+def task_run(flow_run_id: str, *, index: int = 0, cache_key: str | None = None) -> TaskRunWrite:
+    run = TaskRunRecord(
+        id=new_id(), task_name="extract", name=f"extract-{index}", flow_run_id=flow_run_id,
+        call_index=index, cache_key=cache_key, result='{"json": 1}' if cache_key else None,
+        created=at(index),
+    )  # fmt: skip
+    state = State(StateType.COMPLETED, timestamp=at(index + 1))
+    run.apply(state)
+    return TaskRunWrite(run, StateRecord.from_state(run.id, "task", state))
+
+
+def log(flow_run_id: str, message: str, level: int = 20) -> LogRecord:
+    return LogRecord(flow_run_id, None, level, "sluice.flow", message, at(2))
+
+
+def heartbeat(flow_run_id: str, seconds: float) -> HeartbeatWrite:
+    return HeartbeatWrite(flow_run_id, at(seconds))
+
+
+__all__ = ["BATCH", "FlowRecord", "IngestBatch", "at", "flow_run", "log", "payload", "task_run"]
