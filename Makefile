@@ -16,7 +16,8 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 install: $(VENV)/.installed
 
-## Run the demo flow into a fresh embedded store, then show what was recorded.
+## Run the demo flow into a fresh embedded store, show what was recorded, then
+## serve that store on http://127.0.0.1:4200 (Ctrl-C stops the server).
 demo: $(VENV)/.installed
 	rm -rf $(DEMO_HOME)
 	SLUICE_HOME=$(DEMO_HOME) $(BIN)/python examples/demo.py
@@ -28,6 +29,9 @@ demo: $(VENV)/.installed
 	     | $(BIN)/python -c "import json,sys; print(json.load(sys.stdin)[0]['id'])")
 	@echo
 	@echo "Recorded in $(DEMO_HOME)/sluice.db. Try: SLUICE_HOME=$(DEMO_HOME) $(BIN)/sluice flow-run logs <id>"
+	@echo
+	@echo "Serving it: API http://127.0.0.1:4200/api, OpenAPI docs http://127.0.0.1:4200/docs (Ctrl-C to stop)"
+	SLUICE_HOME=$(DEMO_HOME) $(BIN)/sluice server start --host 127.0.0.1 --port 4200
 
 ## Lint, type-check and run the whole test suite.
 test: $(VENV)/.installed
