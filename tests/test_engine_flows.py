@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
+from pathlib import Path
 
 import pytest
 
@@ -457,3 +459,39 @@ def test_map_argument_errors() -> None:
         bad_map("lengths")
     with pytest.raises(ValueError, match="at least one iterable"):
         bad_map("none")
+
+
+def test_task_state_lines_can_be_silenced_but_not_failures(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import textwrap
+
+    script = tmp_path / "quiet.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            from sluice import flow, task
+
+            @task
+            def fine() -> int:
+                return 1
+
+            @task
+            def broken() -> None:
+                raise ValueError("loud")
+
+            @flow
+            def quiet() -> None:
+                fine()
+                broken(return_state=True)
+
+            quiet()
+            """
+        )
+    )
+    env = {**os.environ, "SLUICE_LOGGING_TASK_STATE_LINES": "false"}
+    err = subprocess.run(
+        [sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=60
+    ).stderr
+    assert "Task run 'fine-0'" not in err
+    assert "Task run 'broken-0' - Finished in state Failed" in err

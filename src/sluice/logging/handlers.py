@@ -129,7 +129,9 @@ def engine_line(
         message = f"{message}\n{trace}".rstrip()
     if store and level >= route.store_level:
         sink.write_logs([LogRecord(flow_run_id, task_run_id, level, logger_name, message, now)])
-    if console and level >= route.console_level:
+    # task_state_lines=false silences routine state lines, never warnings or errors.
+    wanted = route.state_lines or level >= logging.WARNING
+    if console and wanted and level >= route.console_level:
         line = route.console.line(now.timestamp(), level, label, message)
         route.console.write(line, urgent=level >= logging.WARNING)
 
