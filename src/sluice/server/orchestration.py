@@ -15,6 +15,7 @@ engine's business, and the rules here guard what *people and tools* ask for.
 
 from __future__ import annotations
 
+import abc
 import datetime as _dt
 import enum
 from collections.abc import Sequence
@@ -80,7 +81,7 @@ class Decision:
         return self.outcome is Outcome.ACCEPT
 
 
-class Rule:
+class Rule(abc.ABC):
     """One named rule. ``decide`` returns ``None`` to let the proposal through."""
 
     name: ClassVar[str]
@@ -88,8 +89,9 @@ class Rule:
     def __init_subclass__(cls) -> None:
         cls.name = cls.__name__
 
-    def decide(self, proposal: Proposal) -> Decision | None:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    def decide(self, proposal: Proposal) -> Decision | None:
+        """The rule's verdict on ``proposal``; None lets it through."""
 
     def reject(self, proposal: Proposal, reason: str) -> Decision:
         return Decision(Outcome.REJECT, proposal.proposed, self.name, reason)
