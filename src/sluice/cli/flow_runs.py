@@ -1,4 +1,4 @@
-"""``sluice flow-run ls|inspect``: find runs and see exactly what happened in one."""
+"""``sluice flow-run ls|inspect|logs|resume``: find runs, see what happened, continue one."""
 
 from __future__ import annotations
 
@@ -33,7 +33,9 @@ if TYPE_CHECKING:
 
     from sluice.schemas import FlowRunRecord, StateRecord, TaskRunRecord
 
-app = typer.Typer(help="List, inspect and read the logs of flow runs.", no_args_is_help=True)
+app = typer.Typer(
+    help="List, inspect, read the logs of, and resume flow runs.", no_args_is_help=True
+)
 
 #: Longest stored result text shown by ``inspect`` (JSON output always has all of it).
 RESULT_PREVIEW = 300
