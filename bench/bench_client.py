@@ -60,11 +60,12 @@ def healthy(url: str) -> bool:
 
 
 @contextmanager
-def server(home: Path) -> Iterator[tuple[str, float]]:
-    """A real server on 127.0.0.1 over an empty store: (its URL, seconds to healthy)."""
+def server(home: Path, fresh: bool = True) -> Iterator[tuple[str, float]]:
+    """A real server on 127.0.0.1 over ``home``'s store (a new, empty one unless
+    ``fresh`` is false): (its URL, seconds to healthy)."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    home.mkdir(parents=True)
+    home.mkdir(parents=True, exist_ok=not fresh)
     command = [sys.executable, "-m", "sluice", "server", "start", "--port", str(port)]
     command += ["--log-level", "warning"]
     with open(home / "server.log", "wb") as log:

@@ -1,14 +1,85 @@
-"""``POST /api/ingest``: a client's batch of records, durable when acknowledged."""
+"""``POST /api/ingest``: a client's batch of records, durable when acknowledged.
+
+The hot path of the server: a client's batcher sends thousands of records per
+request. The route parses the raw body once, straight from JSON bytes to
+records (``TypeAdapter.validate_json``), instead of FastAPI's ``json.loads``
+followed by a second pass over the Python objects. The endpoint is still
+declared with an ``IngestBatch`` parameter, so the OpenAPI schema (and the
+docs) are the same as for any FastAPI body; :class:`RawBodyRoute` only
+replaces how the request is handled.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import json
+from collections.abc import Callable, Coroutine
+from typing import Any
 
+from fastapi import APIRouter, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from pydantic import TypeAdapter, ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from sluice.backend.local import LocalBackend
 from sluice.server import actions
 from sluice.server.api.deps import BackendDep
 from sluice.server.wire import Accepted, IngestBatch
 
-router = APIRouter(tags=["ingest"])
+_BATCH: TypeAdapter[IngestBatch] = TypeAdapter(IngestBatch)
+
+
+def parse_batch(body: bytes) -> IngestBatch:
+    """The batch in a request body, or :class:`RequestValidationError` (422) with
+    the same field errors (``loc`` starting with ``"body"``) FastAPI would give."""
+    try:
+        return _BATCH.validate_json(body)
+    except ValidationError as exc:
+        if not any(e["type"] == "json_invalid" for e in exc.errors()):
+            raise _body_errors(exc) from None
+    # Not JSON to pydantic's parser, which also refuses strings with lone
+    # surrogates ("\ud800"): the standard library's parser takes those, and
+    # the storable check then names the field that holds one.
+    try:
+        data = json.loads(body)
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise RequestValidationError(
+            [{"type": "json_invalid", "loc": ("body", getattr(exc, "pos", 0)),
+              "msg": "JSON decode error", "input": {}, "ctx": {"error": str(exc)}}]
+        ) from None  # fmt: skip
+    try:
+        return _BATCH.validate_python(data)
+    except ValidationError as exc:
+        raise _body_errors(exc) from None
+
+
+def _body_errors(exc: ValidationError) -> RequestValidationError:
+    errors = exc.errors(include_url=False)
+    return RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in errors])
+
+
+def ingest_body(backend: LocalBackend, body: bytes) -> int:
+    """Parse, check and write one request body; the number of records written."""
+    return actions.ingest(backend, parse_batch(body))
+
+
+class RawBodyRoute(APIRoute):
+    """Hands the endpoint's work the raw body (parsed by :func:`parse_batch`)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        async def handler(request: Request) -> Response:
+            body = await request.body()
+            backend: LocalBackend = request.app.state.backend
+            # Parsing thousands of records and waiting for the writer both
+            # block: off the event loop, like a sync FastAPI route.
+            accepted = await run_in_threadpool(ingest_body, backend, body)
+            return JSONResponse({"accepted": accepted}, status_code=202)
+
+        return handler
+
+
+router = APIRouter(tags=["ingest"], route_class=RawBodyRoute)
 
 
 @router.post("/ingest", status_code=202, response_model=Accepted)
