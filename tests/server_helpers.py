@@ -7,8 +7,8 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
+from sluice.api_schemas import FlowRunWrite, HeartbeatWrite, IngestBatch, TaskRunWrite
 from sluice.schemas import FlowRecord, FlowRunRecord, LogRecord, StateRecord, TaskRunRecord, new_id
-from sluice.server.wire import FlowRunWrite, HeartbeatWrite, IngestBatch, TaskRunWrite
 from sluice.states import State, StateType
 
 BATCH = TypeAdapter(IngestBatch)

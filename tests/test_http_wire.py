@@ -7,10 +7,10 @@ import json
 
 from pydantic import TypeAdapter
 
+from sluice.api_schemas import IngestBatch as ServerIngestBatch
 from sluice.backend import wire
 from sluice.backend.batcher import WriteBatch
 from sluice.schemas import FlowRecord, FlowRunRecord, LogRecord, StateRecord, TaskRunRecord, new_id
-from sluice.server.wire import IngestBatch as ServerIngestBatch
 from sluice.states import Completed, Pending, Running
 from sluice.store.rows import task_run_snapshot
 

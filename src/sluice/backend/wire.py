@@ -12,15 +12,16 @@ from __future__ import annotations
 import datetime as _dt
 import json
 from collections.abc import Hashable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 from pydantic import TypeAdapter
 from pydantic_core import PydanticSerializationError
 
+from sluice.api_schemas import FlowRunWrite, HeartbeatWrite, IngestBatch, TaskRunWrite
 from sluice.backend.batcher import WriteBatch
-from sluice.schemas import FlowRecord, FlowRunRecord, LogRecord, StateRecord, TaskRunRecord
+from sluice.schemas import FlowRunRecord, TaskRunRecord
 from sluice.store.rows import TaskRunSnapshot
 
 # Batcher item kinds of the HTTP backend. Runs and heartbeats are keyed by id
@@ -35,51 +36,6 @@ APPENDED_KINDS = (FLOW, FLOW_STATE, TASK_STATE, LOG)
 MAX_BODY_BYTES = 12 * 1024 * 1024
 #: records in one request body at most (the server takes 100,000)
 MAX_BODY_RECORDS = 20_000
-
-
-@dataclass(slots=True)
-class FlowRunEntry:
-    """A flow run row to upsert and, optionally, one state to append to its history."""
-
-    run: FlowRunRecord
-    state: StateRecord | None = None
-
-
-@dataclass(slots=True)
-class TaskRunEntry:
-    """A task run row to upsert and, optionally, one state to append to its history."""
-
-    run: TaskRunRecord
-    state: StateRecord | None = None
-
-
-@dataclass(slots=True)
-class HeartbeatEntry:
-    """A heartbeat of a flow run (the server only ever moves it forward)."""
-
-    flow_run_id: str
-    at: _dt.datetime
-
-
-@dataclass(slots=True)
-class IngestBatch:
-    """The body of ``POST /api/ingest``."""
-
-    flows: list[FlowRecord] = field(default_factory=list)
-    flow_runs: list[FlowRunEntry] = field(default_factory=list)
-    task_runs: list[TaskRunEntry] = field(default_factory=list)
-    logs: list[LogRecord] = field(default_factory=list)
-    heartbeats: list[HeartbeatEntry] = field(default_factory=list)
-
-    def records(self) -> int:
-        """How many records the body holds."""
-        return (
-            len(self.flows)
-            + len(self.flow_runs)
-            + len(self.task_runs)
-            + len(self.logs)
-            + len(self.heartbeats)
-        )
 
 
 @cache
@@ -160,10 +116,10 @@ def _parts(batch: WriteBatch, skip: dict[int, int]) -> list[_Part]:
     for run_copy, state in appended.get(FLOW_STATE, [])[skip.get(FLOW_STATE, 0) :]:
         run = flow_runs.get(run_copy.id, run_copy)
         flows_with_state.add(run.id)
-        parts.append(("flow_runs", FlowRunEntry(run, state), FLOW_STATE))
+        parts.append(("flow_runs", FlowRunWrite(run, state), FLOW_STATE))
     for run_id, run in flow_runs.items():
         if run_id not in flows_with_state:
-            parts.append(("flow_runs", FlowRunEntry(run), None))
+            parts.append(("flow_runs", FlowRunWrite(run), None))
 
     snapshots: dict[Hashable, TaskRunSnapshot] = latest.get(TASK_RUN, {})
     records: dict[Hashable, TaskRunRecord] = {}
@@ -172,15 +128,15 @@ def _parts(batch: WriteBatch, skip: dict[int, int]) -> list[_Part]:
         record = records.get(run_id)
         if record is None:
             record = records[run_id] = task_run_record(snapshots.get(run_id, snapshot))
-        parts.append(("task_runs", TaskRunEntry(record, state), TASK_STATE))
+        parts.append(("task_runs", TaskRunWrite(record, state), TASK_STATE))
     for run_id, snapshot in snapshots.items():
         if run_id not in records:
-            parts.append(("task_runs", TaskRunEntry(task_run_record(snapshot)), None))
+            parts.append(("task_runs", TaskRunWrite(task_run_record(snapshot)), None))
 
     for log in appended.get(LOG, [])[skip.get(LOG, 0) :]:
         parts.append(("logs", log, LOG))
     for run_id, at in latest.get(HEARTBEAT, {}).items():
-        parts.append(("heartbeats", HeartbeatEntry(str(run_id), at), None))
+        parts.append(("heartbeats", HeartbeatWrite(str(run_id), at), None))
     return parts
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as _dt
 from collections.abc import Sequence
 
+from sluice.api_schemas import IngestBatch
 from sluice.backend.protocol import Backend
 from sluice.errors import SluiceError
 from sluice.schemas import FlowRunRecord, StateRecord
@@ -22,7 +23,6 @@ from sluice.server.orchestration import (
     evaluate,
 )
 from sluice.server.validation import check_storable
-from sluice.server.wire import IngestBatch
 from sluice.states import State, StateType
 
 #: most records one ingest request may carry (docs/api.md)

@@ -7,12 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from pydantic import AwareDatetime
 
+from sluice.api_schemas import Count, MarkedIds, MarkLapsedRequest, SetStateRequest
 from sluice.schemas import FlowRunFilter, FlowRunRecord, LogRecord, TaskRunRecord
 from sluice.server import actions
 from sluice.server.api.deps import BackendDep
 from sluice.server.orchestration import ProposedState
 from sluice.server.validation import INT64_MAX, check_storable
-from sluice.server.wire import Count, MarkedIds, MarkLapsedRequest, SetStateRequest
 from sluice.states import StateType, utcnow
 
 router = APIRouter(prefix="/flow_runs", tags=["flow runs"])

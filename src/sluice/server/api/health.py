@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from sluice.server.wire import Health
+from sluice.api_schemas import Health
 
 router = APIRouter(tags=["health"])
 

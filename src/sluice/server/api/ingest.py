@@ -22,10 +22,10 @@ from fastapi.routing import APIRoute
 from pydantic import TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from sluice.api_schemas import Accepted, IngestBatch
 from sluice.backend.local import LocalBackend
 from sluice.server import actions
 from sluice.server.api.deps import BackendDep
-from sluice.server.wire import Accepted, IngestBatch
 
 _BATCH: TypeAdapter[IngestBatch] = TypeAdapter(IngestBatch)
 

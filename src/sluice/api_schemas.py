@@ -1,7 +1,10 @@
-"""Request and response bodies of the API that are not records of :mod:`sluice.schemas`.
+"""Request and response bodies of the REST API that are not records of :mod:`sluice.schemas`.
 
-Plain dataclasses, like the records they carry, so one ``pydantic.TypeAdapter``
-(or FastAPI, which builds one) validates and serializes both. See docs/api.md.
+One definition for both ends: the server validates requests with them and the
+HTTP backend builds requests from them. Plain dataclasses, like the records
+they carry, so one ``pydantic.TypeAdapter`` (or FastAPI, which builds one)
+validates and serializes both, and importing this module costs nothing. See
+docs/api.md.
 """
 
 from __future__ import annotations
