@@ -74,7 +74,8 @@ flow_run = Table(
     Column("entrypoint", Text),
     Column("parameters_ref", Text),
     Index("ix_flow_run_flow_name_created", "flow_name", "created"),
-    Index("ix_flow_run_created", "created"),
+    # 0003: (created, id) matches the runs list's ORDER BY created DESC, id DESC
+    Index("ix_flow_run_created_id", "created", "id"),
     Index("ix_flow_run_state_type", "state_type"),
     Index("ix_flow_run_parent_flow_run_id", "parent_flow_run_id"),
 )

@@ -59,7 +59,7 @@ CREATE_SCHEMA = (
     parameters_ref TEXT,
     PRIMARY KEY (id)
 )""",
-    "CREATE INDEX ix_flow_run_created ON flow_run (created)",
+    "CREATE INDEX ix_flow_run_created_id ON flow_run (created, id)",
     "CREATE INDEX ix_flow_run_flow_name_created ON flow_run (flow_name, created)",
     "CREATE INDEX ix_flow_run_parent_flow_run_id ON flow_run (parent_flow_run_id)",
     "CREATE INDEX ix_flow_run_state_type ON flow_run (state_type)",
@@ -117,7 +117,7 @@ CREATE_SCHEMA = (
     version_num VARCHAR(32) NOT NULL,
     CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)
 )""",
-    "INSERT INTO alembic_version (version_num) VALUES ('0002')",
+    "INSERT INTO alembic_version (version_num) VALUES ('0003')",
 )
 
 #: Group of a ``RowBatch`` -> (SQL, the row key bound to each ``?`` in order),
