@@ -126,6 +126,7 @@ def best_time(script: str, key: str, n: int, repeat: int, work: Path, client: bo
 def ingest_rate(records: int, per_batch: int, work: Path) -> tuple[float, float]:
     """(records/s the server acknowledged, seconds to healthy) for ``records``
     task-run-state records posted in batches of ``per_batch``, bodies built beforehand."""
+    from sluice.api_schemas import IngestBatch, TaskRunWrite
     from sluice.backend import wire
     from sluice.schemas import StateRecord, TaskRunRecord, new_id
     from sluice.states import Completed
@@ -133,14 +134,12 @@ def ingest_rate(records: int, per_batch: int, work: Path) -> tuple[float, float]
     flow_run_id = new_id()
     bodies = []
     for start in range(0, records, per_batch):
-        batch = wire.IngestBatch()
+        batch = IngestBatch()
         for i in range(start, min(start + per_batch, records)):
             run = TaskRunRecord(new_id(), "t", f"t-{i}", flow_run_id, call_index=i)
             state = Completed()
             run.apply(state)
-            batch.task_runs.append(
-                wire.TaskRunEntry(run, StateRecord.from_state(run.id, "task", state))
-            )
+            batch.task_runs.append(TaskRunWrite(run, StateRecord.from_state(run.id, "task", state)))
         bodies.append(wire.encode_batch(batch))
     with server(work / "ingest-server") as (url, startup_s):
         started = time.perf_counter()
