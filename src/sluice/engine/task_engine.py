@@ -228,8 +228,12 @@ def _replay(
     record.state_name = state.name
     record.updated = state.timestamp
     flow_ctx.backend.write_task_run(record, StateRecord.from_state(record.id, "task", state))
+    # The Replayed state is in the history; the line is for the console only.
     call.line(
-        logging.INFO, "Finished in state Replayed() (result from the journal)", at=state.timestamp
+        logging.INFO,
+        "Finished in state Replayed() (result from the journal)",
+        at=state.timestamp,
+        store=False,
     )
     call.replayed = state
     return call
