@@ -14,6 +14,7 @@ The tree::
         │   └── StoreCorruptError    the database file is not a usable Sluice store
         ├── NotFoundError            unknown flow, flow run, task run, deployment ...
         │   └── AmbiguousIdError     an id prefix or flow name matches several objects
+        ├── ConflictError            the request clashes with what exists (a name taken ...)
         ├── ParameterValidationError parameters rejected before a run starts
         ├── SerializationError       a result or parameter cannot be serialized
         ├── ResultIntegrityError     a stored result is unsigned or tampered with
@@ -105,6 +106,26 @@ class AmbiguousIdError(NotFoundError):
 
     def __reduce__(self) -> tuple[object, ...]:
         return (type(self), (self.kind, self.key, self.candidates))
+
+
+class ConflictError(SluiceError):
+    """The request clashes with the current state of things: a name already
+    taken, a pool still used by deployments, a run that cannot be resumed.
+
+    Attributes:
+        kind: what kind of object it concerns ("work pool", "flow run" ...).
+        key: its name or id.
+        reason: why the request cannot be done, as a sentence.
+    """
+
+    def __init__(self, kind: str, key: str, reason: str) -> None:
+        self.kind = kind
+        self.key = key
+        self.reason = reason
+        super().__init__(f"{kind} {key!r}: {reason}")
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.kind, self.key, self.reason))
 
 
 class ParameterValidationError(SluiceError):

@@ -119,6 +119,20 @@ class FlowRunRecord:
     entrypoint: str | None = None
     #: reference to the exact parameters (persisted like a result), for resumes
     parameters_ref: str | None = None
+    # -- set when the run comes from a deployment (see sluice.deployments); the
+    # store keeps them as created: later snapshots of the run never change them
+    #: the deployment this run was created from
+    deployment_id: str | None = None
+    #: the work pool and queue a worker claims the run from
+    work_pool_name: str | None = None
+    work_queue_name: str | None = None
+    #: when the run is due (for a scheduled or backfilled run: its schedule tick)
+    scheduled_start_time: _dt.datetime | None = None
+    #: one run per (deployment, key): ``scheduled:<UTC ISO time>`` for schedule
+    #: ticks and backfills, or the caller's key given to ``run_deployment``
+    idempotency_key: str | None = None
+    #: the worker that claimed the run last
+    worker_name: str | None = None
 
     def apply(self, state: State) -> None:
         """Move this record into ``state`` (start/end times follow the state)."""
@@ -190,3 +204,116 @@ class FlowRunFilter:
     parent_flow_run_id: str | None = None
     limit: int = 50
     offset: int = 0
+
+
+# -- deployments, work pools, workers ---------------------------------------------------
+
+#: idempotency keys of the runs of schedule ticks (and backfills) start with this
+SCHEDULED_KEY_PREFIX = "scheduled:"
+#: the Cancelled-type state of a schedule tick recorded without running it
+SKIPPED_STATE = "Skipped"
+#: the Scheduled-type state of a deployment's run queued to resume
+AWAITING_RESUME_STATE = "AwaitingResume"
+#: the tag of backfilled runs
+BACKFILL_TAG = "backfill"
+
+
+def scheduled_key(at: _dt.datetime) -> str:
+    """The idempotency key of a deployment's run for the schedule tick ``at``:
+    ``scheduled:<UTC ISO time>``, so one tick has one run whoever creates it."""
+    return SCHEDULED_KEY_PREFIX + at.astimezone(_dt.timezone.utc).isoformat()
+
+
+@dataclass(slots=True)
+class DeploymentRecord:
+    """A deployment: a flow's entrypoint with the settings its scheduled and
+    triggered runs use. Named ``FLOW/NAME`` (see :attr:`full_name`)."""
+
+    name: str
+    flow_name: str
+    #: where the flow's code lives: ``path/to/file.py:function`` or ``module:function``
+    entrypoint: str
+    id: str = field(default_factory=new_id)
+    #: the directory a worker runs the entrypoint from (None: the worker's own)
+    working_dir: str | None = None
+    #: default parameters; a run's parameters are these updated with its own
+    parameters: dict[str, Any] = field(default_factory=dict)
+    #: JSON schema of the flow's parameters, from its signature
+    parameter_schema: dict[str, Any] | None = None
+    tags: list[str] = field(default_factory=list)
+    version: str | None = None
+    description: str | None = None
+    work_pool_name: str = "default"
+    work_queue_name: str = "default"
+    #: schedules as ``sluice.deployments.schedules.schedule_to_dict`` makes them
+    schedules: list[dict[str, Any]] = field(default_factory=list)
+    #: a paused deployment gets no scheduled runs and its runs are not claimed
+    paused: bool = False
+    #: how many of its runs may be Pending/Running at once (None: no limit)
+    concurrency_limit: int | None = None
+    #: a schedule tick that comes due while this many of its runs are in
+    #: progress is skipped rather than queued (None: no limit)
+    max_active_runs: int | None = None
+    #: after downtime, create the missed runs (True) or record them as skipped
+    catchup: bool = False
+    created: _dt.datetime = field(default_factory=utcnow)
+    updated: _dt.datetime = field(default_factory=utcnow)
+    #: the scheduler has created (or skipped) every tick before this time
+    planned_until: _dt.datetime | None = None
+
+    @property
+    def full_name(self) -> str:
+        """``flow_name/name``, the name people use for a deployment."""
+        return f"{self.flow_name}/{self.name}"
+
+
+@dataclass(slots=True)
+class WorkPoolRecord:
+    """A work pool: where deployments send runs and workers claim them."""
+
+    name: str
+    #: how workers of the pool execute runs ("process": a subprocess per run)
+    type: str = "process"
+    id: str = field(default_factory=new_id)
+    description: str | None = None
+    #: how many runs of the pool may be Pending/Running at once (None: no limit)
+    concurrency_limit: int | None = None
+    #: a paused pool hands no runs to workers
+    paused: bool = False
+    created: _dt.datetime = field(default_factory=utcnow)
+    updated: _dt.datetime = field(default_factory=utcnow)
+
+
+@dataclass(slots=True)
+class WorkQueueRecord:
+    """A queue inside a work pool; workers serve queues by priority (1 first)."""
+
+    pool_name: str
+    name: str
+    id: str = field(default_factory=new_id)
+    #: lower numbers are served first
+    priority: int = 1
+    description: str | None = None
+    concurrency_limit: int | None = None
+    paused: bool = False
+    created: _dt.datetime = field(default_factory=utcnow)
+    updated: _dt.datetime = field(default_factory=utcnow)
+
+
+@dataclass(slots=True)
+class WorkerRecord:
+    """A worker process of a pool, as its last heartbeat reported it."""
+
+    pool_name: str
+    name: str
+    last_heartbeat: _dt.datetime
+    #: what the worker last said it is doing: "ONLINE" or "STOPPED"
+    status: str = "ONLINE"
+    hostname: str | None = None
+    pid: int | None = None
+    created: _dt.datetime = field(default_factory=utcnow)
+
+    def is_online(self, now: _dt.datetime, timeout: float) -> bool:
+        """Online when it says so and its last heartbeat is under ``timeout`` s old."""
+        age = (now - self.last_heartbeat).total_seconds()
+        return self.status == "ONLINE" and age < timeout

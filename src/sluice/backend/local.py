@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, TypeVar, cast
 
 from sluice.backend.batcher import WriteBatch, WriteBehindBatcher
+from sluice.backend.local_deployments import LocalDeploymentsMixin
 from sluice.schemas import (
     FlowRecord,
     FlowRunFilter,
@@ -56,8 +57,10 @@ _FLOW, _FLOW_RUN, _TASK_RUN, _STATE, _LOG, _HEARTBEAT = range(6)
 MAX_PENDING = 50_000
 
 
-class LocalBackend:
+class LocalBackend(LocalDeploymentsMixin):
     """Record runs in the database at ``settings.resolved_database_url``.
+
+    Deployments, work pools and claims: see :class:`LocalDeploymentsMixin`.
 
     The database is opened (created or upgraded if needed) in the constructor,
     so a corrupt or unreachable database raises here.

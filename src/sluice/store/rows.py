@@ -293,6 +293,12 @@ def flow_run_from_row(m: Mapping[Any, Any]) -> FlowRunRecord:
         result=m["result"],
         entrypoint=m["entrypoint"],
         parameters_ref=m["parameters_ref"],
+        deployment_id=m["deployment_id"],
+        work_pool_name=m["work_pool_name"],
+        work_queue_name=m["work_queue_name"],
+        scheduled_start_time=dt(m["scheduled_start_time"]),
+        idempotency_key=m["idempotency_key"],
+        worker_name=m["worker_name"],
     )
 
 

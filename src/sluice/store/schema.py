@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Double,
     Index,
@@ -73,11 +74,25 @@ flow_run = Table(
     # 0002: what a resume needs to run the flow again
     Column("entrypoint", Text),
     Column("parameters_ref", Text),
+    # 0004: runs of deployments (set at creation, never overwritten by a run's snapshots)
+    Column("deployment_id", String),
+    Column("work_pool_name", String),
+    Column("work_queue_name", String),
+    Column("scheduled_start_time", Double),
+    Column("idempotency_key", String),
+    Column("worker_name", String),
     Index("ix_flow_run_flow_name_created", "flow_name", "created"),
     # 0003: (created, id) matches the runs list's ORDER BY created DESC, id DESC
     Index("ix_flow_run_created_id", "created", "id"),
     Index("ix_flow_run_state_type", "state_type"),
     Index("ix_flow_run_parent_flow_run_id", "parent_flow_run_id"),
+    # 0004: one run per (deployment, scheduled time or caller's key); NULLs
+    # never collide, so runs without a deployment or key are unaffected
+    Index("ux_flow_run_deployment_idempotency", "deployment_id", "idempotency_key", unique=True),
+    # 0004: workers claiming due runs of a pool
+    Index("ix_flow_run_claim", "work_pool_name", "state_type", "scheduled_start_time"),
+    # 0004: a deployment's runs by state (limits, the scheduler, listings)
+    Index("ix_flow_run_deployment_state", "deployment_id", "state_type"),
 )
 
 task_run = Table(
@@ -136,6 +151,75 @@ log = Table(
     Column("timestamp", Double, nullable=False),
     Index("ix_log_flow_run_id", "flow_run_id"),
     Index("ix_log_task_run_id", "task_run_id"),
+)
+
+deployment = Table(
+    "deployment",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("name", String, nullable=False),
+    Column("flow_name", String, nullable=False),
+    Column("entrypoint", Text, nullable=False),
+    Column("working_dir", Text),
+    Column("parameters", Text, nullable=False),
+    Column("parameter_schema", Text),
+    Column("tags", Text, nullable=False),
+    Column("version", String),
+    Column("description", Text),
+    Column("work_pool_name", String, nullable=False),
+    Column("work_queue_name", String, nullable=False),
+    Column("schedules", Text, nullable=False),
+    Column("paused", Boolean, nullable=False),
+    Column("concurrency_limit", Integer),
+    Column("max_active_runs", Integer),
+    Column("catchup", Boolean, nullable=False),
+    Column("created", Double, nullable=False),
+    Column("updated", Double, nullable=False),
+    Column("planned_until", Double),
+    Index("ux_deployment_flow_name_name", "flow_name", "name", unique=True),
+    Index("ix_deployment_work_pool_name", "work_pool_name"),
+)
+
+work_pool = Table(
+    "work_pool",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("name", String, nullable=False, unique=True),
+    Column("type", String, nullable=False),
+    Column("description", Text),
+    Column("concurrency_limit", Integer),
+    Column("paused", Boolean, nullable=False),
+    Column("created", Double, nullable=False),
+    Column("updated", Double, nullable=False),
+)
+
+work_queue = Table(
+    "work_queue",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("pool_name", String, nullable=False),
+    Column("name", String, nullable=False),
+    Column("priority", Integer, nullable=False),
+    Column("description", Text),
+    Column("concurrency_limit", Integer),
+    Column("paused", Boolean, nullable=False),
+    Column("created", Double, nullable=False),
+    Column("updated", Double, nullable=False),
+    Index("ux_work_queue_pool_name_name", "pool_name", "name", unique=True),
+)
+
+worker = Table(
+    "worker",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("pool_name", String, nullable=False),
+    Column("name", String, nullable=False),
+    Column("status", String, nullable=False),
+    Column("last_heartbeat", Double, nullable=False),
+    Column("hostname", String),
+    Column("pid", Integer),
+    Column("created", Double, nullable=False),
+    Index("ux_worker_pool_name_name", "pool_name", "name", unique=True),
 )
 
 #: Every Sluice table, for checks that a database holds (or lacks) the store.

@@ -17,6 +17,10 @@ TABLE_NAMES = (
     "task_run",
     "run_state",
     "log",
+    "deployment",
+    "work_pool",
+    "work_queue",
+    "worker",
 )
 
 #: The revision recorded in ``alembic_version`` (no row: an unversioned database).
@@ -25,6 +29,31 @@ READ_REVISION = "SELECT alembic_version.version_num FROM alembic_version"
 #: Creates the store in a brand-new database and stamps its revision, in order
 #: (what ``metadata.create_all()`` and ``alembic stamp head`` do).
 CREATE_SCHEMA = (
+    """CREATE TABLE deployment (
+    id VARCHAR NOT NULL,
+    name VARCHAR NOT NULL,
+    flow_name VARCHAR NOT NULL,
+    entrypoint TEXT NOT NULL,
+    working_dir TEXT,
+    parameters TEXT NOT NULL,
+    parameter_schema TEXT,
+    tags TEXT NOT NULL,
+    version VARCHAR,
+    description TEXT,
+    work_pool_name VARCHAR NOT NULL,
+    work_queue_name VARCHAR NOT NULL,
+    schedules TEXT NOT NULL,
+    paused BOOLEAN NOT NULL,
+    concurrency_limit INTEGER,
+    max_active_runs INTEGER,
+    catchup BOOLEAN NOT NULL,
+    created DOUBLE NOT NULL,
+    updated DOUBLE NOT NULL,
+    planned_until DOUBLE,
+    PRIMARY KEY (id)
+)""",
+    "CREATE INDEX ix_deployment_work_pool_name ON deployment (work_pool_name)",
+    "CREATE UNIQUE INDEX ux_deployment_flow_name_name ON deployment (flow_name, name)",
     """CREATE TABLE flow (
     id VARCHAR NOT NULL,
     name VARCHAR NOT NULL,
@@ -57,12 +86,22 @@ CREATE_SCHEMA = (
     result TEXT,
     entrypoint TEXT,
     parameters_ref TEXT,
+    deployment_id VARCHAR,
+    work_pool_name VARCHAR,
+    work_queue_name VARCHAR,
+    scheduled_start_time DOUBLE,
+    idempotency_key VARCHAR,
+    worker_name VARCHAR,
     PRIMARY KEY (id)
 )""",
+    "CREATE INDEX ix_flow_run_claim ON flow_run (work_pool_name, state_type, scheduled_start_time)",
     "CREATE INDEX ix_flow_run_created_id ON flow_run (created, id)",
+    "CREATE INDEX ix_flow_run_deployment_state ON flow_run (deployment_id, state_type)",
     "CREATE INDEX ix_flow_run_flow_name_created ON flow_run (flow_name, created)",
     "CREATE INDEX ix_flow_run_parent_flow_run_id ON flow_run (parent_flow_run_id)",
     "CREATE INDEX ix_flow_run_state_type ON flow_run (state_type)",
+    """CREATE UNIQUE INDEX ux_flow_run_deployment_idempotency ON flow_run (deployment_id,
+    idempotency_key)""",
     """CREATE TABLE log (
     id INTEGER NOT NULL,
     flow_run_id VARCHAR,
@@ -113,11 +152,48 @@ CREATE_SCHEMA = (
     "CREATE INDEX ix_task_run_cache_key ON task_run (cache_key)",
     "CREATE INDEX ix_task_run_flow_run_id_created ON task_run (flow_run_id, created)",
     "CREATE INDEX ix_task_run_flow_run_id_state_type ON task_run (flow_run_id, state_type)",
+    """CREATE TABLE work_pool (
+    id VARCHAR NOT NULL,
+    name VARCHAR NOT NULL,
+    type VARCHAR NOT NULL,
+    description TEXT,
+    concurrency_limit INTEGER,
+    paused BOOLEAN NOT NULL,
+    created DOUBLE NOT NULL,
+    updated DOUBLE NOT NULL,
+    PRIMARY KEY (id),
+    UNIQUE (name)
+)""",
+    """CREATE TABLE work_queue (
+    id VARCHAR NOT NULL,
+    pool_name VARCHAR NOT NULL,
+    name VARCHAR NOT NULL,
+    priority INTEGER NOT NULL,
+    description TEXT,
+    concurrency_limit INTEGER,
+    paused BOOLEAN NOT NULL,
+    created DOUBLE NOT NULL,
+    updated DOUBLE NOT NULL,
+    PRIMARY KEY (id)
+)""",
+    "CREATE UNIQUE INDEX ux_work_queue_pool_name_name ON work_queue (pool_name, name)",
+    """CREATE TABLE worker (
+    id VARCHAR NOT NULL,
+    pool_name VARCHAR NOT NULL,
+    name VARCHAR NOT NULL,
+    status VARCHAR NOT NULL,
+    last_heartbeat DOUBLE NOT NULL,
+    hostname VARCHAR,
+    pid INTEGER,
+    created DOUBLE NOT NULL,
+    PRIMARY KEY (id)
+)""",
+    "CREATE UNIQUE INDEX ux_worker_pool_name_name ON worker (pool_name, name)",
     """CREATE TABLE alembic_version (
     version_num VARCHAR(32) NOT NULL,
     CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)
 )""",
-    "INSERT INTO alembic_version (version_num) VALUES ('0003')",
+    "INSERT INTO alembic_version (version_num) VALUES ('0004')",
 )
 
 #: Group of a ``RowBatch`` -> (SQL, the row key bound to each ``?`` in order),

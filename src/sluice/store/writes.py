@@ -202,6 +202,20 @@ class _WriteStatements:
     heartbeats: Any
 
 
+#: flow_run columns a run's later snapshots never overwrite: its creation
+#: time, and what the deployment layer sets (the engine's records do not carry
+#: those, so an upsert must not reset them)
+_RUN_KEEP = (
+    "created",
+    "deployment_id",
+    "work_pool_name",
+    "work_queue_name",
+    "scheduled_start_time",
+    "idempotency_key",
+    "worker_name",
+)
+
+
 @functools.cache
 def write_statements(dialect: str) -> _WriteStatements:
     """The statement writing each group of a :class:`RowBatch` (by field name), for ``dialect``."""
@@ -209,7 +223,7 @@ def write_statements(dialect: str) -> _WriteStatements:
     return _WriteStatements(
         # A flow known by name (or id) is kept as it is.
         flows=insert(flow).on_conflict_do_nothing(),
-        flow_runs=_upsert(insert, flow_run, keep=("created",), monotonic=("heartbeat",)),
+        flow_runs=_upsert(insert, flow_run, keep=_RUN_KEEP, monotonic=("heartbeat",)),
         task_runs=_upsert(insert, task_run, keep=("created",)),
         states=run_state.insert(),
         logs=log.insert(),

@@ -1,0 +1,1 @@
+"""Deployments: schedules, run_deployment, backfills (see the submodules)."""

@@ -1,0 +1,400 @@
+"""Writes of deployments, work pools, queues and workers, and creating runs of deployments.
+
+Every function takes a connection inside one write transaction (see
+:func:`sluice.store.database.run_write`): these writes are synchronous and
+committed when the caller returns, unlike the engine's buffered run records.
+Reads by name live in :mod:`sluice.store.deployment_queries`; claiming runs
+in :mod:`sluice.store.claims`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, delete, select, update
+
+from sluice.errors import ConflictError
+from sluice.schemas import (
+    SCHEDULED_KEY_PREFIX,
+    DeploymentRecord,
+    FlowRecord,
+    FlowRunRecord,
+    WorkerRecord,
+    WorkPoolRecord,
+    WorkQueueRecord,
+    new_id,
+)
+from sluice.states import StateType
+from sluice.store import deployment_queries as dq
+from sluice.store.deployment_rows import (
+    deployment_row,
+    work_pool_row,
+    work_queue_row,
+)
+from sluice.store.rows import dt, dumps, flow_row, flow_run_from_row
+from sluice.store.schema import deployment, flow, flow_run, run_state, work_pool, work_queue, worker
+from sluice.store.writes import _dialect_insert
+
+#: the queue every pool has
+DEFAULT_QUEUE = "default"
+
+
+def _insert(conn: Connection) -> Any:
+    return _dialect_insert(conn.dialect.name)
+
+
+def state_history_row(
+    run_id: str, type_: StateType, name: str, at: float, message: str | None
+) -> dict[str, Any]:
+    """A ``run_state`` row for a flow run."""
+    return {
+        "run_id": run_id,
+        "kind": "flow",
+        "type": type_.value,
+        "name": name,
+        "timestamp": at,
+        "message": message,
+        "details": None,
+    }
+
+
+# -- work pools and queues -------------------------------------------------------------
+
+
+def create_work_pool(conn: Connection, pool: WorkPoolRecord) -> WorkPoolRecord:
+    """Insert ``pool`` and its ``default`` queue. Raises ConflictError if the name is taken."""
+    if dq.find_work_pool(conn, pool.name) is not None:
+        raise ConflictError("work pool", pool.name, "a work pool of that name exists")
+    conn.execute(work_pool.insert().values(work_pool_row(pool)))
+    queue = WorkQueueRecord(pool.name, DEFAULT_QUEUE, created=pool.created, updated=pool.updated)
+    conn.execute(work_queue.insert().values(work_queue_row(queue)))
+    return pool
+
+
+def ensure_work_queue(conn: Connection, pool_name: str, queue_name: str, now: float) -> None:
+    """Create the pool (type process) and the queue when missing; never fails on a race."""
+    insert = _insert(conn)
+    moment = dt(now)
+    assert moment is not None
+    pool = WorkPoolRecord(pool_name, created=moment, updated=moment)
+    conn.execute(insert(work_pool).values(work_pool_row(pool)).on_conflict_do_nothing())
+    for name in dict.fromkeys((DEFAULT_QUEUE, queue_name)):
+        queue = WorkQueueRecord(pool_name, name, created=moment, updated=moment)
+        conn.execute(insert(work_queue).values(work_queue_row(queue)).on_conflict_do_nothing())
+
+
+_POOL_FIELDS = frozenset({"description", "concurrency_limit", "paused"})
+_QUEUE_FIELDS = frozenset({"description", "concurrency_limit", "paused", "priority"})
+
+
+def update_work_pool(
+    conn: Connection, name: str, changes: Mapping[str, Any], now: float
+) -> WorkPoolRecord:
+    """Change some of a pool's ``description``, ``concurrency_limit``, ``paused``."""
+    _check_fields("work pool", changes, _POOL_FIELDS)
+    dq.get_work_pool(conn, name)
+    values = {**changes, "updated": now}
+    conn.execute(update(work_pool).where(work_pool.c.name == name).values(values))
+    return dq.get_work_pool(conn, name)
+
+
+def delete_work_pool(conn: Connection, name: str) -> None:
+    """Delete a pool and its queues. Raises ConflictError while deployments use it."""
+    dq.get_work_pool(conn, name)
+    users = dq.list_deployments(conn, work_pool_name=name, limit=6)
+    if users:
+        shown = ", ".join(d.full_name for d in users[:5])
+        raise ConflictError(
+            "work pool", name, f"deployments still use it ({shown}); delete or move them first"
+        )
+    conn.execute(delete(work_queue).where(work_queue.c.pool_name == name))
+    conn.execute(delete(worker).where(worker.c.pool_name == name))
+    conn.execute(delete(work_pool).where(work_pool.c.name == name))
+
+
+def create_work_queue(conn: Connection, queue: WorkQueueRecord) -> WorkQueueRecord:
+    """Insert ``queue`` into its (existing) pool. Raises NotFoundError / ConflictError."""
+    dq.get_work_pool(conn, queue.pool_name)
+    if dq.find_work_queue(conn, queue.pool_name, queue.name) is not None:
+        key = f"{queue.pool_name}/{queue.name}"
+        raise ConflictError("work queue", key, "a queue of that name exists in the pool")
+    conn.execute(work_queue.insert().values(work_queue_row(queue)))
+    return queue
+
+
+def update_work_queue(
+    conn: Connection, pool_name: str, name: str, changes: Mapping[str, Any], now: float
+) -> WorkQueueRecord:
+    """Change some of a queue's ``priority``, ``description``, ``concurrency_limit``, ``paused``."""
+    _check_fields("work queue", changes, _QUEUE_FIELDS)
+    dq.get_work_queue(conn, pool_name, name)
+    values = {**changes, "updated": now}
+    conn.execute(
+        update(work_queue)
+        .where(work_queue.c.pool_name == pool_name, work_queue.c.name == name)
+        .values(values)
+    )
+    return dq.get_work_queue(conn, pool_name, name)
+
+
+def delete_work_queue(conn: Connection, pool_name: str, name: str) -> None:
+    """Delete a queue. Raises ConflictError for the default queue or one deployments use."""
+    dq.get_work_queue(conn, pool_name, name)
+    key = f"{pool_name}/{name}"
+    if name == DEFAULT_QUEUE:
+        raise ConflictError("work queue", key, "every pool keeps its default queue")
+    users = [
+        d
+        for d in dq.list_deployments(conn, work_pool_name=pool_name, limit=0)
+        if d.work_queue_name == name
+    ]
+    if users:
+        shown = ", ".join(d.full_name for d in users[:5])
+        raise ConflictError("work queue", key, f"deployments still use it ({shown})")
+    conn.execute(
+        delete(work_queue).where(work_queue.c.pool_name == pool_name, work_queue.c.name == name)
+    )
+
+
+def _check_fields(kind: str, changes: Mapping[str, Any], allowed: frozenset[str]) -> None:
+    unknown = sorted(set(changes) - allowed)
+    if unknown:
+        raise ValueError(
+            f"cannot change {', '.join(unknown)} of a {kind}; "
+            f"changeable: {', '.join(sorted(allowed))}"
+        )
+
+
+# -- deployments -------------------------------------------------------------------------
+
+
+def upsert_deployment(conn: Connection, rec: DeploymentRecord, now: float) -> DeploymentRecord:
+    """Create the deployment, or replace the one of the same flow and name.
+
+    A replaced deployment keeps its id and creation time. When its schedules
+    change, the upcoming runs the old schedules created (not started, due
+    after ``now``) are deleted and planning restarts from ``now``; otherwise
+    its planning position is kept. The pool and queue are created if missing,
+    and the flow is registered.
+    """
+    moment = dt(now)
+    assert moment is not None
+    ensure_work_queue(conn, rec.work_pool_name, rec.work_queue_name, now)
+    conn.execute(
+        _insert(conn)(flow)
+        .values(flow_row(FlowRecord(rec.flow_name, description=rec.description, created=moment)))
+        .on_conflict_do_nothing()
+    )
+    old = dq.find_deployment(conn, rec.flow_name, rec.name)
+    if old is None:
+        new = dataclasses.replace(rec, created=moment, updated=moment, planned_until=None)
+        conn.execute(deployment.insert().values(deployment_row(new)))
+        return new
+    same_schedules = old.schedules == rec.schedules
+    new = dataclasses.replace(
+        rec,
+        id=old.id,
+        created=old.created,
+        updated=moment,
+        planned_until=old.planned_until if same_schedules else None,
+    )
+    if not same_schedules:
+        delete_upcoming_scheduled_runs(conn, old.id, now)
+    row = deployment_row(new)
+    del row["id"]
+    conn.execute(update(deployment).where(deployment.c.id == old.id).values(row))
+    return new
+
+
+_DEPLOYMENT_FIELDS = frozenset(
+    {
+        "paused",
+        "concurrency_limit",
+        "max_active_runs",
+        "catchup",
+        "description",
+        "tags",
+        "parameters",
+        "version",
+    }
+)
+_JSON_FIELDS = frozenset({"tags", "parameters"})
+
+
+def update_deployment(
+    conn: Connection, key: str, changes: Mapping[str, Any], now: float
+) -> DeploymentRecord:
+    """Change some settings of a deployment (see ``_DEPLOYMENT_FIELDS``) by id or FLOW/NAME."""
+    _check_fields("deployment", changes, _DEPLOYMENT_FIELDS)
+    current = dq.get_deployment(conn, key)
+    values: dict[str, Any] = {"updated": now}
+    for name, value in changes.items():
+        values[name] = dumps(value) if name in _JSON_FIELDS else value
+    conn.execute(update(deployment).where(deployment.c.id == current.id).values(values))
+    return dq.get_deployment(conn, current.id)
+
+
+def set_planned_until(conn: Connection, deployment_id: str, planned_until: float) -> None:
+    """Advance a deployment's planning position (never moves it back)."""
+    conn.execute(
+        update(deployment)
+        .where(deployment.c.id == deployment_id)
+        .where(
+            (deployment.c.planned_until.is_(None)) | (deployment.c.planned_until < planned_until)
+        )
+        .values(planned_until=planned_until)
+    )
+
+
+def delete_deployment(conn: Connection, key: str, now: float) -> DeploymentRecord:
+    """Delete a deployment; its runs that have not started are Cancelled (history kept)."""
+    current = dq.get_deployment(conn, key)
+    waiting = conn.execute(
+        select(flow_run.c.id)
+        .where(
+            flow_run.c.deployment_id == current.id,
+            flow_run.c.state_type == StateType.SCHEDULED.value,
+        )
+        .order_by(flow_run.c.id)
+    ).scalars()
+    message = f"Its deployment {current.full_name} was deleted"
+    for run_id in list(waiting):
+        set_run_state(conn, run_id, StateType.CANCELLED, "Cancelled", message, now)
+    conn.execute(delete(deployment).where(deployment.c.id == current.id))
+    return current
+
+
+def delete_upcoming_scheduled_runs(conn: Connection, deployment_id: str, now: float) -> int:
+    """Delete the not-yet-due runs a deployment's schedules created; how many."""
+    ids = list(
+        conn.execute(
+            select(flow_run.c.id).where(
+                flow_run.c.deployment_id == deployment_id,
+                flow_run.c.state_name == "Scheduled",
+                flow_run.c.state_type == StateType.SCHEDULED.value,
+                flow_run.c.run_count == 0,
+                flow_run.c.scheduled_start_time > now,
+                flow_run.c.idempotency_key.startswith(SCHEDULED_KEY_PREFIX, autoescape=True),
+            )
+        ).scalars()
+    )
+    if ids:
+        conn.execute(delete(run_state).where(run_state.c.run_id.in_(ids)))
+        conn.execute(delete(flow_run).where(flow_run.c.id.in_(ids)))
+    return len(ids)
+
+
+# -- runs of deployments ------------------------------------------------------------------
+
+
+def set_run_state(
+    conn: Connection,
+    run_id: str,
+    type_: StateType,
+    name: str,
+    message: str | None,
+    now: float,
+    **extra: Any,
+) -> None:
+    """Move a flow run to a state (row and history); ``extra`` columns set alongside."""
+    values: dict[str, Any] = {
+        "state_type": type_.value,
+        "state_name": name,
+        "state_message": message,
+        "updated": now,
+        **extra,
+    }
+    if type_ in (StateType.COMPLETED, StateType.FAILED, StateType.CRASHED, StateType.CANCELLED):
+        values.setdefault("end_time", now)
+    conn.execute(update(flow_run).where(flow_run.c.id == run_id).values(values))
+    conn.execute(run_state.insert().values(state_history_row(run_id, type_, name, now, message)))
+
+
+def insert_deployment_run(
+    conn: Connection, run: FlowRunRecord, message: str | None = None
+) -> tuple[FlowRunRecord, bool]:
+    """Insert a run of a deployment with its first state; ``(run, True)``.
+
+    With an idempotency key already used for the deployment, nothing is
+    written and the existing run comes back: ``(existing, False)``. Safe
+    against concurrent inserts of the same key (the unique index decides).
+    """
+    from sluice.store.rows import flow_run_row
+
+    row = flow_run_row(run)
+    for column in (
+        "deployment_id",
+        "work_pool_name",
+        "work_queue_name",
+        "idempotency_key",
+        "worker_name",
+    ):
+        row[column] = getattr(run, column)
+    row["scheduled_start_time"] = (
+        None if run.scheduled_start_time is None else run.scheduled_start_time.timestamp()
+    )
+    if run.idempotency_key is None:
+        conn.execute(flow_run.insert().values(row))
+    else:
+        stmt = (
+            _insert(conn)(flow_run)
+            .values(row)
+            .on_conflict_do_nothing(index_elements=["deployment_id", "idempotency_key"])
+            # RETURNING, not rowcount: psycopg reports -1 for this statement.
+            .returning(flow_run.c.id)
+        )
+        if conn.execute(stmt).first() is None:
+            existing = conn.execute(
+                select(flow_run).where(
+                    flow_run.c.deployment_id == run.deployment_id,
+                    flow_run.c.idempotency_key == run.idempotency_key,
+                )
+            ).mappings()
+            return flow_run_from_row(existing.one()), False
+    history = state_history_row(
+        run.id, run.state_type, run.state_name, run.updated.timestamp(), message
+    )
+    conn.execute(run_state.insert().values(history))
+    return run, True
+
+
+def insert_deployment_runs(
+    conn: Connection, runs: Sequence[FlowRunRecord], messages: Sequence[str | None]
+) -> int:
+    """Insert many runs (see :func:`insert_deployment_run`); how many were new."""
+    return sum(
+        insert_deployment_run(conn, run, message)[1]
+        for run, message in zip(runs, messages, strict=True)
+    )
+
+
+# -- workers ----------------------------------------------------------------------------------
+
+
+def worker_heartbeat(conn: Connection, rec: WorkerRecord) -> WorkerRecord:
+    """Create or update a worker's row from its heartbeat."""
+    insert = _insert(conn)
+    values = {
+        "id": new_id(),
+        "pool_name": rec.pool_name,
+        "name": rec.name,
+        "status": rec.status,
+        "last_heartbeat": rec.last_heartbeat.timestamp(),
+        "hostname": rec.hostname,
+        "pid": rec.pid,
+        "created": rec.created.timestamp(),
+    }
+    stmt = insert(worker).values(values)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["pool_name", "name"],
+        set_={
+            "status": stmt.excluded.status,
+            "last_heartbeat": stmt.excluded.last_heartbeat,
+            "hostname": stmt.excluded.hostname,
+            "pid": stmt.excluded.pid,
+        },
+    )
+    conn.execute(stmt)
+    return dq.get_worker(conn, rec.pool_name, rec.name)

@@ -1,0 +1,489 @@
+"""The DeploymentBackend contract: one suite over embedded SQLite, PostgreSQL and HTTP."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sluice.backend.deployments_protocol import DeploymentBackend
+from sluice.errors import ConflictError, NotFoundError, ParameterValidationError
+from sluice.schemas import (
+    FlowRunFilter,
+    FlowRunRecord,
+    StateRecord,
+    WorkPoolRecord,
+    WorkQueueRecord,
+    new_id,
+    scheduled_key,
+)
+from sluice.states import Failed, StateType, utcnow
+from tests.deployment_backends import (  # noqa: F401 (the fixture)
+    KINDS,
+    at,
+    deployments_pg_url,
+    make_deployment,
+    open_backend,
+)
+
+NOW = at(0)
+
+
+@pytest.fixture(params=KINDS)
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    instance = open_backend(request.param, request, tmp_path)
+    yield instance
+    instance.close()
+
+
+def test_backend_satisfies_the_protocol(backend: Any) -> None:
+    assert isinstance(backend, DeploymentBackend)
+
+
+# -- work pools and queues ------------------------------------------------------------------
+
+
+def test_work_pool_lifecycle(backend: Any) -> None:
+    pool = backend.create_work_pool(WorkPoolRecord("etl", concurrency_limit=3))
+    assert backend.read_work_pool("etl") == pool
+    assert [q.name for q in backend.list_work_queues("etl")] == ["default"]
+    with pytest.raises(ConflictError, match="exists"):
+        backend.create_work_pool(WorkPoolRecord("etl"))
+    changed = backend.update_work_pool("etl", {"paused": True, "concurrency_limit": None})
+    assert changed.paused and changed.concurrency_limit is None
+    assert [p.name for p in backend.list_work_pools()] == ["etl"]
+    backend.delete_work_pool("etl")
+    with pytest.raises(NotFoundError, match="work pool 'etl' not found"):
+        backend.read_work_pool("etl")
+
+
+def test_work_pool_bad_input(backend: Any) -> None:
+    with pytest.raises(ValueError, match="type"):
+        backend.create_work_pool(WorkPoolRecord("p", type="kubernetes"))
+    with pytest.raises(ValueError, match="concurrency_limit"):
+        backend.create_work_pool(WorkPoolRecord("p", concurrency_limit=-1))
+    backend.create_work_pool(WorkPoolRecord("p"))
+    with pytest.raises(ValueError, match="cannot change type"):
+        backend.update_work_pool("p", {"type": "x"})
+    with pytest.raises(NotFoundError):
+        backend.update_work_pool("nope", {"paused": True})
+
+
+def test_work_queues_by_priority(backend: Any) -> None:
+    backend.create_work_pool(WorkPoolRecord("p"))
+    backend.create_work_queue(WorkQueueRecord("p", "urgent", priority=0))
+    backend.create_work_queue(WorkQueueRecord("p", "bulk", priority=5, concurrency_limit=2))
+    assert [q.name for q in backend.list_work_queues("p")] == ["urgent", "default", "bulk"]
+    assert backend.read_work_queue("p", "bulk").concurrency_limit == 2
+    assert backend.update_work_queue("p", "bulk", {"priority": -1}).priority == -1
+    with pytest.raises(ConflictError):
+        backend.create_work_queue(WorkQueueRecord("p", "bulk"))
+    with pytest.raises(ConflictError, match="default queue"):
+        backend.delete_work_queue("p", "default")
+    with pytest.raises(NotFoundError):
+        backend.create_work_queue(WorkQueueRecord("nope", "q"))
+    backend.delete_work_queue("p", "bulk")
+    with pytest.raises(NotFoundError, match="p/bulk"):
+        backend.read_work_queue("p", "bulk")
+
+
+# -- deployments ---------------------------------------------------------------------------
+
+
+def test_deploy_creates_pool_and_queue_and_reads_back(backend: Any) -> None:
+    stored = backend.upsert_deployment(
+        make_deployment(work_pool_name="fresh", work_queue_name="nightly", tags=["a"])
+    )
+    assert stored.full_name == "etl/daily"
+    assert backend.read_deployment("etl/daily") == stored
+    assert backend.read_deployment(stored.id) == stored
+    assert [q.name for q in backend.list_work_queues("fresh")] == ["default", "nightly"]
+    assert backend.read_flow("etl").name == "etl"
+    assert [d.full_name for d in backend.list_deployments()] == ["etl/daily"]
+    assert backend.list_deployments(work_pool_name="other") == []
+
+
+def test_redeploy_updates_in_place_and_replaces_schedules(backend: Any) -> None:
+    first = backend.upsert_deployment(
+        make_deployment(schedules=[{"kind": "interval", "interval": 60.0}])
+    )
+    second = backend.upsert_deployment(
+        make_deployment(schedules=[{"kind": "cron", "cron": "0 6 * * *"}], description="v2")
+    )
+    assert second.id == first.id
+    assert second.created == first.created
+    assert second.schedules == [{"kind": "cron", "cron": "0 6 * * *"}]
+    assert backend.read_deployment("etl/daily").description == "v2"
+    assert len(backend.list_deployments()) == 1
+
+
+def test_redeploy_with_new_schedules_drops_upcoming_scheduled_runs(backend: Any) -> None:
+    dep = backend.upsert_deployment(make_deployment(schedules=[{"kind": "interval"}]))
+    future = utcnow().replace(microsecond=0) + __import__("datetime").timedelta(hours=1)
+    backend.create_scheduled_runs(dep.id, times=[future])
+    manual = backend.create_flow_run_from_deployment(dep.id)
+    backend.upsert_deployment(make_deployment(schedules=[]))
+    remaining = backend.list_deployment_runs(dep.id)
+    assert [r.id for r in remaining] == [manual.id]
+
+
+def test_deployment_names_dashes_match_underscores(backend: Any) -> None:
+    backend.upsert_deployment(make_deployment(flow_name="my_flow"))
+    assert backend.read_deployment("my-flow/daily").flow_name == "my_flow"
+    with pytest.raises(NotFoundError, match="deployment 'my_flow/weekly' not found"):
+        backend.read_deployment("my_flow/weekly")
+
+
+def test_bad_deployments_are_refused(backend: Any) -> None:
+    with pytest.raises(ValueError, match="entrypoint"):
+        backend.upsert_deployment(make_deployment(entrypoint="flows/etl.py"))
+    with pytest.raises(ValueError, match="without '/'"):
+        backend.upsert_deployment(make_deployment(name="a/b"))
+    with pytest.raises(ValueError, match="max_active_runs"):
+        backend.upsert_deployment(make_deployment(max_active_runs=-2))
+    with pytest.raises(ParameterValidationError, match="n: expected integer"):
+        backend.upsert_deployment(make_deployment(parameters={"n": "many"}))
+    # Scheduled runs use the defaults alone: they must be complete then.
+    with pytest.raises(ParameterValidationError, match="n: missing required"):
+        backend.upsert_deployment(make_deployment(parameters={}, schedules=[{"kind": "x"}]))
+    backend.upsert_deployment(make_deployment(parameters={}))
+    assert backend.list_deployments()[0].parameters == {}
+
+
+def test_update_pause_and_delete_deployment(backend: Any) -> None:
+    dep = backend.upsert_deployment(make_deployment())
+    paused = backend.update_deployment("etl/daily", {"paused": True, "max_active_runs": 2})
+    assert paused.paused and paused.max_active_runs == 2
+    with pytest.raises(ValueError, match="cannot change entrypoint"):
+        backend.update_deployment("etl/daily", {"entrypoint": "x:y"})
+    waiting = backend.create_flow_run_from_deployment(dep.id)
+    backend.delete_deployment("etl/daily")
+    with pytest.raises(NotFoundError):
+        backend.read_deployment(dep.id)
+    run = backend.read_flow_run(waiting.id)
+    assert run.state_type is StateType.CANCELLED
+    assert "etl/daily was deleted" in (run.state_message or "")
+    with pytest.raises(NotFoundError):
+        backend.delete_deployment("etl/daily")
+
+
+def test_pool_in_use_cannot_be_deleted(backend: Any) -> None:
+    backend.upsert_deployment(make_deployment(work_pool_name="busy"))
+    with pytest.raises(ConflictError, match="etl/daily"):
+        backend.delete_work_pool("busy")
+
+
+# -- runs of deployments --------------------------------------------------------------------
+
+
+def test_run_from_deployment_is_scheduled_with_merged_parameters(backend: Any) -> None:
+    dep = backend.upsert_deployment(make_deployment(parameters={"n": 1}, tags=["d"]))
+    run = backend.create_flow_run_from_deployment(
+        "etl/daily", {"label": "y"}, tags=["extra"], scheduled_start_time=at(5)
+    )
+    assert run.state_type is StateType.SCHEDULED and run.state_name == "Scheduled"
+    assert run.parameters == {"n": 1, "label": "y"}
+    assert run.tags == ["d", "extra"]
+    assert run.deployment_id == dep.id
+    assert (run.work_pool_name, run.work_queue_name) == ("default", "default")
+    assert run.scheduled_start_time == at(5)
+    assert run.entrypoint == dep.entrypoint
+    assert backend.read_flow_run(run.id) == run
+    assert [s.name for s in backend.read_states(run.id)] == ["Scheduled"]
+
+
+def test_idempotency_key_returns_the_same_run(backend: Any) -> None:
+    backend.upsert_deployment(make_deployment())
+    first = backend.create_flow_run_from_deployment("etl/daily", idempotency_key="signal-7")
+    again = backend.create_flow_run_from_deployment(
+        "etl/daily", {"n": 9}, idempotency_key="signal-7"
+    )
+    assert again.id == first.id
+    other = backend.create_flow_run_from_deployment("etl/daily", idempotency_key="signal-8")
+    assert other.id != first.id
+    assert len(backend.list_deployment_runs("etl/daily")) == 2
+
+
+def test_bad_parameters_create_no_run(backend: Any) -> None:
+    backend.upsert_deployment(make_deployment())
+    with pytest.raises(ParameterValidationError) as info:
+        backend.create_flow_run_from_deployment("etl/daily", {"n": "ten", "colour": "red"})
+    message = str(info.value)
+    assert "n: expected integer, got string 'ten'" in message
+    assert "colour: unknown parameter" in message
+    assert backend.list_deployment_runs("etl/daily") == []
+    assert backend.list_flow_runs(FlowRunFilter()) == []
+
+
+def test_unknown_deployment(backend: Any) -> None:
+    with pytest.raises(NotFoundError, match="deployment 'etl/nope' not found"):
+        backend.create_flow_run_from_deployment("etl/nope")
+
+
+def test_scheduled_runs_are_idempotent_and_skips_are_recorded(backend: Any) -> None:
+    dep = backend.upsert_deployment(make_deployment())
+    ticks = [at(60 * i) for i in range(3)]
+    assert backend.create_scheduled_runs(dep.id, times=ticks, planned_until=at(180)) == 3
+    assert backend.create_scheduled_runs(dep.id, times=ticks, planned_until=at(120)) == 0
+    assert backend.read_deployment(dep.id).planned_until == at(180)  # never moves back
+    skipped = backend.create_scheduled_runs(dep.id, times=[], skipped=[(at(-60), "missed")])
+    assert skipped == 1
+    runs = backend.list_deployment_runs(dep.id)
+    assert [r.scheduled_start_time for r in runs] == [at(-60), *ticks]
+    assert [r.idempotency_key for r in runs][1] == scheduled_key(ticks[0])
+    assert (runs[0].state_type, runs[0].state_name) == (StateType.CANCELLED, "Skipped")
+    assert runs[0].state_message == "missed"
+    # A tick that has a run (even a skipped one) gets no second run.
+    assert backend.create_scheduled_runs(dep.id, times=[at(-60)]) == 0
+
+
+def test_engine_snapshots_keep_the_deployment_columns(backend: Any) -> None:
+    dep = backend.upsert_deployment(make_deployment())
+    run = backend.create_flow_run_from_deployment(dep.id, scheduled_start_time=at(3))
+    # The engine writes the run as it knows it: a record without deployment fields.
+    engine_view = dataclasses.replace(
+        run,
+        deployment_id=None,
+        work_pool_name=None,
+        work_queue_name=None,
+        scheduled_start_time=None,
+        idempotency_key=None,
+    )
+    state = Failed(message="boom")
+    engine_view.apply(state)
+    backend.write_flow_run(engine_view, StateRecord.from_state(run.id, "flow", state))
+    backend.flush()
+    stored = backend.read_flow_run(run.id)
+    assert stored.state_type is StateType.FAILED
+    assert stored.deployment_id == dep.id
+    assert stored.scheduled_start_time == at(3)
+    assert stored.work_pool_name == "default"
+
+
+# -- claims -------------------------------------------------------------------------------
+
+
+def _runs(backend: Any, key: str, count: int, start: float = 0.0) -> list[FlowRunRecord]:
+    return [
+        backend.create_flow_run_from_deployment(key, scheduled_start_time=at(start + i))
+        for i in range(count)
+    ]
+
+
+def test_claim_takes_due_runs_in_order_once(backend: Any) -> None:
+    backend.upsert_deployment(make_deployment())
+    runs = _runs(backend, "etl/daily", 3)
+    future = backend.create_flow_run_from_deployment("etl/daily", scheduled_start_time=at(100))
+    claimed = backend.claim_flow_runs("default", worker_name="w1", limit=2, now=at(10))
+    assert [r.id for r in claimed] == [runs[0].id, runs[1].id]
+    assert all(r.state_type is StateType.PENDING and r.worker_name == "w1" for r in claimed)
+    rest = backend.claim_flow_runs("default", worker_name="w2", limit=10, now=at(10))
+    assert [r.id for r in rest] == [runs[2].id]
+    assert backend.claim_flow_runs("default", worker_name="w2", limit=10, now=at(10)) == []
+    last = backend.claim_flow_runs("default", worker_name="w2", limit=1, now=at(100))
+    assert [r.id for r in last] == [future.id]
+    states = [s.name for s in backend.read_states(runs[0].id)]
+    assert states == ["Scheduled", "Pending"]
+
+
+def test_claim_unknown_pool_or_queue(backend: Any) -> None:
+    with pytest.raises(NotFoundError, match="work pool 'nope'"):
+        backend.claim_flow_runs("nope", worker_name="w", limit=1, now=NOW)
+    backend.create_work_pool(WorkPoolRecord("p"))
+    with pytest.raises(NotFoundError, match="p/q"):
+        backend.claim_flow_runs("p", worker_name="w", limit=1, now=NOW, queues=["q"])
+
+
+def test_claim_by_queue_priority(backend: Any) -> None:
+    backend.create_work_pool(WorkPoolRecord("p"))
+    backend.create_work_queue(WorkQueueRecord("p", "urgent", priority=0))
+    backend.upsert_deployment(make_deployment("bulk", work_pool_name="p"))
+    backend.upsert_deployment(make_deployment("hot", work_pool_name="p", work_queue_name="urgent"))
+    old_bulk = _runs(backend, "etl/bulk", 2)
+    new_hot = _runs(backend, "etl/hot", 1, start=5)
+    claimed = backend.claim_flow_runs("p", worker_name="w", limit=2, now=at(10))
+    assert [r.id for r in claimed] == [new_hot[0].id, old_bulk[0].id]
+    only = backend.claim_flow_runs("p", worker_name="w", limit=5, now=at(10), queues=["urgent"])
+    assert only == []
+
+
+def test_paused_pool_queue_and_deployment_give_nothing(backend: Any) -> None:
+    backend.upsert_deployment(make_deployment())
+    _runs(backend, "etl/daily", 2)
+    backend.update_work_pool("default", {"paused": True})
+    assert backend.claim_flow_runs("default", worker_name="w", limit=5, now=at(10)) == []
+    backend.update_work_pool("default", {"paused": False})
+    backend.update_work_queue("default", "default", {"paused": True})
+    assert backend.claim_flow_runs("default", worker_name="w", limit=5, now=at(10)) == []
+    backend.update_work_queue("default", "default", {"paused": False})
+    backend.update_deployment("etl/daily", {"paused": True})
+    assert backend.claim_flow_runs("default", worker_name="w", limit=5, now=at(10)) == []
+    backend.update_deployment("etl/daily", {"paused": False})
+    assert len(backend.claim_flow_runs("default", worker_name="w", limit=5, now=at(10))) == 2
+
+
+@pytest.mark.parametrize(
+    ("where", "changes"),
+    [
+        ("pool", {"concurrency_limit": 2}),
+        ("queue", {"concurrency_limit": 2}),
+        ("deployment", {"concurrency_limit": 2}),
+        ("deployment", {"max_active_runs": 2}),
+    ],
+)
+def test_claims_honour_limits(backend: Any, where: str, changes: dict[str, Any]) -> None:
+    dep = backend.upsert_deployment(make_deployment())
+    {
+        "pool": lambda: backend.update_work_pool("default", changes),
+        "queue": lambda: backend.update_work_queue("default", "default", changes),
+        "deployment": lambda: backend.update_deployment(dep.id, changes),
+    }[where]()
+    _runs(backend, dep.id, 5)
+    first = backend.claim_flow_runs("default", worker_name="w", limit=5, now=at(10))
+    assert len(first) == 2
+    assert backend.claim_flow_runs("default", worker_name="w", limit=5, now=at(10)) == []
+    # A finished run frees its slot.
+    done = dataclasses.replace(first[0])
+    done.apply(Failed())
+    backend.write_flow_run(done)
+    backend.flush()
+    assert len(backend.claim_flow_runs("default", worker_name="w", limit=5, now=at(10))) == 1
+
+
+def test_deployment_limit_does_not_block_other_deployments(backend: Any) -> None:
+    backend.upsert_deployment(make_deployment("solo", concurrency_limit=1))
+    backend.upsert_deployment(make_deployment("free"))
+    _runs(backend, "etl/solo", 3)
+    free = _runs(backend, "etl/free", 2, start=5)
+    claimed = backend.claim_flow_runs("default", worker_name="w", limit=10, now=at(10))
+    assert len(claimed) == 3
+    assert {r.id for r in free} <= {r.id for r in claimed}
+
+
+def test_claim_by_deployment_ids_without_pool(backend: Any) -> None:
+    one = backend.upsert_deployment(make_deployment("one", work_pool_name="a"))
+    backend.upsert_deployment(make_deployment("two", work_pool_name="b"))
+    mine = _runs(backend, one.id, 2)
+    _runs(backend, "etl/two", 2)
+    claimed = backend.claim_flow_runs(
+        None, worker_name="serve", limit=10, now=at(10), deployment_ids=[one.id]
+    )
+    assert [r.id for r in claimed] == [r.id for r in mine]
+
+
+def test_runs_waiting_for_an_in_process_retry_are_not_claimed(backend: Any) -> None:
+    dep = backend.upsert_deployment(make_deployment())
+    run = backend.create_flow_run_from_deployment(dep.id, scheduled_start_time=at(0))
+    claimed = backend.claim_flow_runs("default", worker_name="w", limit=1, now=at(10))
+    assert [r.id for r in claimed] == [run.id]
+    from sluice.states import AwaitingRetry
+
+    retrying = claimed[0]
+    retrying.apply(AwaitingRetry())
+    backend.write_flow_run(retrying)
+    backend.flush()
+    assert backend.claim_flow_runs("default", worker_name="w", limit=1, now=at(10)) == []
+
+
+def test_release_hands_runs_back(backend: Any) -> None:
+    backend.upsert_deployment(make_deployment())
+    _runs(backend, "etl/daily", 2)
+    claimed = backend.claim_flow_runs("default", worker_name="w1", limit=2, now=at(10))
+    ids = [r.id for r in claimed]
+    assert backend.release_flow_runs(ids, worker_name="other") == []
+    assert sorted(backend.release_flow_runs(ids, worker_name="w1")) == sorted(ids)
+    assert backend.read_flow_run(ids[0]).state_name == "Scheduled"
+    again = backend.claim_flow_runs("default", worker_name="w2", limit=5, now=at(10))
+    assert [r.id for r in again] == ids
+
+
+# -- resume, late, max_active_runs ----------------------------------------------------------
+
+
+def test_resume_queues_a_failed_deployment_run(backend: Any) -> None:
+    backend.upsert_deployment(make_deployment())
+    run = backend.create_flow_run_from_deployment("etl/daily", scheduled_start_time=at(0))
+    with pytest.raises(ConflictError, match="only Failed, Crashed or Cancelled"):
+        backend.resume_flow_run(run.id)
+    claimed = backend.claim_flow_runs("default", worker_name="w", limit=1, now=at(1))[0]
+    claimed.apply(Failed(message="boom"))
+    backend.write_flow_run(claimed)
+    backend.flush()
+    resumed = backend.resume_flow_run(run.id[:13])
+    assert (resumed.state_type, resumed.state_name) == (StateType.SCHEDULED, "AwaitingResume")
+    assert resumed.end_time is None
+    again = backend.claim_flow_runs("default", worker_name="w", limit=1, now=at(2))
+    assert [r.id for r in again] == [run.id]
+
+
+def test_resume_refuses_runs_without_deployment(backend: Any) -> None:
+    run = FlowRunRecord(id=new_id(), flow_name="etl", name="adhoc")
+    run.apply(Failed())
+    backend.write_flow_run(run)
+    backend.flush()
+    with pytest.raises(ConflictError, match=f"sluice flow-run resume {run.id}"):
+        backend.resume_flow_run(run.id)
+    with pytest.raises(NotFoundError):
+        backend.resume_flow_run("ffffffff-nope")
+
+
+def test_late_runs(backend: Any) -> None:
+    dep = backend.upsert_deployment(make_deployment())
+    now = utcnow()
+    import datetime as dt
+
+    backend.create_scheduled_runs(
+        dep.id, times=[now - dt.timedelta(hours=1), now + dt.timedelta(hours=1)]
+    )
+    # Created just now: not late yet, whatever its scheduled time.
+    assert backend.mark_late_runs(grace=60, now=now) == []
+    later = now + dt.timedelta(minutes=5)
+    marked = backend.mark_late_runs(grace=60, now=later)
+    assert len(marked) == 1
+    assert backend.mark_late_runs(grace=60, now=later) == []
+    run = backend.read_flow_run(marked[0])
+    assert run.state_name == "Late" and run.state_type is StateType.SCHEDULED
+    claimed = backend.claim_flow_runs("default", worker_name="w", limit=5, now=later)
+    assert [r.id for r in claimed] == marked
+
+
+def test_max_active_runs_skips_piled_up_ticks(backend: Any) -> None:
+    dep = backend.upsert_deployment(make_deployment(max_active_runs=1))
+    backend.create_scheduled_runs(dep.id, times=[at(0)])
+    running = backend.claim_flow_runs("default", worker_name="w", limit=1, now=at(1))
+    assert len(running) == 1
+    backend.create_scheduled_runs(dep.id, times=[at(60), at(120), at(180)])
+    backend.create_flow_run_from_deployment(dep.id, scheduled_start_time=at(60))  # manual
+    skipped = backend.skip_runs_over_max_active(now=at(150))
+    all_runs = backend.list_deployment_runs(dep.id)
+    runs = {r.scheduled_start_time: r for r in all_runs if r.idempotency_key}
+    manual = [r for r in all_runs if not r.idempotency_key]
+    assert manual[0].state_name == "Scheduled"  # runs triggered by hand are never skipped
+    assert {runs[at(60)].state_name, runs[at(120)].state_name} == {"Skipped"}
+    assert len(skipped) == 2
+    assert runs[at(180)].state_name == "Scheduled"  # not due yet
+    assert "max_active_runs" in (runs[at(60)].state_message or "")
+
+
+# -- workers ----------------------------------------------------------------------------------
+
+
+def test_worker_heartbeats(backend: Any) -> None:
+    backend.create_work_pool(WorkPoolRecord("p"))
+    backend.worker_heartbeat("p", "w1", pid=11, now=at(0))
+    backend.worker_heartbeat("p", "w2", now=at(5))
+    backend.worker_heartbeat("p", "w1", pid=11, now=at(10))
+    workers = backend.list_workers("p")
+    assert [w.name for w in workers] == ["w1", "w2"]
+    assert workers[0].last_heartbeat == at(10) and workers[0].pid == 11
+    assert workers[0].is_online(at(20), timeout=30)
+    assert not workers[1].is_online(at(40), timeout=30)
+    stopped = backend.worker_heartbeat("p", "w1", status="STOPPED", now=at(11))
+    assert not stopped.is_online(at(12), timeout=30)
+    with pytest.raises(NotFoundError):
+        backend.worker_heartbeat("nope", "w")
+    with pytest.raises(ValueError, match="ONLINE or STOPPED"):
+        backend.worker_heartbeat("p", "w", status="BUSY")
