@@ -11,9 +11,10 @@ take English three-letter names (``jan``, ``mon``), case-insensitive; weekday ``
 Sunday like ``0``. Macros: ``@hourly @daily @midnight @weekly @monthly @yearly
 @annually``.
 
-Day matching follows classic cron: when both day-of-month and day-of-week are
-restricted (their field does not start with ``*``), a day matches if *either* matches
-(``day_or=True``) or only if *both* match (``day_or=False``).
+Day matching follows classic (Vixie) cron: a field is *restricted* when its text does
+not start with ``*``. When both day fields are restricted, a day matches if *either*
+matches (``day_or=True``) or only if *both* match (``day_or=False``); otherwise both
+must match, so ``0 0 * * */2`` runs on Sunday, Tuesday, Thursday and Saturday.
 """
 
 from __future__ import annotations
@@ -78,19 +79,17 @@ class CronSpec:
     def matching_days(self, year: int, month: int) -> list[int]:
         """The days of ``year-month`` that match the two day fields, ascending."""
         last = calendar.monthrange(year, month)[1]
-        in_month = [d for d in self.days if d <= last]
-        if not self.dow_restricted:
-            return in_month
+        by_day = [d for d in self.days if d <= last]
+        if len(self.weekdays) == 7:
+            return by_day
         # calendar.weekday counts Monday = 0; cron counts Sunday = 0.
         weekday_of_first = (calendar.weekday(year, month, 1) + 1) % 7
         by_weekday = [
             d for d in range(1, last + 1) if (weekday_of_first + d - 1) % 7 in self.weekdays
         ]
-        if not self.dom_restricted:
-            return by_weekday
-        if self.day_or:
-            return sorted(set(in_month).union(by_weekday))
-        return sorted(set(in_month).intersection(by_weekday))
+        if self.dom_restricted and self.dow_restricted and self.day_or:
+            return sorted(set(by_day).union(by_weekday))
+        return sorted(set(by_day).intersection(by_weekday))
 
     def wall_times(self, start: datetime) -> Iterator[datetime]:
         """Naive wall-clock times at or after ``start`` (naive) that match, ascending."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -34,12 +34,36 @@ _UNTIL_UTC = re.compile(r"UNTIL=(?P<value>\d{8}T\d{6})Z", re.IGNORECASE)
 class RRuleSpec:
     """A parsed rule: ascending naive wall-clock times from any start."""
 
-    def __init__(self, rule_set: Any) -> None:
-        self._rule_set = rule_set
+    def __init__(self, rule: Any) -> None:
+        self._rule = rule
 
     def wall_times(self, start: datetime) -> Iterator[datetime]:
         """Wall-clock times at or after the naive ``start``, ascending."""
-        return iter(self._rule_set.xafter(start, inc=True))
+        return iter(self._fast_forward(start).xafter(start, inc=True))
+
+    def _fast_forward(self, start: datetime) -> Any:
+        """The same rule with DTSTART moved forward by whole periods to just before
+        ``start``: dateutil always expands from DTSTART, so a minutely rule from 2020
+        would otherwise walk millions of minutes on every call.
+
+        Safe only for a single rule without COUNT (COUNT counts from the original
+        DTSTART) whose period is a fixed length: moving by whole periods keeps the
+        weekday, time of day and period alignment that BYxxx parts and their defaults
+        depend on. Monthly and yearly rules are cheap to walk and are left alone.
+        """
+        from dateutil.rrule import DAILY, HOURLY, MINUTELY, SECONDLY, WEEKLY, rrule
+
+        rule = self._rule
+        if not isinstance(rule, rrule) or rule._count is not None:
+            return rule
+        unit = {WEEKLY: 604_800, DAILY: 86_400, HOURLY: 3_600, MINUTELY: 60, SECONDLY: 1}
+        if rule._freq not in unit:
+            return rule
+        period = timedelta(seconds=unit[rule._freq] * rule._interval)
+        periods = (start - rule._dtstart) // period - 1
+        if periods <= 0:
+            return rule
+        return rule.replace(dtstart=rule._dtstart + period * periods)
 
 
 @functools.lru_cache(maxsize=256)
@@ -60,12 +84,12 @@ def parse_rrule(text: str, timezone: str) -> RRuleSpec:
             lambda m: f"DTSTART:{_to_local(m['value'], m['tzid'] or m['utc'], zone, text)}",
             floating,
         )
-        rule_set = rrulestr(floating, dtstart=DEFAULT_DTSTART, forceset=True, ignoretz=True)
+        rule = rrulestr(floating, dtstart=DEFAULT_DTSTART, ignoretz=True)
     except ScheduleError:
         raise
     except (ValueError, TypeError, KeyError, IndexError) as exc:
         raise ScheduleError(f"rrule {text!r}: not a valid RFC 5545 rule ({exc})") from None
-    return RRuleSpec(rule_set)
+    return RRuleSpec(rule)
 
 
 def _to_local(value: str, tzid: str | None, zone: ZoneInfo, rule: str) -> str:

@@ -195,10 +195,17 @@ def _ticks_from(s: Schedule, start: datetime) -> Iterator[datetime]:
 
 def _look_back(start: datetime, zone: ZoneInfo) -> datetime:
     """Where to start scanning wall-clock times so nothing at or after ``start`` is
-    missed: a second occurrence or a gap time of an earlier wall time can map to an
-    instant after ``start``, and no DST change moves a clock by a day."""
+    missed. Near a DST change, the second occurrence or the gap time of a wall time
+    before ``start``'s can map to an instant after ``start``. No change moves a clock
+    by a day, so scanning from a day back is enough, and needed only when the offset
+    changes within a day either side."""
     wall = local_wall(start, zone)
-    return wall - _DAY if wall - datetime.min > _DAY else wall
+    try:
+        day_before, day_after = start - _DAY, start + _DAY
+    except OverflowError:
+        return wall
+    offsets = {moment.astimezone(zone).utcoffset() for moment in (day_before, start, day_after)}
+    return wall if len(offsets) == 1 else local_wall(day_before, zone)
 
 
 def _stop_at_overflow(ticks: Iterator[datetime]) -> Iterator[datetime]:
