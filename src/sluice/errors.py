@@ -10,6 +10,7 @@ The tree::
     Exception
     └── SluiceError                  base of every error Sluice raises on purpose
         ├── ConfigurationError       bad setting, bad config file
+        ├── ScheduleError            a cron/interval/rrule schedule or its timezone is invalid
         ├── StoreError               the store cannot be opened or written
         │   └── StoreCorruptError    the database file is not a usable Sluice store
         ├── NotFoundError            unknown flow, flow run, task run, deployment ...
@@ -58,6 +59,13 @@ class SluiceError(Exception):
 
 class ConfigurationError(SluiceError):
     """A setting or the config file holds a value Sluice cannot use."""
+
+
+class ScheduleError(SluiceError, ValueError):
+    """A schedule (cron, interval, rrule) or its timezone is invalid.
+
+    Also a ``ValueError``, so code that validates user input generically catches it.
+    """
 
 
 class StoreError(SluiceError):

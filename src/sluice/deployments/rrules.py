@@ -1,0 +1,104 @@
+"""RFC 5545 recurrence rules, evaluated in the wall-clock time of one timezone.
+
+Parsing and expansion are python-dateutil's (imported here only when a rule is used).
+A rule runs on naive wall-clock times of the schedule's timezone, so ``FREQ=DAILY;
+BYHOUR=6`` stays at 06:00 local across DST; the DST rules of
+:mod:`sluice.deployments.wallclock` then map those times to instants.
+
+DTSTART defaults to 2020-01-01 00:00 local. A DTSTART given with ``TZID=`` or a
+trailing ``Z`` names an instant: it is converted to the schedule's timezone first, and
+so is an ``UNTIL=...Z``. Plain (floating) values are read as local wall-clock times.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sluice.deployments.wallclock import UTC, load_zone
+from sluice.errors import ScheduleError
+
+DEFAULT_DTSTART = datetime(2020, 1, 1)
+
+_DTSTART = re.compile(
+    r"DTSTART(?:;TZID=(?P<tzid>[^:;\r\n]+))?:(?P<value>\d{8}(?:T\d{6})?)(?P<utc>Z?)",
+    re.IGNORECASE,
+)
+_UNTIL_UTC = re.compile(r"UNTIL=(?P<value>\d{8}T\d{6})Z", re.IGNORECASE)
+
+
+class RRuleSpec:
+    """A parsed rule: ascending naive wall-clock times from any start."""
+
+    def __init__(self, rule: Any) -> None:
+        self._rule = rule
+
+    def wall_times(self, start: datetime) -> Iterator[datetime]:
+        """Wall-clock times at or after the naive ``start``, ascending."""
+        return iter(self._fast_forward(start).xafter(start, inc=True))
+
+    def _fast_forward(self, start: datetime) -> Any:
+        """The same rule with DTSTART moved forward by whole periods to just before
+        ``start``: dateutil always expands from DTSTART, so a minutely rule from 2020
+        would otherwise walk millions of minutes on every call.
+
+        Safe only for a single rule without COUNT (COUNT counts from the original
+        DTSTART) whose period is a fixed length: moving by whole periods keeps the
+        weekday, time of day and period alignment that BYxxx parts and their defaults
+        depend on. Monthly and yearly rules are cheap to walk and are left alone.
+        """
+        from dateutil.rrule import DAILY, HOURLY, MINUTELY, SECONDLY, WEEKLY, rrule
+
+        rule = self._rule
+        if not isinstance(rule, rrule) or rule._count is not None:
+            return rule
+        unit = {WEEKLY: 604_800, DAILY: 86_400, HOURLY: 3_600, MINUTELY: 60, SECONDLY: 1}
+        if rule._freq not in unit:
+            return rule
+        period = timedelta(seconds=unit[rule._freq] * rule._interval)
+        periods = (start - rule._dtstart) // period - 1
+        if periods <= 0:
+            return rule
+        return rule.replace(dtstart=rule._dtstart + period * periods)
+
+
+@functools.lru_cache(maxsize=256)
+def parse_rrule(text: str, timezone: str) -> RRuleSpec:
+    """Parse ``text`` for evaluation in ``timezone``.
+
+    Raises:
+        ScheduleError: naming the rule and what is wrong with it.
+    """
+    from dateutil.rrule import rrulestr
+
+    zone = load_zone(timezone, f"rrule {text!r}")
+    try:
+        floating = _UNTIL_UTC.sub(
+            lambda m: f"UNTIL={_to_local(m['value'], 'UTC', zone, text)}", text
+        )
+        floating = _DTSTART.sub(
+            lambda m: f"DTSTART:{_to_local(m['value'], m['tzid'] or m['utc'], zone, text)}",
+            floating,
+        )
+        rule = rrulestr(floating, dtstart=DEFAULT_DTSTART, ignoretz=True)
+    except ScheduleError:
+        raise
+    except (ValueError, TypeError, KeyError, IndexError) as exc:
+        raise ScheduleError(f"rrule {text!r}: not a valid RFC 5545 rule ({exc})") from None
+    return RRuleSpec(rule)
+
+
+def _to_local(value: str, tzid: str | None, zone: ZoneInfo, rule: str) -> str:
+    """``value`` (an RFC 5545 date-time) as a floating wall-clock time in ``zone``;
+    unchanged when it has no timezone of its own."""
+    if not tzid:
+        return value
+    source = UTC if tzid.upper() in ("UTC", "Z") else load_zone(tzid, f"rrule {rule!r} TZID")
+    if "T" not in value:
+        value += "T000000"
+    moment = datetime.strptime(value, "%Y%m%dT%H%M%S").replace(tzinfo=source)
+    return moment.astimezone(zone).strftime("%Y%m%dT%H%M%S")
