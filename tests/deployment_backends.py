@@ -20,7 +20,7 @@ from sluice.schemas import DeploymentRecord
 from sluice.settings import Settings, StoreSettings
 
 PG_URL = os.environ.get("SLUICE_TEST_PG_URL", "")
-KINDS = ["sqlite", *(["postgresql"] if PG_URL else [])]  # "http": once the client speaks it
+KINDS = ["sqlite", *(["postgresql"] if PG_URL else []), "http"]
 UTC = dt.timezone.utc
 T0 = dt.datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -28,6 +28,22 @@ T0 = dt.datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 def at(seconds: float) -> dt.datetime:
     return T0 + dt.timedelta(seconds=seconds)
 
+
+def _schedule(kind: str) -> dict[str, Any]:
+    from sluice.deployments.schedules import (
+        CronSchedule,
+        IntervalSchedule,
+        schedule_to_dict,
+    )
+
+    if kind == "cron":
+        return dict(schedule_to_dict(CronSchedule("0 6 * * *")))
+    return dict(schedule_to_dict(IntervalSchedule(dt.timedelta(minutes=1), anchor_date=T0)))
+
+
+#: schedules as the server stores them (canonical dicts)
+CRON = _schedule("cron")
+INTERVAL = _schedule("interval")
 
 SCHEMA: dict[str, Any] = {
     "type": "object",

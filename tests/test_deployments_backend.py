@@ -22,6 +22,8 @@ from sluice.schemas import (
 )
 from sluice.states import Failed, StateType, utcnow
 from tests.deployment_backends import (  # noqa: F401 (the fixture)
+    CRON,
+    INTERVAL,
     KINDS,
     at,
     deployments_pg_url,
@@ -108,20 +110,20 @@ def test_deploy_creates_pool_and_queue_and_reads_back(backend: Any) -> None:
 
 def test_redeploy_updates_in_place_and_replaces_schedules(backend: Any) -> None:
     first = backend.upsert_deployment(
-        make_deployment(schedules=[{"kind": "interval", "interval": 60.0}])
+        make_deployment(schedules=[INTERVAL])
     )
     second = backend.upsert_deployment(
-        make_deployment(schedules=[{"kind": "cron", "cron": "0 6 * * *"}], description="v2")
+        make_deployment(schedules=[CRON], description="v2")
     )
     assert second.id == first.id
     assert second.created == first.created
-    assert second.schedules == [{"kind": "cron", "cron": "0 6 * * *"}]
+    assert second.schedules == [CRON]
     assert backend.read_deployment("etl/daily").description == "v2"
     assert len(backend.list_deployments()) == 1
 
 
 def test_redeploy_with_new_schedules_drops_upcoming_scheduled_runs(backend: Any) -> None:
-    dep = backend.upsert_deployment(make_deployment(schedules=[{"kind": "interval"}]))
+    dep = backend.upsert_deployment(make_deployment(schedules=[INTERVAL]))
     future = utcnow().replace(microsecond=0) + __import__("datetime").timedelta(hours=1)
     backend.create_scheduled_runs(dep.id, times=[future])
     manual = backend.create_flow_run_from_deployment(dep.id)
@@ -148,7 +150,7 @@ def test_bad_deployments_are_refused(backend: Any) -> None:
         backend.upsert_deployment(make_deployment(parameters={"n": "many"}))
     # Scheduled runs use the defaults alone: they must be complete then.
     with pytest.raises(ParameterValidationError, match="n: missing required"):
-        backend.upsert_deployment(make_deployment(parameters={}, schedules=[{"kind": "x"}]))
+        backend.upsert_deployment(make_deployment(parameters={}, schedules=[CRON]))
     backend.upsert_deployment(make_deployment(parameters={}))
     assert backend.list_deployments()[0].parameters == {}
 

@@ -44,6 +44,7 @@ def check_parameters(
     """
     if schema is None:
         return
+    check_schema_shape(schema)
     errors: list[tuple[str, str]] = []
     properties: Mapping[str, Any] = schema.get("properties") or {}
     open_ended = schema.get("additionalProperties") is True
@@ -56,7 +57,12 @@ def check_parameters(
             errors.append((name, "missing required parameter"))
     for name, value in parameters.items():
         if name in properties:
-            problem = _check(value, properties[name], schema, 0)
+            try:
+                problem = _check(value, properties[name], schema, 0)
+            except (TypeError, ValueError, AttributeError, re.error, RecursionError) as exc:
+                # A stored schema we cannot read must not fail the caller
+                # with a crash: the parameter is reported instead.
+                problem = ("", f"cannot be checked: the stored schema is malformed ({exc})")
             if problem is not None:
                 errors.append((name + problem[0], problem[1]))
     if errors:
@@ -64,6 +70,27 @@ def check_parameters(
 
 
 _Problem = tuple[str, str]  # (path suffix like "[2].x", message)
+
+
+def check_schema_shape(schema: Any) -> None:
+    """Raise ValueError unless ``schema`` is None or an object schema this module can use.
+
+    Only the top level is checked (``properties`` a mapping of mappings,
+    ``required`` a list of names); deeper oddities are reported per
+    parameter when runs are checked.
+    """
+    if schema is None:
+        return
+    if not isinstance(schema, Mapping):
+        raise ValueError(f"a parameter schema must be a JSON object, not {_short(schema)}")
+    properties = schema.get("properties", {})
+    if not isinstance(properties, Mapping) or not all(
+        isinstance(v, Mapping) for v in properties.values()
+    ):
+        raise ValueError("a parameter schema's 'properties' must map names to schemas")
+    required = schema.get("required", [])
+    if not isinstance(required, list) or not all(isinstance(n, str) for n in required):
+        raise ValueError("a parameter schema's 'required' must be a list of names")
 
 
 def _type_name(value: Any) -> str:
@@ -138,7 +165,7 @@ def _check_choices(
     choices = schema.get("enum")
     if isinstance(choices, list) and value not in choices:
         shown = ", ".join(repr(c) for c in choices[:10])
-        return "", f"must be one of {shown}; got {_short(value)}"
+        return "", f"must be one of {shown}, got {_short(value)}"
     return None
 
 

@@ -29,6 +29,7 @@ from urllib.parse import quote
 
 from sluice.backend import wire
 from sluice.backend.batcher import WriteBatch, WriteBehindBatcher
+from sluice.backend.http_deployments import HttpDeploymentsMixin
 from sluice.backend.transport import (
     READ_RETRY_TIMEOUT,
     Params,
@@ -55,8 +56,10 @@ MAX_PENDING = 50_000
 MAX_PAGE = 1000
 
 
-class HttpBackend:
+class HttpBackend(HttpDeploymentsMixin):
     """Record and read runs through the Sluice server at ``settings.api_url``.
+
+    Deployments, work pools and claims: see :class:`HttpDeploymentsMixin`.
 
     Nothing is sent in the constructor: an unreachable server shows up at the
     first flush or read (and is retried there).

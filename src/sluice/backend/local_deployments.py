@@ -63,27 +63,52 @@ def check_deployment(rec: DeploymentRecord) -> None:
         raise ValueError("a deployment needs a work pool and queue name")
     check_limits(
         {
+            "description": rec.description,
+            "version": rec.version,
+            "working_dir": rec.working_dir,
+            "tags": rec.tags,
+            "parameters": rec.parameters,
             "concurrency_limit": rec.concurrency_limit,
             "max_active_runs": rec.max_active_runs,
             "paused": rec.paused,
             "catchup": rec.catchup,
         }
     )
-    from sluice.parameter_schemas import check_parameters
+    from sluice.parameter_schemas import check_parameters, check_schema_shape
 
+    check_schema_shape(rec.parameter_schema)
     # Scheduled runs take the defaults alone, so they must be complete then.
     check_parameters(
         rec.flow_name, rec.parameter_schema, rec.parameters, complete=bool(rec.schedules)
     )
 
 
+_TEXT_FIELDS = ("description", "version", "working_dir")
+
+
 def check_limits(changes: Mapping[str, Any]) -> None:
-    """Limits are None (no limit) or a whole number >= 0; priorities a whole number."""
+    """Check the types of settings a caller gives (one-line ValueErrors).
+
+    Limits are None (no limit) or a whole number >= 0; priorities whole
+    numbers; flags true or false; texts text or None; tags a list of text;
+    parameters a mapping.
+    """
+    for key in _TEXT_FIELDS:
+        if key in changes and changes[key] is not None and type(changes[key]) is not str:
+            raise ValueError(f"{key} must be text or null, not {changes[key]!r}")
+    if "tags" in changes:
+        tags = changes["tags"]
+        if not isinstance(tags, (list, tuple)) or any(type(t) is not str for t in tags):
+            raise ValueError(f"tags must be a list of text, not {tags!r}")
+    if "parameters" in changes and not isinstance(changes["parameters"], dict):
+        raise ValueError(f"parameters must be a mapping, not {changes['parameters']!r}")
     for key in ("concurrency_limit", "max_active_runs"):
         value = changes.get(key)
-        if value is not None and (type(value) is not int or value < 0):
-            raise ValueError(f"{key} must be a whole number >= 0 or null, not {value!r}")
-    if "priority" in changes and type(changes["priority"]) is not int:
+        if value is not None and (type(value) is not int or not 0 <= value < 2**31):
+            raise ValueError(f"{key} must be a whole number >= 0 (or null: none), not {value!r}")
+    if "priority" in changes and (
+        type(changes["priority"]) is not int or abs(changes["priority"]) >= 2**31
+    ):
         raise ValueError(f"priority must be a whole number, not {changes['priority']!r}")
     for key in ("paused", "catchup"):
         if key in changes and type(changes[key]) is not bool:

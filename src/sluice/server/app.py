@@ -13,7 +13,16 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 
-from sluice.server.api import flow_runs, flows, health, ingest, states, task_runs
+from sluice.server.api import (
+    deployments,
+    flow_runs,
+    flows,
+    health,
+    ingest,
+    states,
+    task_runs,
+    work_pools,
+)
 from sluice.server.errors import install_error_handlers
 from sluice.server.middleware import ApiKeyAuth, BodyLimit
 from sluice.settings import Settings, load_settings
@@ -73,7 +82,7 @@ def create_app(settings: Settings | None = None, *, crash_interval: float | None
         lifespan=lifespan,
     )
     api = APIRouter(prefix=API_PREFIX)
-    for module in (health, ingest, flows, flow_runs, task_runs, states):
+    for module in (health, ingest, flows, flow_runs, task_runs, states, deployments, work_pools):
         api.include_router(module.router)
     app.include_router(api)
     install_error_handlers(app)
