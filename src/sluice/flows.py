@@ -12,8 +12,10 @@ from typing_extensions import ParamSpec
 from sluice.engine.retries import RetryDelay, RetryPolicy
 
 if TYPE_CHECKING:
+    import datetime as _dt
+
     from sluice.results.serializers import Serializer
-    from sluice.schemas import FlowRunRecord
+    from sluice.schemas import DeploymentRecord, FlowRunRecord
     from sluice.states import State
     from sluice.task_runners.base import TaskRunner
 
@@ -93,6 +95,53 @@ class Flow(Generic[P, R]):
         if not self._accepts_return_state:
             return_state = bool(kwargs.pop("return_state", False))
         return call_flow(self, args, kwargs, return_state)
+
+    def deploy(
+        self,
+        name: str,
+        *,
+        work_pool_name: str = "default",
+        work_queue_name: str = "default",
+        cron: str | None = None,
+        interval: float | str | _dt.timedelta | None = None,
+        anchor_date: _dt.datetime | str | None = None,
+        rrule: str | None = None,
+        timezone: str | None = None,
+        parameters: dict[str, Any] | None = None,
+        tags: Iterable[str] | None = None,
+        description: str | None = None,
+        version: str | None = None,
+        paused: bool = False,
+        concurrency_limit: int | None = None,
+        max_active_runs: int | None = None,
+        catchup: bool = False,
+        entrypoint: str | None = None,
+    ) -> DeploymentRecord:
+        """Create or update the deployment ``<flow name>/<name>``: a worker of
+        ``work_pool_name`` then runs it on its schedule or when triggered
+        (``run_deployment``). See :func:`sluice.deployments.deploying.deploy`."""
+        from sluice.deployments.deploying import deploy
+
+        return deploy(
+            self,
+            name=name,
+            work_pool_name=work_pool_name,
+            work_queue_name=work_queue_name,
+            cron=cron,
+            interval=interval,
+            anchor_date=anchor_date,
+            rrule=rrule,
+            timezone=timezone,
+            parameters=parameters,
+            tags=tags,
+            description=description,
+            version=version,
+            paused=paused,
+            concurrency_limit=concurrency_limit,
+            max_active_runs=max_active_runs,
+            catchup=catchup,
+            entrypoint=entrypoint,
+        )
 
     def with_options(self, **overrides: Any) -> Flow[P, R]:
         """A copy of this flow with some decorator arguments replaced."""

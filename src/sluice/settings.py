@@ -55,6 +55,19 @@ class ResultSettings:
 
 
 @dataclass(frozen=True)
+class SchedulerSettings:
+    #: seconds between two passes of the scheduler service (server, serve, workers)
+    interval: float = 5.0
+    #: runs of schedules are created this many seconds ahead of their time
+    horizon: float = 600.0
+    #: upcoming runs created ahead per deployment, at most
+    max_runs: int = 50
+    #: a scheduled run not started this many seconds after its time is Late (and,
+    #: after downtime, an older missed tick counts as missed)
+    grace: float = 60.0
+
+
+@dataclass(frozen=True)
 class Settings:
     """All of Sluice's settings."""
 
@@ -74,6 +87,7 @@ class Settings:
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     store: StoreSettings = field(default_factory=StoreSettings)
     results: ResultSettings = field(default_factory=ResultSettings)
+    scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
 
     @property
     def resolved_database_url(self) -> str:

@@ -61,13 +61,17 @@ def create_app(settings: Settings | None = None, *, crash_interval: float | None
 
         backend = await asyncio.to_thread(LocalBackend, resolved)
         app.state.backend = backend
+        from sluice.server.services.scheduler import scheduler_service
+
         service = crash_detector(backend, resolved, crash_interval or CRASH_DETECTION_INTERVAL)
-        app.state.services = [service]
-        service.start()
+        app.state.services = [service, scheduler_service(backend, resolved)]
+        for each in app.state.services:
+            each.start()
         try:
             yield
         finally:
-            await service.stop()
+            for each in app.state.services:
+                await each.stop()
             # Everything acknowledged is already durable; this flushes stragglers
             # (set_state writes) and closes the database connections.
             await asyncio.to_thread(backend.close)

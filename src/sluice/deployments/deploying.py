@@ -1,0 +1,152 @@
+"""Creating or updating a deployment from a flow object (``Flow.deploy``).
+
+The deployment records where the flow's code is (``entrypoint``, relative to
+``working_dir`` when the file lies under it), the JSON schema of its
+parameters (from its signature), and its schedules in canonical form.
+Re-deploying the same ``FLOW/NAME`` replaces its settings and schedules.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sluice.schemas import DeploymentRecord
+
+if TYPE_CHECKING:
+    from sluice.backend.deployments_protocol import DeploymentBackend
+    from sluice.deployments.schedules import Schedule
+    from sluice.flows import Flow
+
+
+def deploy(
+    flow: Flow[..., Any],
+    *,
+    name: str,
+    work_pool_name: str = "default",
+    work_queue_name: str = "default",
+    cron: str | None = None,
+    interval: float | str | _dt.timedelta | None = None,
+    anchor_date: _dt.datetime | str | None = None,
+    rrule: str | None = None,
+    timezone: str | None = None,
+    schedules: Sequence[Schedule | Mapping[str, Any]] | None = None,
+    parameters: Mapping[str, Any] | None = None,
+    tags: Iterable[str] | None = None,
+    description: str | None = None,
+    version: str | None = None,
+    paused: bool = False,
+    concurrency_limit: int | None = None,
+    max_active_runs: int | None = None,
+    catchup: bool = False,
+    entrypoint: str | None = None,
+    working_dir: str | Path | None = None,
+    backend: DeploymentBackend | None = None,
+) -> DeploymentRecord:
+    """Create or update the deployment ``flow.name/name``; the stored deployment.
+
+    Give at most one of ``cron``, ``interval`` (seconds, a timedelta, or
+    ``"1h30m"``; optional ``anchor_date``) and ``rrule`` (all in ``timezone``,
+    default UTC), and/or ``schedules`` (schedule objects or their dicts).
+
+    Raises:
+        ScheduleError: a schedule or timezone that cannot be used.
+        ParameterValidationError: default ``parameters`` that do not fit the flow.
+        ValueError: an entrypoint that cannot be derived (a flow defined in a
+            function or an interactive session: pass ``entrypoint=``), bad limits.
+    """
+    from sluice.deployments.parameters import parameter_schema_of
+
+    workdir = Path(working_dir or os.getcwd()).resolve()
+    record = DeploymentRecord(
+        name=name,
+        flow_name=flow.name,
+        entrypoint=entrypoint or _entrypoint(flow, workdir),
+        working_dir=str(workdir),
+        parameters=dict(parameters or {}),
+        parameter_schema=parameter_schema_of(flow),
+        tags=sorted(set(tags or ()) | set(flow.tags)),
+        version=version or flow.version,
+        description=description or flow.description,
+        work_pool_name=work_pool_name,
+        work_queue_name=work_queue_name,
+        schedules=build_schedules(
+            cron=cron,
+            interval=interval,
+            anchor_date=anchor_date,
+            rrule=rrule,
+            timezone=timezone,
+            schedules=schedules,
+        ),
+        paused=paused,
+        concurrency_limit=concurrency_limit,
+        max_active_runs=max_active_runs,
+        catchup=catchup,
+    )
+    if backend is None:
+        from sluice.backend.factory import get_backend
+
+        backend = get_backend()  # type: ignore[assignment]
+    assert backend is not None
+    return backend.upsert_deployment(record)
+
+
+def build_schedules(
+    *,
+    cron: str | None = None,
+    interval: float | str | _dt.timedelta | None = None,
+    anchor_date: _dt.datetime | str | None = None,
+    rrule: str | None = None,
+    timezone: str | None = None,
+    schedules: Sequence[Schedule | Mapping[str, Any]] | None = None,
+) -> list[dict[str, Any]]:
+    """Schedules as stored: the one given by flags, then ``schedules``, canonical dicts.
+
+    Raises:
+        ScheduleError: naming the flag or schedule at fault.
+    """
+    from sluice.deployments.schedules import (
+        parse_schedule,
+        schedule_from_dict,
+        schedule_to_dict,
+    )
+
+    out: list[dict[str, Any]] = []
+    if cron is not None or interval is not None or rrule is not None:
+        seconds = interval.total_seconds() if isinstance(interval, _dt.timedelta) else interval
+        anchor = anchor_date.isoformat() if isinstance(anchor_date, _dt.datetime) else anchor_date
+        parsed = parse_schedule(
+            cron=cron, interval=seconds, anchor=anchor, rrule=rrule, timezone=timezone
+        )
+        out.append(dict(schedule_to_dict(parsed)))
+    elif anchor_date is not None:
+        from sluice.errors import ScheduleError
+
+        raise ScheduleError(f"anchor_date {anchor_date!r}: only applies to an interval")
+    for item in schedules or ():
+        obj = schedule_from_dict(item) if isinstance(item, Mapping) else item
+        out.append(dict(schedule_to_dict(obj)))
+    return out
+
+
+def _entrypoint(flow: Flow[..., Any], workdir: Path) -> str:
+    """``path/file.py:attribute`` (relative to ``workdir`` when inside it) or ``module:attr``."""
+    from sluice.engine.flow_setup import entrypoint_of
+
+    found = entrypoint_of(flow)
+    if found is None:
+        raise ValueError(
+            f"cannot tell where flow {flow.name!r} is defined (inside a function, or in an "
+            "interactive session); pass entrypoint='path/file.py:function'"
+        )
+    location, _, attribute = found.rpartition(":")
+    path = Path(location)
+    if path.is_absolute():
+        try:
+            location = path.relative_to(workdir).as_posix()
+        except ValueError:
+            location = path.as_posix()
+    return f"{location}:{attribute}"
