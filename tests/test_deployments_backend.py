@@ -109,12 +109,8 @@ def test_deploy_creates_pool_and_queue_and_reads_back(backend: Any) -> None:
 
 
 def test_redeploy_updates_in_place_and_replaces_schedules(backend: Any) -> None:
-    first = backend.upsert_deployment(
-        make_deployment(schedules=[INTERVAL])
-    )
-    second = backend.upsert_deployment(
-        make_deployment(schedules=[CRON], description="v2")
-    )
+    first = backend.upsert_deployment(make_deployment(schedules=[INTERVAL]))
+    second = backend.upsert_deployment(make_deployment(schedules=[CRON], description="v2"))
     assert second.id == first.id
     assert second.created == first.created
     assert second.schedules == [CRON]
