@@ -266,7 +266,7 @@ class FlowRunDriver:
                 self.backend, self.record.id, self.settings.heartbeat_interval
             )
             self._heartbeat.start()
-        verb = "Resuming" if self.resume is not None else "Beginning"
+        verb = "Resuming" if self.resume is not None and self.record.run_count else "Beginning"
         self.log.info("%s flow run %r for flow %r", verb, self.record.name, self.flow.name)
         if len(self.journal):
             self.log.info("The journal holds %d completed task runs", len(self.journal))
@@ -312,7 +312,8 @@ class FlowRunDriver:
         if ctx.keep_journal and self.record.run_count > 1:
             ctx.journal = ctx.journal.restart()
         self._attempts += 1
-        if self.resume is not None and self._attempts == 1:
+        # A run created ahead (by a deployment) that never ran starts plainly.
+        if self.resume is not None and self._attempts == 1 and self.record.run_count > 1:
             self.write(Running(name="Resuming"))
         else:
             self.write(Running() if self.record.run_count == 1 else Retrying())

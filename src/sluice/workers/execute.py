@@ -1,0 +1,244 @@
+"""Execute one existing flow run of a deployment, as that run: ``python -m sluice.workers.execute ID``.
+
+This is what a worker's subprocess runs (``sluice flow-run execute ID`` does
+the same by hand). It loads the deployment's entrypoint from its working
+directory, takes the run's stored parameters and runs the flow *as* the
+existing run (same id): Pending -> Running -> a final state. A run that ran
+before (``run_count > 0``: queued again to resume) replays its journal, so
+its completed tasks are not computed twice.
+
+A run whose code cannot be found or imported ends Failed with the reason as
+its state message: never left Pending.
+
+Under a worker (``SLUICE_WORKER_CONTROL=stdin``) the first stdin line carries
+the claimed run (see :mod:`sluice.workers.payload`), and a ``cancel`` line
+written before a SIGTERM makes that SIGTERM a cancellation (the run ends
+Cancelled) rather than an interruption (Crashed).
+
+Exit status: 0 Completed, 1 any other final state, 2 the run cannot be
+executed (not found, not Scheduled/Pending), 143 interrupted by SIGTERM.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sluice.errors import CancelRun, SluiceError
+from sluice.states import StateType
+
+if TYPE_CHECKING:
+    from sluice.backend.protocol import Backend
+    from sluice.flows import Flow
+    from sluice.schemas import FlowRunRecord
+    from sluice.settings import Settings
+    from sluice.workers.payload import RunPayload
+
+#: states a run can be executed from
+EXECUTABLE = (StateType.SCHEDULED, StateType.PENDING)
+EXIT_COMPLETED, EXIT_NOT_COMPLETED, EXIT_CANNOT_RUN = 0, 1, 2
+
+
+class CannotExecute(SluiceError):
+    """The run cannot be executed at all (unknown, or not Scheduled/Pending)."""
+
+
+class CodeUnavailable(SluiceError):
+    """The run's code cannot be loaded: the run ends Failed with this message."""
+
+
+def execute_flow_run(flow_run_id: str, payload: RunPayload | None = None) -> int:
+    """Run the flow run ``flow_run_id`` to a final state in this process; the exit status.
+
+    Args:
+        payload: the run and its deployment's entrypoint as a worker claimed
+            it; default: read from the store.
+
+    Raises:
+        CannotExecute: unknown run, or one not Scheduled/Pending.
+    """
+    from sluice.backend.factory import get_backend
+    from sluice.logging.handlers import setup_logging
+    from sluice.settings import load_settings
+
+    settings = load_settings()
+    setup_logging(settings)
+    backend = get_backend(settings)
+    if payload is None:
+        record, entrypoint, working_dir = _read_run(backend, flow_run_id)
+    else:
+        record, entrypoint, working_dir = payload.run, payload.entrypoint, payload.working_dir
+    import socket
+
+    record.hostname = socket.gethostname()
+    record.pid = os.getpid()
+    try:
+        flow = load_run_flow(entrypoint, working_dir, record.id)
+    except CodeUnavailable as exc:
+        end_without_running(backend, record, StateType.FAILED, "Failed", str(exc))
+        return EXIT_NOT_COMPLETED
+    except CancelRun:
+        end_without_running(backend, record, StateType.CANCELLED, "Cancelled", "Cancelled")
+        return EXIT_NOT_COMPLETED
+    state = _run(flow, record, backend, settings)
+    return EXIT_COMPLETED if state.type is StateType.COMPLETED else EXIT_NOT_COMPLETED
+
+
+def _read_run(backend: Backend, run_id: str) -> tuple[FlowRunRecord, str | None, str | None]:
+    record = backend.read_flow_run(run_id)
+    if record.state_type not in EXECUTABLE:
+        raise CannotExecute(
+            f"flow run {record.id} is {record.state_name}; only a Scheduled or Pending run "
+            "can be executed (resume a finished one with sluice flow-run resume)"
+        )
+    if record.deployment_id is None:
+        return record, record.entrypoint, None
+    dep = backend.read_deployment(record.deployment_id)  # type: ignore[attr-defined]
+    return record, dep.entrypoint, dep.working_dir
+
+
+def load_run_flow(entrypoint: str | None, working_dir: str | None, run_id: str) -> Flow[..., Any]:
+    """The flow at ``entrypoint``, loaded from ``working_dir`` (which becomes the cwd).
+
+    Raises:
+        CodeUnavailable: no entrypoint, a missing working directory, or an
+            entrypoint that cannot be loaded (the reason in the message).
+    """
+    from sluice.entrypoints import EntrypointError, load_flow
+
+    if not entrypoint:
+        raise CodeUnavailable(f"flow run {run_id} has no entrypoint to load its flow from")
+    if working_dir:
+        folder = Path(working_dir)
+        if not folder.is_dir():
+            raise CodeUnavailable(
+                f"Cannot load entrypoint {entrypoint!r}: working directory {working_dir!r} "
+                "does not exist"
+            )
+        os.chdir(folder)
+        # Like ``python file.py`` run from there: the project's modules import.
+        if str(folder) not in sys.path:
+            sys.path.insert(0, str(folder))
+    try:
+        return load_flow(entrypoint)
+    except EntrypointError as exc:
+        raise CodeUnavailable(f"Cannot load entrypoint {entrypoint!r}: {exc}") from None
+
+
+def end_without_running(
+    backend: Backend, record: FlowRunRecord, type_: StateType, name: str, message: str
+) -> None:
+    """Record a final state for a run whose flow never started, with a log line saying why."""
+    from sluice.logging.loggers import flow_run_logger
+    from sluice.schemas import StateRecord
+    from sluice.states import State
+
+    state = State(type_, name, message=message)
+    state.run_id = record.id
+    record.apply(state)
+    backend.write_flow_run(record, StateRecord.from_state(record.id, "flow", state))
+    flow_run_logger(backend, record).error("%s", message)
+    backend.flush()
+
+
+def _run(
+    flow: Flow[..., Any], record: FlowRunRecord, backend: Backend, settings: Settings
+) -> Any:
+    from sluice.engine.flow_engine import FlowRunDriver, run_flow_async, run_flow_sync
+    from sluice.engine.flow_setup import entrypoint_of
+    from sluice.engine.journal import Journal
+    from sluice.utilities.asyncs import run_coroutine_sync
+
+    # Absolute, so that ``sluice flow-run resume`` can load it from anywhere.
+    record.entrypoint = entrypoint_of(flow) or record.entrypoint
+    journal = Journal(backend.read_journal(record.id)) if record.run_count > 0 else None
+    parameters = _parameters_of(record, settings)
+    driver = FlowRunDriver(flow, (), parameters, resume=record, journal=journal)
+    if flow.isasync:
+        return run_coroutine_sync(run_flow_async(driver))
+    return run_flow_sync(driver)
+
+
+def _parameters_of(record: FlowRunRecord, settings: Settings) -> dict[str, Any]:
+    if record.parameters_ref:
+        from sluice.results.store import result_store_for
+
+        return dict(result_store_for(settings.home).load(record.parameters_ref))
+    return dict(record.parameters)
+
+
+# -- the process ------------------------------------------------------------------------
+def _install_sigterm(controlled: bool) -> None:
+    """SIGTERM ends the run: Cancelled when the worker said ``cancel`` first, else Crashed.
+
+    Installed before the engine runs, so the engine's own SIGTERM handling
+    (which records Crashed) defers to this one.
+    """
+    from sluice.engine.signals import TerminationRequested
+
+    def on_term(signum: int, frame: object) -> None:
+        if controlled and _cancel_requested():
+            raise CancelRun("Cancelled by request: the worker stopped the flow run's process")
+        raise TerminationRequested(signum)
+
+    signal.signal(signal.SIGTERM, on_term)
+
+
+def _cancel_requested() -> bool:
+    from sluice.workers.payload import CANCEL_LINE
+
+    fd = sys.stdin.fileno()
+    os.set_blocking(fd, False)
+    try:
+        data = os.read(fd, 4096)
+    except (BlockingIOError, OSError):
+        return False
+    return CANCEL_LINE.strip() in data
+
+
+def _read_payload() -> RunPayload | None:
+    from sluice.workers.payload import decode_payload
+
+    line = sys.stdin.buffer.readline()
+    return decode_payload(line) if line.strip() else None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m sluice.workers.execute FLOW_RUN_ID``; the exit status."""
+    from sluice.workers.payload import CONTROL_ENV
+
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m sluice.workers.execute FLOW_RUN_ID", file=sys.stderr)
+        return EXIT_CANNOT_RUN
+    controlled = os.environ.get(CONTROL_ENV) == "stdin"
+    _install_sigterm(controlled)
+    try:
+        payload = _read_payload() if controlled else None
+        return execute_flow_run(args[0], payload)
+    except SluiceError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return EXIT_CANNOT_RUN
+
+
+def _exit(code: int) -> None:
+    """Flush what the run recorded, then leave without waiting for stray threads
+    (a cancelled run's task threads may still be sleeping)."""
+    import logging
+
+    from sluice.backend.factory import close_backends
+
+    try:
+        close_backends()
+    finally:
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+if __name__ == "__main__":
+    _exit(main())

@@ -1,0 +1,80 @@
+"""What a worker records when a flow run's subprocess has ended.
+
+The subprocess records its own final state. When it did not (killed,
+crashed before Running, stopped for a cancellation or a shutdown), the
+worker decides from what it asked for and what the store holds:
+
+- asked to cancel (or the run is Cancelling): Cancelled;
+- handing runs back at shutdown: a run that never started goes back to
+  Scheduled (released); one that started is recorded Crashed and queued to
+  resume from its journal (AwaitingResume), for another worker;
+- otherwise: Crashed, with the exit status in the message.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from sluice.errors import SluiceError
+from sluice.schemas import StateRecord
+from sluice.states import TERMINAL_TYPES, State, StateType
+from sluice.workers.process import FlowRunProcess, describe_exit
+
+if TYPE_CHECKING:
+    from sluice.schemas import FlowRunRecord
+
+logger = logging.getLogger("sluice.worker")
+
+HANDED_BACK_MESSAGE = "Handed back by its worker at shutdown; resumes from its journal"
+
+
+def settle(backend: Any, process: FlowRunProcess, code: int, worker_name: str) -> str:
+    """Record the outcome of ``process`` (ended with ``code``); a word for the log."""
+    record: FlowRunRecord = backend.read_flow_run(process.run_id)
+    final = record.state_type in TERMINAL_TYPES
+    if process.cancelling or record.state_type is StateType.CANCELLING:
+        if record.state_type is not StateType.CANCELLED:
+            _write(backend, record, State(StateType.CANCELLED, "Cancelled", _cancel_message(code)))
+        return "cancelled"
+    if process.handing_back:
+        return _hand_back(backend, record, code, worker_name)
+    if final:
+        return record.state_name.lower()
+    message = f"The flow run's process ended ({describe_exit(code)}) without a final state"
+    _write(backend, record, State(StateType.CRASHED, "Crashed", message))
+    return "crashed"
+
+
+def _hand_back(backend: Any, record: FlowRunRecord, code: int, worker_name: str) -> str:
+    if record.state_type is StateType.PENDING:
+        backend.release_flow_runs([record.id], worker_name=worker_name)
+        return "released"
+    if record.state_type not in TERMINAL_TYPES:
+        message = f"Stopped by its worker's shutdown ({describe_exit(code)})"
+        _write(backend, record, State(StateType.CRASHED, "Crashed", message))
+    elif record.state_type is not StateType.CRASHED:
+        # It finished on its own during the grace period.
+        return record.state_name.lower()
+    try:
+        backend.resume_flow_run(record.id)
+    except SluiceError as exc:
+        logger.warning("Cannot queue flow run %s to resume: %s", record.id, exc)
+        return record.state_name.lower()
+    return "handed back"
+
+
+def _cancel_message(code: int) -> str:
+    return f"Cancelled by request; the worker stopped its process ({describe_exit(code)})"
+
+
+def _write(backend: Any, record: FlowRunRecord, state: State) -> None:
+    state.run_id = record.id
+    record.apply(state)
+    backend.write_flow_run(record, StateRecord.from_state(record.id, "flow", state))
+    backend.flush()
+
+
+def fail_unlaunched(backend: Any, record: FlowRunRecord, message: str) -> None:
+    """Record Failed for a claimed run the worker could not start."""
+    _write(backend, record, State(StateType.FAILED, "Failed", message))

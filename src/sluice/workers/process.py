@@ -1,0 +1,113 @@
+"""One flow run's subprocess: launch it, ask it to cancel, stop it, see how it ended."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from sluice.workers.payload import CANCEL_LINE, CONTROL_ENV, RunPayload, encode_payload
+
+#: the command a worker runs per flow run (the run id is appended)
+EXECUTE_COMMAND = (sys.executable, "-m", "sluice.workers.execute")
+
+
+@dataclass
+class FlowRunProcess:
+    """A running ``python -m sluice.workers.execute RUN_ID`` subprocess.
+
+    Attributes:
+        run_id: the flow run it executes.
+        popen: the subprocess.
+        started: ``time.monotonic()`` at launch.
+        cancelling: a cancellation was sent (the run should end Cancelled).
+        stop_deadline: when an unanswered SIGTERM becomes a SIGKILL (monotonic).
+    """
+
+    run_id: str
+    popen: subprocess.Popen[bytes]
+    started: float = field(default_factory=time.monotonic)
+    cancelling: bool = False
+    handing_back: bool = False
+    stop_deadline: float | None = None
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def exit_code(self) -> int | None:
+        """The exit status once the process ended (negative: killed by that signal)."""
+        return self.popen.poll()
+
+    def terminate(self, grace: float, *, cancel: bool) -> None:
+        """SIGTERM now (a cancellation if ``cancel``), SIGKILL once ``grace`` s pass."""
+        if self.exit_code() is not None or self.stop_deadline is not None:
+            return
+        if cancel:
+            self.cancelling = True
+            self._say(CANCEL_LINE)
+        try:
+            self.popen.send_signal(signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        self.stop_deadline = time.monotonic() + grace
+
+    def kill_if_overdue(self, now: float) -> None:
+        """SIGKILL a process that ignored its SIGTERM past the grace period."""
+        if self.stop_deadline is not None and now >= self.stop_deadline:
+            if self.exit_code() is None:
+                self.popen.kill()
+
+    def close(self) -> None:
+        """Release the pipe (after the process ended)."""
+        if self.popen.stdin is not None:
+            try:
+                self.popen.stdin.close()
+            except OSError:
+                pass
+
+    def _say(self, line: bytes) -> None:
+        stdin = self.popen.stdin
+        if stdin is None:
+            return
+        try:
+            stdin.write(line)
+            stdin.flush()
+        except (BrokenPipeError, OSError, ValueError):
+            pass
+
+
+def launch(
+    payload: RunPayload, env: Mapping[str, str] | None = None, cwd: str | None = None
+) -> FlowRunProcess:
+    """Start the subprocess executing ``payload.run``, from the deployment's working
+    directory when it exists (the subprocess fails the run if it does not)."""
+    child_env = dict(os.environ if env is None else env)
+    child_env[CONTROL_ENV] = "stdin"
+    folder = payload.working_dir if payload.working_dir and os.path.isdir(payload.working_dir) else cwd
+    popen = subprocess.Popen(
+        [*EXECUTE_COMMAND, payload.run.id],
+        stdin=subprocess.PIPE,
+        cwd=folder,
+        env=child_env,
+        # Its own process group: a Ctrl-C in the worker's terminal reaches the
+        # worker, which decides what happens to its runs.
+        start_new_session=True,
+    )
+    process = FlowRunProcess(payload.run.id, popen)
+    process._say(encode_payload(payload))
+    return process
+
+
+def describe_exit(code: int) -> str:
+    """``exit code 3`` or ``killed by SIGKILL``."""
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
