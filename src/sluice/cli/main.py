@@ -11,7 +11,8 @@ import re
 
 import typer
 
-from sluice.cli import config, flow_runs, flows, server
+from sluice.cli import config, deployments, flow_runs, flows, server, work_pools, workers
+from sluice.cli.deploy import deploy_command
 from sluice.cli.errors import SluiceGroup
 from sluice.cli.render import OutputFormat, OutputOption, make_console, print_json, print_kv
 from sluice.cli.run import run_flow
@@ -31,6 +32,13 @@ app.add_typer(flow_runs.app, name="flow-run")
 app.add_typer(config.app, name="config")
 app.add_typer(server.app, name="server")
 app.command("run")(run_flow)
+app.add_typer(deployments.app, name="deployment")
+app.add_typer(work_pools.pools_app, name="work-pool")
+app.add_typer(work_pools.queues_app, name="work-queue")
+app.add_typer(workers.app, name="worker")
+app.command("deploy")(deploy_command)
+flow_runs.app.command("cancel")(workers.cancel_run)
+flow_runs.app.command("execute", hidden=True)(workers.execute_run)
 
 
 def redact_url(url: str) -> str:

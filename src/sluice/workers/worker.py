@@ -228,7 +228,7 @@ class Worker:
 
     def _deployment(self, deployment_id: str | None) -> DeploymentRecord:
         if deployment_id is None:
-            raise NotFoundError("the run has no deployment")
+            raise NotFoundError("deployment of the run", "(none)")
         now = time.monotonic()
         cached = self._deployments.get(deployment_id)
         if cached is not None and now - cached[0] < DEPLOYMENT_CACHE_SECONDS:
