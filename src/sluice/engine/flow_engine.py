@@ -273,7 +273,7 @@ class FlowRunDriver:
 
     def _resumable_children(self) -> dict[str, FlowRunRecord]:
         """Failed/Crashed/Cancelled subflow runs of a resumed run, by parent position."""
-        if self.resume is None:
+        if self.resume is None or self.record.run_count == 0:  # never ran: no children
             return {}
         from sluice.schemas import FlowRunFilter
         from sluice.states import RESUMABLE_TYPES
