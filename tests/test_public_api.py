@@ -23,6 +23,7 @@ def test_exported_names_are_pinned() -> None:
         "get_run_context",
         "get_run_logger",
         "resume_flow_run",
+        "serve",
         "tags",
         "task",
         "unmapped",

@@ -9,6 +9,8 @@ SQLAlchemy, pydantic and Dask load when a run first needs them.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from sluice.context import get_run_context, tags
 from sluice.engine.resume import resume_flow_run
 from sluice.flows import Flow, flow
@@ -16,6 +18,9 @@ from sluice.logging.loggers import get_run_logger
 from sluice.states import State
 from sluice.tasks import Task, task
 from sluice.utilities.annotations import allow_failure, unmapped
+
+if TYPE_CHECKING:
+    from sluice.serving import serve
 
 __version__ = "0.1.0"
 
@@ -29,7 +34,17 @@ __all__ = [
     "get_run_context",
     "get_run_logger",
     "resume_flow_run",
+    "serve",
     "tags",
     "task",
     "unmapped",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # ``serve`` pulls in the worker; ``import sluice`` must not.
+    if name == "serve":
+        from sluice.serving import serve
+
+        return serve
+    raise AttributeError(f"module 'sluice' has no attribute {name!r}")

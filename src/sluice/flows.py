@@ -14,6 +14,7 @@ from sluice.engine.retries import RetryDelay, RetryPolicy
 if TYPE_CHECKING:
     import datetime as _dt
 
+    from sluice.deployments.specs import DeploymentSpec
     from sluice.results.serializers import Serializer
     from sluice.schemas import DeploymentRecord, FlowRunRecord
     from sluice.states import State
@@ -142,6 +143,26 @@ class Flow(Generic[P, R]):
             catchup=catchup,
             entrypoint=entrypoint,
         )
+
+    def to_deployment(self, name: str, **options: Any) -> DeploymentSpec:
+        """A deployment of this flow for :func:`sluice.serve`, not stored yet.
+
+        ``options`` are the keyword arguments of :meth:`deploy` (``cron``,
+        ``interval``, ``rrule``, ``timezone``, ``parameters``, ``tags``, ...).
+        """
+        from sluice.deployments.specs import DeploymentSpec
+
+        return DeploymentSpec(name=name, flow=self, options=dict(options))
+
+    def serve(self, name: str, *, limit: int | None = None, **options: Any) -> Any:
+        """Register the deployment ``<flow name>/<name>`` and run its runs in this
+        process until SIGINT/SIGTERM (no pool or worker needed); see :func:`sluice.serve`.
+
+        ``options`` are the keyword arguments of :meth:`deploy`.
+        """
+        from sluice.serving import serve
+
+        return serve(self.to_deployment(name, **options), limit=limit)
 
     def with_options(self, **overrides: Any) -> Flow[P, R]:
         """A copy of this flow with some decorator arguments replaced."""
