@@ -21,7 +21,7 @@ from tests.worker_helpers import wait_final, wait_for
 
 pytestmark = pytest.mark.integration
 
-SCRIPT = '''
+SCRIPT = """
 import sys
 import sluice
 from sluice import flow
@@ -46,7 +46,7 @@ if __name__ == "__main__":
             other.to_deployment("manual", parameters={"word": "x"}),
             limit=2,
         )
-'''
+"""
 
 
 @pytest.fixture

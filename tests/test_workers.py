@@ -101,10 +101,13 @@ def test_a_missing_or_broken_entrypoint_fails_the_run_with_a_message(
             DeploymentRecord(name=name, flow_name="x", entrypoint=entrypoint,
                              working_dir=str(project), work_pool_name="pool")
         )  # fmt: skip
+    nowhere = str(tmp_path / "nowhere")
     gone = DeploymentRecord(name="gone", flow_name="x", entrypoint="flows.py:hello",
-                            working_dir=str(project / "nowhere"), work_pool_name="pool")  # fmt: skip
+                            working_dir=nowhere, work_pool_name="pool")  # fmt: skip
     backend.upsert_deployment(gone)
-    runs = {n: run_deployment(f"x/{n}", timeout=0).id for n in ("missing", "broken", "noattr", "gone")}
+    runs = {
+        n: run_deployment(f"x/{n}", timeout=0).id for n in ("missing", "broken", "noattr", "gone")
+    }
     w = start_worker(workers, tmp_path)
     ended = {n: wait_final(backend, i, 60, w.log) for n, i in runs.items()}
     for run in ended.values():

@@ -1,4 +1,4 @@
-"""Real worker processes for tests: a project folder of flows, ``sluice worker start`` subprocesses."""
+"""Real worker processes for tests: a project of flows, ``sluice worker start`` subprocesses."""
 
 from __future__ import annotations
 
@@ -64,9 +64,9 @@ def spans(folder: str, seconds: float = 1.0) -> float:
     return start
 '''
 
-BROKEN = '''
+BROKEN = """
 import this_module_does_not_exist
-'''
+"""
 
 
 def write_project(folder: Path) -> Path:
@@ -138,7 +138,9 @@ def wait_for(check: Callable[[], T | None], timeout: float, what: str, poll: flo
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
-def wait_final(backend: Any, run_id: str, timeout: float, log: Callable[[], str] = str) -> FlowRunRecord:
+def wait_final(
+    backend: Any, run_id: str, timeout: float, log: Callable[[], str] = str
+) -> FlowRunRecord:
     """The run once it is in a final state."""
 
     def final() -> FlowRunRecord | None:

@@ -1,4 +1,4 @@
-"""``sluice deploy FILE.py:FLOW --name N [--cron ...]`` and ``sluice deploy --all`` (sluice.yaml)."""
+"""``sluice deploy FILE.py:FLOW --name N [--cron ...]`` and ``sluice deploy --all``."""
 
 from __future__ import annotations
 
@@ -30,7 +30,9 @@ def deploy_command(
     project_file: Annotated[
         Path | None, typer.Option("--file", help="The project file (default ./sluice.yaml).")
     ] = None,
-    cron: Annotated[str | None, typer.Option("--cron", help='A cron schedule: "0 6 * * *".')] = None,
+    cron: Annotated[
+        str | None, typer.Option("--cron", help='A cron schedule: "0 6 * * *".')
+    ] = None,
     interval: Annotated[
         str | None, typer.Option("--interval", help="An interval schedule: 3600, 90s, 1h30m.")
     ] = None,
@@ -84,7 +86,10 @@ def deploy_command(
     backend = cli_backend()
     console = make_console()
     for spec in specs:
-        dep = spec.apply(backend)
+        try:
+            dep = spec.apply(backend)
+        except ValueError as exc:  # ScheduleError is a SluiceError too and passes through
+            raise CliError(f"deployment {spec.name!r}: {exc}") from None
         from sluice.cli.deployments import schedules_text
 
         console.print(

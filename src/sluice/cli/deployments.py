@@ -66,7 +66,9 @@ def list_deployments(
         return
     console = make_console()
     if not deps:
-        console.print("No deployments. Create one with: sluice deploy path/to/file.py:flow --name N")
+        console.print(
+            "No deployments. Create one with: sluice deploy path/to/file.py:flow --name N"
+        )
         return
     table = new_table("deployment", "schedules", "pool", "paused", "id")
     for d in deps:
@@ -256,14 +258,19 @@ def backfill_command(
         schedule = parse_schedule(cron=cron, interval=interval, timezone=timezone)
     begin = parse_when(start, "--start", end=False, zone=timezone)
     finish = parse_when(end, "--end", end=True, zone=timezone)
+    if finish < begin:
+        raise CliError(f"--end {end!r} is before --start {start!r}")
     backend = _backend()
     dep = backend.read_deployment(name)
+    if schedule is None and not dep.schedules:
+        raise CliError(f"deployment {dep.full_name} has no schedule; give --cron or --interval")
     console = make_console()
     if no_wait or max_active is not None:
         report = backfill(dep.id, begin, finish, schedule=schedule, max_active=max_active,
                           backend=backend)  # fmt: skip
         console.print(
-            f"Backfill of {dep.full_name}: {len(report.ticks)} ticks, {report.created} runs created."
+            f"Backfill of {dep.full_name}: {len(report.ticks)} ticks, "
+            f"{report.created} runs created."
         )
         if no_wait:
             return
@@ -292,7 +299,8 @@ def _follow_backfill(
         )  # fmt: skip
     failed = [r for r in report.runs if r.state_type is not StateType.COMPLETED]
     make_console().print(
-        f"Backfill of {dep.full_name}: {len(report.runs)} runs finished, {len(failed)} not completed."
+        f"Backfill of {dep.full_name}: {len(report.runs)} runs finished, "
+        f"{len(failed)} not completed."
     )
     if failed:
         raise typer.Exit(1)

@@ -1,4 +1,4 @@
-"""``sluice work-pool create|ls|inspect|pause|resume|delete`` and ``sluice work-queue create|ls|inspect``."""
+"""``sluice work-pool create|ls|inspect|pause|resume|delete``, ``work-queue create|ls|inspect``."""
 
 from __future__ import annotations
 

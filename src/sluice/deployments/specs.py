@@ -121,7 +121,9 @@ def load_project_file(path: Path) -> list[DeploymentSpec]:
     if not isinstance(entries, list):
         raise ConfigurationError(f"{path}: expected a top-level 'deployments:' list")
     folder = str(path.parent.resolve())
-    specs = [_spec_of(entry, f"{path}: deployment {i + 1}", folder) for i, entry in enumerate(entries)]
+    specs = [
+        _spec_of(entry, f"{path}: deployment {i + 1}", folder) for i, entry in enumerate(entries)
+    ]
     names = [s.name for s in specs]
     for name in names:
         if names.count(name) > 1:

@@ -1,4 +1,4 @@
-"""Execute one existing flow run of a deployment, as that run: ``python -m sluice.workers.execute ID``.
+"""Execute one existing flow run, as that run: ``python -m sluice.workers.execute ID``.
 
 This is what a worker's subprocess runs (``sluice flow-run execute ID`` does
 the same by hand). It loads the deployment's entrypoint from its working
@@ -144,9 +144,7 @@ def end_without_running(
     backend.flush()
 
 
-def _run(
-    flow: Flow[..., Any], record: FlowRunRecord, backend: Backend, settings: Settings
-) -> Any:
+def _run(flow: Flow[..., Any], record: FlowRunRecord, backend: Backend, settings: Settings) -> Any:
     from sluice.engine.flow_engine import FlowRunDriver, run_flow_async, run_flow_sync
     from sluice.engine.flow_setup import entrypoint_of
     from sluice.engine.journal import Journal

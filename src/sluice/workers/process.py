@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -58,17 +59,15 @@ class FlowRunProcess:
 
     def kill_if_overdue(self, now: float) -> None:
         """SIGKILL a process that ignored its SIGTERM past the grace period."""
-        if self.stop_deadline is not None and now >= self.stop_deadline:
-            if self.exit_code() is None:
-                self.popen.kill()
+        overdue = self.stop_deadline is not None and now >= self.stop_deadline
+        if overdue and self.exit_code() is None:
+            self.popen.kill()
 
     def close(self) -> None:
         """Release the pipe (after the process ended)."""
         if self.popen.stdin is not None:
-            try:
+            with contextlib.suppress(OSError):
                 self.popen.stdin.close()
-            except OSError:
-                pass
 
     def _say(self, line: bytes) -> None:
         stdin = self.popen.stdin
@@ -88,7 +87,9 @@ def launch(
     directory when it exists (the subprocess fails the run if it does not)."""
     child_env = dict(os.environ if env is None else env)
     child_env[CONTROL_ENV] = "stdin"
-    folder = payload.working_dir if payload.working_dir and os.path.isdir(payload.working_dir) else cwd
+    folder = (
+        payload.working_dir if payload.working_dir and os.path.isdir(payload.working_dir) else cwd
+    )
     popen = subprocess.Popen(
         [*EXECUTE_COMMAND, payload.run.id],
         stdin=subprocess.PIPE,

@@ -16,6 +16,7 @@ A second stop request skips the grace period.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -127,9 +128,7 @@ class Worker:
     def run(self) -> WorkerReport:
         """Work until stopped (or, with ``run_once``, until the first claim's runs end)."""
         self._worker_beat("ONLINE")
-        logger.info(
-            "Worker %r started on %s", self.options.name, self._source_text()
-        )
+        logger.info("Worker %r started on %s", self.options.name, self._source_text())
         try:
             claimed_once = False
             while not self._stop.is_set():
@@ -307,10 +306,8 @@ class Worker:
         while self.children:
             self._reap()
             time.sleep(0.02)
-        try:
+        with contextlib.suppress(SluiceError):
             self._worker_beat("STOPPED")
-        except SluiceError:
-            pass
         self.backend.flush()
         logger.info("Worker %r stopped", self.options.name)
 
