@@ -148,6 +148,7 @@ def test_max_active_runs_skips_ticks_behind_a_long_run(
     )
     _pass(backend, clock, horizon=MINUTE)
     assert len(backend.claim_flow_runs("p", worker_name="w", limit=5, now=clock)) == 1
+    backend.worker_heartbeat("p", "w", now=clock + 3 * MINUTE)  # alive: its run stays
     _pass(backend, clock + 3 * MINUTE, horizon=MINUTE)
     report = _pass(backend, clock + 3 * MINUTE, horizon=MINUTE)
     names = [name for _, name in _ticks(backend)]
@@ -155,6 +156,15 @@ def test_max_active_runs_skips_ticks_behind_a_long_run(
     # Due while the first run holds the only slot: skipped, not piled up.
     assert "Skipped" in names
     assert report.over_limit == []  # the first pass at that time did it
+
+
+def test_runs_of_a_dead_worker_are_handed_back(backend: LocalBackend, clock: dt.datetime) -> None:
+    backend.upsert_deployment(make_deployment(schedules=_every_minute(clock)))
+    _pass(backend, clock, horizon=MINUTE)
+    (claimed,) = backend.claim_flow_runs("default", worker_name="gone", limit=5, now=clock)
+    report = _pass(backend, clock + 2 * MINUTE, horizon=MINUTE, orphan_timeout=MINUTE)
+    assert report.requeued == [claimed.id]
+    assert backend.read_flow_run(claimed.id).state_name == "Scheduled"
 
 
 # -- two schedulers racing -------------------------------------------------------------------
