@@ -181,6 +181,8 @@ _SCHEDULER = textwrap.dedent(
     backend = LocalBackend(Settings(home=Path(home), database_url=url,
                                     store=StoreSettings(lock_timeout=60.0)))
     clock = dt.datetime.fromisoformat(start)
+    backend.list_work_pools()  # connected and warm before the start line
+    (go.parent / f"ready-{sys.argv[5]}").touch()
     while not go.exists():
         time.sleep(0.005)
     created = 0
@@ -211,12 +213,15 @@ def _race_schedulers(tmp_path: Path, url: str) -> None:
         argv = [sys.executable, "-c", _SCHEDULER, str(home), url, clock.isoformat(), str(go)]
         procs = [
             subprocess.Popen(
-                argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+                [*argv, str(i)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
             )
-            for _ in range(2)
+            for i in range(2)
         ]
         try:
-            time.sleep(1.0)
+            deadline = time.monotonic() + 60
+            ready = [tmp_path / f"ready-{i}" for i in range(2)]
+            while not all(r.exists() for r in ready) and time.monotonic() < deadline:
+                time.sleep(0.01)
             go.touch()
             outputs = [proc.communicate(timeout=100) for proc in procs]
         finally:
