@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from sluice import flow, runtime
+from sluice import flow, runtime, task
 from sluice.backend.factory import close_backends, get_backend
 from sluice.deployments import backfill, run_deployment
 from sluice.deployments.schedules import CronSchedule, IntervalSchedule
@@ -212,6 +212,21 @@ def test_runtime_in_a_deployment_run_knows_its_tick_and_deployment() -> None:
     assert seen["deployment_id"] == dep.id
     assert seen["parameters"] == {"who": "x", "times": 1}
     assert seen["flow_name"] == "greet"
+
+
+@task
+def _where() -> tuple[str | None, str | None]:
+    return runtime.flow_run.id, runtime.flow_run.flow_name
+
+
+@flow
+def _asks_in_tasks() -> tuple[Any, Any, str | None]:
+    return _where(), _where.submit().result(), runtime.flow_run.id
+
+
+def test_runtime_inside_tasks_sees_the_flow_run() -> None:
+    direct, submitted, own = _asks_in_tasks()
+    assert direct == submitted == (own, "_asks_in_tasks")
 
 
 def test_runtime_outside_deployments_and_outside_runs() -> None:

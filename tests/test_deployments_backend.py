@@ -157,6 +157,11 @@ def test_update_pause_and_delete_deployment(backend: Any) -> None:
     assert paused.paused and paused.max_active_runs == 2
     with pytest.raises(ValueError, match="cannot change entrypoint"):
         backend.update_deployment("etl/daily", {"entrypoint": "x:y"})
+    with pytest.raises(ParameterValidationError, match="n: expected integer"):
+        backend.update_deployment("etl/daily", {"parameters": {"n": "x"}})
+    with pytest.raises(ValueError, match="tags must be a list of text"):
+        backend.update_deployment("etl/daily", {"tags": "nightly"})
+    assert backend.update_deployment("etl/daily", {"parameters": {"n": 4}}).parameters == {"n": 4}
     waiting = backend.create_flow_run_from_deployment(dep.id)
     backend.delete_deployment("etl/daily")
     with pytest.raises(NotFoundError):

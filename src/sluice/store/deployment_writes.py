@@ -226,9 +226,21 @@ _JSON_FIELDS = frozenset({"tags", "parameters"})
 def update_deployment(
     conn: Connection, key: str, changes: Mapping[str, Any], now: float
 ) -> DeploymentRecord:
-    """Change some settings of a deployment (see ``_DEPLOYMENT_FIELDS``) by id or FLOW/NAME."""
+    """Change some settings of a deployment (see ``_DEPLOYMENT_FIELDS``) by id or FLOW/NAME.
+
+    New default ``parameters`` are checked against the deployment's schema.
+    """
     _check_fields("deployment", changes, _DEPLOYMENT_FIELDS)
     current = dq.get_deployment(conn, key)
+    if "parameters" in changes:
+        from sluice.parameter_schemas import check_parameters
+
+        check_parameters(
+            current.flow_name,
+            current.parameter_schema,
+            changes["parameters"],
+            complete=bool(current.schedules),
+        )
     values: dict[str, Any] = {"updated": now}
     for name, value in changes.items():
         values[name] = dumps(value) if name in _JSON_FIELDS else value
