@@ -19,7 +19,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, case, false, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    bindparam,
+    case,
+    false,
+    func,
+    or_,
+    select,
+    update,
+)
 
 from sluice.errors import NotFoundError
 from sluice.schemas import FlowRunRecord, WorkPoolRecord, WorkQueueRecord
@@ -153,15 +163,7 @@ def _claim_in_pages(
                 break
             if not slots.take(queue, deployment_id):
                 continue
-            done = conn.execute(
-                update(flow_run)
-                .where(
-                    flow_run.c.id == run_id,
-                    flow_run.c.state_type == StateType.SCHEDULED.value,
-                    flow_run.c.state_name.in_(CLAIMABLE_NAMES),
-                )
-                .values(worker_name=worker_name)
-            )
+            done = conn.execute(_CLAIM, {"b_id": run_id, "b_worker": worker_name})
             if done.rowcount == 1:
                 set_run_state(conn, run_id, StateType.PENDING, "Pending", message, now)
                 claimed.append(run_id)
@@ -173,6 +175,18 @@ def _claim_in_pages(
     found = conn.execute(select(flow_run).where(flow_run.c.id.in_(claimed))).mappings()
     by_id = {r["id"]: flow_run_from_row(r) for r in found}
     return [by_id[run_id] for run_id in claimed]
+
+
+#: take one run if it is still claimable (the re-check makes a claim exclusive)
+_CLAIM = (
+    update(flow_run)
+    .where(
+        flow_run.c.id == bindparam("b_id"),
+        flow_run.c.state_type == StateType.SCHEDULED.value,
+        flow_run.c.state_name.in_(CLAIMABLE_NAMES),
+    )
+    .values(worker_name=bindparam("b_worker"))
+)
 
 
 def _open_queues(
