@@ -42,13 +42,16 @@ _CLAIMER = textwrap.dedent(
     settings = Settings(home=Path(home), database_url=url,
                         store=StoreSettings(lock_timeout=60.0))
     backend = LocalBackend(settings)
+    backend.list_work_pools()  # connected and warm before the start line
+    (go.parent / f"ready-{name}").touch()
     while not go.exists():
-        time.sleep(0.005)
+        time.sleep(0.002)
     claimed, empty = [], 0
     while empty < 3:
         got = backend.claim_flow_runs("race", worker_name=name, limit=random.randint(1, 7))
         claimed += [r.id for r in got]
         empty = 0 if got else empty + 1
+        time.sleep(0.001)  # as a worker would: start what it claimed, then ask again
     backend.close()
     print(json.dumps(claimed))
     """
@@ -78,7 +81,10 @@ def _race(tmp_path: Path, url: str) -> None:
             for i in range(WORKERS)
         ]
         try:
-            time.sleep(1.0)  # let all three open the store and wait at the line
+            deadline = time.monotonic() + 60
+            ready = [tmp_path / f"ready-w{i}" for i in range(WORKERS)]
+            while not all(r.exists() for r in ready) and time.monotonic() < deadline:
+                time.sleep(0.01)
             go.touch()
             outputs = [proc.communicate(timeout=100) for proc in procs]
         finally:

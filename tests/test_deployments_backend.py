@@ -157,6 +157,11 @@ def test_update_pause_and_delete_deployment(backend: Any) -> None:
     assert paused.paused and paused.max_active_runs == 2
     with pytest.raises(ValueError, match="cannot change entrypoint"):
         backend.update_deployment("etl/daily", {"entrypoint": "x:y"})
+    with pytest.raises(ParameterValidationError, match="n: expected integer"):
+        backend.update_deployment("etl/daily", {"parameters": {"n": "x"}})
+    with pytest.raises(ValueError, match="tags must be a list of text"):
+        backend.update_deployment("etl/daily", {"tags": "nightly"})
+    assert backend.update_deployment("etl/daily", {"parameters": {"n": 4}}).parameters == {"n": 4}
     waiting = backend.create_flow_run_from_deployment(dep.id)
     backend.delete_deployment("etl/daily")
     with pytest.raises(NotFoundError):
@@ -485,3 +490,25 @@ def test_worker_heartbeats(backend: Any) -> None:
         backend.worker_heartbeat("nope", "w")
     with pytest.raises(ValueError, match="ONLINE or STOPPED"):
         backend.worker_heartbeat("p", "w", status="BUSY")
+
+
+def test_runs_of_silent_workers_are_handed_back(backend: Any) -> None:
+    backend.upsert_deployment(make_deployment())
+    _runs(backend, "etl/daily", 2)
+    now = utcnow()
+    import datetime as dt
+
+    backend.worker_heartbeat("default", "alive", now=now)
+    backend.worker_heartbeat("default", "dead", now=now - dt.timedelta(minutes=10))
+    kept = backend.claim_flow_runs("default", worker_name="alive", limit=1, now=now)
+    lost = backend.claim_flow_runs("default", worker_name="dead", limit=1, now=now)
+    # Just claimed: not orphaned yet, whatever the worker.
+    assert backend.requeue_orphaned_runs(timeout=60, now=now) == []
+    later = now + dt.timedelta(minutes=2)
+    backend.worker_heartbeat("default", "alive", now=later)
+    assert backend.requeue_orphaned_runs(timeout=60, now=later) == [lost[0].id]
+    back = backend.read_flow_run(lost[0].id)
+    assert back.state_name == "Scheduled" and "worker dead" in (back.state_message or "")
+    assert backend.read_flow_run(kept[0].id).state_type is StateType.PENDING
+    again = backend.claim_flow_runs("default", worker_name="alive", limit=5, now=later)
+    assert [r.id for r in again] == [lost[0].id]

@@ -148,6 +148,7 @@ def test_max_active_runs_skips_ticks_behind_a_long_run(
     )
     _pass(backend, clock, horizon=MINUTE)
     assert len(backend.claim_flow_runs("p", worker_name="w", limit=5, now=clock)) == 1
+    backend.worker_heartbeat("p", "w", now=clock + 3 * MINUTE)  # alive: its run stays
     _pass(backend, clock + 3 * MINUTE, horizon=MINUTE)
     report = _pass(backend, clock + 3 * MINUTE, horizon=MINUTE)
     names = [name for _, name in _ticks(backend)]
@@ -155,6 +156,15 @@ def test_max_active_runs_skips_ticks_behind_a_long_run(
     # Due while the first run holds the only slot: skipped, not piled up.
     assert "Skipped" in names
     assert report.over_limit == []  # the first pass at that time did it
+
+
+def test_runs_of_a_dead_worker_are_handed_back(backend: LocalBackend, clock: dt.datetime) -> None:
+    backend.upsert_deployment(make_deployment(schedules=_every_minute(clock)))
+    _pass(backend, clock, horizon=MINUTE)
+    (claimed,) = backend.claim_flow_runs("default", worker_name="gone", limit=5, now=clock)
+    report = _pass(backend, clock + 2 * MINUTE, horizon=MINUTE, orphan_timeout=MINUTE)
+    assert report.requeued == [claimed.id]
+    assert backend.read_flow_run(claimed.id).state_name == "Scheduled"
 
 
 # -- two schedulers racing -------------------------------------------------------------------
@@ -171,6 +181,8 @@ _SCHEDULER = textwrap.dedent(
     backend = LocalBackend(Settings(home=Path(home), database_url=url,
                                     store=StoreSettings(lock_timeout=60.0)))
     clock = dt.datetime.fromisoformat(start)
+    backend.list_work_pools()  # connected and warm before the start line
+    (go.parent / f"ready-{sys.argv[5]}").touch()
     while not go.exists():
         time.sleep(0.005)
     created = 0
@@ -201,12 +213,15 @@ def _race_schedulers(tmp_path: Path, url: str) -> None:
         argv = [sys.executable, "-c", _SCHEDULER, str(home), url, clock.isoformat(), str(go)]
         procs = [
             subprocess.Popen(
-                argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+                [*argv, str(i)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
             )
-            for _ in range(2)
+            for i in range(2)
         ]
         try:
-            time.sleep(1.0)
+            deadline = time.monotonic() + 60
+            ready = [tmp_path / f"ready-{i}" for i in range(2)]
+            while not all(r.exists() for r in ready) and time.monotonic() < deadline:
+                time.sleep(0.01)
             go.touch()
             outputs = [proc.communicate(timeout=100) for proc in procs]
         finally:

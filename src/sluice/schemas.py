@@ -251,8 +251,9 @@ class DeploymentRecord:
     paused: bool = False
     #: how many of its runs may be Pending/Running at once (None: no limit)
     concurrency_limit: int | None = None
-    #: a schedule tick that comes due while this many of its runs are in
-    #: progress is skipped rather than queued (None: no limit)
+    #: at most this many of its runs Pending/Running at once (like
+    #: concurrency_limit), and with catchup off a schedule tick that comes due
+    #: while the limit is reached is recorded Skipped rather than queued
     max_active_runs: int | None = None
     #: after downtime, create the missed runs (True) or record them as skipped
     catchup: bool = False

@@ -240,6 +240,14 @@ class DeploymentBackend(Protocol):
         """
         ...
 
+    def requeue_orphaned_runs(
+        self, *, timeout: float, now: _dt.datetime | None = None
+    ) -> list[str]:
+        """Hand back (Scheduled again) runs of deployments Pending for over ``timeout`` s
+        whose claiming worker has sent no heartbeat (``worker_heartbeat``) for as long:
+        it died before starting them. The ids handed back."""
+        ...
+
     def mark_late_runs(self, *, grace: float, now: _dt.datetime | None = None) -> list[str]:
         """Rename Scheduled runs of deployments not started ``grace`` s after their
         scheduled time (and creation) to ``Late``; the ids renamed."""

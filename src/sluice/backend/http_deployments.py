@@ -380,6 +380,16 @@ class HttpDeploymentsMixin:
         result: FlowRunRecord = self._call("POST", path, FlowRunRecord)
         return result
 
+    def requeue_orphaned_runs(
+        self, *, timeout: float, now: _dt.datetime | None = None
+    ) -> list[str]:
+        """Hand back Pending runs whose claiming worker went silent for ``timeout`` s."""
+        body = MarkLateRequest(grace=timeout, now=now)
+        result: dict[str, list[str]] = self._call(
+            "POST", "/api/scheduler/requeue_orphaned", dict[str, list[str]], json=_json(body)
+        )
+        return result["ids"]
+
     def mark_late_runs(self, *, grace: float, now: _dt.datetime | None = None) -> list[str]:
         """Rename Scheduled runs of deployments not started within ``grace`` s to Late."""
         body = MarkLateRequest(grace=grace, now=now)

@@ -475,6 +475,17 @@ class LocalDeploymentsMixin:
 
         return self._write_now(work)
 
+    def requeue_orphaned_runs(
+        self, *, timeout: float, now: _dt.datetime | None = None
+    ) -> list[str]:
+        """Hand back Pending runs whose claiming worker went silent for ``timeout`` s."""
+        from sluice.store import claims
+
+        at = _moment(now).timestamp()
+        return self._write_now(
+            lambda conn: claims.requeue_orphaned_runs(conn, timeout=timeout, now=at)
+        )
+
     def mark_late_runs(self, *, grace: float, now: _dt.datetime | None = None) -> list[str]:
         """Rename Scheduled runs of deployments not started within ``grace`` s to Late."""
         from sluice.store import schedule_writes

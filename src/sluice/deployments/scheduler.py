@@ -12,7 +12,9 @@ Skipped ticks: after downtime, with ``catchup`` off, the ticks missed (older
 than ``grace``) are not run; each is recorded as a run in the Cancelled-type
 state ``Skipped`` with a message saying why, so it shows in the deployment's
 history and its slot is taken (a later catchup cannot run it by surprise).
-The same pass renames runs not started ``grace`` after their time ``Late``
+The same pass hands back runs a worker claimed but died before starting
+(Pending, its heartbeats silent for ``orphan_timeout``), renames runs not
+started ``grace`` after their time ``Late``
 and, for deployments at ``max_active_runs`` with catchup off, records due
 schedule runs beyond the limit as ``Skipped`` instead of letting them pile up.
 
@@ -41,6 +43,8 @@ MISSED_MESSAGE = "Skipped: missed while no scheduler was running (catchup is off
 DEFAULT_HORIZON = _dt.timedelta(minutes=10)
 DEFAULT_GRACE = _dt.timedelta(seconds=60)
 DEFAULT_MAX_RUNS = 50
+#: a run Pending this long whose worker sent no heartbeat as long is handed back
+DEFAULT_ORPHAN_TIMEOUT = _dt.timedelta(seconds=60)
 
 
 @dataclass
@@ -55,6 +59,8 @@ class SchedulerReport:
     late: list[str] = field(default_factory=list)
     #: due runs skipped because their deployment was at max_active_runs
     over_limit: list[str] = field(default_factory=list)
+    #: Pending runs handed back because their worker went silent before starting them
+    requeued: list[str] = field(default_factory=list)
     #: deployments that could not be planned, with why (bad schedules, store errors)
     errors: dict[str, str] = field(default_factory=dict)
 
@@ -67,6 +73,7 @@ def schedule_due_runs(
     max_runs: int = DEFAULT_MAX_RUNS,
     grace: _dt.timedelta = DEFAULT_GRACE,
     deployment_ids: set[str] | None = None,
+    orphan_timeout: _dt.timedelta = DEFAULT_ORPHAN_TIMEOUT,
 ) -> SchedulerReport:
     """One scheduler pass over every unpaused deployment with schedules (or only
     ``deployment_ids``); see the module docstring.
@@ -91,6 +98,9 @@ def schedule_due_runs(
         report.created += created
         report.skipped += skipped
     report.late = backend.mark_late_runs(grace=grace.total_seconds(), now=moment)
+    report.requeued = backend.requeue_orphaned_runs(
+        timeout=orphan_timeout.total_seconds(), now=moment
+    )
     report.over_limit = backend.skip_runs_over_max_active(now=moment)
     return report
 

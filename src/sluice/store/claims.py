@@ -19,7 +19,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, case, false, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    bindparam,
+    case,
+    false,
+    func,
+    or_,
+    select,
+    update,
+)
 
 from sluice.errors import NotFoundError
 from sluice.schemas import FlowRunRecord, WorkPoolRecord, WorkQueueRecord
@@ -27,7 +37,7 @@ from sluice.states import StateType
 from sluice.store import deployment_queries as dq
 from sluice.store.deployment_writes import set_run_state
 from sluice.store.rows import flow_run_from_row
-from sluice.store.schema import deployment, flow_run, work_pool
+from sluice.store.schema import deployment, flow_run, work_pool, worker
 
 #: state names of Scheduled-type runs a worker may pick up. Not AwaitingRetry:
 #: that is a run waiting in its own process between attempts.
@@ -153,15 +163,7 @@ def _claim_in_pages(
                 break
             if not slots.take(queue, deployment_id):
                 continue
-            done = conn.execute(
-                update(flow_run)
-                .where(
-                    flow_run.c.id == run_id,
-                    flow_run.c.state_type == StateType.SCHEDULED.value,
-                    flow_run.c.state_name.in_(CLAIMABLE_NAMES),
-                )
-                .values(worker_name=worker_name)
-            )
+            done = conn.execute(_CLAIM, {"b_id": run_id, "b_worker": worker_name})
             if done.rowcount == 1:
                 set_run_state(conn, run_id, StateType.PENDING, "Pending", message, now)
                 claimed.append(run_id)
@@ -173,6 +175,18 @@ def _claim_in_pages(
     found = conn.execute(select(flow_run).where(flow_run.c.id.in_(claimed))).mappings()
     by_id = {r["id"]: flow_run_from_row(r) for r in found}
     return [by_id[run_id] for run_id in claimed]
+
+
+#: take one run if it is still claimable (the re-check makes a claim exclusive)
+_CLAIM = (
+    update(flow_run)
+    .where(
+        flow_run.c.id == bindparam("b_id"),
+        flow_run.c.state_type == StateType.SCHEDULED.value,
+        flow_run.c.state_name.in_(CLAIMABLE_NAMES),
+    )
+    .values(worker_name=bindparam("b_worker"))
+)
 
 
 def _open_queues(
@@ -268,3 +282,47 @@ def release_flow_runs(
             set_run_state(conn, run_id, StateType.SCHEDULED, "Scheduled", message, now)
             released.append(run_id)
     return released
+
+
+def requeue_orphaned_runs(conn: Connection, *, timeout: float, now: float) -> list[str]:
+    """Hand back Pending runs of deployments whose claiming worker went silent.
+
+    A run is orphaned when it has been Pending for more than ``timeout``
+    seconds and no worker of its pool with the claiming worker's name has
+    sent a heartbeat within ``timeout``: the worker died between claiming the
+    run and starting it. The run becomes Scheduled again (with a message) for
+    another worker to claim, instead of staying Pending for ever. Returns the
+    ids handed back.
+    """
+    cutoff = now - timeout
+    alive = (
+        select(worker.c.id)
+        .where(
+            worker.c.pool_name == flow_run.c.work_pool_name,
+            worker.c.name == flow_run.c.worker_name,
+            worker.c.status == "ONLINE",
+            worker.c.last_heartbeat >= cutoff,
+        )
+        .exists()
+    )
+    stale = (
+        flow_run.c.state_type == StateType.PENDING.value,
+        flow_run.c.deployment_id.is_not(None),
+        flow_run.c.worker_name.is_not(None),
+        flow_run.c.updated < cutoff,
+    )
+    found = conn.execute(
+        select(flow_run.c.id, flow_run.c.worker_name).where(*stale, ~alive).order_by(flow_run.c.id)
+    ).all()
+    requeued: list[str] = []
+    for run_id, worker_name in found:
+        done = conn.execute(
+            update(flow_run).where(flow_run.c.id == run_id, *stale).values(worker_name=None)
+        )
+        if done.rowcount == 1:
+            message = (
+                f"Handed back: worker {worker_name} claimed it but went silent before starting it"
+            )
+            set_run_state(conn, run_id, StateType.SCHEDULED, "Scheduled", message, now)
+            requeued.append(run_id)
+    return requeued

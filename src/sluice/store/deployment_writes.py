@@ -10,10 +10,11 @@ in :mod:`sluice.store.claims`.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import Connection, bindparam, delete, select, update
 
 from sluice.errors import ConflictError
 from sluice.schemas import (
@@ -226,9 +227,21 @@ _JSON_FIELDS = frozenset({"tags", "parameters"})
 def update_deployment(
     conn: Connection, key: str, changes: Mapping[str, Any], now: float
 ) -> DeploymentRecord:
-    """Change some settings of a deployment (see ``_DEPLOYMENT_FIELDS``) by id or FLOW/NAME."""
+    """Change some settings of a deployment (see ``_DEPLOYMENT_FIELDS``) by id or FLOW/NAME.
+
+    New default ``parameters`` are checked against the deployment's schema.
+    """
     _check_fields("deployment", changes, _DEPLOYMENT_FIELDS)
     current = dq.get_deployment(conn, key)
+    if "parameters" in changes:
+        from sluice.parameter_schemas import check_parameters
+
+        check_parameters(
+            current.flow_name,
+            current.parameter_schema,
+            changes["parameters"],
+            complete=bool(current.schedules),
+        )
     values: dict[str, Any] = {"updated": now}
     for name, value in changes.items():
         values[name] = dumps(value) if name in _JSON_FIELDS else value
@@ -308,8 +321,31 @@ def set_run_state(
     }
     if type_ in (StateType.COMPLETED, StateType.FAILED, StateType.CRASHED, StateType.CANCELLED):
         values.setdefault("end_time", now)
-    conn.execute(update(flow_run).where(flow_run.c.id == run_id).values(values))
-    conn.execute(run_state.insert().values(state_history_row(run_id, type_, name, now, message)))
+    # Values go as parameters of a cached statement, not into the statement:
+    # SQLAlchemy would build (and hash) a new statement for every call.
+    stmt = _state_update(tuple(sorted(values)))
+    conn.execute(stmt, {**{f"v_{k}": v for k, v in values.items()}, "b_id": run_id})
+    conn.execute(run_state.insert(), state_history_row(run_id, type_, name, now, message))
+
+
+@functools.cache
+def _state_update(columns: tuple[str, ...]) -> Any:
+    return (
+        update(flow_run)
+        .where(flow_run.c.id == bindparam("b_id"))
+        .values({c: bindparam(f"v_{c}") for c in columns})
+    )
+
+
+@functools.cache
+def _insert_run_once(dialect: str) -> Any:
+    """INSERT of a run that does nothing when its (deployment, key) has a run already."""
+    return (
+        _dialect_insert(dialect)(flow_run)
+        .on_conflict_do_nothing(index_elements=["deployment_id", "idempotency_key"])
+        # RETURNING, not rowcount: psycopg reports -1 for this statement.
+        .returning(flow_run.c.id)
+    )
 
 
 def insert_deployment_run(
@@ -336,16 +372,9 @@ def insert_deployment_run(
         None if run.scheduled_start_time is None else run.scheduled_start_time.timestamp()
     )
     if run.idempotency_key is None:
-        conn.execute(flow_run.insert().values(row))
+        conn.execute(flow_run.insert(), row)
     else:
-        stmt = (
-            _insert(conn)(flow_run)
-            .values(row)
-            .on_conflict_do_nothing(index_elements=["deployment_id", "idempotency_key"])
-            # RETURNING, not rowcount: psycopg reports -1 for this statement.
-            .returning(flow_run.c.id)
-        )
-        if conn.execute(stmt).first() is None:
+        if conn.execute(_insert_run_once(conn.dialect.name), row).first() is None:
             existing = conn.execute(
                 select(flow_run).where(
                     flow_run.c.deployment_id == run.deployment_id,
@@ -356,7 +385,7 @@ def insert_deployment_run(
     history = state_history_row(
         run.id, run.state_type, run.state_name, run.updated.timestamp(), message
     )
-    conn.execute(run_state.insert().values(history))
+    conn.execute(run_state.insert(), history)
     return run, True
 
 

@@ -178,9 +178,22 @@ def create_scheduled_runs(
 def mark_late(body: MarkLateRequest, backend: BackendDep) -> MarkedIds:
     """Rename Scheduled runs of deployments not started ``grace`` s after their time Late."""
     check_storable(body)
-    if not math.isfinite(body.grace) or body.grace < 0:
-        raise HTTPException(422, f"grace must be a number of seconds >= 0, not {body.grace!r}")
+    _check_seconds(body.grace)
     return MarkedIds(ids=backend.mark_late_runs(grace=body.grace, now=body.now))
+
+
+@router.post("/scheduler/requeue_orphaned", response_model=MarkedIds)
+def requeue_orphaned(body: MarkLateRequest, backend: BackendDep) -> MarkedIds:
+    """Hand back runs Pending for over ``grace`` s whose claiming worker has been silent
+    as long (it died before starting them): they become Scheduled again."""
+    check_storable(body)
+    _check_seconds(body.grace)
+    return MarkedIds(ids=backend.requeue_orphaned_runs(timeout=body.grace, now=body.now))
+
+
+def _check_seconds(value: float) -> None:
+    if not math.isfinite(value) or value < 0:
+        raise HTTPException(422, f"grace must be a number of seconds >= 0, not {value!r}")
 
 
 @router.post("/scheduler/skip_over_max_active", response_model=MarkedIds)

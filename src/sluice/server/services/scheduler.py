@@ -38,6 +38,7 @@ def scheduler_service(
             horizon=_dt.timedelta(seconds=conf.horizon),
             max_runs=conf.max_runs,
             grace=_dt.timedelta(seconds=conf.grace),
+            orphan_timeout=_dt.timedelta(seconds=settings.heartbeat_timeout),
         )
         if report.created or report.skipped or report.late or report.over_limit:
             logger.info(
@@ -47,6 +48,12 @@ def scheduler_service(
                 report.skipped,
                 len(report.late),
                 len(report.over_limit),
+            )
+        if report.requeued:
+            logger.warning(
+                "Handed back %d run(s) claimed by silent workers: %s",
+                len(report.requeued),
+                ", ".join(report.requeued),
             )
 
     engine = None if sqlite_file(backend.url) is not None else backend.engine

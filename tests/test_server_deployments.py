@@ -1,0 +1,146 @@
+"""The deployment endpoints over a real server: status codes, and the scheduler service."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from sluice.backend.local import LocalBackend
+from sluice.schemas import FlowRunRecord, new_id
+from sluice.settings import Settings
+from sluice.states import Failed
+from tests.deployment_backends import INTERVAL, SCHEMA, empty_store
+from tests.server_process import ServerProcess
+
+DEPLOYMENT: dict[str, Any] = {
+    "name": "daily",
+    "flow_name": "etl",
+    "entrypoint": "flows/etl.py:etl",
+    "parameters": {"n": 1},
+    "parameter_schema": SCHEMA,
+}
+
+
+@pytest.fixture
+def api(api_server: ServerProcess) -> Iterator[httpx.Client]:
+    store = LocalBackend(Settings(home=api_server.home))
+    try:
+        empty_store(store)
+    finally:
+        store.close()
+    with httpx.Client(base_url=f"{api_server.url}/api", timeout=30) as client:
+        yield client
+
+
+def test_deployment_round_trip_and_unknown_names(api: httpx.Client) -> None:
+    created = api.put("/deployments", json=DEPLOYMENT)
+    assert created.status_code == 200, created.text
+    body = created.json()
+    assert api.get("/deployments/etl/daily").json()["id"] == body["id"]
+    assert api.get("/deployments", params={"id": body["id"]}).json()[0]["name"] == "daily"
+    missing = api.get("/deployments/etl/weekly")
+    assert missing.status_code == 404
+    assert missing.json()["detail"] == "deployment 'etl/weekly' not found"
+    assert api.get("/work_pools/nope").status_code == 404
+    assert api.post("/deployments/etl/weekly/runs", json={}).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"schedules": [{"kind": "weekly"}]}, "schedule kind 'weekly'"),
+        ({"schedules": [{"kind": "cron", "cron": "99 * * * *"}]}, "cron"),
+        ({"entrypoint": "no-function-here"}, "entrypoint"),
+        ({"concurrency_limit": -1}, "concurrency_limit"),
+        ({"parameters": {"n": "one"}}, "n: expected integer"),
+        ({"parameter_schema": {"properties": 3}}, "properties"),
+    ],
+)
+def test_bad_deployments_are_422(api: httpx.Client, change: dict[str, Any], expected: str) -> None:
+    answer = api.put("/deployments", json={**DEPLOYMENT, **change})
+    assert answer.status_code == 422, answer.text
+    assert expected in str(answer.json()["detail"])
+    assert api.get("/deployments").json() == []
+
+
+def test_bad_parameters_are_422_and_create_no_run(api: httpx.Client) -> None:
+    api.put("/deployments", json=DEPLOYMENT)
+    answer = api.post("/deployments/etl/daily/runs", json={"parameters": {"n": "x", "m": 1}})
+    assert answer.status_code == 422
+    assert answer.json()["detail"] == (
+        "Invalid parameters for flow 'etl': m: unknown parameter (the flow takes: label, n); "
+        "n: expected integer, got string 'x'"
+    )
+    assert api.get("/deployments/etl/daily/runs").json() == []
+    ok = api.post("/deployments/etl/daily/runs", json={"parameters": {"n": 5}})
+    assert ok.status_code == 201
+    assert ok.json()["state_name"] == "Scheduled"
+
+
+def test_conflicts_are_409(api: httpx.Client) -> None:
+    assert api.post("/work_pools", json={"name": "p"}).status_code == 201
+    again = api.post("/work_pools", json={"name": "p"})
+    assert again.status_code == 409
+    assert again.json()["detail"] == "work pool 'p': a work pool of that name exists"
+    api.put("/deployments", json={**DEPLOYMENT, "work_pool_name": "p"})
+    in_use = api.delete("/work_pools/p")
+    assert in_use.status_code == 409 and "etl/daily" in in_use.json()["detail"]
+    assert api.delete("/work_pools/p/queues/default").status_code == 409
+
+
+def test_resume_endpoint(api: httpx.Client, api_server: ServerProcess) -> None:
+    store = LocalBackend(Settings(home=api_server.home))
+    try:
+        adhoc = FlowRunRecord(id=new_id(), flow_name="etl", name="adhoc")
+        adhoc.apply(Failed())
+        store.write_flow_run(adhoc)
+        store.flush()
+    finally:
+        store.close()
+    refused = api.post(f"/flow_runs/{adhoc.id}/resume")
+    assert refused.status_code == 409
+    assert f"sluice flow-run resume {adhoc.id}" in refused.json()["detail"]
+    assert api.post("/flow_runs/nope/resume").status_code == 404
+
+
+def test_bad_claims_and_changes_are_422(api: httpx.Client) -> None:
+    api.post("/work_pools", json={"name": "p"})
+    claim = {"worker_name": "w", "pool_name": "p"}
+    assert api.post("/claims", json={**claim, "limit": 0}).status_code == 422
+    assert api.post("/claims", json={**claim, "limit": 1}).json() == []
+    assert api.post("/claims", json={**claim, "now": "2024-01-01T00:00:00"}).status_code == 422
+    bad = api.patch("/work_pools/p", json={"type": "docker"})
+    assert bad.status_code == 422 and "cannot change type" in bad.json()["detail"]
+    assert api.patch("/work_pools/p", json={"paused": "yes"}).status_code == 422
+    assert api.post("/scheduler/mark_late", json={"grace": -1}).status_code == 422
+
+
+@pytest.mark.integration
+def test_the_server_schedules_runs(tmp_path: Path) -> None:
+    env = {"SLUICE_SCHEDULER_INTERVAL": "0.2", "SLUICE_SCHEDULER_HORIZON": "120"}
+    server = ServerProcess(tmp_path / "home", env=env)
+    server.start()
+    try:
+        with httpx.Client(base_url=f"{server.url}/api", timeout=30) as api:
+            start = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+            anchor = start + dt.timedelta(seconds=5)
+            schedule = {**INTERVAL, "interval": 30.0, "anchor_date": anchor.isoformat()}
+            answer = api.put("/deployments", json={**DEPLOYMENT, "schedules": [schedule]})
+            assert answer.status_code == 200, answer.text
+            deadline = time.monotonic() + 20
+            runs: list[Any] = []
+            while time.monotonic() < deadline and len(runs) < 4:
+                time.sleep(0.2)
+                runs = api.get("/deployments/etl/daily/runs").json()
+            # Ticks every 30 s from the anchor, two minutes ahead.
+            assert len(runs) == 4, server.log()
+            times = [dt.datetime.fromisoformat(r["scheduled_start_time"]) for r in runs]
+            assert times == [anchor + dt.timedelta(seconds=30 * i) for i in range(4)]
+    finally:
+        server.stop()
