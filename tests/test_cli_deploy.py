@@ -218,3 +218,15 @@ def test_flow_run_cancel_of_a_scheduled_run() -> None:
     ok("flow-run", "cancel", created["id"])  # again: nothing changes
     assert get_backend().read_flow_run(created["id"]).state_type is StateType.CANCELLED
     one_line_error("flow-run", "cancel", "nope", contains="nope")
+
+
+def test_deployment_build_then_apply(project: Path) -> None:
+    ok("deployment", "build", "flows.py:hello", "--cron", "0 2 * * *", "--param", "n=4")
+    ok("deployment", "build", "flows.py:record", "--name", "rec", "--pool", "etl")
+    assert deployments() == []  # build only writes the file
+    one_line_error("deployment", "build", "flows.py:hello", "--cron", "bad", contains="bad")
+    ok("deployment", "apply")
+    deps = {d.full_name: d for d in deployments()}
+    assert set(deps) == {"hello/hello", "record/rec"}
+    assert deps["hello/hello"].parameters == {"n": 4}
+    assert deps["record/rec"].work_pool_name == "etl"

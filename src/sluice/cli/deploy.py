@@ -161,3 +161,53 @@ def coerce_to_schema(values: dict[str, Any], flow: Any) -> dict[str, Any]:
             elif lowered in ("false", "no", "0"):
                 out[key] = False
     return out
+
+
+def build_command(
+    entrypoint: Annotated[str, typer.Argument(help="The flow: path/to/file.py:function.")],
+    name: Annotated[
+        str | None, typer.Option("--name", "-n", help="Deployment name (default: the function's).")
+    ] = None,
+    cron: Annotated[str | None, typer.Option("--cron")] = None,
+    interval: Annotated[str | None, typer.Option("--interval")] = None,
+    timezone: Annotated[str | None, typer.Option("--timezone")] = None,
+    pool: Annotated[str | None, typer.Option("--pool", "-p")] = None,
+    param: Annotated[list[str] | None, typer.Option("--param")] = None,
+    tag: Annotated[list[str] | None, typer.Option("--tag", "-t")] = None,
+    project_file: Annotated[Path | None, typer.Option("--file")] = None,
+) -> None:
+    """Add (or replace) a deployment in sluice.yaml without storing it; ``apply`` stores them."""
+    from sluice.deployments.deploying import build_schedules
+    from sluice.deployments.specs import PROJECT_FILE, DeploymentSpec, write_project_entry
+
+    path = project_file or Path(PROJECT_FILE)
+    chosen = name or entrypoint.rpartition(":")[2]
+    spec = DeploymentSpec(name=chosen, entrypoint=entrypoint, working_dir=str(Path.cwd()))
+    flow = spec.load_flow()
+    build_schedules(cron=cron, interval=interval, timezone=timezone)  # checked, not kept
+    entry: dict[str, Any] = {"name": chosen, "entrypoint": entrypoint}
+    for key, value in (("cron", cron), ("interval", interval), ("timezone", timezone),
+                       ("work_pool", pool)):  # fmt: skip
+        if value is not None:
+            entry[key] = value
+    parameters = coerce_to_schema(parse_params(param, None), flow)
+    if parameters:
+        entry["parameters"] = parameters
+    if tag:
+        entry["tags"] = list(tag)
+    write_project_entry(path, entry)
+    make_console().print(
+        f"Wrote deployment {chosen!r} to {path}; store it with: sluice deployment apply"
+    )
+
+
+def apply_command(
+    project_file: Annotated[Path | None, typer.Option("--file")] = None,
+) -> None:
+    """Create or update every deployment of sluice.yaml (like ``sluice deploy --all``)."""
+    deploy_command(
+        entrypoint=None, name=None, deploy_all=True, project_file=project_file, cron=None,
+        interval=None, anchor=None, rrule=None, timezone=None, pool="default", queue="default",
+        param=None, params=None, tag=None, description=None, version=None, paused=False,
+        concurrency_limit=None,
+    )  # fmt: skip

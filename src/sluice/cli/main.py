@@ -12,7 +12,7 @@ import re
 import typer
 
 from sluice.cli import config, deployments, flow_runs, flows, server, work_pools, workers
-from sluice.cli.deploy import deploy_command
+from sluice.cli.deploy import apply_command, build_command, deploy_command
 from sluice.cli.errors import SluiceGroup
 from sluice.cli.render import OutputFormat, OutputOption, make_console, print_json, print_kv
 from sluice.cli.run import run_flow
@@ -37,6 +37,8 @@ app.add_typer(work_pools.pools_app, name="work-pool")
 app.add_typer(work_pools.queues_app, name="work-queue")
 app.add_typer(workers.app, name="worker")
 app.command("deploy")(deploy_command)
+deployments.app.command("build")(build_command)
+deployments.app.command("apply")(apply_command)
 flow_runs.app.command("cancel")(workers.cancel_run)
 flow_runs.app.command("execute", hidden=True)(workers.execute_run)
 

@@ -157,3 +157,19 @@ def _spec_of(entry: Any, where: str, folder: str) -> DeploymentSpec:
     return DeploymentSpec(
         name=entry["name"], entrypoint=entry["entrypoint"], working_dir=folder, options=options
     )
+
+
+def write_project_entry(path: Path, entry: Mapping[str, Any]) -> None:
+    """Add ``entry`` to the project file (replacing the one of the same name), creating it.
+
+    Raises:
+        ConfigurationError: an existing file that is not a project file.
+    """
+    import yaml
+
+    entries: list[Any] = []
+    if path.is_file():
+        load_project_file(path)  # refuses a file that is not one
+        entries = list(yaml.safe_load(path.read_text(encoding="utf-8"))["deployments"])
+    entries = [e for e in entries if e.get("name") != entry["name"]] + [dict(entry)]
+    path.write_text(yaml.safe_dump({"deployments": entries}, sort_keys=False), encoding="utf-8")
