@@ -230,3 +230,16 @@ def test_deployment_build_then_apply(project: Path) -> None:
     assert set(deps) == {"hello/hello", "record/rec"}
     assert deps["hello/hello"].parameters == {"n": 4}
     assert deps["record/rec"].work_pool_name == "etl"
+
+
+def test_flow_run_execute_runs_a_scheduled_run_as_itself() -> None:
+    ok("deploy", "flows.py:hello", "--name", "dev")
+    created = json.loads(
+        ok("deployment", "run", "hello/dev", "--param", "n=9", "-o", "json").stdout
+    )
+    ok("flow-run", "execute", created["id"])
+    run = get_backend().read_flow_run(created["id"])
+    assert run.state_type is StateType.COMPLETED and run.run_count == 1
+    names = [s.name for s in get_backend().read_states(run.id)]
+    assert names == ["Scheduled", "Running", "Completed"]
+    one_line_error("flow-run", "execute", created["id"], contains="only a Scheduled or Pending")
