@@ -204,19 +204,44 @@ def _read_payload() -> RunPayload | None:
     return decode_payload(line) if line.strip() else None
 
 
+def warm_up() -> None:
+    """Import what running a flow needs and open the store, before any run is known.
+
+    A worker keeps one such process waiting (``--warm``) and hands it the
+    next claimed run on stdin, so a run's pickup does not wait for an
+    interpreter to start and import Sluice.
+    """
+    import sluice.engine.flow_engine
+    import sluice.engine.journal
+    import sluice.entrypoints  # noqa: F401
+    from sluice.backend.factory import get_backend
+    from sluice.logging.handlers import setup_logging
+    from sluice.settings import load_settings
+
+    settings = load_settings()
+    setup_logging(settings)
+    get_backend(settings)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """``python -m sluice.workers.execute FLOW_RUN_ID``; the exit status."""
+    """``python -m sluice.workers.execute FLOW_RUN_ID`` (or ``--warm``: wait for the run
+    on stdin); the exit status."""
     from sluice.workers.payload import CONTROL_ENV
 
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
-        print("usage: python -m sluice.workers.execute FLOW_RUN_ID", file=sys.stderr)
+        print("usage: python -m sluice.workers.execute FLOW_RUN_ID|--warm", file=sys.stderr)
         return EXIT_CANNOT_RUN
     controlled = os.environ.get(CONTROL_ENV) == "stdin"
+    warm = args[0] == "--warm"
     _install_sigterm(controlled)
     try:
-        payload = _read_payload() if controlled else None
-        return execute_flow_run(args[0], payload)
+        if warm:
+            warm_up()
+        payload = _read_payload() if controlled or warm else None
+        if warm and payload is None:
+            return EXIT_COMPLETED  # the worker closed our stdin: not needed after all
+        return execute_flow_run(payload.run.id if payload else args[0], payload)
     except SluiceError as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return EXIT_CANNOT_RUN

@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from sluice.workers.payload import CANCEL_LINE, CONTROL_ENV, RunPayload, encode_payload
@@ -80,28 +79,48 @@ class FlowRunProcess:
             pass
 
 
-def launch(
-    payload: RunPayload, env: Mapping[str, str] | None = None, cwd: str | None = None
-) -> FlowRunProcess:
-    """Start the subprocess executing ``payload.run``, from the deployment's working
-    directory when it exists (the subprocess fails the run if it does not)."""
-    child_env = dict(os.environ if env is None else env)
-    child_env[CONTROL_ENV] = "stdin"
-    folder = (
-        payload.working_dir if payload.working_dir and os.path.isdir(payload.working_dir) else cwd
-    )
-    popen = subprocess.Popen(
-        [*EXECUTE_COMMAND, payload.run.id],
+def _spawn(argument: str, cwd: str | None) -> subprocess.Popen[bytes]:
+    env = dict(os.environ)
+    env[CONTROL_ENV] = "stdin"
+    return subprocess.Popen(
+        [*EXECUTE_COMMAND, argument],
         stdin=subprocess.PIPE,
-        cwd=folder,
-        env=child_env,
+        cwd=cwd,
+        env=env,
         # Its own process group: a Ctrl-C in the worker's terminal reaches the
         # worker, which decides what happens to its runs.
         start_new_session=True,
     )
-    process = FlowRunProcess(payload.run.id, popen)
+
+
+def launch(payload: RunPayload, spare: subprocess.Popen[bytes] | None = None) -> FlowRunProcess:
+    """Start executing ``payload.run``: in ``spare`` (a warmed-up process, see
+    :func:`spawn_spare`) when given and alive, else in a new subprocess started in
+    the deployment's working directory when it exists (the subprocess fails the
+    run if it does not; a spare changes into it itself)."""
+    if spare is None or spare.poll() is not None:
+        folder = payload.working_dir
+        spare = _spawn(payload.run.id, folder if folder and os.path.isdir(folder) else None)
+    process = FlowRunProcess(payload.run.id, spare)
     process._say(encode_payload(payload))
     return process
+
+
+def spawn_spare() -> subprocess.Popen[bytes]:
+    """A process that imports Sluice and opens the store now, then waits for a run on stdin."""
+    return _spawn("--warm", None)
+
+
+def retire_spare(spare: subprocess.Popen[bytes]) -> None:
+    """Let an unused spare go: closing its stdin makes it exit."""
+    with contextlib.suppress(OSError):
+        if spare.stdin is not None:
+            spare.stdin.close()
+    try:
+        spare.wait(5)
+    except subprocess.TimeoutExpired:
+        spare.kill()
+        spare.wait()
 
 
 def describe_exit(code: int) -> str:

@@ -20,6 +20,7 @@ import contextlib
 import logging
 import os
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Sequence
@@ -30,7 +31,13 @@ from sluice.errors import NotFoundError, SluiceError
 from sluice.states import StateType
 from sluice.workers.outcomes import fail_unlaunched, settle
 from sluice.workers.payload import RunPayload
-from sluice.workers.process import FlowRunProcess, describe_exit, launch
+from sluice.workers.process import (
+    FlowRunProcess,
+    describe_exit,
+    launch,
+    retire_spare,
+    spawn_spare,
+)
 
 if TYPE_CHECKING:
     from sluice.schemas import DeploymentRecord, FlowRunRecord
@@ -117,6 +124,8 @@ class Worker:
         if self._schedule is None:
             self._schedule = not self.settings.api_url
         self._next = {"beat": 0.0, "cancel": 0.0, "runs_beat": 0.0, "schedule": 0.0}
+        #: a warmed-up process waiting for the next claimed run (see execute.warm_up)
+        self._spare: subprocess.Popen[bytes] | None = None
 
     # -- control ------------------------------------------------------------------
     def request_stop(self) -> None:
@@ -164,6 +173,7 @@ class Worker:
             self._beat_runs()
         if claim:
             self._claim_and_launch()
+            self._keep_spare()
 
     def _run_scheduler(self) -> None:
         from sluice.deployments.scheduler import schedule_due_runs
@@ -213,8 +223,9 @@ class Worker:
             fail_unlaunched(self.backend, record, f"Cannot start the run: {exc}")
             return
         payload = RunPayload(record, dep.entrypoint, dep.working_dir)
+        spare, self._spare = self._spare, None
         try:
-            process = launch(payload)
+            process = launch(payload, spare)
         except OSError as exc:
             fail_unlaunched(self.backend, record, f"Cannot start the run's process: {exc}")
             return
@@ -224,6 +235,18 @@ class Worker:
             "Flow run %s (%s) of %s started in process %d",
             record.id, record.name, dep.full_name, process.pid,
         )  # fmt: skip
+
+    def _keep_spare(self) -> None:
+        """One warmed-up process ready while the worker has room for another run."""
+        if self.options.run_once or self._free_slots() <= 0:
+            return
+        if self._spare is not None and self._spare.poll() is None:
+            return
+        try:
+            self._spare = spawn_spare()
+        except OSError as exc:
+            logger.warning("Cannot start a spare process: %s", exc)
+            self._spare = None
 
     def _deployment(self, deployment_id: str | None) -> DeploymentRecord:
         if deployment_id is None:
@@ -291,6 +314,9 @@ class Worker:
 
     # -- shutdown -----------------------------------------------------------------
     def _shutdown(self) -> None:
+        if self._spare is not None:
+            retire_spare(self._spare)
+            self._spare = None
         if self.children:
             logger.info(
                 "Worker stopping: %d run(s) in progress get %.0f s to finish",
