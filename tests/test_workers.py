@@ -238,3 +238,37 @@ def test_worker_options_refuse_a_zero_limit() -> None:
 
     with pytest.raises(ValueError, match="at least 1"):
         WorkerOptions(pool="p", limit=0)
+
+
+def test_cli_run_watch_and_backfill_follow_runs_a_worker_executes(
+    project: Path, backend: Any, workers: list[WorkerProcess], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    from typer.testing import CliRunner
+
+    from sluice.cli.main import app
+
+    monkeypatch.chdir(project)
+    runner = CliRunner()
+    deployed = runner.invoke(app, ["deploy", "flows.py:hello", "--name", "daily", "--pool",
+                                   "pool", "--cron", "0 6 * * *", "--paused"])  # fmt: skip
+    assert deployed.exit_code == 0, deployed.output
+    # Paused, no run is claimed; resumed, the worker takes them.
+    assert runner.invoke(app, ["deployment", "resume", "hello/daily"]).exit_code == 0
+    start_worker(workers, tmp_path)
+    watched = runner.invoke(app, ["deployment", "run", "hello/daily", "--param", "n=1", "--watch"])
+    assert watched.exit_code == 0, watched.output
+    assert "Pending" in watched.output and "Completed" in watched.output
+    filled = runner.invoke(app, ["deployment", "backfill", "hello/daily", "--start", "2024-01-01",
+                                 "--end", "2024-01-03"])  # fmt: skip
+    assert filled.exit_code == 0, filled.output
+    assert "3 runs finished, 0 not completed" in filled.output
+    runs = backend.list_deployment_runs("hello/daily", scheduled_before=_utc(2025), limit=0)
+    assert [r.scheduled_start_time.day for r in runs] == [1, 2, 3]
+    assert all(r.state_type is StateType.COMPLETED for r in runs)
+
+
+def _utc(year: int) -> Any:
+    import datetime as dt
+
+    return dt.datetime(year, 1, 1, tzinfo=dt.timezone.utc)
