@@ -101,6 +101,15 @@ def test_nul_characters_are_refused(api: httpx.Client) -> None:
     assert api.post("/work_pools", json={"name": "p\x00"}).status_code == 422
 
 
+def test_ids_are_assigned_by_the_server(api: httpx.Client) -> None:
+    first = api.put("/deployments", json=DEPLOYMENT).json()
+    other = api.put("/deployments", json={**DEPLOYMENT, "name": "b", "id": first["id"]})
+    assert other.status_code == 200 and other.json()["id"] != first["id"]
+    pool = api.post("/work_pools", json={"name": "p", "id": "x"}).json()
+    again = api.post("/work_pools", json={"name": "q", "id": pool["id"]})
+    assert again.status_code == 201 and again.json()["id"] != pool["id"]
+
+
 def test_listing_pages(api: httpx.Client) -> None:
     for i in range(3):
         api.put("/deployments", json={**DEPLOYMENT, "name": f"d{i}"})

@@ -68,6 +68,7 @@ def create_work_pool(conn: Connection, pool: WorkPoolRecord) -> WorkPoolRecord:
     """Insert ``pool`` and its ``default`` queue. Raises ConflictError if the name is taken."""
     if dq.find_work_pool(conn, pool.name) is not None:
         raise ConflictError("work pool", pool.name, "a work pool of that name exists")
+    pool = dataclasses.replace(pool, id=new_id())  # a caller's id could collide
     conn.execute(work_pool.insert().values(work_pool_row(pool)))
     queue = WorkQueueRecord(pool.name, DEFAULT_QUEUE, created=pool.created, updated=pool.updated)
     conn.execute(work_queue.insert().values(work_queue_row(queue)))
@@ -121,6 +122,7 @@ def create_work_queue(conn: Connection, queue: WorkQueueRecord) -> WorkQueueReco
     if dq.find_work_queue(conn, queue.pool_name, queue.name) is not None:
         key = f"{queue.pool_name}/{queue.name}"
         raise ConflictError("work queue", key, "a queue of that name exists in the pool")
+    queue = dataclasses.replace(queue, id=new_id())  # a caller's id could collide
     conn.execute(work_queue.insert().values(work_queue_row(queue)))
     return queue
 
@@ -190,7 +192,10 @@ def upsert_deployment(conn: Connection, rec: DeploymentRecord, now: float) -> De
     )
     old = dq.find_deployment(conn, rec.flow_name, rec.name)
     if old is None:
-        new = dataclasses.replace(rec, created=moment, updated=moment, planned_until=None)
+        # The store names new rows: an id given by a caller could collide.
+        new = dataclasses.replace(
+            rec, id=new_id(), created=moment, updated=moment, planned_until=None
+        )
         conn.execute(deployment.insert().values(deployment_row(new)))
         return new
     same_schedules = old.schedules == rec.schedules
