@@ -196,8 +196,16 @@ def upsert_deployment(conn: Connection, rec: DeploymentRecord, now: float) -> De
         new = dataclasses.replace(
             rec, id=new_id(), created=moment, updated=moment, planned_until=None
         )
-        conn.execute(deployment.insert().values(deployment_row(new)))
-        return new
+        stmt = (
+            _insert(conn)(deployment)
+            .values(deployment_row(new))
+            .on_conflict_do_nothing(index_elements=["flow_name", "name"])
+            .returning(deployment.c.id)
+        )
+        if conn.execute(stmt).first() is not None:
+            return new
+        # Another writer created it since we looked (PostgreSQL): update theirs.
+        old = dq.get_deployment(conn, f"{rec.flow_name}/{rec.name}")
     same_schedules = old.schedules == rec.schedules
     new = dataclasses.replace(
         rec,
