@@ -69,10 +69,26 @@ def create_work_pool(conn: Connection, pool: WorkPoolRecord) -> WorkPoolRecord:
     if dq.find_work_pool(conn, pool.name) is not None:
         raise ConflictError("work pool", pool.name, "a work pool of that name exists")
     pool = dataclasses.replace(pool, id=new_id())  # a caller's id could collide
-    conn.execute(work_pool.insert().values(work_pool_row(pool)))
+    if not _insert_new(conn, work_pool, work_pool_row(pool), ["name"]):
+        raise ConflictError("work pool", pool.name, "a work pool of that name exists")
     queue = WorkQueueRecord(pool.name, DEFAULT_QUEUE, created=pool.created, updated=pool.updated)
-    conn.execute(work_queue.insert().values(work_queue_row(queue)))
+    conn.execute(_insert(conn)(work_queue).values(work_queue_row(queue)).on_conflict_do_nothing())
     return pool
+
+
+def _insert_new(conn: Connection, table: Any, row: dict[str, Any], unique: list[str]) -> bool:
+    """Insert ``row`` unless a row with the same ``unique`` values exists; whether it did.
+
+    Two writers creating the same name at once (PostgreSQL) then get one
+    insert and one False, not a unique violation.
+    """
+    stmt = (
+        _insert(conn)(table)
+        .values(row)
+        .on_conflict_do_nothing(index_elements=unique)
+        .returning(table.c.id)
+    )
+    return conn.execute(stmt).first() is not None
 
 
 def ensure_work_queue(conn: Connection, pool_name: str, queue_name: str, now: float) -> None:
@@ -123,7 +139,9 @@ def create_work_queue(conn: Connection, queue: WorkQueueRecord) -> WorkQueueReco
         key = f"{queue.pool_name}/{queue.name}"
         raise ConflictError("work queue", key, "a queue of that name exists in the pool")
     queue = dataclasses.replace(queue, id=new_id())  # a caller's id could collide
-    conn.execute(work_queue.insert().values(work_queue_row(queue)))
+    if not _insert_new(conn, work_queue, work_queue_row(queue), ["pool_name", "name"]):
+        key = f"{queue.pool_name}/{queue.name}"
+        raise ConflictError("work queue", key, "a queue of that name exists in the pool")
     return queue
 
 
@@ -196,13 +214,7 @@ def upsert_deployment(conn: Connection, rec: DeploymentRecord, now: float) -> De
         new = dataclasses.replace(
             rec, id=new_id(), created=moment, updated=moment, planned_until=None
         )
-        stmt = (
-            _insert(conn)(deployment)
-            .values(deployment_row(new))
-            .on_conflict_do_nothing(index_elements=["flow_name", "name"])
-            .returning(deployment.c.id)
-        )
-        if conn.execute(stmt).first() is not None:
+        if _insert_new(conn, deployment, deployment_row(new), ["flow_name", "name"]):
             return new
         # Another writer created it since we looked (PostgreSQL): update theirs.
         old = dq.get_deployment(conn, f"{rec.flow_name}/{rec.name}")
