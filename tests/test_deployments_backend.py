@@ -512,3 +512,27 @@ def test_runs_of_silent_workers_are_handed_back(backend: Any) -> None:
     assert backend.read_flow_run(kept[0].id).state_type is StateType.PENDING
     again = backend.claim_flow_runs("default", worker_name="alive", limit=5, now=later)
     assert [r.id for r in again] == [lost[0].id]
+
+
+def test_concurrent_first_deploys_make_one_deployment(backend: Any) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(4) as pool:
+        stored = list(pool.map(lambda i: backend.upsert_deployment(make_deployment()), range(8)))
+    assert len({d.id for d in stored}) == 1
+    assert len(backend.list_deployments()) == 1
+
+
+def test_concurrent_pool_creation_is_one_success_and_conflicts(backend: Any) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def create(_: int) -> str:
+        try:
+            backend.create_work_pool(WorkPoolRecord("busy"))
+        except ConflictError:
+            return "conflict"
+        return "created"
+
+    with ThreadPoolExecutor(4) as pool:
+        outcomes = sorted(pool.map(create, range(8)))
+    assert outcomes == ["conflict"] * 7 + ["created"]

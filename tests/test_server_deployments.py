@@ -94,6 +94,29 @@ def test_conflicts_are_409(api: httpx.Client) -> None:
     assert api.delete("/work_pools/p/queues/default").status_code == 409
 
 
+def test_nul_characters_are_refused(api: httpx.Client) -> None:
+    answer = api.put("/deployments", json={**DEPLOYMENT, "description": "a\x00b"})
+    assert answer.status_code == 422 and "NUL" in answer.json()["detail"]
+    assert api.get("/deployments/etl%00/daily").status_code == 422
+    assert api.post("/work_pools", json={"name": "p\x00"}).status_code == 422
+
+
+def test_ids_are_assigned_by_the_server(api: httpx.Client) -> None:
+    first = api.put("/deployments", json=DEPLOYMENT).json()
+    other = api.put("/deployments", json={**DEPLOYMENT, "name": "b", "id": first["id"]})
+    assert other.status_code == 200 and other.json()["id"] != first["id"]
+    pool = api.post("/work_pools", json={"name": "p", "id": "x"}).json()
+    again = api.post("/work_pools", json={"name": "q", "id": pool["id"]})
+    assert again.status_code == 201 and again.json()["id"] != pool["id"]
+
+
+def test_listing_pages(api: httpx.Client) -> None:
+    for i in range(3):
+        api.put("/deployments", json={**DEPLOYMENT, "name": f"d{i}"})
+    page = api.get("/deployments", params={"limit": 2, "offset": 1}).json()
+    assert [d["name"] for d in page] == ["d1", "d2"]
+
+
 def test_resume_endpoint(api: httpx.Client, api_server: ServerProcess) -> None:
     store = LocalBackend(Settings(home=api_server.home))
     try:

@@ -162,16 +162,27 @@ class HttpDeploymentsMixin:
         work_pool_name: str | None = None,
         limit: int = 200,
     ) -> list[DeploymentRecord]:
-        """Deployments by flow name then name (``limit <= 0``: the first 1,000)."""
-        params: dict[str, str | int] = {"limit": limit if 0 < limit <= 1000 else 1000}
+        """Deployments by flow name then name (``limit <= 0``: all), in pages of 1,000."""
+        params: dict[str, str | int] = {}
         if flow_name:
             params["flow_name"] = flow_name
         if work_pool_name:
             params["work_pool_name"] = work_pool_name
-        result: list[DeploymentRecord] = self._call(
-            "GET", "/api/deployments", list[DeploymentRecord], params=params
-        )
-        return result
+        found: list[DeploymentRecord] = []
+        wanted = limit if limit > 0 else 1 << 62
+        while wanted > 0:
+            size = min(wanted, 1000)
+            page: list[DeploymentRecord] = self._call(
+                "GET",
+                "/api/deployments",
+                list[DeploymentRecord],
+                params={**params, "limit": size, "offset": len(found)},
+            )
+            found.extend(page)
+            wanted -= len(page)
+            if len(page) < size:
+                break
+        return found
 
     def update_deployment(self, key: str, changes: Mapping[str, Any]) -> DeploymentRecord:
         """Change some settings of a deployment."""

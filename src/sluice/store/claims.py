@@ -35,9 +35,10 @@ from sluice.errors import NotFoundError
 from sluice.schemas import FlowRunRecord, WorkPoolRecord, WorkQueueRecord
 from sluice.states import StateType
 from sluice.store import deployment_queries as dq
+from sluice.store.deployment_rows import work_queue_from_row
 from sluice.store.deployment_writes import set_run_state
 from sluice.store.rows import flow_run_from_row
-from sluice.store.schema import deployment, flow_run, work_pool, worker
+from sluice.store.schema import deployment, flow_run, work_pool, work_queue, worker
 
 #: state names of Scheduled-type runs a worker may pick up. Not AwaitingRetry:
 #: that is a run waiting in its own process between attempts.
@@ -192,7 +193,12 @@ _CLAIM = (
 def _open_queues(
     conn: Connection, pool: WorkPoolRecord, wanted: Sequence[str] | None
 ) -> list[WorkQueueRecord]:
-    all_queues = dq.list_work_queues(conn, pool.name)
+    stmt = (
+        select(work_queue)
+        .where(work_queue.c.pool_name == pool.name)
+        .order_by(work_queue.c.priority, work_queue.c.name)
+    )
+    all_queues = [work_queue_from_row(r) for r in conn.execute(stmt).mappings()]
     if wanted:
         known = {q.name for q in all_queues}
         for name in wanted:

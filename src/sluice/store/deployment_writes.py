@@ -68,10 +68,27 @@ def create_work_pool(conn: Connection, pool: WorkPoolRecord) -> WorkPoolRecord:
     """Insert ``pool`` and its ``default`` queue. Raises ConflictError if the name is taken."""
     if dq.find_work_pool(conn, pool.name) is not None:
         raise ConflictError("work pool", pool.name, "a work pool of that name exists")
-    conn.execute(work_pool.insert().values(work_pool_row(pool)))
+    pool = dataclasses.replace(pool, id=new_id())  # a caller's id could collide
+    if not _insert_new(conn, work_pool, work_pool_row(pool), ["name"]):
+        raise ConflictError("work pool", pool.name, "a work pool of that name exists")
     queue = WorkQueueRecord(pool.name, DEFAULT_QUEUE, created=pool.created, updated=pool.updated)
-    conn.execute(work_queue.insert().values(work_queue_row(queue)))
+    conn.execute(_insert(conn)(work_queue).values(work_queue_row(queue)).on_conflict_do_nothing())
     return pool
+
+
+def _insert_new(conn: Connection, table: Any, row: dict[str, Any], unique: list[str]) -> bool:
+    """Insert ``row`` unless a row with the same ``unique`` values exists; whether it did.
+
+    Two writers creating the same name at once (PostgreSQL) then get one
+    insert and one False, not a unique violation.
+    """
+    stmt = (
+        _insert(conn)(table)
+        .values(row)
+        .on_conflict_do_nothing(index_elements=unique)
+        .returning(table.c.id)
+    )
+    return conn.execute(stmt).first() is not None
 
 
 def ensure_work_queue(conn: Connection, pool_name: str, queue_name: str, now: float) -> None:
@@ -121,7 +138,10 @@ def create_work_queue(conn: Connection, queue: WorkQueueRecord) -> WorkQueueReco
     if dq.find_work_queue(conn, queue.pool_name, queue.name) is not None:
         key = f"{queue.pool_name}/{queue.name}"
         raise ConflictError("work queue", key, "a queue of that name exists in the pool")
-    conn.execute(work_queue.insert().values(work_queue_row(queue)))
+    queue = dataclasses.replace(queue, id=new_id())  # a caller's id could collide
+    if not _insert_new(conn, work_queue, work_queue_row(queue), ["pool_name", "name"]):
+        key = f"{queue.pool_name}/{queue.name}"
+        raise ConflictError("work queue", key, "a queue of that name exists in the pool")
     return queue
 
 
@@ -190,9 +210,14 @@ def upsert_deployment(conn: Connection, rec: DeploymentRecord, now: float) -> De
     )
     old = dq.find_deployment(conn, rec.flow_name, rec.name)
     if old is None:
-        new = dataclasses.replace(rec, created=moment, updated=moment, planned_until=None)
-        conn.execute(deployment.insert().values(deployment_row(new)))
-        return new
+        # The store names new rows: an id given by a caller could collide.
+        new = dataclasses.replace(
+            rec, id=new_id(), created=moment, updated=moment, planned_until=None
+        )
+        if _insert_new(conn, deployment, deployment_row(new), ["flow_name", "name"]):
+            return new
+        # Another writer created it since we looked (PostgreSQL): update theirs.
+        old = dq.get_deployment(conn, f"{rec.flow_name}/{rec.name}")
     same_schedules = old.schedules == rec.schedules
     new = dataclasses.replace(
         rec,

@@ -12,7 +12,7 @@ import dataclasses
 import math
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, HTTPException, Query, Response
+from fastapi import APIRouter, Body, Depends, HTTPException, Query, Response
 from pydantic import AwareDatetime
 
 from sluice.api_deployment_schemas import (
@@ -25,14 +25,16 @@ from sluice.api_deployment_schemas import (
 from sluice.api_schemas import MarkedIds
 from sluice.schemas import DeploymentRecord, FlowRunRecord
 from sluice.server.api.deps import BackendDep
-from sluice.server.api.refusals import refusals
+from sluice.server.api.refusals import no_nul_in_url, refusals, refuse_nul
 from sluice.server.validation import check_storable
 from sluice.states import StateType
 
-router = APIRouter(tags=["deployments"])
+router = APIRouter(tags=["deployments"], dependencies=[Depends(no_nul_in_url)])
 
 #: most deployments or runs one page may hold
 MAX_PAGE = 1000
+#: deployments are few: a listing is paged by slicing, up to this offset
+MAX_OFFSET = 1_000_000
 _CONFLICT = {409: {"description": "The request clashes with what exists"}}
 
 
@@ -56,6 +58,7 @@ def upsert_deployment(body: DeploymentRecord, backend: BackendDep) -> Deployment
     """Create a deployment, or replace the one with the same flow and name (schedules
     replaced, not merged); its pool and queue are created when missing."""
     check_storable(body)
+    refuse_nul(body)
     with refusals():
         body = dataclasses.replace(body, schedules=normalized_schedules(body.schedules))
         return backend.upsert_deployment(body)
@@ -68,17 +71,21 @@ def list_deployments(
     work_pool_name: str | None = None,
     id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 200,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> list[DeploymentRecord]:
     """Deployments by flow name then name; ``id`` picks one by id (an empty list if unknown)."""
     if id is not None:
         from sluice.errors import NotFoundError
 
         try:
-            found = backend.read_deployment(id)
+            one = backend.read_deployment(id)
         except NotFoundError:
             return []
-        return [found] if found.id == id else []
-    return backend.list_deployments(flow_name=flow_name, work_pool_name=work_pool_name, limit=limit)
+        return [one] if one.id == id else []
+    found = backend.list_deployments(
+        flow_name=flow_name, work_pool_name=work_pool_name, limit=limit + offset
+    )
+    return found[offset:]
 
 
 @router.get("/deployments/{flow_name}/{name}", response_model=DeploymentRecord)
@@ -94,6 +101,7 @@ def update_deployment(
     """Change some of ``paused``, ``concurrency_limit``, ``max_active_runs``, ``catchup``,
     ``description``, ``tags``, ``parameters``, ``version``."""
     check_storable(body)
+    refuse_nul(body)
     with refusals():
         return backend.update_deployment(_key(flow_name, name), body)
 
@@ -118,6 +126,7 @@ def create_run(
     checked against its parameter schema). A repeated ``idempotency_key`` returns the
     run created the first time."""
     check_storable(body)
+    refuse_nul(body)
     with refusals():
         return backend.create_flow_run_from_deployment(
             _key(flow_name, name),
@@ -163,6 +172,7 @@ def create_scheduled_runs(
     """Create the runs of schedule ticks (or a backfill): one per tick whatever was
     created before; ``skipped`` ticks are recorded in the Cancelled-type state Skipped."""
     check_storable(body)
+    refuse_nul(body)
     with refusals():
         created = backend.create_scheduled_runs(
             _key(flow_name, name),
@@ -178,6 +188,7 @@ def create_scheduled_runs(
 def mark_late(body: MarkLateRequest, backend: BackendDep) -> MarkedIds:
     """Rename Scheduled runs of deployments not started ``grace`` s after their time Late."""
     check_storable(body)
+    refuse_nul(body)
     _check_seconds(body.grace)
     return MarkedIds(ids=backend.mark_late_runs(grace=body.grace, now=body.now))
 
@@ -187,6 +198,7 @@ def requeue_orphaned(body: MarkLateRequest, backend: BackendDep) -> MarkedIds:
     """Hand back runs Pending for over ``grace`` s whose claiming worker has been silent
     as long (it died before starting them): they become Scheduled again."""
     check_storable(body)
+    refuse_nul(body)
     _check_seconds(body.grace)
     return MarkedIds(ids=backend.requeue_orphaned_runs(timeout=body.grace, now=body.now))
 
@@ -200,4 +212,5 @@ def _check_seconds(value: float) -> None:
 def skip_over_max_active(body: NowRequest, backend: BackendDep) -> MarkedIds:
     """Record due schedule runs of deployments at ``max_active_runs`` (catchup off) Skipped."""
     check_storable(body)
+    refuse_nul(body)
     return MarkedIds(ids=backend.skip_runs_over_max_active(now=body.now))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, HTTPException, Response
+from fastapi import APIRouter, Body, Depends, HTTPException, Response
 
 from sluice.api_deployment_schemas import (
     MAX_CLAIM,
@@ -17,16 +17,17 @@ from sluice.api_schemas import MarkedIds
 from sluice.backend.deployments_protocol import RELEASED_MESSAGE
 from sluice.schemas import FlowRunRecord, WorkerRecord, WorkPoolRecord, WorkQueueRecord
 from sluice.server.api.deps import BackendDep
-from sluice.server.api.refusals import refusals
+from sluice.server.api.refusals import no_nul_in_url, refusals, refuse_nul
 from sluice.server.validation import check_storable
 
-router = APIRouter(tags=["work pools"])
+router = APIRouter(tags=["work pools"], dependencies=[Depends(no_nul_in_url)])
 
 
 @router.post("/work_pools", response_model=WorkPoolRecord, status_code=201)
 def create_work_pool(body: WorkPoolRecord, backend: BackendDep) -> WorkPoolRecord:
     """Create a pool with its ``default`` queue (409 if the name is taken)."""
     check_storable(body)
+    refuse_nul(body)
     with refusals():
         return backend.create_work_pool(body)
 
@@ -49,6 +50,7 @@ def update_work_pool(
 ) -> WorkPoolRecord:
     """Change some of ``description``, ``concurrency_limit`` (null: none), ``paused``."""
     check_storable(body)
+    refuse_nul(body)
     with refusals():
         return backend.update_work_pool(name, body)
 
@@ -71,6 +73,7 @@ def list_work_queues(name: str, backend: BackendDep) -> list[WorkQueueRecord]:
 def create_work_queue(name: str, body: WorkQueueRecord, backend: BackendDep) -> WorkQueueRecord:
     """Create a queue in the pool (the body's ``pool_name`` must be the pool's)."""
     check_storable(body)
+    refuse_nul(body)
     if body.pool_name != name:
         raise HTTPException(422, f"pool_name {body.pool_name!r} is not the pool {name!r}")
     with refusals():
@@ -89,6 +92,7 @@ def update_work_queue(
 ) -> WorkQueueRecord:
     """Change some of ``priority``, ``description``, ``concurrency_limit``, ``paused``."""
     check_storable(body)
+    refuse_nul(body)
     with refusals():
         return backend.update_work_queue(name, queue, body)
 
@@ -105,6 +109,7 @@ def delete_work_queue(name: str, queue: str, backend: BackendDep) -> Response:
 def worker_heartbeat(name: str, body: WorkerHeartbeatRequest, backend: BackendDep) -> WorkerRecord:
     """A worker of the pool says it is alive (``ONLINE``) or stopped (``STOPPED``)."""
     check_storable(body)
+    refuse_nul(body)
     with refusals():
         return backend.worker_heartbeat(
             name, body.name, status=body.status, hostname=body.hostname, pid=body.pid,
@@ -123,6 +128,7 @@ def claim_flow_runs(body: ClaimRequest, backend: BackendDep) -> list[FlowRunReco
     """Atomically move up to ``limit`` due runs to Pending for ``worker_name``: from
     ``pool_name`` (its open queues, or ``queues``), or from ``deployment_ids``."""
     check_storable(body)
+    refuse_nul(body)
     if not 1 <= body.limit <= MAX_CLAIM:
         raise HTTPException(422, f"limit must be between 1 and {MAX_CLAIM}, not {body.limit}")
     return backend.claim_flow_runs(
@@ -139,6 +145,7 @@ def claim_flow_runs(body: ClaimRequest, backend: BackendDep) -> list[FlowRunReco
 def release_flow_runs(body: ReleaseRequest, backend: BackendDep) -> MarkedIds:
     """Hand back Pending runs the worker claimed but did not start; the ids handed back."""
     check_storable(body)
+    refuse_nul(body)
     ids = backend.release_flow_runs(
         body.run_ids, worker_name=body.worker_name, message=body.message or RELEASED_MESSAGE
     )

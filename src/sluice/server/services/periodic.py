@@ -38,6 +38,8 @@ class PeriodicService:
         self.lock = lock
         self.ticks = 0
         self._task: asyncio.Task[None] | None = None
+        #: the step running in a worker thread, if any (stop waits for it)
+        self._step: asyncio.Future[object] | None = None
 
     def start(self) -> None:
         """Start ticking on the running event loop."""
@@ -50,6 +52,11 @@ class PeriodicService:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        # Cancelling the task does not stop a step already running in its
+        # thread: wait for it, so the database is not closed under it.
+        step, self._step = self._step, None
+        if step is not None:
+            await asyncio.gather(step, return_exceptions=True)
         await asyncio.to_thread(self.lock.release)
 
     async def _loop(self) -> None:
@@ -62,7 +69,8 @@ class PeriodicService:
         try:
             if not await asyncio.to_thread(self.lock.try_acquire):
                 return False
-            await asyncio.to_thread(self.step)
+            self._step = asyncio.ensure_future(asyncio.to_thread(self.step))
+            await asyncio.shield(self._step)
         except Exception:
             # A service must outlive a bad tick (database restarting, busy ...).
             logger.exception("Service %s failed; trying again in %ss", self.name, self.interval)

@@ -1,0 +1,170 @@
+"""Checking deployment settings and building the records of runs of deployments.
+
+Pure: no I/O. Used by the embedded store's half of the DeploymentBackend
+(:mod:`sluice.backend.local_deployments`), which the server runs too, so the
+same checks hold for every way in.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sluice.schemas import (
+    SKIPPED_STATE,
+    DeploymentRecord,
+    FlowRunRecord,
+    new_id,
+    scheduled_key,
+)
+from sluice.states import StateType
+
+
+def check_deployment(rec: DeploymentRecord) -> None:
+    """Refuse a deployment that could never be found or run.
+
+    Raises:
+        ValueError: a bad name, entrypoint or limit (one line).
+        ParameterValidationError: default parameters that do not fit the schema
+            (missing required ones count only for a deployment with schedules).
+    """
+    for label, value in (("name", rec.name), ("flow name", rec.flow_name)):
+        if not value or "/" in value or value != value.strip():
+            raise ValueError(f"a deployment's {label} must be non-empty, without '/': {value!r}")
+    if not rec.entrypoint or ":" not in rec.entrypoint:
+        raise ValueError(
+            f"a deployment's entrypoint is 'path/file.py:function' or 'module:function', "
+            f"not {rec.entrypoint!r}"
+        )
+    if not rec.work_pool_name or not rec.work_queue_name:
+        raise ValueError("a deployment needs a work pool and queue name")
+    check_limits(
+        {
+            "description": rec.description,
+            "version": rec.version,
+            "working_dir": rec.working_dir,
+            "tags": rec.tags,
+            "parameters": rec.parameters,
+            "concurrency_limit": rec.concurrency_limit,
+            "max_active_runs": rec.max_active_runs,
+            "paused": rec.paused,
+            "catchup": rec.catchup,
+        }
+    )
+    from sluice.parameter_schemas import check_parameters, check_schema_shape
+
+    check_schema_shape(rec.parameter_schema)
+    # Scheduled runs take the defaults alone, so they must be complete then.
+    check_parameters(
+        rec.flow_name, rec.parameter_schema, rec.parameters, complete=bool(rec.schedules)
+    )
+
+
+_TEXT_FIELDS = ("description", "version", "working_dir")
+
+
+def check_limits(changes: Mapping[str, Any]) -> None:
+    """Check the types of settings a caller gives (one-line ValueErrors).
+
+    Limits are None (no limit) or a whole number >= 0; priorities whole
+    numbers; flags true or false; texts text or None; tags a list of text;
+    parameters a mapping.
+    """
+    for key in _TEXT_FIELDS:
+        if key in changes and changes[key] is not None and type(changes[key]) is not str:
+            raise ValueError(f"{key} must be text or null, not {changes[key]!r}")
+    if "tags" in changes:
+        tags = changes["tags"]
+        if not isinstance(tags, (list, tuple)) or any(type(t) is not str for t in tags):
+            raise ValueError(f"tags must be a list of text, not {tags!r}")
+    if "parameters" in changes and not isinstance(changes["parameters"], dict):
+        raise ValueError(f"parameters must be a mapping, not {changes['parameters']!r}")
+    for key in ("concurrency_limit", "max_active_runs"):
+        value = changes.get(key)
+        if value is not None and (type(value) is not int or not 0 <= value < 2**31):
+            raise ValueError(f"{key} must be a whole number >= 0 (or null: none), not {value!r}")
+    if "priority" in changes and (
+        type(changes["priority"]) is not int or abs(changes["priority"]) >= 2**31
+    ):
+        raise ValueError(f"priority must be a whole number, not {changes['priority']!r}")
+    for key in ("paused", "catchup"):
+        if key in changes and type(changes[key]) is not bool:
+            raise ValueError(f"{key} must be true or false, not {changes[key]!r}")
+
+
+def new_deployment_run(
+    dep: DeploymentRecord,
+    parameters: Mapping[str, Any] | None,
+    *,
+    now: _dt.datetime,
+    idempotency_key: str | None = None,
+    scheduled_start_time: _dt.datetime | None = None,
+    tags: Sequence[str] | None = None,
+    parent_flow_run_id: str | None = None,
+    parent_task_run_id: str | None = None,
+    name: str | None = None,
+    state_type: StateType = StateType.SCHEDULED,
+    state_name: str = "Scheduled",
+    state_message: str | None = None,
+) -> FlowRunRecord:
+    """The record of a new run of ``dep`` (nothing is written).
+
+    Raises:
+        ParameterValidationError: the merged parameters do not fit the schema.
+    """
+    from sluice.parameter_schemas import check_parameters
+    from sluice.utilities.names import generate_run_name
+
+    merged = {**dep.parameters, **(parameters or {})}
+    check_parameters(dep.flow_name, dep.parameter_schema, merged)
+    return FlowRunRecord(
+        id=new_id(),
+        flow_name=dep.flow_name,
+        name=name or generate_run_name(),
+        parameters=merged,
+        tags=sorted(set(dep.tags) | set(tags or ())),
+        state_type=state_type,
+        state_name=state_name,
+        state_message=state_message,
+        created=now,
+        updated=now,
+        parent_flow_run_id=parent_flow_run_id,
+        parent_task_run_id=parent_task_run_id,
+        flow_version=dep.version,
+        entrypoint=dep.entrypoint,
+        deployment_id=dep.id,
+        work_pool_name=dep.work_pool_name,
+        work_queue_name=dep.work_queue_name,
+        scheduled_start_time=scheduled_start_time or now,
+        idempotency_key=idempotency_key,
+        end_time=now if state_type is StateType.CANCELLED else None,
+    )
+
+
+def tick_run(
+    dep: DeploymentRecord,
+    at: _dt.datetime,
+    now: _dt.datetime,
+    tags: Sequence[str] | None,
+    skipped: str | None = None,
+) -> FlowRunRecord:
+    """The run of the schedule tick ``at`` (a Skipped record when ``skipped`` says why)."""
+    run = new_deployment_run(
+        dep,
+        None,
+        now=now,
+        idempotency_key=scheduled_key(at),
+        scheduled_start_time=at.astimezone(_dt.timezone.utc),
+        tags=tags,
+    )
+    if skipped is not None:
+        run = dataclasses.replace(
+            run,
+            state_type=StateType.CANCELLED,
+            state_name=SKIPPED_STATE,
+            state_message=skipped,
+            end_time=now,
+        )
+    return run
