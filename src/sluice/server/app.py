@@ -45,6 +45,7 @@ def create_app(settings: Settings | None = None, *, crash_interval: float | None
         import asyncio
 
         from sluice.backend.local import LocalBackend
+        from sluice.server.ingest_writer import open_ingest_writer
         from sluice.server.services.crash_detector import (
             CRASH_DETECTION_INTERVAL,
             crash_detector,
@@ -52,6 +53,7 @@ def create_app(settings: Settings | None = None, *, crash_interval: float | None
 
         backend = await asyncio.to_thread(LocalBackend, resolved)
         app.state.backend = backend
+        app.state.ingest_writer = await asyncio.to_thread(open_ingest_writer, backend)
         service = crash_detector(backend, resolved, crash_interval or CRASH_DETECTION_INTERVAL)
         app.state.services = [service]
         service.start()
@@ -61,7 +63,10 @@ def create_app(settings: Settings | None = None, *, crash_interval: float | None
             await service.stop()
             # Everything acknowledged is already durable; this flushes stragglers
             # (set_state writes) and closes the database connections.
-            await asyncio.to_thread(backend.close)
+            try:
+                await asyncio.to_thread(app.state.ingest_writer.close)
+            finally:
+                await asyncio.to_thread(backend.close)
 
     app = FastAPI(
         title="Sluice",
