@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Sequence
+import os
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -16,6 +19,10 @@ from sluice.states import State, StateType
 R = TypeVar("R", FlowRunRecord, TaskRunRecord)
 
 BATCH = TypeAdapter(IngestBatch)
+# Read at import: the autouse fixture in conftest.py clears SLUICE_* per test.
+PG_URL = os.environ.get("SLUICE_TEST_PG_URL", "")
+#: the databases a store-level test runs on: SQLite, and PostgreSQL when there is one
+DIALECTS = ["sqlite", *(["postgresql"] if PG_URL else [])]
 UTC = _dt.timezone.utc
 T0 = _dt.datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -94,8 +101,30 @@ def heartbeat(flow_run_id: str, seconds: float) -> HeartbeatWrite:
     return HeartbeatWrite(flow_run_id, at(seconds))
 
 
+@contextmanager
+def pg_database() -> Iterator[str]:
+    """The URL of a new PostgreSQL database on ``SLUICE_TEST_PG_URL``, dropped on exit."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    name = f"sluice_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        try:
+            yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+        finally:
+            with admin.connect() as conn:
+                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        admin.dispose()
+
+
 __all__ = [
     "BATCH",
+    "DIALECTS",
+    "PG_URL",
     "FlowRecord",
     "IngestBatch",
     "Write",
@@ -104,5 +133,6 @@ __all__ = [
     "ingest_batch",
     "log",
     "payload",
+    "pg_database",
     "task_run",
 ]
