@@ -55,6 +55,14 @@ class ResultSettings:
 
 
 @dataclass(frozen=True)
+class ServerSettings:
+    #: run logs older than this many days are deleted by the server (0: kept forever)
+    log_retention_days: float = 0.0
+    #: seconds between two passes of the log retention service
+    log_retention_interval: float = 3600.0
+
+
+@dataclass(frozen=True)
 class Settings:
     """All of Sluice's settings."""
 
@@ -74,6 +82,7 @@ class Settings:
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     store: StoreSettings = field(default_factory=StoreSettings)
     results: ResultSettings = field(default_factory=ResultSettings)
+    server: ServerSettings = field(default_factory=ServerSettings)
 
     @property
     def resolved_database_url(self) -> str:

@@ -50,17 +50,23 @@ def create_app(settings: Settings | None = None, *, crash_interval: float | None
             CRASH_DETECTION_INTERVAL,
             crash_detector,
         )
+        from sluice.server.services.log_retention import log_retention
 
         backend = await asyncio.to_thread(LocalBackend, resolved)
         app.state.backend = backend
         app.state.ingest_writer = await asyncio.to_thread(open_ingest_writer, backend)
-        service = crash_detector(backend, resolved, crash_interval or CRASH_DETECTION_INTERVAL)
-        app.state.services = [service]
-        service.start()
+        services = [crash_detector(backend, resolved, crash_interval or CRASH_DETECTION_INTERVAL)]
+        retention = log_retention(backend, resolved)
+        if retention is not None:
+            services.append(retention)
+        app.state.services = services
+        for service in services:
+            service.start()
         try:
             yield
         finally:
-            await service.stop()
+            for service in services:
+                await service.stop()
             # Everything acknowledged is already durable; this flushes stragglers
             # (set_state writes) and closes the database connections.
             try:
