@@ -14,12 +14,14 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 
 from sluice.server.api import flow_runs, flows, health, ingest, states, task_runs
+from sluice.server.docs import declare_bearer_auth, install_docs
 from sluice.server.errors import install_error_handlers
 from sluice.server.middleware import ApiKeyAuth, BodyLimit
 from sluice.settings import Settings, load_settings
 
 API_PREFIX = "/api"
 HEALTH_PATH = f"{API_PREFIX}/health"
+OPENAPI_PATH = f"{API_PREFIX}/openapi.json"
 
 
 def _version() -> str:
@@ -78,8 +80,8 @@ def create_app(settings: Settings | None = None, *, crash_interval: float | None
         title="Sluice",
         version=_version(),
         description="The Sluice API: flows, runs, states and logs. See docs/api.md.",
-        openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url="/docs",
+        openapi_url=OPENAPI_PATH,
+        docs_url=None,
         redoc_url=None,
         lifespan=lifespan,
     )
@@ -87,12 +89,14 @@ def create_app(settings: Settings | None = None, *, crash_interval: float | None
     for module in (health, ingest, flows, flow_runs, task_runs, states):
         api.include_router(module.router)
     app.include_router(api)
+    install_docs(app, OPENAPI_PATH)
     install_error_handlers(app)
     # The middleware added last runs first: unauthenticated requests are
     # refused before any body is read.
     app.add_middleware(BodyLimit)
     if resolved.api_key:
-        app.add_middleware(
-            ApiKeyAuth, api_key=resolved.api_key, open_paths=frozenset({HEALTH_PATH})
-        )
+        # The schema holds no data, and /docs must load it to ask for the key.
+        open_paths = frozenset({HEALTH_PATH, OPENAPI_PATH})
+        app.add_middleware(ApiKeyAuth, api_key=resolved.api_key, open_paths=open_paths)
+        declare_bearer_auth(app, open_paths)
     return app
