@@ -42,7 +42,7 @@ def swagger_assets() -> Path | None:
 def install_docs(app: FastAPI, openapi_url: str) -> None:
     """Serve the Swagger page for ``openapi_url`` at ``/docs``."""
     assets = swagger_assets()
-    links: dict[str, str] = {}
+    links: dict[str, Any] = {}
     if assets is not None:
         from fastapi.staticfiles import StaticFiles
 
