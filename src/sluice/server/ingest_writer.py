@@ -1,10 +1,11 @@
-"""The server's ingest writer: row batches made durable, concurrent requests sharing transactions.
+"""The server's ingest writer: each ingest request's rows committed in one transaction.
 
 The API server turns each ingest request into one :class:`~sluice.store.rows.RowBatch`
-on the request's thread and hands it here; :meth:`RowWriter.write` returns once
-it is committed. Batches handed in while a transaction is being written are
-merged and committed together by one writer thread (group commit), so many
-clients posting at once cost one transaction per round, not one per request.
+and commits it on the request's own worker thread: handing it to a writer
+thread would add two thread wake-ups per request, which on a busy machine
+cost more than the write itself. Requests from several clients take turns
+(SQLite has one writer at a time; the store's connection lock and busy
+retries order them) or run side by side (PostgreSQL).
 
 SQLite is written through the store's native path
 (:class:`~sluice.store.sqlite_native.SqliteStore`, on its own connection);
@@ -18,9 +19,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from sluice.api_schemas import IngestBatch
-from sluice.backend.batcher import WriteBatch, WriteBehindBatcher
 from sluice.store.rows import (
-    WRITE_ORDER,
     RowBatch,
     flow_row,
     flow_run_row,
@@ -38,10 +37,6 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from sluice.backend.local import LocalBackend
-
-_ROWS = 0
-#: row batches waiting before callers of write() are held back
-_MAX_PENDING = 1000
 
 
 def rows_of(batch: IngestBatch) -> RowBatch:
@@ -74,23 +69,6 @@ def open_ingest_writer(backend: LocalBackend) -> IngestWriter:
     )
 
 
-def merge(batches: list[RowBatch]) -> RowBatch:
-    """One batch holding the rows of ``batches``, in their order.
-
-    Upserted rows of the same id keep their order (the write sorts each group
-    by id with a stable sort), so the batch handed in last wins, as it would
-    in separate transactions.
-    """
-    if len(batches) == 1:
-        return batches[0]
-    merged = RowBatch()
-    for name, _key in WRITE_ORDER:
-        group = getattr(merged, name)
-        for batch in batches:
-            group.extend(getattr(batch, name))
-    return merged
-
-
 class IngestWriter:
     """Commit row batches to the database at ``url``.
 
@@ -116,24 +94,14 @@ class IngestWriter:
             self._write_rows: Callable[[RowBatch], None] = self._sqlite.write_batch
         else:
             self._write_rows = _sqlalchemy_writer(engine(), lock_timeout, label)
-        self._batcher = WriteBehindBatcher(
-            self._write_batch,
-            batch_size=1,
-            flush_interval=0.5,
-            max_pending=_MAX_PENDING,
-            stall_timeout=lock_timeout,
-            name="sluice-ingest-writer",
-        )
 
     def write(self, rows: RowBatch) -> None:
-        """Commit ``rows`` (with whatever other callers hand in meanwhile); returns once
-        they are durable.
+        """Commit ``rows`` in one transaction (retried while the database is busy).
 
         Raises:
-            StoreError: the write failed (the rows are kept and retried by the writer).
+            StoreError: the write failed; nothing of ``rows`` is stored.
         """
-        self._batcher.put((_ROWS, None, rows))
-        self._batcher.flush()
+        self._write_rows(rows)
 
     def append_missing(self, rows: RowBatch) -> int:
         """Commit ``rows`` that may be in the database already (a batch sent again):
@@ -148,8 +116,6 @@ class IngestWriter:
 
         states, logs = rows.states, rows.logs
         rows.states, rows.logs = [], []
-        # Everything handed in before (the first attempt, if this server
-        # process got it) is committed before the look for what is held.
         self.write(rows)
         return run_write(
             self._engine(),
@@ -159,19 +125,9 @@ class IngestWriter:
         )
 
     def close(self) -> None:
-        """Write what is left and close the connection.
-
-        Raises:
-            StoreError: some rows could not be written.
-        """
-        try:
-            self._batcher.close()
-        finally:
-            if self._sqlite is not None:
-                self._sqlite.close()
-
-    def _write_batch(self, batch: WriteBatch) -> None:
-        self._write_rows(merge(batch.appended.get(_ROWS, [])))
+        """Close the connection (every write has returned: nothing is pending)."""
+        if self._sqlite is not None:
+            self._sqlite.close()
 
 
 def _sqlalchemy_writer(
