@@ -149,6 +149,9 @@ def run_workload(
     extra = {f"{prefix}_API_URL": api_url} if api_url else {}
     if prefix == "PREFECT":
         extra["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+        # Its SQLite server answers 503 while it catches up after a 1,000-task
+        # run; the client waits that out (default: 5 retries, then it fails).
+        extra["PREFECT_CLIENT_MAX_RETRIES"] = "20"
     home.mkdir(parents=True)
     proc = subprocess.run(
         [str(python or sys.executable), str(WORKLOADS / script), str(n)],
