@@ -85,7 +85,7 @@ def ingest(
     rows = rows_of(batch)
     # Acknowledged means durable: both return once committed.
     if batch.resent:
-        writer.append_missing(rows)
+        writer.write_resent(rows)
     else:
         writer.write(rows)
     return count

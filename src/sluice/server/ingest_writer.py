@@ -75,7 +75,7 @@ class IngestWriter:
     Args:
         url: the database URL (SQLite files get their own native connection).
         engine: gets the SQLAlchemy engine (only when needed: the SQLite path
-            needs none until :meth:`append_missing`), which writes to any
+            needs none until :meth:`write_resent`), which writes to any
             database but SQLite.
         lock_timeout: how long a write keeps retrying while the database is busy.
         label: the database's name in messages.
@@ -103,23 +103,21 @@ class IngestWriter:
         """
         self._write_rows(rows)
 
-    def append_missing(self, rows: RowBatch) -> int:
-        """Commit ``rows`` that may be in the database already (a batch sent again):
-        runs, flows and heartbeats as usual (upserts), and only the states and log
-        lines the database does not hold yet; how many states and lines were new.
+    def write_resent(self, rows: RowBatch) -> int:
+        """Commit ``rows`` that may be in the database already (a batch sent again),
+        in one transaction: runs, flows and heartbeats as usual (upserts), and only
+        the states and log lines the database does not hold yet; how many states
+        and lines were new.
 
         Raises:
-            StoreError: the write failed.
+            StoreError: the write failed; nothing of ``rows`` is stored.
         """
         from sluice.store import dedup
         from sluice.store.database import run_write
 
-        states, logs = rows.states, rows.logs
-        rows.states, rows.logs = [], []
-        self.write(rows)
         return run_write(
             self._engine(),
-            lambda conn: dedup.append_missing(conn, states, logs),
+            lambda conn: dedup.write_resent(conn, rows),
             lock_timeout=self._lock_timeout,
             label=self._label,
         )

@@ -2,7 +2,7 @@
 
 A client that never saw the answer to an ingest request sends its records
 again, and the server may have committed them the first time. Runs are
-upserts, so only the appended records need care: :func:`append_missing`
+upserts, so only the appended records need care: :func:`write_resent`
 stores each state or log row unless an identical one (every column but the
 id) is held already. The comparison counts: a batch holding two identical
 lines next to one stored copy stores one more, so records that really
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Hashable, Iterable, Iterator, Sequence
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import Column, ColumnElement, Connection, and_, select
@@ -31,17 +32,17 @@ _STATE_COLUMNS = ("run_id", "kind", "type", "name", "timestamp", "message", "det
 _LOG_COLUMNS = ("flow_run_id", "task_run_id", "level", "logger", "message", "timestamp")
 
 
-def append_missing(conn: Connection, states: list[Row], logs: list[Row]) -> int:
-    """Append the ``states`` and ``logs`` rows not stored yet, in their order; how
-    many were appended. Run it in the write transaction (the look and the
-    append must see the same database)."""
+def write_resent(conn: Connection, rows: RowBatch) -> int:
+    """Write a batch that may be stored already: its runs, flows and heartbeats as
+    usual (upserts), and only the state and log rows not stored yet, in their
+    order; how many of those were new. Run it in one write transaction (the look
+    and the write must see the same database)."""
     postgres = conn.dialect.name == "postgresql"
-    held_states = Counter(_held_states(conn, states))
-    held_logs = Counter(_held_logs(conn, logs))
-    new_states = _unmatched(states, _STATE_COLUMNS, held_states, postgres)
-    new_logs = _unmatched(logs, _LOG_COLUMNS, held_logs, postgres)
-    if new_states or new_logs:
-        writes.write_batch(conn, RowBatch(states=new_states, logs=new_logs))
+    held_states = Counter(_held_states(conn, rows.states))
+    held_logs = Counter(_held_logs(conn, rows.logs))
+    new_states = _unmatched(rows.states, _STATE_COLUMNS, held_states, postgres)
+    new_logs = _unmatched(rows.logs, _LOG_COLUMNS, held_logs, postgres)
+    writes.write_batch(conn, replace(rows, states=new_states, logs=new_logs))
     return len(new_states) + len(new_logs)
 
 
