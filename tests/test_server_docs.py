@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from fastapi.testclient import TestClient
 from sluice.server.app import create_app
 from sluice.server.docs import ASSETS_PATH, SCHEME
 from sluice.settings import Settings
+from tests.chromium_pipe import ChromiumPage
 from tests.server_process import ServerProcess
 
 KEY = "s3cret"
@@ -63,24 +63,44 @@ def test_the_swagger_page_and_its_files_come_from_this_server(keyed: TestClient)
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+#: the operation GET /api/flow_runs on the Swagger page, and its last answer's status
+OPERATION = (
+    "[...document.querySelectorAll('.opblock-get')]"
+    ".find(e => e.querySelector('.opblock-summary-path')?.dataset.path === '/api/flow_runs')"
+)
+STATUS = (
+    f"{OPERATION}?.querySelector('.live-responses-table tbody .response-col_status')?.textContent"
+)
 
 
 @pytest.mark.integration
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Chromium")
-def test_a_browser_renders_the_docs_of_a_keyed_server(tmp_path: Path) -> None:
+def test_in_a_browser_authorize_takes_the_key_and_try_it_out_sends_it(tmp_path: Path) -> None:
     server = ServerProcess(tmp_path / "home", env={"SLUICE_API_KEY": KEY})
     server.start()
+    assert CHROMIUM is not None
+    page = ChromiumPage(CHROMIUM, tmp_path / "chromium-profile")
     try:
-        assert CHROMIUM is not None
-        # The DOM after Swagger UI's script ran and fetched the schema.
-        dom = subprocess.run(
-            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom",
-             f"--user-data-dir={tmp_path / 'chromium'}", "--virtual-time-budget=15000",
-             f"{server.url}/docs"],
-            capture_output=True, text=True, timeout=90, check=True,
-        ).stdout  # fmt: skip
+        page.goto(f"{server.url}/docs")
+        # The page loaded the schema (no key needed for it) and lists the operations.
+        assert page.wait_for("document.querySelectorAll('.opblock').length") >= 10
+        assert not page.evaluate("document.body.innerText.includes('Failed to load')")
+        page.click(f"{OPERATION}.querySelector('.opblock-summary-control')")
+        page.click(f"{OPERATION}.querySelector('.try-out__btn')")
+        page.click(f"{OPERATION}.querySelector('.execute')")
+        assert page.wait_for(STATUS).startswith("401")  # no key yet
+        # Authorize: the dialog takes the key, as a person would type it.
+        page.click("document.querySelector('.btn.authorize')")
+        page.click("document.querySelector('.modal-ux input')")
+        page.type_text(KEY)
+        page.click("document.querySelector('.modal-ux .auth-btn-wrapper .authorize')")
+        page.click("document.querySelector('.modal-ux .btn-done')")
+        page.click(f"{OPERATION}.querySelector('.btn-clear')")
+        page.wait_for(f"!{OPERATION}.querySelector('.live-responses-table')")
+        page.click(f"{OPERATION}.querySelector('.execute')")
+        assert page.wait_for(STATUS).strip() == "200"
+        curl = page.evaluate(f"{OPERATION}.querySelector('.curl').innerText")
+        assert f"Authorization: Bearer {KEY}" in curl
     finally:
+        page.close()
         server.stop()
-    assert "Failed to load API definition" not in dom
-    assert 'data-path="/api/flow_runs"' in dom  # the operations are listed
-    assert "btn authorize" in dom  # and the Authorize button asks for the key
