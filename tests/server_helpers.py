@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import datetime as _dt
-from typing import Any
+import os
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from pydantic import TypeAdapter
 
-from sluice.api_schemas import FlowRunWrite, HeartbeatWrite, IngestBatch, TaskRunWrite
+from sluice.api_schemas import HeartbeatWrite, IngestBatch
 from sluice.schemas import FlowRecord, FlowRunRecord, LogRecord, StateRecord, TaskRunRecord, new_id
 from sluice.states import State, StateType
 
+R = TypeVar("R", FlowRunRecord, TaskRunRecord)
+
 BATCH = TypeAdapter(IngestBatch)
+# Read at import: the autouse fixture in conftest.py clears SLUICE_* per test.
+PG_URL = os.environ.get("SLUICE_TEST_PG_URL", "")
+#: the databases a store-level test runs on: SQLite, and PostgreSQL when there is one
+DIALECTS = ["sqlite", *(["postgresql"] if PG_URL else [])]
 UTC = _dt.timezone.utc
 T0 = _dt.datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -24,10 +35,40 @@ def payload(batch: IngestBatch) -> Any:
     return BATCH.dump_python(batch, mode="json")
 
 
+@dataclass
+class Write(Generic[R]):
+    """A run and the state it just took (what the engine hands a backend)."""
+
+    run: R
+    state: StateRecord | None = None
+
+
+def ingest_batch(
+    *,
+    flows: Sequence[FlowRecord] = (),
+    flow_runs: Sequence[Write[FlowRunRecord]] = (),
+    task_runs: Sequence[Write[TaskRunRecord]] = (),
+    logs: Sequence[LogRecord] = (),
+    heartbeats: Sequence[HeartbeatWrite] = (),
+    resent: bool = False,
+) -> IngestBatch:
+    """The ingest batch of these writes: each run, and the states in order."""
+    writes: list[Write[Any]] = [*flow_runs, *task_runs]
+    return IngestBatch(
+        flows=list(flows),
+        flow_runs=[w.run for w in flow_runs],
+        task_runs=[w.run for w in task_runs],
+        states=[w.state for w in writes if w.state is not None],
+        logs=list(logs),
+        heartbeats=list(heartbeats),
+        resent=resent,
+    )
+
+
 def flow_run(
     state: StateType = StateType.PENDING, *, flow_name: str = "etl", tags: list[str] | None = None,
     created: float = 0.0, heartbeat: float | None = None,
-) -> tuple[FlowRunRecord, FlowRunWrite]:  # fmt: skip
+) -> tuple[FlowRunRecord, Write[FlowRunRecord]]:  # fmt: skip
     """A flow run in ``state`` (with that state as its history entry)."""
     run = FlowRunRecord(
         id=new_id(), flow_name=flow_name, name=f"run-{new_id()[-6:]}", tags=tags or [],
@@ -36,10 +77,12 @@ def flow_run(
     )  # fmt: skip
     new_state = State(state, timestamp=at(created + 1))
     run.apply(new_state)
-    return run, FlowRunWrite(run, StateRecord.from_state(run.id, "flow", new_state))
+    return run, Write(run, StateRecord.from_state(run.id, "flow", new_state))
 
 
-def task_run(flow_run_id: str, *, index: int = 0, cache_key: str | None = None) -> TaskRunWrite:
+def task_run(
+    flow_run_id: str, *, index: int = 0, cache_key: str | None = None
+) -> Write[TaskRunRecord]:
     run = TaskRunRecord(
         id=new_id(), task_name="extract", name=f"extract-{index}", flow_run_id=flow_run_id,
         call_index=index, cache_key=cache_key, result='{"json": 1}' if cache_key else None,
@@ -47,7 +90,7 @@ def task_run(flow_run_id: str, *, index: int = 0, cache_key: str | None = None) 
     )  # fmt: skip
     state = State(StateType.COMPLETED, timestamp=at(index + 1))
     run.apply(state)
-    return TaskRunWrite(run, StateRecord.from_state(run.id, "task", state))
+    return Write(run, StateRecord.from_state(run.id, "task", state))
 
 
 def log(flow_run_id: str, message: str, level: int = 20) -> LogRecord:
@@ -58,4 +101,38 @@ def heartbeat(flow_run_id: str, seconds: float) -> HeartbeatWrite:
     return HeartbeatWrite(flow_run_id, at(seconds))
 
 
-__all__ = ["BATCH", "FlowRecord", "IngestBatch", "at", "flow_run", "log", "payload", "task_run"]
+@contextmanager
+def pg_database() -> Iterator[str]:
+    """The URL of a new PostgreSQL database on ``SLUICE_TEST_PG_URL``, dropped on exit."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    name = f"sluice_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        try:
+            yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+        finally:
+            with admin.connect() as conn:
+                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        admin.dispose()
+
+
+__all__ = [
+    "BATCH",
+    "DIALECTS",
+    "PG_URL",
+    "FlowRecord",
+    "IngestBatch",
+    "Write",
+    "at",
+    "flow_run",
+    "ingest_batch",
+    "log",
+    "payload",
+    "pg_database",
+    "task_run",
+]

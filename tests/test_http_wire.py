@@ -24,11 +24,11 @@ def task_batch() -> tuple[WriteBatch, TaskRunRecord]:
         run.apply(state)
         snapshot = task_run_snapshot(run)
         batch.add(wire.TASK_RUN, run.id, snapshot)
-        batch.add(wire.TASK_STATE, None, (snapshot, StateRecord.from_state(run.id, "task", state)))
+        batch.add(wire.STATE, None, StateRecord.from_state(run.id, "task", state))
     return batch, run
 
 
-def test_states_are_sent_with_the_latest_copy_of_their_run() -> None:
+def test_a_run_goes_once_with_its_latest_copy_and_states_after() -> None:
     batch, run = task_batch()
     flow_run = FlowRunRecord(new_id(), "etl", "r", parameters={"xs": [1, 2]})
     batch.add(wire.FLOW, None, FlowRecord("etl"))
@@ -37,27 +37,27 @@ def test_states_are_sent_with_the_latest_copy_of_their_run() -> None:
     (body,) = wire.request_bodies(batch, {})
     # The server's own model of the body accepts it.
     decoded = TypeAdapter(ServerIngestBatch).validate_json(body.data)
-    assert [e.state.name for e in decoded.task_runs if e.state] == [
-        "Pending",
-        "Running",
-        "Completed",
-    ]
-    assert all(e.run == run for e in decoded.task_runs)
-    assert decoded.flow_runs[0].run == flow_run and decoded.flow_runs[0].state is None
+    assert [s.name for s in decoded.states] == ["Pending", "Running", "Completed"]
+    assert all(s.run_id == run.id for s in decoded.states)
+    assert decoded.task_runs == [run]
+    assert decoded.flow_runs == [flow_run]
     assert decoded.heartbeats[0].at == T0
-    assert body.delivered == {wire.FLOW: 1, wire.TASK_STATE: 3}
-    assert json.loads(body.data)["task_runs"][0]["run"]["state_type"] == "COMPLETED"
+    assert decoded.resent is False
+    assert body.delivered == {wire.FLOW: 1, wire.STATE: 3}
+    assert json.loads(body.data)["task_runs"][0]["state_type"] == "COMPLETED"
 
 
 def test_delivered_appended_records_are_skipped_but_rows_resent() -> None:
-    batch, _run = task_batch()
-    (body,) = wire.request_bodies(batch, {wire.TASK_STATE: 2})
-    entries = json.loads(body.data)["task_runs"]
-    assert [e["state"]["name"] for e in entries] == ["Completed"]
-    assert body.delivered == {wire.TASK_STATE: 1}
-    (body,) = wire.request_bodies(batch, {wire.TASK_STATE: 3})
-    entries = json.loads(body.data)["task_runs"]
-    assert len(entries) == 1 and entries[0]["state"] is None  # the row alone, again
+    batch, run = task_batch()
+    (body,) = wire.request_bodies(batch, {wire.STATE: 2}, resent=True)
+    sent = json.loads(body.data)
+    assert [s["name"] for s in sent["states"]] == ["Completed"]
+    assert [r["id"] for r in sent["task_runs"]] == [run.id]
+    assert sent["resent"] is True and body.resent
+    assert body.delivered == {wire.STATE: 1}
+    (body,) = wire.request_bodies(batch, {wire.STATE: 3})
+    sent = json.loads(body.data)
+    assert sent["states"] == [] and len(sent["task_runs"]) == 1  # the row alone, again
 
 
 def test_large_batches_are_split_under_the_server_limits() -> None:
@@ -87,4 +87,4 @@ def test_halves_keep_every_record_in_order() -> None:
     (body,) = wire.request_bodies(batch, {})
     first, second = body.halves()
     assert [*first.parts, *second.parts] == list(body.parts)
-    assert first.delivered[wire.TASK_STATE] + second.delivered[wire.TASK_STATE] == 3
+    assert first.delivered.get(wire.STATE, 0) + second.delivered[wire.STATE] == 3

@@ -20,6 +20,7 @@ from tests.server_helpers import (
     at,
     flow_run,
     heartbeat,
+    ingest_batch,
     log,
     payload,
     task_run,
@@ -54,14 +55,14 @@ def test_openapi_and_docs(client: TestClient) -> None:
 def test_ingest_then_read_back(client: TestClient) -> None:
     run, write = flow_run(StateType.RUNNING, tags=["nightly"])
     tasks = [task_run(run.id, index=i) for i in range(3)]
-    batch = IngestBatch(
+    batch = ingest_batch(
         flows=[FlowRecord("etl", description="Nightly ETL")],
         flow_runs=[write],
         task_runs=tasks,
         logs=[log(run.id, "hello"), log(run.id, "debug", level=10)],
         heartbeats=[heartbeat(run.id, 30)],
     )
-    assert ingest(client, batch) == 8
+    assert ingest(client, batch) == 12  # 1 flow, 4 runs, 4 states, 2 logs, 1 heartbeat
 
     assert client.get("/api/flows").json()[0]["name"] == "etl"
     assert client.get("/api/flows/etl").json()["description"] == "Nightly ETL"
@@ -82,7 +83,7 @@ def test_ingest_then_read_back(client: TestClient) -> None:
 
 def test_ingest_is_idempotent(client: TestClient) -> None:
     run, write = flow_run(StateType.RUNNING)
-    batch = IngestBatch(flow_runs=[write], task_runs=[task_run(run.id)])
+    batch = ingest_batch(flow_runs=[write], task_runs=[task_run(run.id)])
     ingest(client, batch)
     ingest(client, batch)  # a client retrying a batch it got no answer for
     assert client.get("/api/flow_runs/count").json() == {"count": 1}
@@ -95,7 +96,7 @@ def test_flow_run_filters_and_paging(client: TestClient) -> None:
         flow_run(StateType.FAILED, created=10, tags=["a", "b"]),
         flow_run(StateType.RUNNING, created=20, flow_name="report"),
     ]
-    ingest(client, IngestBatch(flow_runs=[w for _, w in runs]))
+    ingest(client, ingest_batch(flow_runs=[w for _, w in runs]))
     ids = [r.id for r, _ in runs]
 
     def listed(**params: object) -> list[str]:
@@ -117,7 +118,7 @@ def test_flow_run_filters_and_paging(client: TestClient) -> None:
 def test_journal_cache_and_mark_lapsed(client: TestClient) -> None:
     run, write = flow_run(StateType.RUNNING, heartbeat=5)
     cached = task_run(run.id, cache_key="k1")
-    ingest(client, IngestBatch(flow_runs=[write], task_runs=[cached, task_run(run.id, index=1)]))
+    ingest(client, ingest_batch(flow_runs=[write], task_runs=[cached, task_run(run.id, index=1)]))
     journal = client.get(f"/api/flow_runs/{run.id}/journal").json()
     assert [t["id"] for t in journal] == [cached.run.id]
     found = client.get(
@@ -137,7 +138,7 @@ def test_journal_cache_and_mark_lapsed(client: TestClient) -> None:
 
 def test_set_state_and_refusal(client: TestClient) -> None:
     run, write = flow_run(StateType.RUNNING)
-    ingest(client, IngestBatch(flow_runs=[write]))
+    ingest(client, ingest_batch(flow_runs=[write]))
     done = client.post(
         f"/api/flow_runs/{run.id}/set_state", json={"type": "COMPLETED", "message": "by hand"}
     )
@@ -157,7 +158,7 @@ def test_cancel(client: TestClient) -> None:
     running, w1 = flow_run(StateType.RUNNING)
     pending, w2 = flow_run(StateType.PENDING)
     finished, w3 = flow_run(StateType.COMPLETED)
-    ingest(client, IngestBatch(flow_runs=[w1, w2, w3]))
+    ingest(client, ingest_batch(flow_runs=[w1, w2, w3]))
     assert client.post(f"/api/flow_runs/{running.id}/cancel").json()["state_type"] == "CANCELLING"
     again = client.post(f"/api/flow_runs/{running.id}/cancel")  # idempotent
     assert again.status_code == 200 and again.json()["state_type"] == "CANCELLING"
@@ -182,7 +183,7 @@ def test_ambiguous_prefix_is_409(client: TestClient) -> None:
     _, wa = flow_run()
     _, wb = flow_run()
     wa.run.id, wb.run.id = "abcd0001-x", "abcd0002-x"
-    ingest(client, IngestBatch(flow_runs=[wa, wb]))
+    ingest(client, ingest_batch(flow_runs=[wa, wb]))
     response = client.get("/api/flow_runs/abcd")
     assert response.status_code == 409 and "ambiguous" in response.json()["detail"]
 
@@ -282,14 +283,14 @@ def test_unstorable_values_are_422_and_poison_nothing(
     client: TestClient, field: str, value: object
 ) -> None:
     run, write = flow_run(StateType.RUNNING)
-    body = payload(IngestBatch(flow_runs=[write]))
-    body["flow_runs"][0]["run"][field] = value
+    body = payload(ingest_batch(flow_runs=[write]))
+    body["flow_runs"][0][field] = value
     raw = json.dumps(body).encode()  # ASCII escapes: "\ud800" is valid JSON
     response = client.post("/api/ingest", content=raw, headers=JSON_TYPE)
     assert response.status_code == 422, response.text
-    assert response.json()["detail"][0]["loc"] == ["body", "flow_runs", 0, "run", field]
+    assert response.json()["detail"][0]["loc"] == ["body", "flow_runs", 0, field]
     # The writer was never handed the bad record: later batches still land.
     good, good_write = flow_run()
-    assert ingest(client, IngestBatch(flow_runs=[good_write])) == 1
+    assert ingest(client, ingest_batch(flow_runs=[good_write])) == 2  # the run, its state
     assert client.get(f"/api/flow_runs/{good.id}").status_code == 200
     assert client.get(f"/api/flow_runs/{run.id}").status_code == 404

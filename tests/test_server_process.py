@@ -24,7 +24,7 @@ from sluice.schemas import FlowRunFilter
 from sluice.server.app import create_app
 from sluice.settings import load_settings
 from sluice.states import StateType, utcnow
-from tests.server_helpers import IngestBatch, flow_run, payload, task_run
+from tests.server_helpers import flow_run, ingest_batch, payload, task_run
 
 runner = CliRunner()
 
@@ -61,7 +61,7 @@ def test_real_server_ingest_read_and_sigterm(sluice_home: Path) -> None:
     try:
         wait_healthy(url, proc)
         run, write = flow_run(StateType.RUNNING)
-        batch = IngestBatch(flow_runs=[write], task_runs=[task_run(run.id)])
+        batch = ingest_batch(flow_runs=[write], task_runs=[task_run(run.id)])
         with httpx.Client(base_url=url, timeout=10) as http:
             assert http.post("/api/ingest", json=payload(batch)).status_code == 202
             assert http.get(f"/api/flow_runs/{run.id}").json()["state_type"] == "RUNNING"
@@ -134,7 +134,7 @@ def test_crash_detection_service_marks_lapsed_runs(monkeypatch: pytest.MonkeyPat
     fresh, fresh_write = flow_run(StateType.RUNNING)
     fresh_write.run.heartbeat = utcnow() + datetime.timedelta(hours=1)
     with TestClient(create_app(load_settings(), crash_interval=0.05)) as client:
-        client.post("/api/ingest", json=payload(IngestBatch(flow_runs=[write, fresh_write])))
+        client.post("/api/ingest", json=payload(ingest_batch(flow_runs=[write, fresh_write])))
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if client.get(f"/api/flow_runs/{run.id}").json()["state_type"] == "CRASHED":

@@ -17,22 +17,6 @@ from sluice.states import StateType
 
 
 @dataclass
-class FlowRunWrite:
-    """A flow run row to upsert, and the state to append to its history (if any)."""
-
-    run: FlowRunRecord
-    state: StateRecord | None = None
-
-
-@dataclass
-class TaskRunWrite:
-    """A task run row to upsert, and the state to append to its history (if any)."""
-
-    run: TaskRunRecord
-    state: StateRecord | None = None
-
-
-@dataclass
 class HeartbeatWrite:
     """A sign of life of the process running a flow run (heartbeats never move back)."""
 
@@ -42,20 +26,30 @@ class HeartbeatWrite:
 
 @dataclass
 class IngestBatch:
-    """Everything a client's batcher collected since its last send."""
+    """Everything a client's batcher collected since its last send.
+
+    Each run appears once, as its latest copy (an upsert); ``states`` is state
+    history to append, each naming its run by ``run_id`` (the run itself may
+    have been sent in an earlier batch). ``resent`` marks a batch the client
+    sends again because it never saw the answer to an earlier attempt: the
+    server then skips the states and logs it already holds (see docs/api.md).
+    """
 
     flows: list[FlowRecord] = field(default_factory=list)
-    flow_runs: list[FlowRunWrite] = field(default_factory=list)
-    task_runs: list[TaskRunWrite] = field(default_factory=list)
+    flow_runs: list[FlowRunRecord] = field(default_factory=list)
+    task_runs: list[TaskRunRecord] = field(default_factory=list)
+    states: list[StateRecord] = field(default_factory=list)
     logs: list[LogRecord] = field(default_factory=list)
     heartbeats: list[HeartbeatWrite] = field(default_factory=list)
+    resent: bool = False
 
     def record_count(self) -> int:
-        """How many records the batch holds (a run with its state counts once)."""
+        """How many records the batch holds."""
         return (
             len(self.flows)
             + len(self.flow_runs)
             + len(self.task_runs)
+            + len(self.states)
             + len(self.logs)
             + len(self.heartbeats)
         )

@@ -68,6 +68,14 @@ class SchedulerSettings:
 
 
 @dataclass(frozen=True)
+class ServerSettings:
+    #: run logs older than this many days are deleted by the server (0: kept forever)
+    log_retention_days: float = 0.0
+    #: seconds between two passes of the log retention service
+    log_retention_interval: float = 3600.0
+
+
+@dataclass(frozen=True)
 class Settings:
     """All of Sluice's settings."""
 
@@ -88,6 +96,7 @@ class Settings:
     store: StoreSettings = field(default_factory=StoreSettings)
     results: ResultSettings = field(default_factory=ResultSettings)
     scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
+    server: ServerSettings = field(default_factory=ServerSettings)
 
     @property
     def resolved_database_url(self) -> str:

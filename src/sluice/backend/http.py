@@ -9,11 +9,11 @@ waits for delivery up to ``settings.api_retry_timeout`` seconds. Reads flush
 first, so a process reads its own writes, and retry briefly while the server
 is unreachable.
 
-Run rows are upserts, so re-sending a batch is harmless for them. State
-history and logs are appended: after a failure the writer skips the parts of
-a batch the server acknowledged, but a request whose answer was lost (the
-server stopped between committing and replying) is sent again, which can
-store those states and logs twice. Duplicates beat losses.
+Re-sending is harmless. Run rows are upserts; after a failure the writer
+skips the parts of a batch the server acknowledged, and sends the rest
+marked ``resent``, because a request whose answer was lost (the server
+stopped between committing and replying) may be stored already: for a
+resent batch the server appends only the states and logs it does not hold.
 """
 
 from __future__ import annotations
@@ -111,14 +111,13 @@ class HttpBackend(HttpDeploymentsMixin):
         )
         self._put((wire.FLOW_RUN, run.id, copied))
         if state is not None:
-            self._put((wire.FLOW_STATE, None, (copied, _copy_state(state))))
+            self._put((wire.STATE, None, _copy_state(state)))
 
     def write_task_run(self, run: TaskRunRecord, state: StateRecord | None = None) -> None:
         """Create or update a task run row and append ``state`` to its history."""
-        snapshot = task_run_snapshot(run)
-        self._put((wire.TASK_RUN, run.id, snapshot))
+        self._put((wire.TASK_RUN, run.id, task_run_snapshot(run)))
         if state is not None:
-            self._put((wire.TASK_STATE, None, (snapshot, _copy_state(state))))
+            self._put((wire.STATE, None, _copy_state(state)))
 
     def write_logs(self, logs: Sequence[LogRecord]) -> None:
         """Append log lines."""
@@ -179,14 +178,17 @@ class HttpBackend(HttpDeploymentsMixin):
     def _send_batch(self, batch: WriteBatch) -> None:
         """The batcher's sink: post the batch as one or more ingest requests.
 
-        After a partial failure, the appended records the server acknowledged
-        are not sent again when the batcher retries the same batch.
+        After a failure, the appended records the server acknowledged are not
+        sent again when the batcher retries the same batch, and the rest goes
+        marked ``resent``: the failed request may have been committed without
+        its answer reaching us, and the server then skips what it holds.
         """
         partial = self._partial
-        delivered = partial[1] if partial is not None and partial[0] is batch else {}
+        retry = partial is not None and partial[0] is batch
+        delivered = partial[1] if partial is not None and retry else {}
         self._partial = None
         try:
-            for body in wire.request_bodies(batch, delivered):
+            for body in wire.request_bodies(batch, delivered, resent=retry):
                 self._deliver(body, delivered)
         except Exception:
             self._partial = (batch, delivered)

@@ -19,18 +19,18 @@ from typing import Any
 from pydantic import TypeAdapter
 from pydantic_core import PydanticSerializationError
 
-from sluice.api_schemas import FlowRunWrite, HeartbeatWrite, IngestBatch, TaskRunWrite
+from sluice.api_schemas import HeartbeatWrite, IngestBatch
 from sluice.backend.batcher import WriteBatch
-from sluice.schemas import FlowRunRecord, TaskRunRecord
+from sluice.schemas import TaskRunRecord
 from sluice.store.rows import TaskRunSnapshot
 
 # Batcher item kinds of the HTTP backend. Runs and heartbeats are keyed by id
 # (coalesced: the latest copy wins); flows, states and logs are appended.
-# A state item carries the copy of its run taken with it, so a state whose
-# run was drained into an earlier batch can still be sent.
-FLOW, FLOW_RUN, FLOW_STATE, TASK_RUN, TASK_STATE, LOG, HEARTBEAT = range(7)
+# A state names its run by id, so each run goes on the wire once per batch
+# however many states it went through.
+FLOW, FLOW_RUN, TASK_RUN, STATE, LOG, HEARTBEAT = range(6)
 #: appended kinds, in the order their records go into request bodies
-APPENDED_KINDS = (FLOW, FLOW_STATE, TASK_STATE, LOG)
+APPENDED_KINDS = (FLOW, STATE, LOG)
 
 #: a request body above this many bytes is split in two (the server takes 16 MiB)
 MAX_BODY_BYTES = 12 * 1024 * 1024
@@ -110,29 +110,13 @@ def _parts(batch: WriteBatch, skip: dict[int, int]) -> list[_Part]:
     parts: list[_Part] = []
     for flow in appended.get(FLOW, [])[skip.get(FLOW, 0) :]:
         parts.append(("flows", flow, FLOW))
-
-    flow_runs: dict[Hashable, FlowRunRecord] = latest.get(FLOW_RUN, {})
-    flows_with_state: set[str] = set()
-    for run_copy, state in appended.get(FLOW_STATE, [])[skip.get(FLOW_STATE, 0) :]:
-        run = flow_runs.get(run_copy.id, run_copy)
-        flows_with_state.add(run.id)
-        parts.append(("flow_runs", FlowRunWrite(run, state), FLOW_STATE))
-    for run_id, run in flow_runs.items():
-        if run_id not in flows_with_state:
-            parts.append(("flow_runs", FlowRunWrite(run), None))
-
+    for run in latest.get(FLOW_RUN, {}).values():
+        parts.append(("flow_runs", run, None))
     snapshots: dict[Hashable, TaskRunSnapshot] = latest.get(TASK_RUN, {})
-    records: dict[Hashable, TaskRunRecord] = {}
-    for snapshot, state in appended.get(TASK_STATE, [])[skip.get(TASK_STATE, 0) :]:
-        run_id = snapshot[0]
-        record = records.get(run_id)
-        if record is None:
-            record = records[run_id] = task_run_record(snapshots.get(run_id, snapshot))
-        parts.append(("task_runs", TaskRunWrite(record, state), TASK_STATE))
-    for run_id, snapshot in snapshots.items():
-        if run_id not in records:
-            parts.append(("task_runs", TaskRunWrite(task_run_record(snapshot)), None))
-
+    for snapshot in snapshots.values():
+        parts.append(("task_runs", task_run_record(snapshot), None))
+    for state in appended.get(STATE, [])[skip.get(STATE, 0) :]:
+        parts.append(("states", state, STATE))
     for log in appended.get(LOG, [])[skip.get(LOG, 0) :]:
         parts.append(("logs", log, LOG))
     for run_id, at in latest.get(HEARTBEAT, {}).items():
@@ -140,8 +124,8 @@ def _parts(batch: WriteBatch, skip: dict[int, int]) -> list[_Part]:
     return parts
 
 
-def _batch_of(parts: Sequence[_Part]) -> IngestBatch:
-    body = IngestBatch()
+def _batch_of(parts: Sequence[_Part], resent: bool) -> IngestBatch:
+    body = IngestBatch(resent=resent)
     for section, entry, _kind in parts:
         getattr(body, section).append(entry)
     return body
@@ -149,17 +133,19 @@ def _batch_of(parts: Sequence[_Part]) -> IngestBatch:
 
 @dataclass(slots=True)
 class Body:
-    """One ingest request: its JSON, the records in it, and the appended records it
-    delivers (kind -> count), so a retry after a partial failure skips them."""
+    """One ingest request: its JSON, the records in it, the appended records it
+    delivers (kind -> count), so a retry after a partial failure skips them, and
+    whether it is marked resent."""
 
     data: bytes
     parts: Sequence[_Part]
     delivered: dict[int, int]
+    resent: bool = False
 
     def halves(self) -> list[Body]:
         """The same records as two bodies (to isolate a record the server refuses)."""
         middle = len(self.parts) // 2
-        return [_body(self.parts[:middle]), _body(self.parts[middle:])]
+        return [_body(self.parts[:middle], self.resent), _body(self.parts[middle:], self.resent)]
 
     def describe(self) -> str:
         """What the body holds, for error messages (its first record)."""
@@ -167,26 +153,33 @@ class Body:
         return f"{len(self.parts)} record(s) of {section}, first: {entry!r}"[:1000]
 
 
-def request_bodies(batch: WriteBatch, skip: dict[int, int]) -> Iterator[Body]:
+def request_bodies(
+    batch: WriteBatch, skip: dict[int, int], *, resent: bool = False
+) -> Iterator[Body]:
     """The request bodies that deliver ``batch``, in order, within the server's size
-    limits; appended records already delivered (``skip``: kind -> count) are left out."""
+    limits; appended records already delivered (``skip``: kind -> count) are left out.
+
+    Args:
+        resent: mark the bodies as possibly delivered already (a retry after a
+            failure whose outcome the client does not know).
+    """
     parts = _parts(batch, skip)
     for start in range(0, len(parts), MAX_BODY_RECORDS):
-        yield from _sized(parts[start : start + MAX_BODY_RECORDS])
+        yield from _sized(parts[start : start + MAX_BODY_RECORDS], resent)
 
 
-def _sized(parts: Sequence[_Part]) -> Iterator[Body]:
-    body = _body(parts)
+def _sized(parts: Sequence[_Part], resent: bool) -> Iterator[Body]:
+    body = _body(parts, resent)
     if len(body.data) > MAX_BODY_BYTES and len(parts) > 1:
         for half in body.halves():
-            yield from _sized(half.parts)
+            yield from _sized(half.parts, resent)
         return
     yield body
 
 
-def _body(parts: Sequence[_Part]) -> Body:
+def _body(parts: Sequence[_Part], resent: bool) -> Body:
     delivered: dict[int, int] = {}
     for _section, _entry, kind in parts:
         if kind is not None:
             delivered[kind] = delivered.get(kind, 0) + 1
-    return Body(encode_batch(_batch_of(parts)), parts, delivered)
+    return Body(encode_batch(_batch_of(parts, resent)), parts, delivered, resent)

@@ -13,6 +13,7 @@ from sluice.api_schemas import IngestBatch
 from sluice.backend.protocol import Backend
 from sluice.errors import SluiceError
 from sluice.schemas import FlowRunRecord, StateRecord
+from sluice.server.ingest_writer import IngestWriter, rows_of
 from sluice.server.orchestration import (
     CANCEL_POLICY,
     SET_STATE_POLICY,
@@ -54,12 +55,23 @@ class BatchTooLarge(SluiceError):
         super().__init__(f"The batch holds {count} records; at most {limit} per request")
 
 
-def ingest(backend: Backend, batch: IngestBatch, *, limit: int = MAX_BATCH_RECORDS) -> int:
-    """Write a client's batch and make it durable; the number of records written.
+def ingest(
+    writer: IngestWriter,
+    batch: IngestBatch,
+    *,
+    limit: int = MAX_BATCH_RECORDS,
+    unicode_checked: bool = False,
+) -> int:
+    """Write a client's batch and make it durable; the number of records it holds.
 
-    Every write is an idempotent upsert or an append the client will not
-    resend once acknowledged, so a client retrying a batch whose answer it
-    never saw is harmless (a retried batch may repeat its state history rows).
+    Run rows are upserts and heartbeats only move forward, so writing them
+    again is harmless. State history and logs are appended, except in a batch
+    marked ``resent`` (the client never saw the answer to an earlier attempt):
+    then only the states and lines the store does not hold yet are appended.
+
+    Args:
+        unicode_checked: the batch was parsed from JSON by pydantic (see
+            :func:`~sluice.server.validation.check_storable`).
 
     Raises:
         BatchTooLarge: more than ``limit`` records.
@@ -69,19 +81,13 @@ def ingest(backend: Backend, batch: IngestBatch, *, limit: int = MAX_BATCH_RECOR
     count = batch.record_count()
     if count > limit:
         raise BatchTooLarge(count, limit)
-    check_storable(batch)
-    for flow in batch.flows:
-        backend.write_flow(flow)
-    for fr in batch.flow_runs:
-        backend.write_flow_run(fr.run, fr.state)
-    for tr in batch.task_runs:
-        backend.write_task_run(tr.run, tr.state)
-    if batch.logs:
-        backend.write_logs(batch.logs)
-    for beat in batch.heartbeats:
-        backend.heartbeat(beat.flow_run_id, beat.at)
-    # Acknowledged means durable: the client drops what it sent once it sees 202.
-    backend.flush()
+    check_storable(batch, unicode_checked=unicode_checked)
+    rows = rows_of(batch)
+    # Acknowledged means durable: both return once committed.
+    if batch.resent:
+        writer.write_resent(rows)
+    else:
+        writer.write(rows)
     return count
 
 

@@ -23,12 +23,14 @@ from sluice.server.api import (
     task_runs,
     work_pools,
 )
+from sluice.server.docs import declare_bearer_auth, install_docs
 from sluice.server.errors import install_error_handlers
 from sluice.server.middleware import ApiKeyAuth, BodyLimit
 from sluice.settings import Settings, load_settings
 
 API_PREFIX = "/api"
 HEALTH_PATH = f"{API_PREFIX}/health"
+OPENAPI_PATH = f"{API_PREFIX}/openapi.json"
 
 
 def _version() -> str:
@@ -54,34 +56,45 @@ def create_app(settings: Settings | None = None, *, crash_interval: float | None
         import asyncio
 
         from sluice.backend.local import LocalBackend
+        from sluice.server.ingest_writer import open_ingest_writer
         from sluice.server.services.crash_detector import (
             CRASH_DETECTION_INTERVAL,
             crash_detector,
         )
+        from sluice.server.services.log_retention import log_retention
+        from sluice.server.services.scheduler import scheduler_service
 
         backend = await asyncio.to_thread(LocalBackend, resolved)
         app.state.backend = backend
-        from sluice.server.services.scheduler import scheduler_service
-
-        service = crash_detector(backend, resolved, crash_interval or CRASH_DETECTION_INTERVAL)
-        app.state.services = [service, scheduler_service(backend, resolved)]
-        for each in app.state.services:
-            each.start()
+        app.state.ingest_writer = await asyncio.to_thread(open_ingest_writer, backend)
+        services = [
+            crash_detector(backend, resolved, crash_interval or CRASH_DETECTION_INTERVAL),
+            scheduler_service(backend, resolved),
+        ]
+        retention = log_retention(backend, resolved)
+        if retention is not None:
+            services.append(retention)
+        app.state.services = services
+        for service in services:
+            service.start()
         try:
             yield
         finally:
-            for each in app.state.services:
-                await each.stop()
+            for service in services:
+                await service.stop()
             # Everything acknowledged is already durable; this flushes stragglers
             # (set_state writes) and closes the database connections.
-            await asyncio.to_thread(backend.close)
+            try:
+                await asyncio.to_thread(app.state.ingest_writer.close)
+            finally:
+                await asyncio.to_thread(backend.close)
 
     app = FastAPI(
         title="Sluice",
         version=_version(),
         description="The Sluice API: flows, runs, states and logs. See docs/api.md.",
-        openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url="/docs",
+        openapi_url=OPENAPI_PATH,
+        docs_url=None,
         redoc_url=None,
         lifespan=lifespan,
     )
@@ -89,12 +102,14 @@ def create_app(settings: Settings | None = None, *, crash_interval: float | None
     for module in (health, ingest, flows, flow_runs, task_runs, states, deployments, work_pools):
         api.include_router(module.router)
     app.include_router(api)
+    install_docs(app, OPENAPI_PATH)
     install_error_handlers(app)
     # The middleware added last runs first: unauthenticated requests are
     # refused before any body is read.
     app.add_middleware(BodyLimit)
     if resolved.api_key:
-        app.add_middleware(
-            ApiKeyAuth, api_key=resolved.api_key, open_paths=frozenset({HEALTH_PATH})
-        )
+        # The schema holds no data, and /docs must load it to ask for the key.
+        open_paths = frozenset({HEALTH_PATH, OPENAPI_PATH})
+        app.add_middleware(ApiKeyAuth, api_key=resolved.api_key, open_paths=open_paths)
+        declare_bearer_auth(app, open_paths)
     return app

@@ -43,10 +43,16 @@ class InvalidRecords(SluiceError):
         super().__init__(f"{len(errors)} invalid value(s), first: {errors[0]['msg']}")
 
 
-def check_storable(value: Any, loc: Loc = ("body",)) -> None:
+def check_storable(value: Any, loc: Loc = ("body",), *, unicode_checked: bool = False) -> None:
     """Raise :class:`InvalidRecords` if ``value`` (records, lists, dicts) holds a value
-    the store cannot hold; ``loc`` is where ``value`` sits in the request."""
-    if _clean(value):
+    the store cannot hold; ``loc`` is where ``value`` sits in the request.
+
+    Args:
+        unicode_checked: ``value`` was parsed from JSON bytes by pydantic, whose
+            parser refuses lone surrogates: the records' string fields need no
+            look (free-form fields are still walked).
+    """
+    if _clean(value, unicode_checked):
         return
     # Something looked suspect: walk everything again, collecting where and why.
     errors: list[dict[str, Any]] = []
@@ -98,7 +104,7 @@ def _check(value: Any, loc: Loc, errors: list[dict[str, Any]]) -> None:
 _Screen = Callable[[Any], bool]
 
 
-def _clean(value: Any) -> bool:
+def _clean(value: Any, unicode_checked: bool = False) -> bool:
     """True if ``value`` certainly holds nothing :func:`_check` would refuse."""
     kind = type(value)
     if kind is list or kind is tuple:
@@ -106,11 +112,11 @@ def _clean(value: Any) -> bool:
             return True
         first = type(value[0])
         if dataclasses.is_dataclass(first):
-            screen = _dataclass_screen(first)
+            screen = _dataclass_screen(first, unicode_checked)
             return all(type(item) is first and screen(item) for item in value)
         return _generic_clean(value)
     if dataclasses.is_dataclass(kind) and not isinstance(value, type):
-        return _dataclass_screen(kind)(value)
+        return _dataclass_screen(kind, unicode_checked)(value)
     return _generic_clean(value)
 
 
@@ -168,14 +174,18 @@ def _getter(names: list[str]) -> Callable[[Any], tuple[Any, ...]]:
 
 
 @cache
-def _dataclass_screen(cls: type) -> _Screen:
+def _dataclass_screen(cls: type, unicode_checked: bool = False) -> _Screen:
     """The screen of one record type: its fields grouped by declared type, each
-    group read with one ``attrgetter`` call and checked inline."""
+    group read with one ``attrgetter`` call and checked inline. With
+    ``unicode_checked`` (pydantic parsed the JSON, so each string field holds a
+    valid ``str``), string fields are not looked at."""
     hints = typing.get_type_hints(cls)
     groups: dict[Any, list[str]] = {}
     nested: list[str] = []
     for f in dataclasses.fields(cls):
         kind = _kind(hints[f.name])
+        if unicode_checked and kind in (str, ("list", str)):
+            continue
         if kind in (int, str, _dt.datetime, "skip", None, ("list", str)):
             groups.setdefault(kind, []).append(f.name)
         else:
@@ -221,7 +231,7 @@ def _dataclass_screen(cls: type) -> _Screen:
                 return False
         for name in nested:
             x = getattr(value, name)
-            if x is not None and not _clean(x):
+            if x is not None and not _clean(x, unicode_checked):
                 return False
         return True
 

@@ -23,18 +23,20 @@ from pydantic import TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from sluice.api_schemas import Accepted, IngestBatch
-from sluice.backend.local import LocalBackend
 from sluice.server import actions
-from sluice.server.api.deps import BackendDep
+from sluice.server.api.deps import IngestWriterDep
+from sluice.server.ingest_writer import IngestWriter
 
 _BATCH: TypeAdapter[IngestBatch] = TypeAdapter(IngestBatch)
 
 
-def parse_batch(body: bytes) -> IngestBatch:
-    """The batch in a request body, or :class:`RequestValidationError` (422) with
-    the same field errors (``loc`` starting with ``"body"``) FastAPI would give."""
+def parse_batch(body: bytes) -> tuple[IngestBatch, bool]:
+    """The batch in a request body, and whether pydantic's JSON parser read it
+    (its strings are then valid Unicode), or :class:`RequestValidationError`
+    (422) with the same field errors (``loc`` starting with ``"body"``) FastAPI
+    would give."""
     try:
-        return _BATCH.validate_json(body)
+        return _BATCH.validate_json(body), True
     except ValidationError as exc:
         if not any(e["type"] == "json_invalid" for e in exc.errors()):
             raise _body_errors(exc) from None
@@ -49,7 +51,7 @@ def parse_batch(body: bytes) -> IngestBatch:
               "msg": "JSON decode error", "input": {}, "ctx": {"error": str(exc)}}]
         ) from None  # fmt: skip
     try:
-        return _BATCH.validate_python(data)
+        return _BATCH.validate_python(data), False
     except ValidationError as exc:
         raise _body_errors(exc) from None
 
@@ -59,9 +61,10 @@ def _body_errors(exc: ValidationError) -> RequestValidationError:
     return RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in errors])
 
 
-def ingest_body(backend: LocalBackend, body: bytes) -> int:
+def ingest_body(writer: IngestWriter, body: bytes) -> int:
     """Parse, check and write one request body; the number of records written."""
-    return actions.ingest(backend, parse_batch(body))
+    batch, unicode_checked = parse_batch(body)
+    return actions.ingest(writer, batch, unicode_checked=unicode_checked)
 
 
 class RawBodyRoute(APIRoute):
@@ -70,10 +73,10 @@ class RawBodyRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         async def handler(request: Request) -> Response:
             body = await request.body()
-            backend: LocalBackend = request.app.state.backend
+            writer: IngestWriter = request.app.state.ingest_writer
             # Parsing thousands of records and waiting for the writer both
             # block: off the event loop, like a sync FastAPI route.
-            accepted = await run_in_threadpool(ingest_body, backend, body)
+            accepted = await run_in_threadpool(ingest_body, writer, body)
             return JSONResponse({"accepted": accepted}, status_code=202)
 
         return handler
@@ -83,6 +86,6 @@ router = APIRouter(tags=["ingest"], route_class=RawBodyRoute)
 
 
 @router.post("/ingest", status_code=202, response_model=Accepted)
-def ingest(batch: IngestBatch, backend: BackendDep) -> Accepted:
-    """Write flows, runs with their states, logs and heartbeats; 202 once durable."""
-    return Accepted(accepted=actions.ingest(backend, batch))
+def ingest(batch: IngestBatch, writer: IngestWriterDep) -> Accepted:
+    """Write flows, runs, states, logs and heartbeats; 202 once durable."""
+    return Accepted(accepted=actions.ingest(writer, batch))

@@ -1,0 +1,145 @@
+"""The server's ingest writer: each ingest request's rows committed in one transaction.
+
+The API server turns each ingest request into one :class:`~sluice.store.rows.RowBatch`
+and commits it on the request's own worker thread: handing it to a writer
+thread would add two thread wake-ups per request, which on a busy machine
+cost more than the write itself. Requests from several clients take turns
+(SQLite has one writer at a time; the store's connection lock and busy
+retries order them) or run side by side (PostgreSQL).
+
+SQLite is written through the store's native path
+(:class:`~sluice.store.sqlite_native.SqliteStore`, on its own connection);
+PostgreSQL through the SQLAlchemy statements of :mod:`sluice.store.writes`,
+on the engine it is given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from sluice.api_schemas import IngestBatch
+from sluice.store.rows import (
+    RowBatch,
+    flow_row,
+    flow_run_row,
+    heartbeat_row,
+    log_row,
+    log_snapshot,
+    state_row,
+    state_snapshot,
+    task_run_row,
+    task_run_snapshot,
+)
+from sluice.store.sqlite_native import SqliteStore, sqlite_file
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from sluice.backend.local import LocalBackend
+
+
+def rows_of(batch: IngestBatch) -> RowBatch:
+    """The table rows of an ingest batch (conversions as in the embedded store)."""
+    return RowBatch(
+        flows=[flow_row(f) for f in batch.flows],
+        flow_runs=[flow_run_row(r) for r in batch.flow_runs],
+        task_runs=[task_run_row(task_run_snapshot(r)) for r in batch.task_runs],
+        states=[state_row(state_snapshot(s)) for s in batch.states],
+        logs=[log_row(log_snapshot(r)) for r in batch.logs],
+        heartbeats=[heartbeat_row(h.flow_run_id, h.at.timestamp()) for h in batch.heartbeats],
+    )
+
+
+def open_ingest_writer(backend: LocalBackend) -> IngestWriter:
+    """An ingest writer to the database of the server's ``backend`` (sharing its
+    SQLAlchemy engine, created when first needed)."""
+    path = sqlite_file(backend.url)
+    if path is not None:
+        label = str(path)
+    else:
+        from sluice.store.database import database_label
+
+        label = database_label(backend.url)
+    return IngestWriter(
+        backend.url,
+        lambda: backend.engine,
+        lock_timeout=backend.settings.store.lock_timeout,
+        label=label,
+    )
+
+
+class IngestWriter:
+    """Commit row batches to the database at ``url``.
+
+    Args:
+        url: the database URL (SQLite files get their own native connection).
+        engine: gets the SQLAlchemy engine (only when needed: the SQLite path
+            needs none until :meth:`write_resent`), which writes to any
+            database but SQLite.
+        lock_timeout: how long a write keeps retrying while the database is busy.
+        label: the database's name in messages.
+    """
+
+    def __init__(
+        self, url: str, engine: Callable[[], Engine], *, lock_timeout: float, label: str
+    ) -> None:
+        self._engine = engine
+        self._lock_timeout = lock_timeout
+        self._label = label
+        path = sqlite_file(url)
+        self._sqlite: SqliteStore | None = None
+        if path is not None:
+            self._sqlite = SqliteStore(path, lock_timeout=lock_timeout)
+            self._write_rows: Callable[[RowBatch], None] = self._sqlite.write_batch
+        else:
+            self._write_rows = _sqlalchemy_writer(engine(), lock_timeout, label)
+
+    def write(self, rows: RowBatch) -> None:
+        """Commit ``rows`` in one transaction (retried while the database is busy).
+
+        Raises:
+            StoreError: the write failed; nothing of ``rows`` is stored.
+        """
+        self._write_rows(rows)
+
+    def write_resent(self, rows: RowBatch) -> int:
+        """Commit ``rows`` that may be in the database already (a batch sent again),
+        in one transaction: runs, flows and heartbeats as usual (upserts), and only
+        the states and log lines the database does not hold yet; how many states
+        and lines were new.
+
+        Raises:
+            StoreError: the write failed; nothing of ``rows`` is stored.
+        """
+        from sluice.store import dedup
+        from sluice.store.database import run_write
+
+        return run_write(
+            self._engine(),
+            lambda conn: dedup.write_resent(conn, rows),
+            lock_timeout=self._lock_timeout,
+            label=self._label,
+        )
+
+    def close(self) -> None:
+        """Close the connection (every write has returned: nothing is pending)."""
+        if self._sqlite is not None:
+            self._sqlite.close()
+
+
+def _sqlalchemy_writer(
+    engine: Engine, lock_timeout: float, label: str
+) -> Callable[[RowBatch], None]:
+    def write(rows: RowBatch) -> None:
+        from sluice.store import writes
+        from sluice.store.database import run_write
+
+        run_write(
+            engine,
+            lambda conn: writes.write_batch(conn, rows),
+            lock_timeout=lock_timeout,
+            label=label,
+        )
+
+    return write
