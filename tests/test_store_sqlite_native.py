@@ -14,7 +14,7 @@ from sluice.backend.local import LocalBackend
 from sluice.errors import StoreCorruptError, StoreError
 from sluice.schemas import FlowRecord, FlowRunRecord, TaskRunRecord, new_id
 from sluice.settings import Settings
-from sluice.store import sqlite_sql, sqlite_sqlgen
+from sluice.store import rows, sqlite_sql, sqlite_sqlgen
 from sluice.store.revision import HEAD_REVISION
 from sluice.store.rows import RowBatch, flow_row, flow_run_row, task_run_row, task_run_snapshot
 from sluice.store.schema import TABLE_NAMES
@@ -33,6 +33,13 @@ def test_generated_sql_module_is_current() -> None:
 def test_generated_schema_is_stamped_with_the_head_revision() -> None:
     assert sqlite_sql.TABLE_NAMES == TABLE_NAMES
     assert sqlite_sql.CREATE_SCHEMA[-1].endswith(f"VALUES ('{HEAD_REVISION}')")
+
+
+def test_value_tuples_follow_the_generated_parameter_order() -> None:
+    # The embedded writer binds these tuples as they are, without row dicts.
+    assert sqlite_sql.WRITES["task_runs"][1] == rows.TASK_RUN_COLUMNS
+    assert sqlite_sql.WRITES["states"][1] == rows.STATE_COLUMNS
+    assert sqlite_sql.WRITES["logs"][1] == rows.LOG_COLUMNS
 
 
 def test_generator_check_mode(capsys: pytest.CaptureFixture[str]) -> None:

@@ -21,7 +21,7 @@ import operator
 import re
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import suppress
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
@@ -152,6 +152,15 @@ def _row_getter(params: tuple[str, ...]) -> Callable[[Row], tuple[Any, ...]]:
 #: group name -> (SQL, row -> parameter tuple), from the generated statements
 _WRITES = {name: (sql, _row_getter(params)) for name, (sql, params) in sqlite_sql.WRITES.items()}
 
+#: A group of a batch as the writer binds it: its name in :data:`sqlite_sql.WRITES`
+#: and one parameter tuple per row, in that statement's parameter order.
+ValueGroup = tuple[str, Sequence[tuple[Any, ...]]]
+
+
+def row_values(name: str, rows: Iterable[Row]) -> list[tuple[Any, ...]]:
+    """The parameter tuples of the group ``name`` for rows given as dicts."""
+    return list(map(_WRITES[name][1], rows))
+
 
 # -- the store --------------------------------------------------------------------------
 
@@ -192,11 +201,21 @@ class SqliteStore:
         Raises:
             StoreError: still locked after ``lock_timeout``, or the write failed.
         """
+        self.write_values([(name, row_values(name, group)) for name, group in batch.in_write_order()])
+
+    def write_values(self, groups: Sequence[ValueGroup]) -> None:
+        """Write groups of parameter tuples, in the order given, in one transaction.
+
+        The embedded writer's path: tuples bind as they are, with no dict per
+        row in between. Retried like :meth:`write_batch`.
+
+        Raises:
+            StoreError: still locked after ``lock_timeout``, or the write failed.
+        """
 
         def work(conn: sqlite3.Connection) -> None:
-            for name, group in batch.in_write_order():
-                sql, getter = _WRITES[name]
-                conn.executemany(sql, map(getter, group))
+            for name, values in groups:
+                conn.executemany(_WRITES[name][0], values)
 
         with self._lock:
             self._retrying(lambda: self._transaction(work))
@@ -285,4 +304,13 @@ class SqliteStore:
             raise store_error(exc, self.label) from exc
 
 
-__all__ = ["SqliteStore", "busy_wait", "configure", "connect", "prepare_file", "sqlite_file"]
+__all__ = [
+    "SqliteStore",
+    "ValueGroup",
+    "busy_wait",
+    "configure",
+    "connect",
+    "prepare_file",
+    "row_values",
+    "sqlite_file",
+]
