@@ -13,12 +13,18 @@ import traceback
 from typing import TYPE_CHECKING, Any
 
 from sluice.context import FlowRunContext, TaskRunContext, flow_run_var, tags_var, task_run_var
+from sluice.engine import task_results
 from sluice.engine.attempts import run_attempts_async, run_attempts_sync
 from sluice.engine.inputs import collect_upstream, input_fingerprint, resolve_inputs
 from sluice.engine.retries import retry_delay, should_retry
 from sluice.errors import AbortRun, CancelRun, EngineSignal, SerializationError, TaskTimeoutError
 from sluice.logging.handlers import engine_line
-from sluice.logging.loggers import RunLogger, print_target_var, task_run_logger
+from sluice.logging.loggers import (
+    TASK_LOGGER_NAME,
+    RunLogger,
+    print_target_var,
+    task_run_logger,
+)
 from sluice.schemas import StateRecord, TaskRunRecord, new_id
 from sluice.states import (
     NOT_LOADED,
@@ -95,10 +101,14 @@ class TaskCall:
 
     def write(self, state: State, details: dict[str, Any] | None = None) -> State:
         """Move the run into ``state`` and record it."""
-        state.run_id = self.record.id
-        self.record.apply(state)
+        record = self.record
+        state.run_id = record.id
+        record.apply(state)
         self.sink.write_task_run(
-            self.record, StateRecord.from_state(self.record.id, "task", state, details)
+            record,
+            StateRecord(
+                record.id, "task", state.type, state.name, state.timestamp, state.message, details
+            ),
         )
         return state
 
@@ -116,8 +126,6 @@ class TaskCall:
         store: bool = True,
     ) -> None:
         """Record an engine line about this task run (and print it)."""
-        from sluice.logging.loggers import TASK_LOGGER_NAME
-
         record = self.record
         engine_line(
             self.sink,
@@ -302,8 +310,6 @@ class TaskAttempts:
         return None
 
     def _consult_cache(self) -> State | None:
-        from sluice.engine import task_results
-
         call, record = self.call, self.call.record
         try:
             key = task_results.cache_key_for(call)
@@ -335,8 +341,6 @@ class TaskAttempts:
         self.call.write(Running() if record.run_count == 1 else Retrying())
 
     def on_return(self, value: Any) -> State:
-        from sluice.engine import task_results
-
         call = self.call
         ref = None
         if task_results.should_persist(call):

@@ -16,6 +16,13 @@ import time
 from typing import TextIO
 
 
+#: the usual levels' names, padded as a line shows them
+_LEVEL_NAMES = {
+    level: f"{logging.getLevelName(level):<7}"
+    for level in (logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR, logging.CRITICAL)
+}
+
+
 class ConsoleWriter:
     """Buffered, thread-safe line writer to a stream (stderr by default)."""
 
@@ -45,8 +52,10 @@ class ConsoleWriter:
         return f"{self._clock}.{int((created - second) * 1000):03d}"
 
     def line(self, created: float, level: int, label: str | None, message: str) -> str:
-        text = f"{label} - {message}" if label else message
-        return f"{self.timestamp(created)} | {logging.getLevelName(level):<7} | {text}"
+        level_name = _LEVEL_NAMES.get(level) or f"{logging.getLevelName(level):<7}"
+        if label:
+            return f"{self.timestamp(created)} | {level_name} | {label} - {message}"
+        return f"{self.timestamp(created)} | {level_name} | {message}"
 
     def write(self, line: str, urgent: bool = False) -> None:
         """Queue ``line``; ``urgent`` lines (warnings, errors) are written at once."""
