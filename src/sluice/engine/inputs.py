@@ -114,7 +114,7 @@ _SCALARS = frozenset({int, str, float, bool, type(None)})
 
 def _all_scalars(values: Any) -> bool:
     # A plain loop: a generator in all() costs more than the check for a few values.
-    for value in values:
+    for value in values:  # noqa: SIM110 (see above)
         if type(value) not in _SCALARS:
             return False
     return True

@@ -15,7 +15,6 @@ import threading
 import time
 from typing import TextIO
 
-
 #: the usual levels' names, padded as a line shows them
 _LEVEL_NAMES = {
     level: f"{logging.getLevelName(level):<7}"

@@ -204,7 +204,7 @@ def task_run_values(s: TaskRunSnapshot) -> tuple[Any, ...]:
 
 def task_run_row(s: TaskRunSnapshot) -> Row:
     """The ``task_run`` row of a snapshot from :func:`task_run_snapshot`."""
-    return dict(zip(TASK_RUN_COLUMNS, task_run_values(s)))
+    return dict(zip(TASK_RUN_COLUMNS, task_run_values(s), strict=True))
 
 
 def state_snapshot(r: StateRecord) -> StateSnapshot:
@@ -224,7 +224,7 @@ def state_values(s: StateSnapshot) -> tuple[Any, ...]:
 
 def state_row(s: StateSnapshot) -> Row:
     """The ``run_state`` row of a snapshot from :func:`state_snapshot`."""
-    return dict(zip(STATE_COLUMNS, state_values(s)))
+    return dict(zip(STATE_COLUMNS, state_values(s), strict=True))
 
 
 def log_snapshot(r: LogRecord) -> LogSnapshot:
@@ -243,7 +243,7 @@ def log_values(s: LogSnapshot) -> tuple[Any, ...]:
 
 def log_row(s: LogSnapshot) -> Row:
     """The ``log`` row of a snapshot from :func:`log_snapshot`."""
-    return dict(zip(LOG_COLUMNS, log_values(s)))
+    return dict(zip(LOG_COLUMNS, log_values(s), strict=True))
 
 
 def heartbeat_row(flow_run_id: str, at: float) -> Row:

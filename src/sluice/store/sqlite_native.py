@@ -201,7 +201,8 @@ class SqliteStore:
         Raises:
             StoreError: still locked after ``lock_timeout``, or the write failed.
         """
-        self.write_values([(name, row_values(name, group)) for name, group in batch.in_write_order()])
+        groups = [(name, row_values(name, rows)) for name, rows in batch.in_write_order()]
+        self.write_values(groups)
 
     def write_values(self, groups: Sequence[ValueGroup]) -> None:
         """Write groups of parameter tuples, in the order given, in one transaction.
