@@ -12,8 +12,9 @@ from sqlalchemy.engine import make_url
 
 from sluice.backend.local import LocalBackend
 from sluice.errors import StoreCorruptError, StoreError
-from sluice.schemas import FlowRecord, FlowRunRecord, TaskRunRecord, new_id
+from sluice.schemas import FlowRecord, FlowRunRecord, StateRecord, TaskRunRecord, new_id
 from sluice.settings import Settings
+from sluice.states import StateType, utcnow
 from sluice.store import rows, sqlite_sql, sqlite_sqlgen
 from sluice.store.revision import HEAD_REVISION
 from sluice.store.rows import RowBatch, flow_row, flow_run_row, task_run_row, task_run_snapshot
@@ -142,6 +143,35 @@ def test_a_failed_batch_leaves_nothing_behind(tmp_path: Path) -> None:
         assert _count(db, "flow_run") == 0
         store.write_batch(RowBatch(flow_runs=[flow_run], task_runs=[task_run]))
         assert (_count(db, "flow_run"), _count(db, "task_run")) == (1, 1)
+    finally:
+        store.close()
+
+
+def test_long_groups_are_written_whole_and_in_order(tmp_path: Path) -> None:
+    # More rows than one many-rows statement takes: whole chunks, then the rest.
+    db = tmp_path / "store.db"
+    store = SqliteStore(db, lock_timeout=1)
+    try:
+        runs = [TaskRunRecord(id=new_id(), task_name="t", name=f"t-{i}") for i in range(120)]
+        states = [
+            StateRecord(runs[0].id, "task", StateType.RUNNING, f"s{i}", utcnow())
+            for i in range(300)
+        ]
+        store.write_values(
+            [
+                ("task_runs", [rows.task_run_values(task_run_snapshot(r)) for r in runs]),
+                ("states", [rows.state_values(rows.state_snapshot(s)) for s in states]),
+            ]
+        )
+        store.write_values([("task_runs", [rows.task_run_values(task_run_snapshot(runs[5]))])])
+        conn = sqlite3.connect(db)
+        try:
+            names = [n for (n,) in conn.execute("SELECT name FROM run_state ORDER BY id")]
+            task_runs = [n for (n,) in conn.execute("SELECT name FROM task_run ORDER BY id")]
+        finally:
+            conn.close()
+        assert names == [s.name for s in states]
+        assert sorted(task_runs) == sorted(r.name for r in runs)
     finally:
         store.close()
 
