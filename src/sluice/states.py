@@ -117,7 +117,15 @@ class State:
 
     def is_final(self) -> bool:
         """True for states a run never leaves by itself."""
-        return self.type in TERMINAL_TYPES
+        # Identity tests, not ``in TERMINAL_TYPES``: hashing an enum member
+        # runs Python code, and this is asked at every state change.
+        kind = self.type
+        return (
+            kind is StateType.COMPLETED
+            or kind is StateType.FAILED
+            or kind is StateType.CRASHED
+            or kind is StateType.CANCELLED
+        )
 
     def is_completed(self) -> bool:
         return self.type is StateType.COMPLETED

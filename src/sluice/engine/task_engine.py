@@ -35,8 +35,8 @@ from sluice.states import (
     Crashed,
     Failed,
     Retrying,
-    Running,
     State,
+    StateType,
     TimedOut,
     utcnow,
 )
@@ -338,7 +338,9 @@ class TaskAttempts:
     def begin_attempt(self) -> None:
         record = self.call.record
         record.run_count += 1
-        self.call.write(Running() if record.run_count == 1 else Retrying())
+        self.call.write(
+            State(StateType.RUNNING, "Running") if record.run_count == 1 else Retrying()
+        )
 
     def on_return(self, value: Any) -> State:
         call = self.call
@@ -349,7 +351,7 @@ class TaskAttempts:
             except SerializationError as exc:
                 return self.finish(Failed(message=str(exc), exception=exc), exc)
         call.record.result = ref
-        state = self.finish(Completed(data=value, result_ref=ref))
+        state = self.finish(State(StateType.COMPLETED, "Completed", data=value, result_ref=ref))
         if not self.task.cache_result_in_memory:
             state.forget_data()
         if call.flow_ctx is not None and call.flow_ctx.keep_journal:
