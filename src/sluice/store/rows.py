@@ -2,12 +2,15 @@
 
 Writes go in two steps because the engine keeps mutating the records it hands
 over: a *snapshot* (a plain tuple, taken on the caller's thread; it must cost
-well under a microsecond, so it copies references and nothing else) and a
-*row* (a dict of column values, built later on the writer thread, where JSON
-encoding and time conversion happen only for the snapshots that survive
-coalescing). Records written rarely (flows, flow runs) go straight to rows.
+well under a microsecond, so it copies references and nothing else) and its
+column *values* (built later on the writer thread, where JSON encoding and
+time conversion happen only for the snapshots that survive coalescing): a
+tuple the SQLite writer binds as it is, or a *row* dict of them for
+SQLAlchemy. Records written rarely (flows, flow runs) go straight to rows.
 
-Times become epoch seconds, JSON-ish fields become compact JSON text.
+Times become epoch seconds, JSON-ish fields become compact JSON text, state
+types their text (read as ``_value_``: ``.value`` is a Python-level property,
+and the writer reads it for every state).
 """
 
 from __future__ import annotations
@@ -187,7 +190,7 @@ def task_run_values(s: TaskRunSnapshot) -> tuple[Any, ...]:
         s[5],
         _list_json(s[6]) if s[6] else "[]",
         _list_json(s[7]) if s[7] else "[]",
-        s[8].value,
+        s[8]._value_,
         s[9],
         s[10],
         s[11],
@@ -219,7 +222,7 @@ STATE_COLUMNS = ("run_id", "kind", "type", "name", "timestamp", "message", "deta
 
 def state_values(s: StateSnapshot) -> tuple[Any, ...]:
     """The ``run_state`` column values of a snapshot, in :data:`STATE_COLUMNS` order."""
-    return (s[0], s[1], s[2].value, s[3], s[4].timestamp(), s[5], s[6])
+    return (s[0], s[1], s[2]._value_, s[3], s[4].timestamp(), s[5], s[6])
 
 
 def state_row(s: StateSnapshot) -> Row:

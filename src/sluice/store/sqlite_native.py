@@ -130,8 +130,28 @@ def configure(conn: Any) -> None:
         cursor.close()
 
 
+def _as_is(value: Any) -> Any:
+    return value
+
+
+def bind_none_directly() -> None:
+    """Let the ``sqlite3`` module bind ``None`` without searching for an adapter.
+
+    It binds int, float and str as they are but sends every other value,
+    ``None`` included, through its adapter protocol, whose search raises and
+    discards an AttributeError when no adapter is registered: about half a
+    microsecond per NULL, and a task call writes seven. An adapter that returns
+    the value unchanged ends the search at once. Registration is process-wide,
+    which changes nothing for other users of ``sqlite3``: ``None`` still
+    binds as NULL. An adapter someone else registered is left in place.
+    """
+    if (type(None), sqlite3.PrepareProtocol) not in sqlite3.adapters:
+        sqlite3.register_adapter(type(None), _as_is)
+
+
 def connect(path: Path, *, lock_timeout: float) -> sqlite3.Connection:
     """A configured connection to ``path`` (the caller retries busy errors)."""
+    bind_none_directly()
     conn = sqlite3.connect(
         path, timeout=busy_wait(lock_timeout), isolation_level=None, check_same_thread=False
     )
@@ -351,6 +371,7 @@ class SqliteStore:
 __all__ = [
     "SqliteStore",
     "ValueGroup",
+    "bind_none_directly",
     "busy_wait",
     "configure",
     "connect",
