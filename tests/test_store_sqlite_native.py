@@ -19,7 +19,7 @@ from sluice.store import rows, sqlite_sql, sqlite_sqlgen
 from sluice.store.revision import HEAD_REVISION
 from sluice.store.rows import RowBatch, flow_row, flow_run_row, task_run_row, task_run_snapshot
 from sluice.store.schema import TABLE_NAMES
-from sluice.store.sqlite_native import SqliteStore, sqlite_file
+from sluice.store.sqlite_native import SqliteStore, bind_none_directly, sqlite_file
 
 
 def test_generated_sql_module_is_current() -> None:
@@ -174,6 +174,29 @@ def test_long_groups_are_written_whole_and_in_order(tmp_path: Path) -> None:
         assert sorted(task_runs) == sorted(r.name for r in runs)
     finally:
         store.close()
+
+
+def test_none_binds_as_null_and_a_foreign_none_adapter_is_kept(tmp_path: Path) -> None:
+    key = (type(None), sqlite3.PrepareProtocol)
+    saved = sqlite3.adapters.pop(key, None)
+    try:
+        store = SqliteStore(tmp_path / "store.db", lock_timeout=1)
+        store.close()
+        assert key in sqlite3.adapters
+        conn = sqlite3.connect(":memory:")
+        assert conn.execute("SELECT ? IS NULL", (None,)).fetchone() == (1,)
+        conn.close()
+
+        def foreign(value: None) -> None:
+            return value
+
+        sqlite3.adapters[key] = foreign
+        bind_none_directly()
+        assert sqlite3.adapters[key] is foreign
+    finally:
+        sqlite3.adapters.pop(key, None)
+        if saved is not None:
+            sqlite3.adapters[key] = saved
 
 
 def test_a_batch_waits_for_another_writer(tmp_path: Path) -> None:
