@@ -19,6 +19,8 @@ from typing import Any
 
 from sluice.states import State, StateType, utcnow
 
+#: ``StateType.RUNNING`` is an EnumType.__getattr__ call on Python 3.11; this is a global
+_RUNNING = StateType.RUNNING
 _random = random.Random()
 # A forked child would otherwise continue the parent's sequence and mint the
 # parent's next ids.
@@ -51,7 +53,7 @@ def _apply_state(record: FlowRunRecord | TaskRunRecord, state: State) -> None:
     record.state_name = state.name
     record.state_message = state.message
     record.updated = state.timestamp
-    if state.type is StateType.RUNNING and record.start_time is None:
+    if state.type is _RUNNING and record.start_time is None:
         record.start_time = state.timestamp
     if state.is_final():
         record.end_time = state.timestamp

@@ -46,6 +46,11 @@ if TYPE_CHECKING:
     from sluice.settings import Settings
     from sluice.tasks import Task
 
+# Module names for the members a direct call uses: ``StateType.X`` runs
+# EnumType.__getattr__ on Python 3.11.
+_RUNNING = StateType.RUNNING
+_COMPLETED = StateType.COMPLETED
+
 
 class TaskCall:
     """Everything needed to execute one task run, wherever it executes."""
@@ -338,9 +343,7 @@ class TaskAttempts:
     def begin_attempt(self) -> None:
         record = self.call.record
         record.run_count += 1
-        self.call.write(
-            State(StateType.RUNNING, "Running") if record.run_count == 1 else Retrying()
-        )
+        self.call.write(State(_RUNNING, "Running") if record.run_count == 1 else Retrying())
 
     def on_return(self, value: Any) -> State:
         call = self.call
@@ -351,7 +354,7 @@ class TaskAttempts:
             except SerializationError as exc:
                 return self.finish(Failed(message=str(exc), exception=exc), exc)
         call.record.result = ref
-        state = self.finish(State(StateType.COMPLETED, "Completed", data=value, result_ref=ref))
+        state = self.finish(State(_COMPLETED, "Completed", data=value, result_ref=ref))
         if not self.task.cache_result_in_memory:
             state.forget_data()
         if call.flow_ctx is not None and call.flow_ctx.keep_journal:
