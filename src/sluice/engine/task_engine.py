@@ -42,6 +42,8 @@ from sluice.states import (
 )
 
 if TYPE_CHECKING:
+    from contextvars import Token
+
     from sluice.backend.protocol import Backend, RecordSink
     from sluice.settings import Settings
     from sluice.tasks import Task
@@ -271,7 +273,9 @@ class TaskAttempts:
     def __init__(self, call: TaskCall) -> None:
         self.call = call
         self.task = call.task
-        self._tokens: list[Any] = []
+        self._task_token: Token[TaskRunContext | None] | None = None
+        self._flow_token: Token[FlowRunContext | None] | None = None
+        self._print_token: Token[Any] | None = None
 
     # -- context ---------------------------------------------------------------
     def enter(self) -> None:
@@ -279,19 +283,24 @@ class TaskAttempts:
         ctx = TaskRunContext(
             self.task, call.record, {}, call.log_prints, call.record.flow_run_id, call.logger
         )
-        self._tokens = [task_run_var.set(ctx), flow_run_var.set(call.flow_ctx)]
+        self._task_token = task_run_var.set(ctx)
+        # A direct call already runs in its flow run's context; setting the
+        # same value again would copy the context for nothing.
+        if flow_run_var.get() is not call.flow_ctx:
+            self._flow_token = flow_run_var.set(call.flow_ctx)
         if call.log_prints:
             from sluice.logging.loggers import install_print_capture
 
             install_print_capture()
-            self._tokens.append(print_target_var.set(ctx.get_logger()))
+            self._print_token = print_target_var.set(ctx.get_logger())
 
     def exit(self) -> None:
-        task_token, flow_token, *rest = self._tokens
-        if rest:
-            print_target_var.reset(rest[0])
-        flow_run_var.reset(flow_token)
-        task_run_var.reset(task_token)
+        if self._print_token is not None:
+            print_target_var.reset(self._print_token)
+        if self._flow_token is not None:
+            flow_run_var.reset(self._flow_token)
+        if self._task_token is not None:
+            task_run_var.reset(self._task_token)
 
     # -- steps -------------------------------------------------------------------
     def prepare(self) -> State | None:
