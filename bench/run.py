@@ -605,8 +605,13 @@ class Bench:
         per_task = self.row(
             "seq_per_task", "sequential per-task overhead", "us", BUDGETS["per_task_us"]
         )
+        # Sluice only: CPU per task of the flow's thread and of the others (the store writer)
+        flow_cpu = self.row("seq_flow_cpu", "  of which flow-thread CPU", "us")
+        other_cpu = self.row("seq_other_cpu", "  of which other threads' CPU", "us")
         total.cells[side.name] = cell(run, lambda r: r.get("total_s"))
         per_task.cells[side.name] = cell(run, lambda r: r.get("per_task_us"))
+        flow_cpu.cells[side.name] = cell(run, lambda r: r.get("flow_thread_cpu_us"))
+        other_cpu.cells[side.name] = cell(run, lambda r: r.get("other_threads_cpu_us"))
         self.cleanup(Path(run.log_dir) / "home")
 
     def run_map(self, side: Side, n: int) -> None:

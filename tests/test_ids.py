@@ -16,6 +16,18 @@ def test_ids_are_version_7_uuids_and_unique() -> None:
     assert parsed.variant == uuid.RFC_4122
 
 
+def test_ids_are_canonical_text_and_carry_their_millisecond() -> None:
+    import time
+
+    before = time.time_ns() // 1_000_000
+    ids = [new_id() for _ in range(1000)]
+    after = time.time_ns() // 1_000_000
+    for text in ids:
+        parsed = uuid.UUID(text)
+        assert str(parsed) == text
+        assert before <= parsed.int >> 80 <= after
+
+
 def test_ids_sort_by_creation_time_across_milliseconds() -> None:
     import time
 

@@ -12,13 +12,14 @@ from sqlalchemy.engine import make_url
 
 from sluice.backend.local import LocalBackend
 from sluice.errors import StoreCorruptError, StoreError
-from sluice.schemas import FlowRecord, FlowRunRecord, TaskRunRecord, new_id
+from sluice.schemas import FlowRecord, FlowRunRecord, StateRecord, TaskRunRecord, new_id
 from sluice.settings import Settings
-from sluice.store import sqlite_sql, sqlite_sqlgen
+from sluice.states import StateType, utcnow
+from sluice.store import rows, sqlite_sql, sqlite_sqlgen
 from sluice.store.revision import HEAD_REVISION
 from sluice.store.rows import RowBatch, flow_row, flow_run_row, task_run_row, task_run_snapshot
 from sluice.store.schema import TABLE_NAMES
-from sluice.store.sqlite_native import SqliteStore, sqlite_file
+from sluice.store.sqlite_native import SqliteStore, bind_none_directly, sqlite_file
 
 
 def test_generated_sql_module_is_current() -> None:
@@ -33,6 +34,13 @@ def test_generated_sql_module_is_current() -> None:
 def test_generated_schema_is_stamped_with_the_head_revision() -> None:
     assert sqlite_sql.TABLE_NAMES == TABLE_NAMES
     assert sqlite_sql.CREATE_SCHEMA[-1].endswith(f"VALUES ('{HEAD_REVISION}')")
+
+
+def test_value_tuples_follow_the_generated_parameter_order() -> None:
+    # The embedded writer binds these tuples as they are, without row dicts.
+    assert sqlite_sql.WRITES["task_runs"][1] == rows.TASK_RUN_COLUMNS
+    assert sqlite_sql.WRITES["states"][1] == rows.STATE_COLUMNS
+    assert sqlite_sql.WRITES["logs"][1] == rows.LOG_COLUMNS
 
 
 def test_generator_check_mode(capsys: pytest.CaptureFixture[str]) -> None:
@@ -137,6 +145,58 @@ def test_a_failed_batch_leaves_nothing_behind(tmp_path: Path) -> None:
         assert (_count(db, "flow_run"), _count(db, "task_run")) == (1, 1)
     finally:
         store.close()
+
+
+def test_long_groups_are_written_whole_and_in_order(tmp_path: Path) -> None:
+    # More rows than one many-rows statement takes: whole chunks, then the rest.
+    db = tmp_path / "store.db"
+    store = SqliteStore(db, lock_timeout=1)
+    try:
+        runs = [TaskRunRecord(id=new_id(), task_name="t", name=f"t-{i}") for i in range(120)]
+        states = [
+            StateRecord(runs[0].id, "task", StateType.RUNNING, f"s{i}", utcnow())
+            for i in range(300)
+        ]
+        store.write_values(
+            [
+                ("task_runs", [rows.task_run_values(task_run_snapshot(r)) for r in runs]),
+                ("states", [rows.state_values(rows.state_snapshot(s)) for s in states]),
+            ]
+        )
+        store.write_values([("task_runs", [rows.task_run_values(task_run_snapshot(runs[5]))])])
+        conn = sqlite3.connect(db)
+        try:
+            names = [n for (n,) in conn.execute("SELECT name FROM run_state ORDER BY id")]
+            task_runs = [n for (n,) in conn.execute("SELECT name FROM task_run ORDER BY id")]
+        finally:
+            conn.close()
+        assert names == [s.name for s in states]
+        assert sorted(task_runs) == sorted(r.name for r in runs)
+    finally:
+        store.close()
+
+
+def test_none_binds_as_null_and_a_foreign_none_adapter_is_kept(tmp_path: Path) -> None:
+    key = (type(None), sqlite3.PrepareProtocol)
+    saved = sqlite3.adapters.pop(key, None)
+    try:
+        store = SqliteStore(tmp_path / "store.db", lock_timeout=1)
+        store.close()
+        assert key in sqlite3.adapters
+        conn = sqlite3.connect(":memory:")
+        assert conn.execute("SELECT ? IS NULL", (None,)).fetchone() == (1,)
+        conn.close()
+
+        def foreign(value: None) -> None:
+            return value
+
+        sqlite3.adapters[key] = foreign
+        bind_none_directly()
+        assert sqlite3.adapters[key] is foreign
+    finally:
+        sqlite3.adapters.pop(key, None)
+        if saved is not None:
+            sqlite3.adapters[key] = saved
 
 
 def test_a_batch_waits_for_another_writer(tmp_path: Path) -> None:

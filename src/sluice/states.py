@@ -28,6 +28,19 @@ class StateType(str, enum.Enum):
     PAUSED = "PAUSED"
 
 
+# The members under module names, for the code below. On Python 3.11 every
+# ``StateType.X`` goes through EnumType.__getattr__ (about 0.1 µs), and the
+# engine tests state types several times per task call.
+_SCHEDULED = StateType.SCHEDULED
+_PENDING = StateType.PENDING
+_RUNNING = StateType.RUNNING
+_COMPLETED = StateType.COMPLETED
+_FAILED = StateType.FAILED
+_CRASHED = StateType.CRASHED
+_CANCELLED = StateType.CANCELLED
+_CANCELLING = StateType.CANCELLING
+_PAUSED = StateType.PAUSED
+
 TERMINAL_TYPES = frozenset(
     {StateType.COMPLETED, StateType.FAILED, StateType.CRASHED, StateType.CANCELLED}
 )
@@ -117,31 +130,34 @@ class State:
 
     def is_final(self) -> bool:
         """True for states a run never leaves by itself."""
-        return self.type in TERMINAL_TYPES
+        # Identity tests, not ``in TERMINAL_TYPES``: hashing an enum member
+        # runs Python code, and this is asked at every state change.
+        kind = self.type
+        return kind is _COMPLETED or kind is _FAILED or kind is _CRASHED or kind is _CANCELLED
 
     def is_completed(self) -> bool:
-        return self.type is StateType.COMPLETED
+        return self.type is _COMPLETED
 
     def is_failed(self) -> bool:
-        return self.type is StateType.FAILED
+        return self.type is _FAILED
 
     def is_crashed(self) -> bool:
-        return self.type is StateType.CRASHED
+        return self.type is _CRASHED
 
     def is_cancelled(self) -> bool:
-        return self.type is StateType.CANCELLED
+        return self.type is _CANCELLED
 
     def is_running(self) -> bool:
-        return self.type is StateType.RUNNING
+        return self.type is _RUNNING
 
     def is_pending(self) -> bool:
-        return self.type is StateType.PENDING
+        return self.type is _PENDING
 
     def is_scheduled(self) -> bool:
-        return self.type is StateType.SCHEDULED
+        return self.type is _SCHEDULED
 
     def is_paused(self) -> bool:
-        return self.type is StateType.PAUSED
+        return self.type is _PAUSED
 
     def result(self, raise_on_failure: bool = True) -> Any:
         """The run's return value.
@@ -154,13 +170,13 @@ class State:
             The exception the run failed with, or a :class:`SluiceError` that
             says why no result exists.
         """
-        if self.type is StateType.COMPLETED:
+        if self.type is _COMPLETED:
             return self.data
         error = self.exception or self._error_from_message()
         if raise_on_failure and self.type in (
-            StateType.FAILED,
-            StateType.CRASHED,
-            StateType.CANCELLED,
+            _FAILED,
+            _CRASHED,
+            _CANCELLED,
         ):
             raise error
         if self.type in TERMINAL_TYPES:
@@ -169,7 +185,7 @@ class State:
 
     def _error_from_message(self) -> BaseException:
         text = self.message or f"Run ended in state {self.name}"
-        if self.type is StateType.CRASHED:
+        if self.type is _CRASHED:
             return CrashedRunError(text)
         return SluiceError(text)
 
@@ -180,72 +196,72 @@ class State:
 
 def Scheduled(name: str = "Scheduled", **kw: Any) -> State:
     """A run waiting for its scheduled start time."""
-    return State(StateType.SCHEDULED, name, **kw)
+    return State(_SCHEDULED, name, **kw)
 
 
 def Late(**kw: Any) -> State:
     """A scheduled run that was not started in time."""
-    return State(StateType.SCHEDULED, "Late", **kw)
+    return State(_SCHEDULED, "Late", **kw)
 
 
 def AwaitingRetry(**kw: Any) -> State:
     """A failed attempt waiting for its retry delay to pass."""
-    return State(StateType.SCHEDULED, "AwaitingRetry", **kw)
+    return State(_SCHEDULED, "AwaitingRetry", **kw)
 
 
 def Pending(name: str = "Pending", **kw: Any) -> State:
     """A run created but not yet started."""
-    return State(StateType.PENDING, name, **kw)
+    return State(_PENDING, name, **kw)
 
 
 def Running(name: str = "Running", **kw: Any) -> State:
     """A run whose code is executing."""
-    return State(StateType.RUNNING, name, **kw)
+    return State(_RUNNING, name, **kw)
 
 
 def Retrying(**kw: Any) -> State:
     """A run executing again after a failed attempt."""
-    return State(StateType.RUNNING, "Retrying", **kw)
+    return State(_RUNNING, "Retrying", **kw)
 
 
 def Completed(name: str = "Completed", **kw: Any) -> State:
     """A run that returned normally."""
-    return State(StateType.COMPLETED, name, **kw)
+    return State(_COMPLETED, name, **kw)
 
 
 def Cached(**kw: Any) -> State:
     """A completed run whose result came from the cache."""
-    return State(StateType.COMPLETED, "Cached", **kw)
+    return State(_COMPLETED, "Cached", **kw)
 
 
 def Failed(name: str = "Failed", **kw: Any) -> State:
     """A run whose user code raised."""
-    return State(StateType.FAILED, name, **kw)
+    return State(_FAILED, name, **kw)
 
 
 def TimedOut(**kw: Any) -> State:
     """A run stopped because it exceeded its timeout."""
-    return State(StateType.FAILED, "TimedOut", **kw)
+    return State(_FAILED, "TimedOut", **kw)
 
 
 def Crashed(**kw: Any) -> State:
     """A run ended by a failure of the engine or its process."""
-    return State(StateType.CRASHED, "Crashed", **kw)
+    return State(_CRASHED, "Crashed", **kw)
 
 
 def Cancelling(**kw: Any) -> State:
     """A run asked to stop that has not stopped yet."""
-    return State(StateType.CANCELLING, "Cancelling", **kw)
+    return State(_CANCELLING, "Cancelling", **kw)
 
 
 def Cancelled(**kw: Any) -> State:
     """A run stopped on request."""
-    return State(StateType.CANCELLED, "Cancelled", **kw)
+    return State(_CANCELLED, "Cancelled", **kw)
 
 
 def Paused(**kw: Any) -> State:
     """A run waiting to be resumed."""
-    return State(StateType.PAUSED, "Paused", **kw)
+    return State(_PAUSED, "Paused", **kw)
 
 
 def state_type_from_name(text: str) -> StateType:

@@ -109,10 +109,8 @@ class Task(Generic[P, R]):
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         """Run the task now, in this thread, and return its result."""
-        from sluice.engine.task_calls import call_task
-
         wait_for, return_state = self._engine_options(kwargs)
-        return call_task(self, args, kwargs, wait_for, return_state)
+        return (_call_task or _load_call_task())(self, args, kwargs, wait_for, return_state)
 
     def submit(self, *args: P.args, **kwargs: P.kwargs) -> SluiceFuture[R]:
         """Run the task on the flow's task runner; returns a future of its result.
@@ -181,6 +179,19 @@ class Task(Generic[P, R]):
 
     def __repr__(self) -> str:
         return f"Task(name={self.name!r})"
+
+
+#: ``sluice.engine.task_calls.call_task``, once loaded: an import statement in
+#: ``__call__`` would cost about a microsecond per direct call
+_call_task: Callable[..., Any] | None = None
+
+
+def _load_call_task() -> Callable[..., Any]:
+    global _call_task
+    from sluice.engine.task_calls import call_task
+
+    _call_task = call_task
+    return call_task
 
 
 def _condition(fn: Callable[..., bool] | None) -> Callable[[BaseException], bool] | None:

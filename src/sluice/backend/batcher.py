@@ -114,6 +114,8 @@ class WriteBehindBatcher:
         self._stall_timeout = stall_timeout
         self._queue: deque[Item] = deque()
         self._wake = threading.Event()
+        #: a producer has set ``_wake`` since the writer last cleared it
+        self._wake_asked = False
         # True while the writer holds drained items not yet committed.
         self._busy = False
         self._closed = False
@@ -141,7 +143,8 @@ class WriteBehindBatcher:
             raise StoreError("The store writer is closed; this record was not recorded")
         queue = self._queue
         queue.append(item)
-        if len(queue) >= self._batch_size:
+        size = len(queue)
+        if size >= self._batch_size and (not self._wake_asked or size > self._max_pending):
             self._on_full()
 
     def put_many(self, items: Iterable[Item]) -> None:
@@ -154,7 +157,10 @@ class WriteBehindBatcher:
             self._on_full()
 
     def _on_full(self) -> None:
-        if not self._wake.is_set():
+        if not self._wake_asked:
+            # A plain flag, not Event.is_set(): while the writer lags, every
+            # put() finds the buffer full, and this check is all it pays.
+            self._wake_asked = True
             self._wake.set()
         if len(self._queue) > self._max_pending:
             self._wait_for_room()
@@ -262,6 +268,9 @@ class WriteBehindBatcher:
             elif not self._stopping:
                 self._wake.wait(self._flush_interval)
             self._wake.clear()
+            # Cleared before draining: an item put after the drain starts asks
+            # for (and gets) another wake.
+            self._wake_asked = False
             self._busy = True
             self._drain(pending)
             if not pending:

@@ -38,12 +38,15 @@ from sluice.store.rows import (
     heartbeat_row,
     log_row,
     log_snapshot,
+    log_values,
     state_row,
     state_snapshot,
+    state_values,
     task_run_row,
     task_run_snapshot,
+    task_run_values,
 )
-from sluice.store.sqlite_native import SqliteStore, sqlite_file
+from sluice.store.sqlite_native import SqliteStore, ValueGroup, row_values, sqlite_file
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine
@@ -81,16 +84,16 @@ class LocalBackend(LocalDeploymentsMixin):
         if path is not None:
             self._sqlite = SqliteStore(path, lock_timeout=self._lock_timeout)
             self._label = self._sqlite.label
-            self._write_rows: Callable[[RowBatch], None] = self._sqlite.write_batch
+            self._sink: Callable[[WriteBatch], None] = self._write_sqlite
         else:
             from sluice.store import open_store
             from sluice.store.database import database_label
 
             self._engine = open_store(self.url, lock_timeout=self._lock_timeout)
             self._label = database_label(self.url)
-            self._write_rows = self._write_with_sqlalchemy
+            self._sink = self._write_with_sqlalchemy
         self._batcher = WriteBehindBatcher(
-            self._write_batch,
+            self._sink,
             batch_size=self.settings.store.batch_size,
             flush_interval=self.settings.store.flush_interval,
             max_pending=MAX_PENDING,
@@ -175,27 +178,47 @@ class LocalBackend(LocalDeploymentsMixin):
             if engine is not None:
                 engine.dispose()
 
-    def _write_batch(self, batch: WriteBatch) -> None:
-        """The batcher's sink: one batch, one transaction."""
-        latest, appended = batch.latest, batch.appended
-        self._write_rows(
-            RowBatch(
-                flows=appended.get(_FLOW, []),
-                flow_runs=list(latest.get(_FLOW_RUN, {}).values()),
-                task_runs=[task_run_row(s) for s in latest.get(_TASK_RUN, {}).values()],
-                states=[state_row(s) for s in appended.get(_STATE, ())],
-                logs=[log_row(s) for s in appended.get(_LOG, ())],
-                heartbeats=[
-                    heartbeat_row(cast(str, run_id), at)
-                    for run_id, at in latest.get(_HEARTBEAT, {}).items()
-                ],
-            )
-        )
+    def _write_sqlite(self, batch: WriteBatch) -> None:
+        """The batcher's sink on SQLite: one batch, one transaction.
 
-    def _write_with_sqlalchemy(self, rows: RowBatch) -> None:
+        Snapshots become parameter tuples directly (no row dicts), and nothing
+        is sorted: SQLite has one writer at a time, so no lock order to keep.
+        """
+        assert self._sqlite is not None
+        latest, appended = batch.latest, batch.appended
+        groups: list[ValueGroup] = []
+        if _FLOW in appended:
+            groups.append(("flows", row_values("flows", appended[_FLOW])))
+        if _FLOW_RUN in latest:
+            groups.append(("flow_runs", row_values("flow_runs", latest[_FLOW_RUN].values())))
+        if _TASK_RUN in latest:
+            groups.append(("task_runs", list(map(task_run_values, latest[_TASK_RUN].values()))))
+        if _STATE in appended:
+            groups.append(("states", list(map(state_values, appended[_STATE]))))
+        if _LOG in appended:
+            groups.append(("logs", list(map(log_values, appended[_LOG]))))
+        if _HEARTBEAT in latest:
+            beats = [heartbeat_row(cast(str, k), at) for k, at in latest[_HEARTBEAT].items()]
+            groups.append(("heartbeats", row_values("heartbeats", beats)))
+        self._sqlite.write_values(groups)
+
+    def _write_with_sqlalchemy(self, batch: WriteBatch) -> None:
+        """The batcher's sink on PostgreSQL: one batch, one transaction."""
         from sluice.store import writes
         from sluice.store.database import run_write
 
+        latest, appended = batch.latest, batch.appended
+        rows = RowBatch(
+            flows=appended.get(_FLOW, []),
+            flow_runs=list(latest.get(_FLOW_RUN, {}).values()),
+            task_runs=[task_run_row(s) for s in latest.get(_TASK_RUN, {}).values()],
+            states=[state_row(s) for s in appended.get(_STATE, ())],
+            logs=[log_row(s) for s in appended.get(_LOG, ())],
+            heartbeats=[
+                heartbeat_row(cast(str, run_id), at)
+                for run_id, at in latest.get(_HEARTBEAT, {}).items()
+            ],
+        )
         run_write(
             self.engine,
             lambda conn: writes.write_batch(conn, rows),

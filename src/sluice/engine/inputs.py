@@ -97,10 +97,10 @@ def input_fingerprint(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | No
     fingerprint is computed before upstream results exist, and a replayed
     upstream yields the same value anyway (a diverged one stops replay first).
     """
-    if _all_scalars(args) and _all_scalars(kwargs.values()):
+    if _all_scalars(args) and (not kwargs or _all_scalars(kwargs.values())):
         # The common case (a few numbers or strings): repr is exact and far
         # cheaper than JSON; the "r" prefix keeps it apart from the JSON form.
-        text = "r" + repr(args) + repr(sorted(kwargs.items()))
+        text = "r" + repr(args) + (repr(sorted(kwargs.items())) if kwargs else "[]")
     else:
         try:
             text = json.dumps([args, kwargs], sort_keys=True, default=_fingerprint_default)
@@ -113,7 +113,11 @@ _SCALARS = frozenset({int, str, float, bool, type(None)})
 
 
 def _all_scalars(values: Any) -> bool:
-    return all(type(v) in _SCALARS for v in values)
+    # A plain loop: a generator in all() costs more than the check for a few values.
+    for value in values:  # noqa: SIM110 (see above)
+        if type(value) not in _SCALARS:
+            return False
+    return True
 
 
 class _Unfingerprintable(Exception):

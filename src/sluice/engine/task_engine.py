@@ -13,12 +13,18 @@ import traceback
 from typing import TYPE_CHECKING, Any
 
 from sluice.context import FlowRunContext, TaskRunContext, flow_run_var, tags_var, task_run_var
+from sluice.engine import task_results
 from sluice.engine.attempts import run_attempts_async, run_attempts_sync
 from sluice.engine.inputs import collect_upstream, input_fingerprint, resolve_inputs
 from sluice.engine.retries import retry_delay, should_retry
 from sluice.errors import AbortRun, CancelRun, EngineSignal, SerializationError, TaskTimeoutError
 from sluice.logging.handlers import engine_line
-from sluice.logging.loggers import RunLogger, print_target_var, task_run_logger
+from sluice.logging.loggers import (
+    TASK_LOGGER_NAME,
+    RunLogger,
+    print_target_var,
+    task_run_logger,
+)
 from sluice.schemas import StateRecord, TaskRunRecord, new_id
 from sluice.states import (
     NOT_LOADED,
@@ -29,16 +35,23 @@ from sluice.states import (
     Crashed,
     Failed,
     Retrying,
-    Running,
     State,
+    StateType,
     TimedOut,
     utcnow,
 )
 
 if TYPE_CHECKING:
+    from contextvars import Token
+
     from sluice.backend.protocol import Backend, RecordSink
     from sluice.settings import Settings
     from sluice.tasks import Task
+
+# Module names for the members a direct call uses: ``StateType.X`` runs
+# EnumType.__getattr__ on Python 3.11.
+_RUNNING = StateType.RUNNING
+_COMPLETED = StateType.COMPLETED
 
 
 class TaskCall:
@@ -95,10 +108,14 @@ class TaskCall:
 
     def write(self, state: State, details: dict[str, Any] | None = None) -> State:
         """Move the run into ``state`` and record it."""
-        state.run_id = self.record.id
-        self.record.apply(state)
+        record = self.record
+        state.run_id = record.id
+        record.apply(state)
         self.sink.write_task_run(
-            self.record, StateRecord.from_state(self.record.id, "task", state, details)
+            record,
+            StateRecord(
+                record.id, "task", state.type, state.name, state.timestamp, state.message, details
+            ),
         )
         return state
 
@@ -116,8 +133,6 @@ class TaskCall:
         store: bool = True,
     ) -> None:
         """Record an engine line about this task run (and print it)."""
-        from sluice.logging.loggers import TASK_LOGGER_NAME
-
         record = self.record
         engine_line(
             self.sink,
@@ -258,7 +273,9 @@ class TaskAttempts:
     def __init__(self, call: TaskCall) -> None:
         self.call = call
         self.task = call.task
-        self._tokens: list[Any] = []
+        self._task_token: Token[TaskRunContext | None] | None = None
+        self._flow_token: Token[FlowRunContext | None] | None = None
+        self._print_token: Token[Any] | None = None
 
     # -- context ---------------------------------------------------------------
     def enter(self) -> None:
@@ -266,19 +283,24 @@ class TaskAttempts:
         ctx = TaskRunContext(
             self.task, call.record, {}, call.log_prints, call.record.flow_run_id, call.logger
         )
-        self._tokens = [task_run_var.set(ctx), flow_run_var.set(call.flow_ctx)]
+        self._task_token = task_run_var.set(ctx)
+        # A direct call already runs in its flow run's context; setting the
+        # same value again would copy the context for nothing.
+        if flow_run_var.get() is not call.flow_ctx:
+            self._flow_token = flow_run_var.set(call.flow_ctx)
         if call.log_prints:
             from sluice.logging.loggers import install_print_capture
 
             install_print_capture()
-            self._tokens.append(print_target_var.set(ctx.get_logger()))
+            self._print_token = print_target_var.set(ctx.get_logger())
 
     def exit(self) -> None:
-        task_token, flow_token, *rest = self._tokens
-        if rest:
-            print_target_var.reset(rest[0])
-        flow_run_var.reset(flow_token)
-        task_run_var.reset(task_token)
+        if self._print_token is not None:
+            print_target_var.reset(self._print_token)
+        if self._flow_token is not None:
+            flow_run_var.reset(self._flow_token)
+        if self._task_token is not None:
+            task_run_var.reset(self._task_token)
 
     # -- steps -------------------------------------------------------------------
     def prepare(self) -> State | None:
@@ -302,8 +324,6 @@ class TaskAttempts:
         return None
 
     def _consult_cache(self) -> State | None:
-        from sluice.engine import task_results
-
         call, record = self.call, self.call.record
         try:
             key = task_results.cache_key_for(call)
@@ -332,11 +352,9 @@ class TaskAttempts:
     def begin_attempt(self) -> None:
         record = self.call.record
         record.run_count += 1
-        self.call.write(Running() if record.run_count == 1 else Retrying())
+        self.call.write(State(_RUNNING, "Running") if record.run_count == 1 else Retrying())
 
     def on_return(self, value: Any) -> State:
-        from sluice.engine import task_results
-
         call = self.call
         ref = None
         if task_results.should_persist(call):
@@ -345,7 +363,7 @@ class TaskAttempts:
             except SerializationError as exc:
                 return self.finish(Failed(message=str(exc), exception=exc), exc)
         call.record.result = ref
-        state = self.finish(Completed(data=value, result_ref=ref))
+        state = self.finish(State(_COMPLETED, "Completed", data=value, result_ref=ref))
         if not self.task.cache_result_in_memory:
             state.forget_data()
         if call.flow_ctx is not None and call.flow_ctx.keep_journal:

@@ -10,6 +10,7 @@ import datetime as _dt
 from typing import TYPE_CHECKING, Any
 
 from sluice.errors import SerializationError
+from sluice.results.store import ResultStore, result_store_for
 
 if TYPE_CHECKING:
     from sluice.engine.task_engine import TaskCall
@@ -33,14 +34,12 @@ def persist_task_result(call: TaskCall, value: Any) -> str:
     Raises:
         SerializationError: naming the task and the value's type.
     """
-    from sluice.results.store import result_store_for
-
     settings = call.settings
     task = call.task
     flow = call.flow_ctx.flow if call.flow_ctx is not None else None
     storage = task.result_storage or (flow.result_storage if flow else None)
     serializer = task.result_serializer or (flow.result_serializer if flow else None)
-    store = result_store_for(settings.home, settings.results.inline_threshold)
+    store = _result_store(settings)
     try:
         return store.persist(
             value,
@@ -52,6 +51,22 @@ def persist_task_result(call: TaskCall, value: Any) -> str:
         raise SerializationError(
             f"the result of task {task.name!r}", exc.value_type, exc.reason
         ) from exc
+
+
+#: the result store of the settings object last asked about (one per flow run, mostly)
+_last_store: tuple[Settings, ResultStore] | None = None
+
+
+def _result_store(settings: Settings) -> ResultStore:
+    # Looking the store up by its home folder compares paths on every call;
+    # a flow's task calls all share one settings object, so remember it.
+    global _last_store
+    last = _last_store
+    if last is not None and last[0] is settings:
+        return last[1]
+    store = result_store_for(settings.home, settings.results.inline_threshold)
+    _last_store = (settings, store)
+    return store
 
 
 def _storage_key(call: TaskCall) -> str:

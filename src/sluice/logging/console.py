@@ -13,7 +13,18 @@ import logging
 import sys
 import threading
 import time
+from collections import deque
 from typing import TextIO
+
+#: the usual levels' names, padded as a line shows them
+_LEVEL_NAMES = {
+    level: f"{logging.getLevelName(level):<7}"
+    for level in (logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR, logging.CRITICAL)
+}
+
+
+#: ``.mmm`` for every millisecond: cheaper than formatting the number per line
+_MILLISECONDS = tuple(f".{ms:03d}" for ms in range(1000))
 
 
 class ConsoleWriter:
@@ -25,12 +36,15 @@ class ConsoleWriter:
         self._stream = stream
         self._interval = interval
         self._max_lines = max_lines
-        self._lines: list[str] = []
+        # A deque: appending to it is atomic, so write() takes no lock.
+        self._lines: deque[str] = deque()
+        #: held while flushing, so that concurrent flushes keep lines in order
         self._lock = threading.Lock()
+        self._start_lock = threading.Lock()
         self._wake = threading.Event()
         self._flusher: threading.Thread | None = None
-        self._second = -1
-        self._clock = ""
+        #: (epoch second, its ``HH:MM:SS``) of the last line
+        self._clock: tuple[int, str] = (-1, "")
 
     @property
     def stream(self) -> TextIO:
@@ -39,21 +53,24 @@ class ConsoleWriter:
     def timestamp(self, created: float) -> str:
         """``HH:MM:SS.mmm`` in local time (strftime once per second, not per line)."""
         second = int(created)
-        if second != self._second:
-            self._second = second
-            self._clock = time.strftime("%H:%M:%S", time.localtime(second))
-        return f"{self._clock}.{int((created - second) * 1000):03d}"
+        clock = self._clock
+        if clock[0] != second:
+            # One tuple, replaced whole: threads never pair a second with another's text.
+            clock = self._clock = (second, time.strftime("%H:%M:%S", time.localtime(second)))
+        # (% 1000: a fraction a hair below 1 can round up to 1000 ms)
+        return clock[1] + _MILLISECONDS[int((created - second) * 1000) % 1000]
 
     def line(self, created: float, level: int, label: str | None, message: str) -> str:
-        text = f"{label} - {message}" if label else message
-        return f"{self.timestamp(created)} | {logging.getLevelName(level):<7} | {text}"
+        level_name = _LEVEL_NAMES.get(level) or f"{logging.getLevelName(level):<7}"
+        if label:
+            return f"{self.timestamp(created)} | {level_name} | {label} - {message}"
+        return f"{self.timestamp(created)} | {level_name} | {message}"
 
     def write(self, line: str, urgent: bool = False) -> None:
         """Queue ``line``; ``urgent`` lines (warnings, errors) are written at once."""
-        with self._lock:
-            self._lines.append(line)
-            full = len(self._lines) >= self._max_lines
-        if urgent or full:
+        lines = self._lines
+        lines.append(line)
+        if urgent or len(lines) >= self._max_lines:
             self.flush()
         elif self._flusher is None:
             self._start_flusher()
@@ -61,8 +78,10 @@ class ConsoleWriter:
     def flush(self) -> None:
         """Write every queued line now."""
         with self._lock:
-            lines, self._lines = self._lines, []
-        if lines:
+            queued = self._lines
+            lines = [queued.popleft() for _ in range(len(queued))]
+            if not lines:
+                return
             stream = self.stream
             try:
                 stream.write("\n".join(lines) + "\n")
@@ -73,7 +92,7 @@ class ConsoleWriter:
                 pass
 
     def _start_flusher(self) -> None:
-        with self._lock:
+        with self._start_lock:
             if self._flusher is not None:
                 return
             self._flusher = threading.Thread(

@@ -2,12 +2,15 @@
 
 Writes go in two steps because the engine keeps mutating the records it hands
 over: a *snapshot* (a plain tuple, taken on the caller's thread; it must cost
-well under a microsecond, so it copies references and nothing else) and a
-*row* (a dict of column values, built later on the writer thread, where JSON
-encoding and time conversion happen only for the snapshots that survive
-coalescing). Records written rarely (flows, flow runs) go straight to rows.
+well under a microsecond, so it copies references and nothing else) and its
+column *values* (built later on the writer thread, where JSON encoding and
+time conversion happen only for the snapshots that survive coalescing): a
+tuple the SQLite writer binds as it is, or a *row* dict of them for
+SQLAlchemy. Records written rarely (flows, flow runs) go straight to rows.
 
-Times become epoch seconds, JSON-ish fields become compact JSON text.
+Times become epoch seconds, JSON-ish fields become compact JSON text, state
+types their text (read as ``_value_``: ``.value`` is a Python-level property,
+and the writer reads it for every state).
 """
 
 from __future__ import annotations
@@ -147,30 +150,64 @@ def task_run_snapshot(r: TaskRunRecord) -> TaskRunSnapshot:
     )
 
 
+#: Columns of a ``task_run`` row, in the order of :func:`task_run_values`.
+TASK_RUN_COLUMNS = (
+    "id",
+    "task_name",
+    "name",
+    "flow_run_id",
+    "call_index",
+    "map_index",
+    "tags",
+    "upstream_ids",
+    "state_type",
+    "state_name",
+    "state_message",
+    "run_count",
+    "start_time",
+    "end_time",
+    "created",
+    "updated",
+    "cache_key",
+    "result",
+    "cache_expiration",
+    "input_hash",
+)
+
+
+def task_run_values(s: TaskRunSnapshot) -> tuple[Any, ...]:
+    """The ``task_run`` column values of a snapshot, in :data:`TASK_RUN_COLUMNS` order.
+
+    A tuple, not a dict: the SQLite writer binds it as it is (the generated
+    statement takes its parameters in this order; a test checks it).
+    """
+    return (
+        s[0],
+        s[1],
+        s[2],
+        s[3],
+        s[4],
+        s[5],
+        _list_json(s[6]) if s[6] else "[]",
+        _list_json(s[7]) if s[7] else "[]",
+        s[8]._value_,
+        s[9],
+        s[10],
+        s[11],
+        None if s[12] is None else s[12].timestamp(),
+        None if s[13] is None else s[13].timestamp(),
+        s[14].timestamp(),
+        s[15].timestamp(),
+        s[16],
+        s[17],
+        None if s[18] is None else s[18].timestamp(),
+        s[19],
+    )
+
+
 def task_run_row(s: TaskRunSnapshot) -> Row:
     """The ``task_run`` row of a snapshot from :func:`task_run_snapshot`."""
-    return {
-        "id": s[0],
-        "task_name": s[1],
-        "name": s[2],
-        "flow_run_id": s[3],
-        "call_index": s[4],
-        "map_index": s[5],
-        "tags": _list_json(s[6]),
-        "upstream_ids": _list_json(s[7]),
-        "state_type": s[8].value,
-        "state_name": s[9],
-        "state_message": s[10],
-        "run_count": s[11],
-        "start_time": ts(s[12]),
-        "end_time": ts(s[13]),
-        "created": s[14].timestamp(),
-        "updated": s[15].timestamp(),
-        "cache_key": s[16],
-        "result": s[17],
-        "cache_expiration": ts(s[18]),
-        "input_hash": s[19],
-    }
+    return dict(zip(TASK_RUN_COLUMNS, task_run_values(s), strict=True))
 
 
 def state_snapshot(r: StateRecord) -> StateSnapshot:
@@ -179,17 +216,18 @@ def state_snapshot(r: StateRecord) -> StateSnapshot:
     return (r.run_id, r.kind, r.type, r.name, r.timestamp, r.message, details)
 
 
+#: Columns of a ``run_state`` row, in the order of :func:`state_values`.
+STATE_COLUMNS = ("run_id", "kind", "type", "name", "timestamp", "message", "details")
+
+
+def state_values(s: StateSnapshot) -> tuple[Any, ...]:
+    """The ``run_state`` column values of a snapshot, in :data:`STATE_COLUMNS` order."""
+    return (s[0], s[1], s[2]._value_, s[3], s[4].timestamp(), s[5], s[6])
+
+
 def state_row(s: StateSnapshot) -> Row:
     """The ``run_state`` row of a snapshot from :func:`state_snapshot`."""
-    return {
-        "run_id": s[0],
-        "kind": s[1],
-        "type": s[2].value,
-        "name": s[3],
-        "timestamp": s[4].timestamp(),
-        "message": s[5],
-        "details": s[6],
-    }
+    return dict(zip(STATE_COLUMNS, state_values(s), strict=True))
 
 
 def log_snapshot(r: LogRecord) -> LogSnapshot:
@@ -197,16 +235,18 @@ def log_snapshot(r: LogRecord) -> LogSnapshot:
     return (r.flow_run_id, r.task_run_id, r.level, r.logger, r.message, r.timestamp)
 
 
+#: Columns of a ``log`` row, in the order of :func:`log_values`.
+LOG_COLUMNS = ("flow_run_id", "task_run_id", "level", "logger", "message", "timestamp")
+
+
+def log_values(s: LogSnapshot) -> tuple[Any, ...]:
+    """The ``log`` column values of a snapshot, in :data:`LOG_COLUMNS` order."""
+    return (s[0], s[1], s[2], s[3], s[4], s[5].timestamp())
+
+
 def log_row(s: LogSnapshot) -> Row:
     """The ``log`` row of a snapshot from :func:`log_snapshot`."""
-    return {
-        "flow_run_id": s[0],
-        "task_run_id": s[1],
-        "level": s[2],
-        "logger": s[3],
-        "message": s[4],
-        "timestamp": s[5].timestamp(),
-    }
+    return dict(zip(LOG_COLUMNS, log_values(s), strict=True))
 
 
 def heartbeat_row(flow_run_id: str, at: float) -> Row:
