@@ -95,9 +95,7 @@ def test_killed_worker_reschedules_the_task_and_recomputes_nothing(
 ) -> None:
     killed: list[int] = []
     killer = kill_when_running(tmp_path, killed)
-    fl = killed_mid_task.with_options(
-        task_runner=DaskTaskRunner(address=cluster.scheduler_address)
-    )
+    fl = killed_mid_task.with_options(task_runner=DaskTaskRunner(address=cluster.scheduler_address))
     n = 6
     survivor, total, producer_pids = fl(str(tmp_path), n)
     killer.join()

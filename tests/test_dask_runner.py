@@ -220,9 +220,7 @@ def test_retries_and_timeouts_behave_as_with_threads(cluster: Any, tmp_path: Pat
     assert "timeout of 0.5 s" in (timed.state_message or "")
 
 
-def test_cache_hits_skip_the_worker_even_with_upstream_inputs(
-    cluster: Any, tmp_path: Path
-) -> None:
+def test_cache_hits_skip_the_worker_even_with_upstream_inputs(cluster: Any, tmp_path: Path) -> None:
     counter = tmp_path / "cached"
     runner_flow = on(cluster, cache_flow)
     assert runner_flow(str(counter)) == [10, 14]
@@ -340,7 +338,7 @@ def test_an_existing_scheduler_stays_up_after_the_flow(cluster: Any) -> None:
 def test_bad_configuration_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="not both"):
         DaskTaskRunner(address="tcp://127.0.0.1:1", cluster_kwargs={"n_workers": 1})
-    with pytest.raises(ValueError, match="'module.Class' path"):
+    with pytest.raises(ValueError, match=r"'module\.Class' path"):
         DaskTaskRunner(cluster_class="LocalCluster")
 
     @flow(task_runner=DaskTaskRunner(cluster_class="no_such_module_xyz.Cluster"))
@@ -349,3 +347,31 @@ def test_bad_configuration_is_a_clear_error() -> None:
 
     with pytest.raises(sluice.errors.ConfigurationError, match="no_such_module_xyz"):
         misconfigured()
+
+
+def test_client_mode_records_reach_the_server(
+    cluster: Any, api_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sluice.backend.factory import close_backends
+    from sluice.backend.local import LocalBackend
+    from sluice.schemas import FlowRunFilter
+    from sluice.settings import Settings
+
+    monkeypatch.setenv("SLUICE_API_URL", api_server.url)
+    monkeypatch.setenv("SLUICE_STORE_FLUSH_INTERVAL", "0.05")
+    try:
+        _pairs, total = on(cluster, squares.with_options(name="squares-over-api"))(3)
+    finally:
+        close_backends()
+    assert total == 5
+    store = LocalBackend(Settings(home=api_server.home))
+    try:
+        runs = store.list_flow_runs(FlowRunFilter(flow_name="squares-over-api"))
+        assert len(runs) == 1 and runs[0].state_type is StateType.COMPLETED
+        tasks = store.read_task_runs(runs[0].id)
+        assert len(tasks) == 4
+        assert all(t.state_type is StateType.COMPLETED for t in tasks)
+        lines = "\n".join(line.message for line in store.read_logs(runs[0].id))
+        assert "squaring 2 in pid" in lines
+    finally:
+        store.close()

@@ -206,7 +206,7 @@ class _LossWatch:
         self.lost = False
 
 
-class RecomputeGuard(WorkerPlugin):  # type: ignore[misc]
+class RecomputeGuard(WorkerPlugin):
     """A Dask worker plugin marking workers that may be asked to recompute.
 
     Every worker is told when a peer leaves the cluster ("remove-worker"); a
@@ -241,7 +241,6 @@ class RecomputeGuard(WorkerPlugin):  # type: ignore[misc]
                 handlers["remove-worker"] = on_remove_worker
         if time.time() - self.registered_at > self.late_join_seconds:
             watch.lost = True
-
 
 
 def _stored_run(settings: Settings, task_run_id: str) -> Any:
