@@ -48,15 +48,40 @@ class UpstreamSlot:
 
 @dataclass
 class DaskTaskSpec:
-    """What a worker needs to run one task call."""
+    """What a worker needs to run one task call.
 
-    task: Task[..., Any]
+    ``static`` is the packed ``(task, log_prints, settings, topic)`` every call
+    of the task shares: packed once by the flow, unpacked once per worker.
+    """
+
+    static_key: str
+    static: bytes
     args: tuple[Any, ...]
     kwargs: dict[str, Any]
     record: TaskRunRecord
+
+
+@dataclass
+class _Static:
+    task: Task[..., Any]
     log_prints: bool
     settings: Settings
     topic: str
+
+
+_statics: dict[str, _Static] = {}
+_MAX_STATICS = 256
+
+
+def _static_of(spec: DaskTaskSpec) -> _Static:
+    found = _statics.get(spec.static_key)
+    if found is None:
+        import cloudpickle
+
+        if len(_statics) >= _MAX_STATICS:
+            _statics.pop(next(iter(_statics)))
+        found = _statics[spec.static_key] = _Static(*cloudpickle.loads(spec.static))
+    return found
 
 
 class TaskValue:
@@ -70,9 +95,11 @@ class TaskValue:
         self.records = records
 
 
-#: One event message: packed ``[(task_run_id, records, outcome or None), ...]``;
-#: ``outcome`` is set on a task's last message.
-EventItem = tuple[str, list[tuple[str, Any, Any]], "RemoteOutcome | None"]
+#: One event message: packed ``[(task_run_id, records, outcome or None, carries_data)]``;
+#: ``outcome`` is set on a task's last message, and holds the return value when
+#: ``carries_data`` (small values) -- larger ones stay on the worker.
+EventItem = tuple[str, list[tuple[str, Any, Any]], "RemoteOutcome | None", bool]
+_INLINE_JSON = '{"s":"json","v":'
 
 
 def pack_event(items: list[EventItem]) -> bytes:
@@ -91,23 +118,25 @@ def run_dask_task(spec: DaskTaskSpec, upstream: list[TaskValue]) -> TaskValue:
     """Worker entry point: run one task call; its value, its records sent as events."""
     from sluice.engine.task_engine import TaskCall, run_task_sync
 
+    static = _static_of(spec)
     args = tuple(fill_slots(v, upstream, 0) for v in spec.args)
     kwargs = {k: fill_slots(v, upstream, 0) for k, v in spec.kwargs.items()}
-    recorded = _recorded_value(spec, args, kwargs)
+    recorded = _recorded_value(static, spec.record.id, args, kwargs)
     if recorded is not None:
         return recorded
-    _setup_logging_once(spec.settings)
-    sink = _outbox().open(spec.topic, spec.record.id)
+    _setup_logging_once(static.settings)
+    topic, record_id = static.topic, spec.record.id
+    sink = _outbox().open(topic, record_id)
     call = TaskCall(
-        spec.task,
+        static.task,
         args,
         kwargs,
         spec.record,
         sink,
         None,
         [],
-        spec.log_prints,
-        spec.settings,
+        static.log_prints,
+        static.settings,
         prepared=True,
     )
     try:
@@ -115,18 +144,39 @@ def run_dask_task(spec: DaskTaskSpec, upstream: list[TaskValue]) -> TaskValue:
     except BaseException:
         # The engine re-raises engine signals after recording a final state;
         # send what was recorded before Dask reports the error.
-        _outbox().close(spec.topic, spec.record.id, None)
+        _outbox().close(topic, record_id, None)
         raise
+    data = state.data if state.is_completed() else None
+    small = state.is_completed() and _is_small(data, call.record.result)
     outcome = RemoteOutcome(
         call.record,
         state.type,
         state.name,
         state.message,
-        None,
+        data if small else None,
         _portable_exception(state.exception),
     )
-    packed = _outbox().close(spec.topic, spec.record.id, outcome)
-    return TaskValue(state.data if state.is_completed() else None, packed)
+    packed = _outbox().close(topic, record_id, outcome, small)
+    return TaskValue(data, packed)
+
+
+_SMALL_TYPES = frozenset({int, float, bool, type(None)})
+_SMALL_BYTES = 65536
+
+
+def _is_small(value: Any, result_ref: str | None) -> bool:
+    """Whether the value travels back with the records (saving the flow a fetch).
+
+    A result persisted inline is small by definition; without a stored result,
+    only scalars and short strings qualify (measuring anything else would mean
+    serializing it here).
+    """
+    if result_ref is not None:
+        return result_ref.startswith(_INLINE_JSON) or '"b64"' in result_ref[:40]
+    kind = type(value)
+    if kind in _SMALL_TYPES:
+        return True
+    return kind in (str, bytes) and len(value) <= _SMALL_BYTES
 
 
 def fill_slots(value: Any, upstream: list[TaskValue], depth: int) -> Any:
@@ -151,7 +201,7 @@ def fill_slots(value: Any, upstream: list[TaskValue], depth: int) -> Any:
 
 # -- never twice once recorded ----------------------------------------------------
 def _recorded_value(
-    spec: DaskTaskSpec, args: tuple[Any, ...], kwargs: dict[str, Any]
+    static: _Static, task_run_id: str, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> TaskValue | None:
     """The stored value of a call whose completion is already recorded.
 
@@ -159,15 +209,16 @@ def _recorded_value(
     dies. The flow already recorded that run as Completed, so its function must
     not run again: the value comes back from the result store instead.
     """
-    if not _is_recompute(spec):
+    if not _is_recompute():
         return None
-    stored = _stored_run(spec.settings, spec.record.id)
+    settings = static.settings
+    stored = _stored_run(settings, task_run_id)
     if stored is None or stored.state_type.value != "COMPLETED":
         return None
     if stored.result is not None:
         from sluice.results.store import result_store_for
 
-        store = result_store_for(spec.settings.home, spec.settings.results.inline_threshold)
+        store = result_store_for(settings.home, settings.results.inline_threshold)
         logger.info("Task run %s was recorded Completed; reloading its stored result", stored.id)
         return TaskValue(store.load(stored.result), None)
     # No stored value to return (persist_result=False): computing it again is
@@ -177,10 +228,10 @@ def _recorded_value(
         "computing it again for Dask without recording it",
         stored.id,
     )
-    return TaskValue(spec.task.fn(*args, **kwargs), None)
+    return TaskValue(static.task.fn(*args, **kwargs), None)
 
 
-def _is_recompute(spec: DaskTaskSpec) -> bool:
+def _is_recompute() -> bool:
     """Whether Dask may be running this task for the second time.
 
     Dask runs a finished task again only after the worker holding its result
@@ -304,11 +355,17 @@ class _Outbox:
                 self._thread.start()
         return sink
 
-    def close(self, topic: str, task_run_id: str, outcome: RemoteOutcome | None) -> bytes:
+    def close(
+        self,
+        topic: str,
+        task_run_id: str,
+        outcome: RemoteOutcome | None,
+        carries_data: bool = False,
+    ) -> bytes:
         with self._lock:
             sink = self._open.pop((topic, task_run_id))
             records, sink.records = sink.records, []
-        payload = pack_event([(task_run_id, records, outcome)])
+        payload = pack_event([(task_run_id, records, outcome, carries_data)])
         _send(topic, payload)
         return payload
 
@@ -321,7 +378,7 @@ class _Outbox:
                 for (topic, task_run_id), sink in self._open.items():
                     if sink.records and now - sink.started >= STREAM_INTERVAL:
                         records, sink.records = sink.records, []
-                        by_topic.setdefault(topic, []).append((task_run_id, records, None))
+                        by_topic.setdefault(topic, []).append((task_run_id, records, None, False))
             for topic, items in by_topic.items():
                 _send(topic, pack_event(items))
 
