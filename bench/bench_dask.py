@@ -134,6 +134,10 @@ def child_env(home: Path) -> dict[str, str]:
         SLUICE_HOME=str(home / "sluice"),
         PREFECT_HOME=str(home / "prefect"),
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        # prefect-dask's workers each start their own ephemeral API server (no
+        # PREFECT_API_URL is set); on a loaded 2-core machine that takes longer
+        # than the 20 s default, and the tasks fail instead of running slowly.
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="300",
         PYTHONPATH=os.pathsep.join([str(REPO_DIR / "src"), env.get("PYTHONPATH", "")]),
     )
     return env
@@ -161,8 +165,9 @@ def run_side(side: str, n: int, args: argparse.Namespace) -> dict[str, Any]:
             result: dict[str, Any] = json.loads(line[len(RESULT_MARKER) :])
             result["process_s"] = wall
             return result
-    tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-    return {"error": f"exit {proc.returncode}: {tail[:120]}"}
+    lines = proc.stderr.strip().splitlines() or ["no output"]
+    errors = [line for line in lines if "Error" in line or "Exception" in line]
+    return {"error": f"exit {proc.returncode}: {(errors or lines)[-1].strip()[:120]}"}
 
 
 def cell(result: dict[str, Any], key: str) -> str:

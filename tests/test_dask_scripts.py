@@ -80,3 +80,22 @@ def test_importing_sluice_task_runners_does_not_import_dask() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "lazy"
+
+
+def test_a_script_without_the_main_guard_gets_a_hint(tmp_path: Path, sluice_home: Path) -> None:
+    unguarded = SCRIPT.replace('if __name__ == "__main__":\n    ', "")
+    assert "__main__" not in unguarded.split("# The workers")[1]
+    script = tmp_path / "unguarded.py"
+    script.write_text(unguarded)
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        env={**os.environ, "SLUICE_HOME": str(sluice_home)},
+        capture_output=True,
+        text=True,
+        timeout=100,
+    )
+    assert done.returncode != 0
+    last = done.stderr.strip().splitlines()[-1]
+    assert "LocalCluster did not start" in last
+    assert 'if __name__ == "__main__":' in last

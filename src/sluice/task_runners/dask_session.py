@@ -102,7 +102,7 @@ class DaskSession:
         if runner.address is not None:
             client = Client(runner.address, set_as_default=False, **runner.client_kwargs)
         else:
-            cluster = resolve_cluster_class(runner.cluster_class)(**runner.cluster_kwargs)
+            cluster = _start_cluster(runner)
             try:
                 if runner.adapt_kwargs is not None:
                     cluster.adapt(**runner.adapt_kwargs)
@@ -444,6 +444,18 @@ class DaskSession:
             self.client.close()
             if self.cluster is not None:
                 self.cluster.close()
+
+
+def _start_cluster(runner: DaskTaskRunner) -> Any:
+    cluster_class = resolve_cluster_class(runner.cluster_class)
+    try:
+        return cluster_class(**runner.cluster_kwargs)
+    except RuntimeError as exc:
+        raise RuntimeError(
+            f"{cluster_class.__name__} did not start ({exc}). If the flow is called from a "
+            'script, call it under `if __name__ == "__main__":` -- Dask\'s worker '
+            "processes import the script again"
+        ) from exc
 
 
 def _records_of(value: Any) -> bytes | None:
