@@ -7,6 +7,7 @@ connects to it by address, as a flow connects to a remote scheduler.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -375,3 +376,42 @@ def test_client_mode_records_reach_the_server(
         assert "squaring 2 in pid" in lines
     finally:
         store.close()
+
+
+@task
+async def async_double(x: int) -> int:
+    return 2 * x
+
+
+@task(log_prints=True)
+def prints(word: str) -> str:
+    print(f"printed {word} on a worker")
+    return word
+
+
+@task
+def takes(value: Any) -> str:
+    return type(value).__name__
+
+
+@flow
+def mixed_features(marker: str) -> tuple[int, str, str]:
+    doubled = async_double.submit(21)
+    printed = prints.submit("hello", wait_for=[doubled])
+    unpicklable = takes.submit(threading.Lock())
+    return (
+        doubled.result(),
+        printed.result(),
+        unpicklable.state.name if unpicklable.wait() is None else "",
+    )
+
+
+def test_async_tasks_log_prints_wait_for_and_unpicklable_arguments(cluster: Any) -> None:
+    doubled, printed, unpicklable = on(cluster, mixed_features)("x")
+    assert (doubled, printed, unpicklable) == (42, "hello", "Failed")
+    run = only_flow_run("mixed_features")
+    assert "printed hello on a worker" in log_text(run.id)
+    by_name = {t.task_name: t for t in task_runs(run.id)}
+    assert by_name["prints"].upstream_ids == [by_name["async_double"].id]
+    message = by_name["takes"].state_message or ""
+    assert "takes" in message and "lock" in message.lower()

@@ -276,11 +276,12 @@ class DaskSession:
 
         spec, held, pending = item
         try:
-            return self.client.submit(run_dask_task, spec, held, key=key, pure=False)
+            # A new key: the failed batch may have registered the old one.
+            return self.client.submit(run_dask_task, spec, held, key=f"{key}-1", pure=False)
         except Exception as exc:
             call = pending.call
             self._pending.pop(call.record.id, None)
-            error = SerializationError(f"the arguments of task {call.task.name!r}", "", str(exc))
+            error = _serialization_error(call, spec, exc)
             failed = Failed(message=str(error), exception=error)
             pending.result.set_result(record_final(call, failed))
             return None
@@ -444,6 +445,20 @@ class DaskSession:
             self.client.close()
             if self.cluster is not None:
                 self.cluster.close()
+
+
+def _serialization_error(call: TaskCall, spec: DaskTaskSpec, exc: Exception) -> SerializationError:
+    """Name the argument Dask could not send (Dask's own message names its graph)."""
+    import cloudpickle
+
+    for name, value in [*enumerate(spec.args), *spec.kwargs.items()]:
+        try:
+            cloudpickle.dumps(value)
+        except Exception as reason:
+            return SerializationError(
+                f"argument {name!r} of task {call.task.name!r}", type(value).__name__, str(reason)
+            )
+    return SerializationError(f"the call of task {call.task.name!r}", "", str(exc))
 
 
 def _start_cluster(runner: DaskTaskRunner) -> Any:
