@@ -86,10 +86,14 @@ class DaskSession:
         self._queue_lock = threading.Lock()
         self._to_send: list[tuple[DaskTaskSpec, list[Any], _Pending]] = []
         self._send_wakeup = threading.Event()
-        self._sender = threading.Thread(target=self._send_loop, name="sluice-dask-sender")
+        self._sender = threading.Thread(
+            target=self._send_loop, name="sluice-dask-sender", daemon=True
+        )
         self._closing = False
         self._inbox: queue.SimpleQueue[tuple[str, Any] | None] = queue.SimpleQueue()
-        self._settler = threading.Thread(target=self._settle_loop, name="sluice-dask-settler")
+        self._settler = threading.Thread(
+            target=self._settle_loop, name="sluice-dask-settler", daemon=True
+        )
         self._preparer: cf.ThreadPoolExecutor | None = None
 
     @classmethod
