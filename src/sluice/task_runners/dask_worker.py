@@ -19,6 +19,7 @@ import pickle
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from distributed.diagnostics.plugin import WorkerPlugin
@@ -302,10 +303,11 @@ def _stored_run(settings: Settings, task_run_id: str) -> Any:
     """The task run as the store holds it, if this worker can reach the store."""
     from sluice.errors import NotFoundError
 
-    reachable = settings.api_url or (
-        settings.database_url and not settings.database_url.startswith("sqlite")
-    )
-    if not reachable and not (settings.home / "sluice.db").exists():
+    url = settings.resolved_database_url
+    local_file = not settings.api_url and url.startswith("sqlite:///")
+    # A worker on another machine has no such file; opening it would create an
+    # empty store there.
+    if local_file and not Path(url[len("sqlite:///") :]).exists():
         return None
     from sluice.backend.factory import get_backend
 
