@@ -25,8 +25,10 @@ Stdlib only at the top: the same file is the child program on every side.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -148,24 +150,33 @@ def run_side(side: str, n: int, args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix=f"bench-dask-{side}-") as home:
         command = [side_python(side, args), str(Path(__file__)), "--child", side, "--n", str(n)]
         started = time.perf_counter()
+        # Its own process group: on timeout the cluster's worker processes
+        # (and Prefect's servers) go with it.
+        proc = subprocess.Popen(
+            command,
+            env=child_env(Path(home)),
+            cwd=home,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
         try:
-            proc = subprocess.run(
-                command,
-                env=child_env(Path(home)),
-                cwd=home,
-                capture_output=True,
-                text=True,
-                timeout=args.timeout,
-            )
+            stdout, stderr = proc.communicate(timeout=args.timeout)
         except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
             return {"error": f"timeout >{args.timeout:.0f}s"}
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)  # leftovers of a finished child
         wall = time.perf_counter() - started
-    for line in proc.stdout.splitlines():
+    for line in stdout.splitlines():
         if line.startswith(RESULT_MARKER):
             result: dict[str, Any] = json.loads(line[len(RESULT_MARKER) :])
             result["process_s"] = wall
             return result
-    lines = proc.stderr.strip().splitlines() or ["no output"]
+    lines = stderr.strip().splitlines() or ["no output"]
     errors = [line for line in lines if "Error" in line or "Exception" in line]
     return {"error": f"exit {proc.returncode}: {(errors or lines)[-1].strip()[:120]}"}
 
