@@ -178,7 +178,13 @@ class DaskHeldState(State):
     def _fetch(self) -> Any:
         held = self._held
         if held is not None and held.client.status == "running":
-            return held.result().data
+            try:
+                return held.result().data
+            except Exception:
+                # The cluster lost the value and could not compute it again:
+                # the stored result is as good.
+                if self.result_ref is None:
+                    raise
         if self.result_ref is not None:
             from sluice.results.store import load_result
 
