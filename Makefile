@@ -11,7 +11,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e ".[dev,postgres,server]"
+	$(BIN)/pip install --quiet -e ".[dev,postgres,server,dask]"
 	touch $@
 
 install: $(VENV)/.installed
