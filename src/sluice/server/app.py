@@ -13,9 +13,10 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 
-from sluice.server.api import flow_runs, flows, health, ingest, states, task_runs
+from sluice.server.api import flow_runs, flows, health, ingest, states, task_runs, ui_data
 from sluice.server.errors import install_error_handlers
 from sluice.server.middleware import ApiKeyAuth, BodyLimit
+from sluice.server.ui import mount_ui
 from sluice.settings import Settings, load_settings
 
 API_PREFIX = "/api"
@@ -73,9 +74,11 @@ def create_app(settings: Settings | None = None, *, crash_interval: float | None
         lifespan=lifespan,
     )
     api = APIRouter(prefix=API_PREFIX)
-    for module in (health, ingest, flows, flow_runs, task_runs, states):
+    for module in (health, ingest, flows, flow_runs, task_runs, states, ui_data):
         api.include_router(module.router)
     app.include_router(api)
+    # The web UI's pages come after the API: its menu shows pages whose API exists.
+    mount_ui(app, app.version)
     install_error_handlers(app)
     # The middleware added last runs first: unauthenticated requests are
     # refused before any body is read.
