@@ -9,9 +9,9 @@ also fails on an uncaught JavaScript error or any dialog.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from urllib.parse import quote
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -91,7 +91,8 @@ def test_dashboard_charts_runs_and_lists_failures(server: ServerProcess, watched
     page = watched.page
     page.goto(f"{server.url}/")
     expect(page.locator("#chart svg rect.bar").first).to_be_visible()
-    states = set(page.locator("#chart svg rect.bar").evaluate_all("els => els.map(e => e.dataset.state)"))
+    bars = page.locator("#chart svg rect.bar")
+    states = set(bars.evaluate_all("els => els.map(e => e.dataset.state)"))
     assert {"COMPLETED", "FAILED"} <= states
     failed = run_of(server, "ui-demo", "FAILED")
     expect(page.locator("#failures")).to_contain_text(failed["name"])
@@ -143,13 +144,13 @@ def test_flow_run_page_tasks_graph_timeline_logs(server: ServerProcess, watched:
     expect(page.locator("#task-runs")).to_contain_text("Cached")
     flaky = page.locator("#task-runs tbody tr", has_text="flaky")
     expect(flaky.locator("td").nth(5)).to_have_text("2")
-    expect(flaky).to_contain_text("retried ×1")
+    expect(flaky).to_contain_text("retried \u00d71")
     screenshot(page, "flow-run-tasks")
 
     page.click("#tabs a[data-tab=graph]")
     group = page.locator("#graph svg g.node[data-kind=map]")
     expect(group).to_have_count(1)
-    expect(group).to_contain_text("×6")
+    expect(group).to_contain_text("\u00d76")
     expect(page.locator("#graph svg path.edge")).to_have_count(1)  # the squares feed flaky
     screenshot(page, "flow-run-graph")
     group.click()
@@ -185,7 +186,9 @@ def test_flow_run_page_tasks_graph_timeline_logs(server: ServerProcess, watched:
     expect(page.locator("#summary")).to_contain_text(run["name"])  # the parent link
 
 
-def test_task_run_page_shows_each_attempt_and_result(server: ServerProcess, watched: Watched) -> None:
+def test_task_run_page_shows_each_attempt_and_result(
+    server: ServerProcess, watched: Watched
+) -> None:
     from playwright.sync_api import expect
 
     page = watched.page

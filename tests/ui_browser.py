@@ -77,7 +77,9 @@ def run_flow(server: ServerProcess, home: Path, name: str, *params: str) -> str:
     return done.stdout + done.stderr
 
 
-def start_flow(server: ServerProcess, home: Path, name: str, *params: str) -> subprocess.Popen[bytes]:
+def start_flow(
+    server: ServerProcess, home: Path, name: str, *params: str
+) -> subprocess.Popen[bytes]:
     """Start ``tests/ui_flows.py:<name>`` in the background (output discarded)."""
     command = [sys.executable, "-m", "sluice", "run", f"{FLOWS}:{name}"]
     for param in params:
@@ -118,4 +120,3 @@ def stop(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is None:
         process.kill()
     process.wait(10)
-
