@@ -59,21 +59,28 @@ def screenshot(page: Any, name: str) -> None:
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
 
-def client_env(server: ServerProcess, home: Path) -> dict[str, str]:
+def client_env(
+    server: ServerProcess, home: Path, extra: dict[str, str] | None = None
+) -> dict[str, str]:
     """The environment of a flow process recording through ``server``."""
     return server_environment(
-        home, {"SLUICE_API_URL": server.url, "SLUICE_STORE_FLUSH_INTERVAL": "0.05"}
+        home, {"SLUICE_API_URL": server.url, "SLUICE_STORE_FLUSH_INTERVAL": "0.05", **(extra or {})}
     )
 
 
-def run_flow(server: ServerProcess, home: Path, name: str, *params: str) -> str:
+def run_flow(
+    server: ServerProcess,
+    home: Path,
+    name: str,
+    *params: str,
+    extra_env: dict[str, str] | None = None,
+) -> str:
     """Run ``tests/ui_flows.py:<name>`` to its end through ``server``; the printed output."""
     command = [sys.executable, "-m", "sluice", "run", f"{FLOWS}:{name}"]
     for param in params:
         command += ["--param", param]
-    done = subprocess.run(
-        command, env=client_env(server, home), capture_output=True, text=True, timeout=60
-    )
+    env = client_env(server, home, extra_env)
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
     return done.stdout + done.stderr
 
 
