@@ -15,7 +15,7 @@ from sluice.backend.local import LocalBackend
 from sluice.schemas import FlowRecord, FlowRunRecord, LogRecord, StateRecord, TaskRunRecord, new_id
 from sluice.settings import Settings, StoreSettings
 from sluice.states import State, StateType
-from sluice.store import ui_queries
+from sluice.store import ui_graph, ui_queries
 
 PG_URL = os.environ.get("SLUICE_TEST_PG_URL", "")
 T0 = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.timezone.utc)
@@ -104,7 +104,7 @@ def test_graph_groups_mapped_calls_and_dedups_edges(backend: LocalBackend) -> No
         for i in range(50)
     ]  # fmt: skip
     sink = task_run(backend, run.id, "load", upstream=[m.id for m in mapped])
-    graph = read(backend, lambda conn: ui_queries.task_graph(conn, run.id))
+    graph = read(backend, lambda conn: ui_graph.task_graph(conn, run.id))
     nodes = {node["key"]: node for node in graph["nodes"]}
     assert graph["task_run_count"] == 52 and len(nodes) == 3 and not graph["folded"]
     group = nodes["m:0:square"]
@@ -113,7 +113,7 @@ def test_graph_groups_mapped_calls_and_dedups_edges(backend: LocalBackend) -> No
     assert sorted(graph["edges"]) == sorted(
         [(f"t:{source.id}", "m:0:square"), ("m:0:square", f"t:{sink.id}")]
     )
-    expanded = read(backend, lambda conn: ui_queries.task_graph(conn, run.id, ["m:0:square"]))
+    expanded = read(backend, lambda conn: ui_graph.task_graph(conn, run.id, ["m:0:square"]))
     assert len(expanded["nodes"]) == 52 and len(expanded["edges"]) == 100
 
 
@@ -121,15 +121,15 @@ def test_graph_folds_many_calls_by_name_and_refuses_huge_expansions(
     backend: LocalBackend,
 ) -> None:
     run = flow_run(backend)
-    for call in range(ui_queries.MAX_NODES + 5):
+    for call in range(ui_graph.MAX_NODES + 5):
         task_run(backend, run.id, "step", call=call)
-    for i in range(ui_queries.MAX_EXPAND + 1):
+    for i in range(ui_graph.MAX_EXPAND + 1):
         task_run(backend, run.id, "fan", index=i)
-    graph = read(backend, lambda conn: ui_queries.task_graph(conn, run.id, ["m:0:fan"]))
+    graph = read(backend, lambda conn: ui_graph.task_graph(conn, run.id, ["m:0:fan"]))
     assert graph["folded"]
     nodes = {node["key"]: node for node in graph["nodes"]}
     assert set(nodes) == {"n:step", "m:0:fan"}  # too large to expand: still one node
-    assert nodes["n:step"]["count"] == ui_queries.MAX_NODES + 5
+    assert nodes["n:step"]["count"] == ui_graph.MAX_NODES + 5
 
 
 def test_version_token_moves_with_any_state_change(backend: LocalBackend) -> None:

@@ -12,8 +12,7 @@ transaction.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Integer, and_, cast, func, literal, select
@@ -22,11 +21,6 @@ from sluice.states import StateType
 from sluice.store.schema import flow, flow_run, log, run_state, task_run
 
 View = dict[str, Any]
-
-#: most nodes a graph (and bars a timeline) may hold before singletons are folded by name
-MAX_NODES = 300
-#: largest group that can be expanded into one node per task run
-MAX_EXPAND = 200
 
 _FAILED = (StateType.FAILED.value, StateType.CRASHED.value)
 _WAITING = (StateType.SCHEDULED.value, StateType.PENDING.value)
@@ -215,13 +209,9 @@ def parse_group(key: str) -> tuple[str, int] | None:
     """``(task_name, call_index)`` of a mapped group key ``m:<call_index>:<name>``, or None."""
     kind, _, rest = key.partition(":")
     index, _, name = rest.partition(":")
-    if kind != "m" or not index.isdigit() or not name:
+    if kind != "m" or not index.isdigit() or not name or len(index) > 18:
         return None
     return name, int(index)
-
-
-def _group_key(task_name: str, call_index: int) -> str:
-    return f"m:{call_index}:{task_name}"
 
 
 def task_runs_page(
@@ -256,146 +246,6 @@ def task_runs_page(
         "total": int(total.scalar_one()),
         "offset": offset,
         "limit": limit,
-    }
-
-
-@dataclass
-class _Node:
-    key: str
-    label: str
-    task_name: str
-    call_index: int | None
-    kind: str  # "task" (one task run), "map" (a .map call), "name" (calls folded by name)
-    count: int = 0
-    states: dict[str, int] = field(default_factory=dict)
-    start: float | None = None
-    end: float | None = None
-    unfinished: int = 0
-    attempts: int = 0
-    task_run_id: str | None = None
-    state_name: str | None = None
-
-    def add(self, row: Any) -> None:
-        self.count += 1
-        state = row["state_type"]
-        self.states[state] = self.states.get(state, 0) + 1
-        start, end = row["start_time"], row["end_time"]
-        if start is not None and (self.start is None or start < self.start):
-            self.start = start
-        if end is None:
-            self.unfinished += 1
-        elif self.end is None or end > self.end:
-            self.end = end
-        self.attempts += row["run_count"]
-        if self.kind == "task":
-            self.task_run_id, self.state_name = row["id"], row["state_name"]
-
-    def view(self) -> View:
-        return {
-            "key": self.key,
-            "label": self.label,
-            "task_name": self.task_name,
-            "call_index": self.call_index,
-            "kind": self.kind,
-            "count": self.count,
-            "states": self.states,
-            "start": self.start,
-            "end": self.end if self.unfinished == 0 else None,
-            "attempts": self.attempts,
-            "task_run_id": self.task_run_id,
-            "state_name": self.state_name,
-        }
-
-
-def _graph_rows(conn: Connection, flow_run_id: str) -> list[Any]:
-    stmt = (
-        select(
-            task_run.c.id,
-            task_run.c.name,
-            task_run.c.task_name,
-            task_run.c.call_index,
-            task_run.c.map_index,
-            task_run.c.state_type,
-            task_run.c.state_name,
-            task_run.c.run_count,
-            task_run.c.start_time,
-            task_run.c.end_time,
-            task_run.c.upstream_ids,
-        )
-        .where(task_run.c.flow_run_id == flow_run_id)
-        .order_by(task_run.c.created, task_run.c.id)
-    )
-    return list(conn.execute(stmt).mappings())
-
-
-def _assign_keys(rows: list[Any], expand: set[str]) -> tuple[list[str], bool]:
-    """A node key per row: one per task run, one per mapped call, folded by name if too many."""
-    group_sizes: dict[str, int] = {}
-    for row in rows:
-        if row["map_index"] >= 0:
-            key = _group_key(row["task_name"], row["call_index"])
-            group_sizes[key] = group_sizes.get(key, 0) + 1
-    expandable = {k for k in expand if group_sizes.get(k, MAX_EXPAND + 1) <= MAX_EXPAND}
-    keys = []
-    for row in rows:
-        if row["map_index"] >= 0:
-            key = _group_key(row["task_name"], row["call_index"])
-            keys.append(f"t:{row['id']}" if key in expandable else key)
-        else:
-            keys.append(f"t:{row['id']}")
-    folded = len(set(keys)) > MAX_NODES
-    if folded:
-        # Thousands of separate calls (a loop of t(i)): one node per task name.
-        keys = [
-            f"n:{row['task_name']}" if key.startswith("t:") else key
-            for row, key in zip(rows, keys, strict=True)
-        ]
-    return keys, folded
-
-
-def _new_node(key: str, row: Any) -> _Node:
-    name = row["task_name"]
-    if key.startswith("m:"):
-        return _Node(key, f"{name} [{row['call_index']}]", name, row["call_index"], "map")
-    if key.startswith("n:"):
-        return _Node(key, name, name, None, "name")
-    return _Node(key, row["name"], name, row["call_index"], "task")
-
-
-def task_graph(conn: Connection, flow_run_id: str, expand: Iterable[str] = ()) -> View:
-    """The flow run's task runs as a dependency graph, mapped calls grouped.
-
-    Nodes: one per unmapped task run, one per ``.map`` call (task name + call
-    index, with a count of task runs per state; groups named in ``expand`` of
-    at most :data:`MAX_EXPAND` members become one node per task run); with more
-    than :data:`MAX_NODES` nodes, separate calls of a task are folded into one
-    node per task name. Edges come from ``upstream_ids``, deduplicated between
-    nodes. Each node carries its earliest start and latest end for the timeline.
-    """
-    rows = _graph_rows(conn, flow_run_id)
-    keys, folded = _assign_keys(rows, set(expand))
-    nodes: dict[str, _Node] = {}
-    key_of_id: dict[str, str] = {}
-    for row, key in zip(rows, keys, strict=True):
-        node = nodes.get(key)
-        if node is None:
-            node = nodes[key] = _new_node(key, row)
-        node.add(row)
-        key_of_id[row["id"]] = key
-    edges: set[tuple[str, str]] = set()
-    for row, key in zip(rows, keys, strict=True):
-        upstream = row["upstream_ids"]
-        if not upstream or upstream == "[]":
-            continue
-        for up_id in json.loads(upstream):
-            up_key = key_of_id.get(up_id)
-            if up_key is not None and up_key != key:
-                edges.add((up_key, key))
-    return {
-        "task_run_count": len(rows),
-        "nodes": [node.view() for node in nodes.values()],
-        "edges": sorted(edges),
-        "folded": folded,
     }
 
 
@@ -479,8 +329,6 @@ def latest_log_id(conn: Connection, flow_run_id: str) -> int:
 
 
 __all__ = [
-    "MAX_EXPAND",
-    "MAX_NODES",
     "child_runs",
     "dashboard",
     "flows_with_runs",
@@ -490,7 +338,6 @@ __all__ = [
     "run_summary",
     "search_logs",
     "states_of",
-    "task_graph",
     "task_run_briefs",
     "task_runs_page",
     "task_runs_version",

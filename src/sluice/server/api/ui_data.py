@@ -224,7 +224,7 @@ def flow_run_graph(
     expand: Annotated[list[str] | None, Query(max_length=20)] = None,
 ) -> Response:
     """Task runs as graph nodes (mapped calls grouped) and edges, with times for the timeline."""
-    from sluice.store import queries, ui_queries
+    from sluice.store import queries, ui_graph, ui_queries
 
     expanded = sorted(set(expand or ()))
 
@@ -237,7 +237,7 @@ def flow_run_graph(
     unchanged = _not_modified(request, etag)
     if unchanged is not None:
         return unchanged
-    body = _read(backend, lambda conn: ui_queries.task_graph(conn, run_id, expanded))
+    body = _read(backend, lambda conn: ui_graph.task_graph(conn, run_id, expanded))
     return _json(body, etag)
 
 
