@@ -155,22 +155,30 @@ def _edges(
     """Distinct (upstream key, downstream key) pairs between ``nodes`` of this flow run."""
     downstream = task_run.alias("downstream")
     upstream = task_run.alias("upstream")
-    if conn.dialect.name == "postgresql":
-        ids = func.jsonb_array_elements_text(cast(downstream.c.upstream_ids, JSONB))
-    else:
-        ids = func.json_each(downstream.c.upstream_ids)
-    element = ids.table_valued("value").alias("element")
-    from_key = _node_key(upstream, expanded, folded)
-    to_key = _node_key(downstream, expanded, folded)
-    stmt = (
-        select(from_key, to_key)
+    # The members of a .map call mostly share one upstream list: each distinct
+    # (node, list) pair is expanded once, not once per task run.
+    lists = (
+        select(
+            _node_key(downstream, expanded, folded).label("to_key"),
+            downstream.c.upstream_ids.label("ids"),
+        )
         .distinct()
-        .select_from(downstream)
-        .join(element, literal(True))
-        # By primary key only: a condition on upstream's flow run would lead
-        # SQLite to scan that run's task runs once per edge.
-        .join(upstream, upstream.c.id == element.c.value)
         .where(downstream.c.flow_run_id == flow_run_id, downstream.c.upstream_ids != "[]")
+        .subquery("lists")
+    )
+    if conn.dialect.name == "postgresql":
+        ids = func.jsonb_array_elements_text(cast(lists.c.ids, JSONB))
+    else:
+        ids = func.json_each(lists.c.ids)
+    element = ids.table_valued("value").alias("element")
+    stmt = (
+        select(_node_key(upstream, expanded, folded), lists.c.to_key)
+        .distinct()
+        .select_from(lists)
+        .join(element, literal(True))
+        # By primary key alone (an upstream outside this flow run is dropped
+        # below): a condition on its flow run would make SQLite scan them.
+        .join(upstream, upstream.c.id == element.c.value)
     )
     return sorted((a, b) for a, b in conn.execute(stmt) if a != b and a in nodes)
 

@@ -15,7 +15,17 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Integer, and_, cast, func, literal, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Integer,
+    and_,
+    bindparam,
+    cast,
+    func,
+    literal,
+    select,
+)
 
 from sluice.states import StateType
 from sluice.store.schema import flow, flow_run, log, run_state, task_run
@@ -93,36 +103,72 @@ def _bucket_index(conn: Connection, value: ColumnElement[Any], since: float, wid
     return cast(position, Integer)
 
 
+def _bucket_totals(conn: Connection, since: float, width: float, count: int) -> list[int]:
+    """Runs created in each bucket: counted on the ``(created, id)`` index alone."""
+    start, end = bindparam("start"), bindparam("end")
+    stmt = (
+        select(func.count())
+        .select_from(flow_run)
+        .where(flow_run.c.created >= start, flow_run.c.created < end)
+    )
+    return [
+        int(
+            conn.execute(
+                stmt, {"start": since + i * width, "end": since + (i + 1) * width}
+            ).scalar_one()
+        )
+        for i in range(count)
+    ]
+
+
 def dashboard(
     conn: Connection, since: float, until: float, width: float, now: float, late_after: float
 ) -> View:
     """Runs per time bucket and state, recent failures and late runs.
 
+    Runs are placed by creation time. Counting states means reading rows, so
+    only the runs *not* Completed are read (through the state index), and a
+    bucket's Completed count is its total (from the creation-time index,
+    without reading rows) minus those: with 100,000 runs, most of them
+    Completed, this reads a small fraction of the table.
+
     Args:
-        since, until: the window (epoch seconds); runs are placed by creation time,
-            which the ``(created, id)`` index serves.
+        since, until: the window (epoch seconds), a whole number of ``width``.
         width: bucket width in seconds.
         now: the current time (late runs are waiting since before ``now - late_after``).
     """
+    count = round((until - since) / width)
     in_window = and_(flow_run.c.created >= since, flow_run.c.created < until)
     bucket = _bucket_index(conn, flow_run.c.created, since, width).label("bucket")
+    others = [t.value for t in StateType if t is not StateType.COMPLETED]
     stmt = (
         select(bucket, flow_run.c.state_type, func.count().label("n"))
-        .where(in_window)
+        .where(in_window, flow_run.c.state_type.in_(others))
         .group_by(bucket, flow_run.c.state_type)
     )
-    count = int((until - since) // width)
     buckets: list[dict[str, int]] = [{} for _ in range(count)]
     totals: dict[str, int] = {}
+    seen = [0] * count
     for index, state, n in conn.execute(stmt):
         i = min(max(int(index), 0), count - 1)
         buckets[i][state] = buckets[i].get(state, 0) + n
         totals[state] = totals.get(state, 0) + n
+        seen[i] += n
+    for i, total in enumerate(_bucket_totals(conn, since, width, count)):
+        completed = total - seen[i]
+        if completed > 0:
+            buckets[i][StateType.COMPLETED.value] = completed
+            totals[StateType.COMPLETED.value] = totals.get(StateType.COMPLETED.value, 0) + completed
     late_condition = and_(
         flow_run.c.state_type.in_(_WAITING), flow_run.c.created < now - late_after
     )
     late_count = conn.execute(
         select(func.count()).select_from(flow_run).where(late_condition)
+    ).scalar_one()
+    running = conn.execute(
+        select(func.count())
+        .select_from(flow_run)
+        .where(flow_run.c.state_type == StateType.RUNNING.value)
     ).scalar_one()
     return {
         "since": since,
@@ -133,13 +179,7 @@ def dashboard(
         "failures": _runs(conn, in_window, flow_run.c.state_type.in_(_FAILED), limit=10),
         "late": _runs(conn, late_condition, limit=10, oldest=True),
         "late_count": int(late_count),
-        "running": int(
-            conn.execute(
-                select(func.count())
-                .select_from(flow_run)
-                .where(flow_run.c.state_type == StateType.RUNNING.value)
-            ).scalar_one()
-        ),
+        "running": int(running),
     }
 
 
