@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import (
+    BindParameter,
     ColumnElement,
     Connection,
     Integer,
@@ -105,7 +106,8 @@ def _bucket_index(conn: Connection, value: ColumnElement[Any], since: float, wid
 
 def _bucket_totals(conn: Connection, since: float, width: float, count: int) -> list[int]:
     """Runs created in each bucket: counted on the ``(created, id)`` index alone."""
-    start, end = bindparam("start"), bindparam("end")
+    start: BindParameter[float] = bindparam("start")
+    end: BindParameter[float] = bindparam("end")
     stmt = (
         select(func.count())
         .select_from(flow_run)

@@ -85,15 +85,16 @@ def _body_tagged(request: Request, body: Any) -> Response:
 
 
 @lru_cache(maxsize=4)
-def _adapter(kind: type) -> Any:
+def _adapter(kind: str) -> Any:
     # Building an adapter costs milliseconds: once per record type, not per request.
     from pydantic import TypeAdapter
 
-    return TypeAdapter(kind)
+    return TypeAdapter(FlowRunRecord if kind == "flow" else TaskRunRecord)
 
 
 def _record(record: FlowRunRecord | TaskRunRecord) -> Any:
-    return _adapter(type(record)).dump_python(record, mode="json")
+    kind = "flow" if isinstance(record, FlowRunRecord) else "task"
+    return _adapter(kind).dump_python(record, mode="json")
 
 
 def result_preview(ref: str | None) -> dict[str, Any] | None:
