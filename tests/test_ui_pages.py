@@ -33,12 +33,12 @@ pytestmark = [pytest.mark.integration, needs_chromium]
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """A server whose store holds a demo run, a failed demo run and a hostile run."""
+    """A server whose store holds a demo run, a failed demo run, a hostile and a wide run."""
     root = tmp_path_factory.mktemp("ui")
     process = ServerProcess(root / "server")
     process.start()
     client = root / "client"
-    for args in (("demo",), ("demo", "fail=true", "n=3"), ("hostile",)):
+    for args in (("demo",), ("demo", "fail=true", "n=3"), ("hostile",), ("wide",)):
         output = run_flow(process, client, *args)
         assert "finished in state" in output, output
     yield process
@@ -110,8 +110,8 @@ def test_runs_list_filters_and_pages(server: ServerProcess, watched: Watched) ->
     page = watched.page
     page.goto(f"{server.url}/runs")
     rows = page.locator("#runs tbody tr[data-id]")
-    expect(rows).to_have_count(5)  # 2 demo runs, their 2 subflow runs, the hostile run
-    expect(page.locator("#page-info")).to_contain_text("of 5")
+    expect(rows).to_have_count(6)  # 2 demo runs, their 2 subflow runs, hostile and wide
+    expect(page.locator("#page-info")).to_contain_text("of 6")
     screenshot(page, "runs")
     page.select_option("#f-flow", "ui-demo")
     expect(rows).to_have_count(2)
@@ -126,7 +126,7 @@ def test_runs_list_filters_and_pages(server: ServerProcess, watched: Watched) ->
     page.fill("#f-tag", "")
     page.select_option("#f-flow", "")
     page.select_option("#f-range", "1h")
-    expect(rows).to_have_count(5)
+    expect(rows).to_have_count(6)
     # Each row shows a duration, and a subflow run is marked as one.
     expect(page.locator("#runs tbody .mark", has_text="subflow")).to_have_count(2)
 
@@ -200,6 +200,7 @@ def test_task_run_page_shows_each_attempt_and_result(
     expect(attempts.last).to_have_text("2")
     expect(page.locator("#states")).to_contain_text("first attempt fails on purpose")
     expect(page.locator("#result")).to_contain_text("55")
+    expect(page.locator("#upstream li a")).to_have_text([f"square-0[{i}]" for i in range(6)])
     expect(page.locator("#logs .logs")).to_contain_text("Attempt 1 failed")
     expect(page.locator("#summary")).to_contain_text(run["name"])
     screenshot(page, "task-run")
@@ -295,3 +296,24 @@ def test_live_update_cancel_and_bulk_cancel(
     finally:
         stop(second)
         stop(third)
+
+
+def test_a_large_map_stays_one_node_and_lists_its_members(
+    server: ServerProcess, watched: Watched
+) -> None:
+    from playwright.sync_api import expect
+
+    page = watched.page
+    run = run_of(server, "ui-wide")
+    page.goto(f"{server.url}/runs/{run['id']}#graph")
+    group = page.locator("#graph svg g.node[data-kind=map]")
+    expect(group).to_contain_text("\u00d7300")
+    expect(page.locator("#graph-note")).to_contain_text("301 task runs as 2 nodes")
+    group.click()  # too many to draw one by one: the task table lists them
+    expect(page.locator("#task-group")).to_contain_text("one mapped call")
+    expect(page.locator("#task-info")).to_contain_text("1\u201350 of 300")
+    expect(page.locator("#task-runs tbody tr[data-id]")).to_have_count(50)
+    page.click("#task-next")
+    expect(page.locator("#task-info")).to_contain_text("51\u2013100 of 300")
+    page.click("#tabs a[data-tab=timeline]")
+    expect(page.locator("#timeline svg g.bar-row")).to_have_count(2)

@@ -2,6 +2,7 @@
 
 ``demo``: a mapped task, a task that fails once and is retried, a cached
 task, a subflow, logs at several levels and one task that fails for good.
+``wide``: a ``.map`` too large to expand in the graph.
 ``hostile``: user content made of markup (flow, task, parameter, log line).
 ``waiting``: a task that blocks until a file appears, so a test can watch a
 run move (or cancel it) while the page is open.
@@ -62,6 +63,17 @@ def demo(n: int = 6, fail: bool = False) -> int:
     if fail:
         broken()
     return total
+
+
+@flow(name="ui-wide")
+def wide(n: int = 300) -> int:
+    squares = square.map(range(n))
+    return flaky_free_total(squares)
+
+
+@task
+def flaky_free_total(values: list[int]) -> int:
+    return sum(values)
 
 
 @task(name=XSS)

@@ -295,13 +295,14 @@ def task_runs_page(
 
 
 def task_run_briefs(conn: Connection, ids: Sequence[str]) -> list[View]:
-    """Id, name and state of the given task runs (unknown ids are skipped)."""
+    """Id, name and state of the given task runs, in the order given (unknown ids skipped)."""
     if not ids:
         return []
     stmt = select(
         task_run.c.id, task_run.c.name, task_run.c.state_type, task_run.c.state_name
     ).where(task_run.c.id.in_(list(ids)))
-    return [_task_view(r) for r in conn.execute(stmt).mappings()]
+    found = {r["id"]: _task_view(r) for r in conn.execute(stmt).mappings()}
+    return [found[i] for i in dict.fromkeys(ids) if i in found]
 
 
 def states_of(conn: Connection, run_id: str) -> list[View]:

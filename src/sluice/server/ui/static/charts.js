@@ -34,7 +34,8 @@ export function stackedBars(data, onPick) {
     const i = Math.round((j * (data.buckets.length - 1)) / labels);
     const at = new Date((data.since + i * data.width) * 1000);
     const text = data.width >= 3 * 3600 ? at.toLocaleDateString(undefined, { month: "short", day: "numeric" }) : at.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" });
-    svg.append(s("text", { x: left + i * slot, y: height - 6, class: "muted" }, text));
+    const anchor = j === 0 ? "start" : j === labels ? "end" : "middle";
+    svg.append(s("text", { x: j === labels ? width : left + i * slot, y: height - 6, class: "muted", "text-anchor": anchor }, text));
   }
   return svg;
 }
@@ -64,7 +65,7 @@ export function gantt(nodes, onPick) {
   for (let j = 0; j <= 4; j++) {
     const x = labelWidth + (j * chartWidth) / 4;
     svg.append(s("line", { class: "axis", x1: x, x2: x, y1: top - 4, y2: top + rows.length * rowHeight }),
-      s("text", { x: x + 2, y: 14, class: "muted" }, "+" + duration((j * span) / 4)));
+      s("text", { x: j === 4 ? x - 2 : x + 2, y: 14, class: "muted", "text-anchor": j === 4 ? "end" : "start" }, "+" + duration((j * span) / 4)));
   }
   rows.forEach((node, i) => {
     const y = top + i * rowHeight;

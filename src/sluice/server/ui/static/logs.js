@@ -5,6 +5,8 @@ import { api, fill, h, url } from "./core.js";
 const LEVELS = [["0", "all levels"], ["10", "debug+"], ["20", "info+"], ["30", "warning+"], ["40", "error+"]];
 const NAMES = { 10: "DEBUG", 20: "INFO", 30: "WARNING", 40: "ERROR", 50: "CRITICAL" };
 const PAGE = 200;
+// Lines kept in the page: a run tailed for hours must not grow the DOM without end.
+const MAX_SHOWN = 2000;
 
 export function logViewer(container, flowRunId, taskRunId = null) {
   const level = h("select", { class: "log-level", "aria-label": "Minimum level" }, LEVELS.map(([v, t]) => h("option", { value: v }, t)));
@@ -16,7 +18,7 @@ export function logViewer(container, flowRunId, taskRunId = null) {
   let lastId = 0, hasMore = false, generation = 0, shown = 0;
 
   async function load(reset) {
-    if (reset) { generation++; lastId = 0; shown = 0; lines.replaceChildren(); }
+    if (reset) { generation++; lastId = 0; shown = 0; lines.replaceChildren(); delete info.dataset.trimmed; }
     const mine = generation;
     const path = url(`/api/ui/flow_runs/${encodeURIComponent(flowRunId)}/logs`, {
       task_run_id: taskRunId, min_level: level.value, q: search.value, after_id: lastId, limit: PAGE,
@@ -32,10 +34,14 @@ export function logViewer(container, flowRunId, taskRunId = null) {
         line.message));
       shown++;
     }
+    let trimmed = 0;
+    while (lines.childElementCount > MAX_SHOWN) { lines.firstElementChild.remove(); trimmed++; }
+    if (trimmed) info.dataset.trimmed = "1";
     lastId = data.last_id;
     hasMore = data.more;
     more.hidden = !hasMore;
-    info.textContent = shown ? `${shown.toLocaleString()} lines${hasMore ? " (more below)" : ""}` : "";
+    info.textContent = shown ? `${shown.toLocaleString()} lines${hasMore ? " (more below)" : ""}` +
+      (info.dataset.trimmed ? ` · only the last ${MAX_SHOWN.toLocaleString()} are kept here: search to narrow` : "") : "";
     if (!shown) lines.replaceChildren(h("div", { class: "empty-logs" }, search.value || level.value !== "0" ? "No matching log lines." : "No log lines yet."));
     else lines.querySelector(".empty-logs")?.remove();
     if (atBottom && data.logs.length) lines.scrollTop = lines.scrollHeight;
