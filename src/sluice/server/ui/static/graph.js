@@ -53,6 +53,13 @@ function stateStrip(node, x, y) {
   return parts;
 }
 
+/** "×9,998 · 104 failed": the count, and how many are in the most telling state. */
+function groupSummary(node, state) {
+  const n = node.states[state] || 0;
+  const what = n === node.count ? `all ${state.toLowerCase()}` : `${n.toLocaleString()} ${state.toLowerCase()}`;
+  return `×${node.count.toLocaleString()} · ${what}`;
+}
+
 /** An SVG of `graph` (/api/ui/flow_runs/{id}/graph); `onPick(node)` on click. */
 export function drawGraph(graph, onPick) {
   const { nodes, edges } = graph;
@@ -82,7 +89,7 @@ export function drawGraph(graph, onPick) {
       s("rect", { class: "box", x, y, width: NODE_W, height: NODE_H, rx: 4 }),
       s("rect", { x, y, width: 5, height: NODE_H, fill: stateColor(state) }),
       s("text", { x: x + 11, y: y + 15 }, label),
-      s("text", { x: x + 11, y: y + 28, class: "muted" }, grouped ? `×${node.count} · ${Object.entries(node.states).map(([k, v]) => `${v} ${k.toLowerCase()}`).join(", ")}`.slice(0, 32) : (node.state_name || state)),
+      s("text", { x: x + 11, y: y + 28, class: "muted" }, grouped ? groupSummary(node, state) : (node.state_name || state)),
       grouped ? stateStrip(node, x, y) : []);
     if (onPick) group.addEventListener("click", () => onPick(node));
     svg.append(group);
