@@ -125,3 +125,33 @@ def test_with_a_key_pages_load_but_data_needs_it(keyed: ServerProcess) -> None:
     assert fetch(keyed.url + "/api/ui/dashboard", {"Authorization": "Bearer wrong"})[0] == 401
     ok: Any = fetch(keyed.url + "/api/ui/dashboard", {"Authorization": f"Bearer {KEY}"})
     assert ok[0] == 200 and "buckets" in json.loads(ok[2])
+
+
+def test_optional_pages_and_features_follow_the_api(tmp_path: Path) -> None:
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from sluice.server.api import ui_data
+    from sluice.server.ui.routes import PAGES, Page, mount_ui
+
+    def build(with_api: bool) -> TestClient:
+        app = FastAPI()
+        app.include_router(ui_data.router, prefix="/api")
+        if with_api:
+            # Stand-ins for APIs other parts of Sluice add: only their paths matter here.
+            app.add_api_route("/api/deployments", lambda: [], methods=["GET"])
+            app.add_api_route("/api/flow_runs/{run_id}/resume", lambda: {}, methods=["POST"])
+        extra = Page("/deployments", "dashboard", "Deployments", requires="/api/deployments")
+        pages = (*PAGES, extra)
+        mount_ui(app, "test", pages)
+        return TestClient(app)
+
+    without, with_ = build(False), build(True)
+    assert "Deployments" not in without.get("/").text
+    assert without.get("/deployments").status_code == 404
+    assert without.get("/api/ui/features").json()["resume"] is False
+    assert ">Deployments</a>" in with_.get("/").text
+    assert with_.get("/deployments").status_code == 200
+    assert with_.get("/api/ui/features").json() == {
+        "resume": True, "deployments": True, "work_pools": False,
+    }  # fmt: skip

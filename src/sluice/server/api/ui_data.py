@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 from collections.abc import Callable
 from functools import lru_cache
@@ -38,13 +39,14 @@ RANGES: dict[str, tuple[int, int]] = {
     "7d": (7 * 86400, 3 * 3600),
     "30d": (30 * 86400, 12 * 3600),
 }
+_PARAM = re.compile(r"\{[^}]*\}")
 #: a Scheduled or Pending run waiting longer than this counts as late
 LATE_AFTER_SECONDS = 60.0
 #: largest inline JSON result shown in a preview (characters)
 PREVIEW_CHARS = 20_000
-#: API paths whose presence turns on UI features (buttons, pages)
+#: API paths whose presence turns on UI features (buttons, pages); ``{}`` is any path parameter
 FEATURE_PATHS = {
-    "resume": "/api/flow_runs/{flow_run_id}/resume",
+    "resume": "/api/flow_runs/{}/resume",
     "deployments": "/api/deployments",
     "work_pools": "/api/work_pools",
 }
@@ -67,21 +69,20 @@ def _not_modified(request: Request, etag: str) -> Response | None:
     return None
 
 
-def _json(body: Any, etag: str | None = None) -> Response:
-    payload = json.dumps(body, separators=(",", ":"), default=str)
-    tag = etag or _etag(payload)
-    return Response(
-        payload, media_type="application/json", headers={"ETag": tag, "Cache-Control": "no-cache"}
-    )
+def _dumps(body: Any) -> str:
+    return json.dumps(body, separators=(",", ":"), default=str)
+
+
+def _json(payload: str, etag: str) -> Response:
+    headers = {"ETag": etag, "Cache-Control": "no-cache"}
+    return Response(payload, media_type="application/json", headers=headers)
 
 
 def _body_tagged(request: Request, body: Any) -> Response:
     """Answer ``body``, or 304 when the browser already holds exactly it."""
-    payload = json.dumps(body, separators=(",", ":"), default=str)
+    payload = _dumps(body)
     etag = _etag(payload)
-    return _not_modified(request, etag) or Response(
-        payload, media_type="application/json", headers={"ETag": etag, "Cache-Control": "no-cache"}
-    )
+    return _not_modified(request, etag) or _json(payload, etag)
 
 
 @lru_cache(maxsize=4)
@@ -125,7 +126,7 @@ def result_preview(ref: str | None) -> dict[str, Any] | None:
 @router.get("/features")
 def features(request: Request) -> dict[str, bool]:
     """Which optional API features this server has (the UI shows their pages and buttons)."""
-    paths = {getattr(route, "path", None) for route in request.app.routes}
+    paths = {_PARAM.sub("{}", getattr(route, "path", "")) for route in request.app.routes}
     return {name: path in paths for name, path in FEATURE_PATHS.items()}
 
 
@@ -246,7 +247,7 @@ def flow_run_graph(
     if unchanged is not None:
         return unchanged
     body = _read(backend, lambda conn: ui_graph.task_graph(conn, run_id, expanded))
-    return _json(body, etag)
+    return _json(_dumps(body), etag)
 
 
 @router.get("/flow_runs/{flow_run_id}/task_runs")
@@ -280,7 +281,7 @@ def flow_run_task_runs(
             conn, run_id, states=states, group=chosen, offset=offset, limit=limit
         ),
     )
-    return _json(body, etag)
+    return _json(_dumps(body), etag)
 
 
 @router.get("/flow_runs/{flow_run_id}/logs")

@@ -9,6 +9,7 @@ menu by adding a :class:`Page` with ``requires`` set.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -71,12 +72,16 @@ def _page_handler(page: Page, nav: list[Page], version: str):  # type: ignore[no
     return render
 
 
-def mount_ui(app: FastAPI, version: str) -> None:
-    """Add the UI pages and ``/ui-static`` to ``app`` (after its API routers)."""
+def mount_ui(app: FastAPI, version: str, pages: Sequence[Page] = PAGES) -> None:
+    """Add the UI pages and ``/ui-static`` to ``app`` (after its API routers).
+
+    A page whose ``requires`` path is not among the app's routes is left out,
+    menu included.
+    """
     from fastapi.staticfiles import StaticFiles
 
     api_paths = {getattr(route, "path", None) for route in app.routes}
-    available = [p for p in PAGES if p.requires is None or p.requires in api_paths]
+    available = [p for p in pages if p.requires is None or p.requires in api_paths]
     nav = [p for p in available if p.in_nav]
     router = APIRouter(include_in_schema=False)
     for page in available:
