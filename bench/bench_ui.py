@@ -136,8 +136,13 @@ def median_ms(url: str, requests: int, headers: dict[str, str] | None = None) ->
     return statistics.median(get_ms(url, headers)[0] for _ in range(requests))
 
 
-def server_rows(base: str, big: str, requests: int) -> list[tuple[str, float, bool]]:
-    """(label, ms, is_page_total) for each request and each page's sum."""
+def server_rows(base: str, big: str, requests: int) -> list[tuple[str, float, str]]:
+    """(label, ms, kind) rows: kind "request" (one request), "page" (a page's load), "" (info)."""
+    run = f"/api/ui/flow_runs/{big}"
+    rows: list[tuple[str, float, str]] = []
+    # The graph's first view computes its edges; later ones (polls while the
+    # run moves, other viewers) reuse them until a task run is added.
+    first_graph = get_ms(f"{base}{run}/graph")[0]
     pages = {
         "runs list": ["/runs", "/api/ui/flow_runs?limit=50"],
         "runs list, filtered (flow+state+tag)": [
@@ -145,27 +150,26 @@ def server_rows(base: str, big: str, requests: int) -> list[tuple[str, float, bo
             "/api/ui/flow_runs?flow_name=etl&state=FAILED&tag=nightly&limit=50",
         ],
         "runs list, page 1000": ["/runs", "/api/ui/flow_runs?limit=50&offset=49950"],
-        "flow-run page, 10k task runs": [
+        "flow-run page, 10k task runs (Task runs tab)": [
             f"/runs/{big}",
-            f"/api/ui/flow_runs/{big}",
-            f"/api/ui/flow_runs/{big}/graph",
-            f"/api/ui/flow_runs/{big}/task_runs?limit=50",
-            f"/api/ui/flow_runs/{big}/logs?limit=200",
+            run,
+            f"{run}/task_runs?limit=50",
         ],
+        "  + Graph or Timeline tab": [f"{run}/graph"],
+        "  + Logs tab": [f"{run}/logs?limit=200"],
         "dashboard, 30 days": ["/", "/api/ui/dashboard?range=30d"],
     }
-    rows: list[tuple[str, float, bool]] = []
     for page, paths in pages.items():
         total = 0.0
         for path in paths:
             ms = median_ms(base + path, requests)
             total += ms
-            rows.append((f"  {path[:60]}", ms, False))
-        rows.append((f"{page}: page total", total, True))
-    graph = f"{base}/api/ui/flow_runs/{big}/graph"
-    etag = get_ms(graph)[2]
-    unchanged = median_ms(graph, requests, {"If-None-Match": etag})
-    rows.append(("poll of the 10k graph, unchanged (304)", unchanged, False))
+            rows.append((f"  GET {path.replace(big, '{id}')[:56]}", ms, "request"))
+        rows.append((f"{page}: total", total, "page"))
+    rows.append(("graph of 10k task runs, first view (edges computed)", first_graph, "request"))
+    etag = get_ms(f"{base}{run}/graph")[2]
+    unchanged = median_ms(f"{base}{run}/graph", requests, {"If-None-Match": etag})
+    rows.append(("poll of the 10k graph, unchanged (304)", unchanged, "request"))
     return rows
 
 
@@ -228,10 +232,11 @@ def main() -> None:
             rows = server_rows(url, big, args.requests)
             views = [] if args.no_browser else browser_rows(url, big)
 
-    print(f"\nserver time, median of {args.requests} (goal: each page <= {PAGE_GOAL_MS:g} ms)")
+    print(f"\nserver time, median of {args.requests} (goal: each request and page "
+          f"<= {PAGE_GOAL_MS:g} ms)")  # fmt: skip
     print(f"{'request or page':<62}{'ms':>9}  verdict")
-    for label, ms, is_page in rows:
-        verdict = ("ok" if ms <= PAGE_GOAL_MS else "OVER") if is_page else ""
+    for label, ms, kind in rows:
+        verdict = ("ok" if ms <= PAGE_GOAL_MS else "OVER") if kind else ""
         print(f"{label:<62}{ms:>9.1f}  {verdict}")
     if views:
         print("\nheadless Chromium: navigation to rendered, JS long tasks over the next 2.5 s")

@@ -20,6 +20,7 @@ from tests.ui_browser import (
     chromium,
     get_json,
     needs_chromium,
+    resume_run,
     run_flow,
     screenshot,
     start_flow,
@@ -41,6 +42,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     for args in (("demo",), ("demo", "fail=true", "n=3"), ("hostile",), ("wide",)):
         output = run_flow(process, client, *args)
         assert "finished in state" in output, output
+    failed = get_json(process, "/api/flow_runs?flow_name=ui-demo&state=FAILED")[0]
+    output = resume_run(process, client, failed["id"])  # fails again, replaying what it can
+    assert "finished in state Failed" in output, output
     yield process
     process.stop()
 
@@ -317,3 +321,17 @@ def test_a_large_map_stays_one_node_and_lists_its_members(
     expect(page.locator("#task-info")).to_contain_text("51\u2013100 of 300")
     page.click("#tabs a[data-tab=timeline]")
     expect(page.locator("#timeline svg g.bar-row")).to_have_count(2)
+
+
+def test_a_resumed_run_marks_replayed_task_runs(server: ServerProcess, watched: Watched) -> None:
+    from playwright.sync_api import expect
+
+    page = watched.page
+    run = run_of(server, "ui-demo", "FAILED")
+    page.goto(f"{server.url}/runs/{run['id']}")
+    expect(page.locator("#summary")).to_contain_text("Attempts2")
+    page.select_option("#task-state", "FAILED")
+    expect(page.locator("#task-runs tbody tr[data-state=FAILED]").first).to_be_visible()
+    page.select_option("#task-state", "")
+    replayed = page.locator("#task-runs tbody tr", has=page.locator(".mark", has_text="Replayed"))
+    expect(replayed).to_have_count(3)  # the three squares, recorded by the first attempt

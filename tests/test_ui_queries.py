@@ -218,3 +218,23 @@ def test_flows_with_recent_runs_and_children(backend: LocalBackend) -> None:
     assert [r["id"] for r in flows[0]["recent_runs"]] == [child.id, runs[3].id, runs[2].id]
     kids = read(backend, lambda conn: ui_queries.child_runs(conn, parent.id))
     assert [k["id"] for k in kids] == [child.id]
+
+
+def test_edges_are_reused_until_a_task_run_is_added(backend: LocalBackend) -> None:
+    run = flow_run(backend)
+    source = task_run(backend, run.id, "extract")
+    middle = task_run(backend, run.id, "transform", upstream=[source.id], state=StateType.RUNNING)
+    cache = ui_graph.EdgeCache(size=2)
+
+    def graph() -> dict[str, Any]:
+        return read(backend, lambda conn: ui_graph.task_graph(conn, run.id, (), cache))
+
+    first = graph()
+    assert first["edges"] == [(f"t:{source.id}", f"t:{middle.id}")]
+    middle.apply(State(StateType.COMPLETED, timestamp=at(9)))
+    backend.write_task_run(middle)
+    moved = graph()  # a state change: same edges, fresh node states
+    assert moved["edges"] == first["edges"]
+    assert {n["key"]: n["states"] for n in moved["nodes"]}[f"t:{middle.id}"] == {"COMPLETED": 1}
+    sink = task_run(backend, run.id, "load", upstream=[middle.id])
+    assert (f"t:{middle.id}", f"t:{sink.id}") in graph()["edges"]  # a new task run: recomputed

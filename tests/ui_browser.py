@@ -84,6 +84,15 @@ def run_flow(
     return done.stdout + done.stderr
 
 
+def resume_run(server: ServerProcess, home: Path, run_id: str) -> str:
+    """``sluice flow-run resume RUN_ID`` through ``server``; the printed output."""
+    command = [sys.executable, "-m", "sluice", "flow-run", "resume", run_id]
+    done = subprocess.run(
+        command, env=client_env(server, home), capture_output=True, text=True, timeout=60
+    )
+    return done.stdout + done.stderr
+
+
 def start_flow(
     server: ServerProcess, home: Path, name: str, *params: str
 ) -> subprocess.Popen[bytes]:

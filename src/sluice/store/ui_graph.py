@@ -19,7 +19,9 @@ Node keys:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import threading
+from collections import OrderedDict
+from collections.abc import Hashable, Iterable
 from typing import Any
 
 from sqlalchemy import (
@@ -183,7 +185,41 @@ def _edges(
     return sorted((a, b) for a, b in conn.execute(stmt) if a != b and a in nodes)
 
 
-def task_graph(conn: Connection, flow_run_id: str, expand: Iterable[str] = ()) -> View:
+class EdgeCache:
+    """The edges of recently drawn graphs, reused while no task run is added.
+
+    A task run's ``upstream_ids`` are fixed when it is created, so a graph's
+    edges change only when task runs are added: while a run of 10,000 task
+    runs moves through its states, polling recomputes the nodes alone.
+    Thread-safe; keeps the ``size`` most recent graphs.
+    """
+
+    def __init__(self, size: int = 32) -> None:
+        self._size = size
+        self._entries: OrderedDict[Hashable, list[tuple[str, str]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> list[tuple[str, str]] | None:
+        with self._lock:
+            edges = self._entries.get(key)
+            if edges is not None:
+                self._entries.move_to_end(key)
+            return edges
+
+    def put(self, key: Hashable, edges: list[tuple[str, str]]) -> None:
+        with self._lock:
+            self._entries[key] = edges
+            self._entries.move_to_end(key)
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+
+
+def task_graph(
+    conn: Connection,
+    flow_run_id: str,
+    expand: Iterable[str] = (),
+    edge_cache: EdgeCache | None = None,
+) -> View:
     """The flow run's task runs as graph nodes (see the module docstring) and edges.
 
     Each node has its task run count per state, earliest start and latest
@@ -198,13 +234,14 @@ def task_graph(conn: Connection, flow_run_id: str, expand: Iterable[str] = ()) -
     members = sum(groups[g] for g in expanded)
     folded = singles + len(groups) - len(expanded) + members > MAX_NODES
     nodes = _nodes(conn, flow_run_id, _node_key(task_run, expanded, folded))
-    keys = {node["key"] for node in nodes}
-    return {
-        "task_run_count": singles + sum(groups.values()),
-        "nodes": nodes,
-        "edges": _edges(conn, flow_run_id, expanded, folded, keys),
-        "folded": folded,
-    }
+    total = singles + sum(groups.values())
+    cache_key = (conn.engine.url, flow_run_id, total, tuple(expanded), folded)
+    edges = edge_cache.get(cache_key) if edge_cache is not None else None
+    if edges is None:
+        edges = _edges(conn, flow_run_id, expanded, folded, {node["key"] for node in nodes})
+        if edge_cache is not None:
+            edge_cache.put(cache_key, edges)
+    return {"task_run_count": total, "nodes": nodes, "edges": edges, "folded": folded}
 
 
-__all__ = ["MAX_EXPAND", "MAX_NODES", "task_graph"]
+__all__ = ["MAX_EXPAND", "MAX_NODES", "EdgeCache", "task_graph"]

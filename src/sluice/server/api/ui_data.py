@@ -85,6 +85,13 @@ def _body_tagged(request: Request, body: Any) -> Response:
     return _not_modified(request, etag) or _json(payload, etag)
 
 
+@lru_cache(maxsize=1)
+def _edge_cache() -> Any:
+    from sluice.store.ui_graph import EdgeCache
+
+    return EdgeCache()
+
+
 @lru_cache(maxsize=4)
 def _adapter(kind: str) -> Any:
     # Building an adapter costs milliseconds: once per record type, not per request.
@@ -246,7 +253,7 @@ def flow_run_graph(
     unchanged = _not_modified(request, etag)
     if unchanged is not None:
         return unchanged
-    body = _read(backend, lambda conn: ui_graph.task_graph(conn, run_id, expanded))
+    body = _read(backend, lambda conn: ui_graph.task_graph(conn, run_id, expanded, _edge_cache()))
     return _json(_dumps(body), etag)
 
 
