@@ -42,8 +42,16 @@ function setupAuthForm() {
   });
 }
 
-/** Call the API. GETs send If-None-Match for answers already held; returns {data, changed}. */
-export async function api(path, { method = "GET", body } = {}) {
+const shownPath = new Map(); // view -> the path whose answer that view last got
+
+/**
+ * Call the API. GETs send If-None-Match for answers already held; returns {data, changed}.
+ * `changed` is false only when the answer is the one `view` (a part of the page, by default
+ * the path itself) last received, so a view switching back to an earlier query redraws.
+ */
+export async function api(path, { method = "GET", body, view = path } = {}) {
+  const previous = shownPath.get(view);
+  shownPath.set(view, path);
   for (;;) {
     const headers = {};
     const key = localStorage.getItem(KEY_STORAGE);
@@ -59,7 +67,7 @@ export async function api(path, { method = "GET", body } = {}) {
       await askForKey(Boolean(key));
       continue;
     }
-    if (response.status === 304 && held) return { data: held.data, changed: false };
+    if (response.status === 304 && held) return { data: held.data, changed: previous !== path };
     let data = null;
     try { data = await response.json(); } catch (_) { data = null; }
     if (!response.ok) {

@@ -14,7 +14,7 @@ function runList(runs, text) {
 }
 
 async function refresh() {
-  const { data, changed } = await api(`/api/ui/dashboard?range=${range}`);
+  const { data, changed } = await api(`/api/ui/dashboard?range=${range}`, { view: "dashboard" });
   if (!changed) return;
   const total = Object.values(data.totals).reduce((a, b) => a + b, 0);
   const failed = (data.totals.FAILED || 0) + (data.totals.CRASHED || 0);

@@ -56,7 +56,7 @@ function marks(task) {
 
 async function refreshTasks() {
   const state = document.getElementById("task-state").value;
-  const { data, changed } = await api(url(`${base}/task_runs`, { state, group: taskGroup, offset: taskOffset, limit: TASK_PAGE }));
+  const { data, changed } = await api(url(`${base}/task_runs`, { state, group: taskGroup, offset: taskOffset, limit: TASK_PAGE }), { view: "tasks" });
   const running = data.task_runs.some((t) => !FINAL.has(t.state_type));
   if (!changed && !running) return;
   const body = document.querySelector("#task-runs tbody");
@@ -85,7 +85,7 @@ function pickNode(node) {
 }
 
 async function refreshGraph() {
-  const { data, changed } = await api(url(`${base}/graph`, { expand: [...expanded].sort() }));
+  const { data, changed } = await api(url(`${base}/graph`, { expand: [...expanded].sort() }), { view: "graph" });
   if (!changed) return;
   const note = `${number(data.task_run_count)} task runs as ${number(data.nodes.length)} nodes` +
     (data.folded ? "; separate calls are folded by task name (too many to draw one by one)" : "") +
@@ -95,7 +95,7 @@ async function refreshGraph() {
 }
 
 async function refreshTimeline() {
-  const { data } = await api(url(`${base}/graph`, { expand: [...expanded].sort() }));
+  const { data } = await api(url(`${base}/graph`, { expand: [...expanded].sort() }), { view: "timeline" });
   const chart = gantt(data.nodes, pickNode);
   fill("timeline-note", data.folded || data.nodes.some((n) => n.kind !== "task") ? "Mapped calls (and folded task names) are one bar each, from their first start to their last end." : "");
   fill("timeline", chart || empty("No task run has started yet."));

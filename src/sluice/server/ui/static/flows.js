@@ -9,7 +9,7 @@ function squares(runs) {
 }
 
 async function refresh() {
-  const { data, changed } = await api(url("/api/ui/flows", { offset, limit: PAGE, runs: 10 }));
+  const { data, changed } = await api(url("/api/ui/flows", { offset, limit: PAGE, runs: 10 }), { view: "flows" });
   if (!changed) return;
   const body = document.querySelector("#flows tbody");
   body.replaceChildren(...(data.flows.length ? data.flows.map((flow) => {

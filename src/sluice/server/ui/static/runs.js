@@ -49,7 +49,7 @@ function updateBulk() {
 }
 
 async function refresh() {
-  const { data, changed } = await api(query());
+  const { data, changed } = await api(query(), { view: "runs" });
   const running = data.runs.some((run) => !FINAL.has(run.state_type));
   // Durations of running runs tick even when the data did not change.
   if (!changed && !running) return;
