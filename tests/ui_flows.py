@@ -50,15 +50,15 @@ def child(n: int) -> int:
 
 
 @flow(name="ui-demo")
-def demo(n: int = 6, fail: bool = False) -> int:
+def demo(n: int = 6, fail: bool = False, key: str = "alpha") -> int:
     logger = get_run_logger()
     logger.info("squaring %d numbers", n)
     logger.warning("a warning line for the level filter")
     with tags("ui-test"):
         squares = square.map(range(n))
     total = flaky.submit(squares).result()  # the squares are its upstream edges
-    lookup("alpha")
-    lookup("alpha")
+    lookup(key)
+    lookup(key)  # the same input again: Cached
     child(total)
     if fail:
         broken()
