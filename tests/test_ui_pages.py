@@ -241,6 +241,11 @@ def test_user_content_renders_as_inert_text(server: ServerProcess, watched: Watc
     expect(page.locator("#parameters")).to_contain_text(XSS)
     page.click("#tabs a[data-tab=graph]")
     expect(page.locator("#graph svg")).to_contain_text("<script>")
+    page.click("#tabs a[data-tab=tasks]")
+    page.locator("#task-runs tbody a").first.click()  # the task run page
+    expect(page.locator("#title")).to_contain_text(XSS)
+    expect(page.locator("#result")).to_contain_text(XSS)  # its result, previewed
+    expect(page.locator("#logs .logs")).to_contain_text(f"log line {XSS}")
     page.goto(f"{server.url}/runs")
     expect(page.locator("#runs tbody")).to_contain_text(XSS)
     page.goto(f"{server.url}/flows")
