@@ -21,11 +21,13 @@ from sluice.server.api import (
     ingest,
     states,
     task_runs,
+    ui_data,
     work_pools,
 )
 from sluice.server.docs import declare_bearer_auth, install_docs
 from sluice.server.errors import install_error_handlers
 from sluice.server.middleware import ApiKeyAuth, BodyLimit
+from sluice.server.ui import mount_ui
 from sluice.settings import Settings, load_settings
 
 API_PREFIX = "/api"
@@ -99,10 +101,14 @@ def create_app(settings: Settings | None = None, *, crash_interval: float | None
         lifespan=lifespan,
     )
     api = APIRouter(prefix=API_PREFIX)
-    for module in (health, ingest, flows, flow_runs, task_runs, states, deployments, work_pools):
+    for module in (
+        health, ingest, flows, flow_runs, task_runs, states, deployments, work_pools, ui_data
+    ):
         api.include_router(module.router)
     app.include_router(api)
     install_docs(app, OPENAPI_PATH)
+    # The web UI's pages come after the API: its menu shows pages whose API exists.
+    mount_ui(app, app.version)
     install_error_handlers(app)
     # The middleware added last runs first: unauthenticated requests are
     # refused before any body is read.

@@ -1,0 +1,95 @@
+"""Page routes and static files of the web UI.
+
+Each page is a Jinja2 shell (layout, navigation, empty containers) whose
+script fetches the data; the template only ever sees the page name and the
+id from the URL, autoescaped. Navigation lists only pages whose API exists
+on this server, so pages for optional APIs (deployments, work pools) join the
+menu by adding a :class:`Page` with ``requires`` set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+    from jinja2 import Environment
+
+HERE = Path(__file__).resolve().parent
+STATIC_PATH = "/ui-static"
+
+
+@dataclass(frozen=True)
+class Page:
+    """One UI page: its URL, menu label, template, and the API path it needs (if optional)."""
+
+    path: str
+    name: str
+    label: str
+    in_nav: bool = True
+    requires: str | None = None
+
+
+PAGES = (
+    Page("/", "dashboard", "Dashboard"),
+    Page("/runs", "runs", "Flow runs"),
+    Page("/runs/{run_id}", "flow_run", "Flow run", in_nav=False),
+    Page("/task-runs/{run_id}", "task_run", "Task run", in_nav=False),
+    Page("/flows", "flows", "Flows"),
+)
+
+
+@lru_cache(maxsize=1)
+def _environment() -> Environment:
+    from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+    return Environment(
+        loader=FileSystemLoader(HERE / "templates"),
+        autoescape=select_autoescape(default=True),
+        auto_reload=False,
+    )
+
+
+def _page_handler(page: Page, nav: list[Page], version: str):  # type: ignore[no-untyped-def]
+    template_name = f"{page.name}.html"
+
+    def render(request: Request, run_id: str = "") -> HTMLResponse:
+        html = (
+            _environment()
+            .get_template(template_name)
+            .render(page=page, nav=nav, run_id=run_id, static=STATIC_PATH, version=version)
+        )
+        # The shell is the same for everyone and holds no data; scripts refresh it.
+        return HTMLResponse(html, headers={"Cache-Control": "no-cache"})
+
+    return render
+
+
+def mount_ui(app: FastAPI, version: str, pages: Sequence[Page] = PAGES) -> None:
+    """Add the UI pages and ``/ui-static`` to ``app`` (after its API routers).
+
+    A page whose ``requires`` path is not among the app's routes is left out,
+    menu included.
+    """
+    from fastapi.staticfiles import StaticFiles
+
+    api_paths = {getattr(route, "path", None) for route in app.routes}
+    available = [p for p in pages if p.requires is None or p.requires in api_paths]
+    nav = [p for p in available if p.in_nav]
+    router = APIRouter(include_in_schema=False)
+    for page in available:
+        router.add_api_route(
+            page.path,
+            _page_handler(page, nav, version),
+            methods=["GET"],
+            response_class=HTMLResponse,
+        )
+    app.include_router(router)
+    app.mount(STATIC_PATH, StaticFiles(directory=HERE / "static"), name="ui-static")
