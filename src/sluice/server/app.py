@@ -102,7 +102,15 @@ def create_app(settings: Settings | None = None, *, crash_interval: float | None
     )
     api = APIRouter(prefix=API_PREFIX)
     for module in (
-        health, ingest, flows, flow_runs, task_runs, states, deployments, work_pools, ui_data
+        health,
+        ingest,
+        flows,
+        flow_runs,
+        task_runs,
+        states,
+        deployments,
+        work_pools,
+        ui_data,
     ):
         api.include_router(module.router)
     app.include_router(api)
