@@ -221,6 +221,8 @@ def warm_up() -> None:
     settings = load_settings()
     setup_logging(settings)
     get_backend(settings)
+    if settings.api_url:
+        import sluice.backend.wire  # noqa: F401  (pydantic: the client's first flush)
 
 
 def main(argv: list[str] | None = None) -> int:
