@@ -213,7 +213,7 @@ def warm_up() -> None:
     """
     import sluice.engine.flow_engine
     import sluice.engine.journal
-    import sluice.entrypoints  # noqa: F401
+    import sluice.entrypoints
     from sluice.backend.factory import get_backend
     from sluice.logging.handlers import setup_logging
     from sluice.settings import load_settings
@@ -221,6 +221,8 @@ def warm_up() -> None:
     settings = load_settings()
     setup_logging(settings)
     get_backend(settings)
+    if settings.api_url:
+        import sluice.backend.wire  # noqa: F401  (pydantic: the client's first flush)
 
 
 def main(argv: list[str] | None = None) -> int:
