@@ -27,7 +27,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sluice.errors import CancelRun, SluiceError
+from sluice.errors import CancelRun, CannotExecute, CodeUnavailable, SluiceError
 from sluice.states import StateType
 
 if TYPE_CHECKING:
@@ -40,14 +40,6 @@ if TYPE_CHECKING:
 #: states a run can be executed from
 EXECUTABLE = (StateType.SCHEDULED, StateType.PENDING)
 EXIT_COMPLETED, EXIT_NOT_COMPLETED, EXIT_CANNOT_RUN = 0, 1, 2
-
-
-class CannotExecute(SluiceError):
-    """The run cannot be executed at all (unknown, or not Scheduled/Pending)."""
-
-
-class CodeUnavailable(SluiceError):
-    """The run's code cannot be loaded: the run ends Failed with this message."""
 
 
 def execute_flow_run(flow_run_id: str, payload: RunPayload | None = None) -> int:
