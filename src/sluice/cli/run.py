@@ -67,7 +67,7 @@ def run_flow(
     from sluice.states import utcnow
 
     parameters = parse_params(param, params)
-    if ":" not in entrypoint:
+    if ":" not in entrypoint and not entrypoint.endswith(".py") and "/" not in entrypoint:
         from sluice.cli.backend import entrypoint_of_known_flow
 
         entrypoint = entrypoint_of_known_flow(entrypoint)
