@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
@@ -72,8 +73,9 @@ def _page_handler(page: Page, nav: list[Page], version: str):  # type: ignore[no
     def render(
         request: Request, run_id: str = "", flow_name: str = "", name: str = ""
     ) -> HTMLResponse:
-        # A deployment page's id is its FLOW/NAME (each part URL-encoded by the script).
-        page_id = f"{flow_name}/{name}" if flow_name else run_id
+        # A deployment page's id is FLOW/NAME with each part URL-encoded again,
+        # ready for the script to put into API paths.
+        page_id = f"{quote(flow_name, safe='')}/{quote(name, safe='')}" if flow_name else run_id
         html = (
             _environment()
             .get_template(template_name)

@@ -2,7 +2,7 @@ import { ApiError, api, badge, empty, epoch, fill, h, notFound, poll, runLink, t
 import { scheduleList, statusPill } from "./deploy_common.js";
 import { parameterForm } from "./param_form.js";
 
-// The page id is FLOW/NAME as the URL had it (each part still URL-encoded).
+// The page id is FLOW/NAME, each part URL-encoded (routes.py).
 const path = document.getElementById("app").dataset.id;
 const base = `/api/deployments/${path}`;
 let deployment = null;
