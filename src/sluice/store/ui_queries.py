@@ -403,17 +403,14 @@ def _deployment_run_view(row: Any) -> View:
 
 
 def deployment_runs(
-    conn: Connection, deployment_id: str, *, upcoming: bool, now: float, limit: int
+    conn: Connection, deployment_id: str, *, upcoming: bool, limit: int
 ) -> list[View]:
-    """A deployment's runs: the next Scheduled ones (soonest first), or the
-    recent others (newest first)."""
+    """A deployment's runs: its Scheduled ones, Late included (soonest first), or
+    the others (newest first)."""
     columns = (*_RUN_COLUMNS, flow_run.c.scheduled_start_time)
     when = func.coalesce(flow_run.c.scheduled_start_time, flow_run.c.created)
     if upcoming:
-        condition = and_(
-            flow_run.c.state_type == StateType.SCHEDULED.value,
-            when >= now - LATE_GRACE_SECONDS,
-        )
+        condition = flow_run.c.state_type == StateType.SCHEDULED.value
         order: tuple[Any, ...] = (when, flow_run.c.id)
     else:
         condition = flow_run.c.state_type != StateType.SCHEDULED.value
@@ -425,10 +422,6 @@ def deployment_runs(
         .limit(limit)
     )
     return [_deployment_run_view(r) for r in conn.execute(stmt).mappings()]
-
-
-#: how long past its time a Scheduled run still counts as upcoming rather than late
-LATE_GRACE_SECONDS = 60.0
 
 
 def queue_depths(conn: Connection, pool_name: str, now: float) -> dict[str, dict[str, int]]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import threading
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -80,13 +79,11 @@ def deployments(request: Request, backend: BackendDep) -> Response:
     """Every deployment with its schedules in words and its next Scheduled runs."""
     from sluice.store import ui_queries
 
-    now = time.time()
     found = backend.list_deployments(limit=0)
 
     def upcoming(conn: Connection) -> list[list[dict[str, Any]]]:
         return [
-            ui_queries.deployment_runs(conn, d.id, upcoming=True, now=now, limit=NEXT_RUNS)
-            for d in found
+            ui_queries.deployment_runs(conn, d.id, upcoming=True, limit=NEXT_RUNS) for d in found
         ]
 
     nexts = _read(backend, upcoming)
@@ -100,16 +97,11 @@ def deployment_detail(flow_name: str, name: str, request: Request, backend: Back
     from sluice.store import ui_queries
 
     dep = backend.read_deployment(_key(flow_name, name))
-    now = time.time()
 
     def runs(conn: Connection) -> dict[str, Any]:
         return {
-            "upcoming": ui_queries.deployment_runs(
-                conn, dep.id, upcoming=True, now=now, limit=DETAIL_RUNS
-            ),
-            "recent": ui_queries.deployment_runs(
-                conn, dep.id, upcoming=False, now=now, limit=DETAIL_RUNS
-            ),
+            "upcoming": ui_queries.deployment_runs(conn, dep.id, upcoming=True, limit=DETAIL_RUNS),
+            "recent": ui_queries.deployment_runs(conn, dep.id, upcoming=False, limit=DETAIL_RUNS),
         }
 
     body = {"deployment": _deployment_view(dep), **_read(backend, runs)}
