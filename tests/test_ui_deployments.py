@@ -20,7 +20,7 @@ import pytest
 from tests.server_process import ServerProcess
 from tests.test_ui_pages import Watched
 from tests.ui_browser import chromium, client_env, get_json, needs_chromium, screenshot
-from tests.worker_helpers import WorkerProcess
+from tests.worker_helpers import WorkerProcess, wait_for
 
 pytestmark = [pytest.mark.integration, needs_chromium]
 
@@ -265,6 +265,43 @@ def test_backfill_form_creates_one_run_per_tick_once(setup: Setup, watched: Watc
     page.fill("#bf-end", (start - dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S"))
     page.click("#bf-submit")
     expect(page.locator("#backfill-result .error")).to_contain_text("before its start")
+    # With max active, the server creates the runs one at a time in the background.
+    page.fill("#bf-start", (start - dt.timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M:%S"))
+    page.fill("#bf-end", (end - dt.timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M:%S"))
+    page.fill("#bf-max", "1")
+    page.click("#bf-submit")
+    expect(page.locator("#backfill-result")).to_contain_text("2 schedule ticks: their runs are")
+
+    def all_four_completed() -> bool:
+        runs = [r for r in setup.runs("greet/hourly") if "backfill" in r["tags"]]
+        return len(runs) == 4 and all(r["state_type"] == "COMPLETED" for r in runs)
+
+    wait_for(all_four_completed, 60, "the background backfill's runs to complete", poll=0.3)
+
+
+def test_form_endpoints_refuse_clearly(setup: Setup) -> None:
+    import urllib.error
+
+    def refused(path: str, body: Any) -> tuple[int, Any]:
+        with pytest.raises(urllib.error.HTTPError) as caught:
+            setup.send("POST", path, body)
+        return caught.value.code, json.loads(caught.value.read())
+
+    status, body = refused("/api/ui/deployments/greet/main/runs", {"parameters": {"times": "x"}})
+    assert status == 422 and [f["field"] for f in body["fields"]] == ["times"]
+    assert "times" in body["detail"]
+    status, body = refused("/api/ui/deployments/greet/main/runs", {"parameters": {"nope": 1}})
+    assert status == 422 and body["fields"][0]["field"] == "nope"
+    window = {"start": "2026-01-01T00:00:00Z", "end": "2026-01-02T00:00:00Z"}
+    status, body = refused("/api/ui/deployments/flaky/resumable/backfill", window)
+    assert status == 422 and "no schedule" in body["detail"]
+    status, body = refused("/api/ui/deployments/greet/hourly/backfill", {**window, "end": "x"})
+    assert status == 422
+    wide = {"start": "2000-01-01T00:00:00Z", "end": "2026-01-01T00:00:00Z"}
+    status, body = refused("/api/ui/deployments/greet/hourly/backfill", wide)
+    assert status == 422 and "at most 10000" in body["detail"]
+    status, body = refused("/api/ui/deployments/greet/nope/runs", {"parameters": {}})
+    assert status == 404
 
 
 def test_work_pools_page_shows_the_worker_online_and_pauses_the_pool(
@@ -303,7 +340,11 @@ def test_resume_a_failed_deployment_run_from_its_page(setup: Setup, watched: Wat
     (setup.project / "FAIL").unlink()
     page.locator("#resume").click()
     expect(page.locator("#action-result")).to_contain_text("AwaitingResume")
-    expect(page.locator("#title .badge")).to_have_text("Completed", timeout=60_000)
+    try:
+        expect(page.locator("#title .badge")).to_have_text("Completed", timeout=60_000)
+    except AssertionError:
+        states = get_json(setup.server, f"/api/ui/flow_runs/{run['id']}")["states"]
+        raise AssertionError(f"{states}\n{setup.worker.log()}") from None
     expect(page.locator("#resume")).to_have_count(0)
     first = page.locator("#task-runs tbody tr", has_text="step")
     expect(first.locator(".mark")).to_have_text("Replayed")
