@@ -309,9 +309,14 @@ def test_work_pools_page_shows_the_worker_online_and_pauses_the_pool(
 ) -> None:
     from playwright.sync_api import expect
 
+    workers = f"/api/work_pools/{POOL}/workers"
+    setup.send("POST", workers, {"name": "silent", "now": "2000-01-01T00:00:00Z"})
+    setup.send("POST", workers, {"name": "done", "status": "STOPPED"})
     page = watched.page
     page.goto(f"{setup.server.url}/work-pools")
     pool = page.locator(f"section.pool[data-pool='{POOL}']")
+    expect(pool.locator("tr[data-worker=silent] .worker-status")).to_have_text("offline")
+    expect(pool.locator("tr[data-worker=done] .worker-status")).to_have_text("stopped")
     expect(pool.locator(f"tr[data-worker='{WORKER}'] .worker-status")).to_have_text(
         "online", timeout=30_000
     )
@@ -327,6 +332,7 @@ def test_work_pools_page_shows_the_worker_online_and_pauses_the_pool(
     expect(pool.locator(".actions .pill")).to_have_text("ready")
     page.goto(f"{setup.server.url}/")
     expect(page.locator(f"#workers li[data-worker='{WORKER}']")).to_contain_text(POOL)
+    expect(page.locator("#workers li")).to_have_count(1)  # not the silent or stopped ones
 
 
 def test_resume_a_failed_deployment_run_from_its_page(setup: Setup, watched: Watched) -> None:

@@ -160,7 +160,8 @@ function renderResume() {
   resumeShownFor = key;
   if (!features.resume || !RESUMABLE.has(run.state_type)) { fill("resume-actions"); return; }
   if (!run.deployment_id) {
-    fill("resume-actions", h("span", { class: "note", id: "resume-command" }, "Resume from its code with: ", h("code", {}, `sluice flow-run resume ${run.id}`)));
+    fill("resume-actions", h("span", { class: "note", id: "resume-command", title: "Add --from TASK (NAME or NAME:INDEX) to re-execute from that task onwards." },
+      "Resume from its code with: ", h("code", {}, `sluice flow-run resume ${run.id}`), " (optionally ", h("code", {}, "--from TASK"), ")"));
     return;
   }
   const button = h("button", { type: "button", id: "resume" }, "Resume");
