@@ -30,7 +30,7 @@ demo: $(VENV)/.installed
 	@echo
 	@echo "Recorded in $(DEMO_HOME)/sluice.db. Try: SLUICE_HOME=$(DEMO_HOME) $(BIN)/sluice flow-run logs <id>"
 	@echo
-	@echo "Serving it: API http://127.0.0.1:4200/api, OpenAPI docs http://127.0.0.1:4200/docs (Ctrl-C to stop)"
+	@echo "Serving it: web UI http://127.0.0.1:4200/, API /api, OpenAPI docs /docs (Ctrl-C to stop)"
 	SLUICE_HOME=$(DEMO_HOME) $(BIN)/sluice server start --host 127.0.0.1 --port 4200
 
 ## Lint, type-check and run the whole test suite.

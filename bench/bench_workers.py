@@ -10,7 +10,8 @@ each flow run in a subprocess from a deployment of a local ``hello.py``:
   ``prefect worker start --pool bench --limit 4``.
 
 Figures (from each run's recorded state history, so both sides are measured
-the same way):
+the same way; Sluice is measured twice, on the embedded store and through a
+``sluice server start`` on SQLite, the setting Prefect always uses):
 
 - pickup -> Pending: from the moment a run is due (its scheduled time) to its
   Pending state, which the worker records right before it spawns the run's
@@ -164,21 +165,36 @@ def run_driver(python: str, side: str, env: dict[str, str], cwd: Path, args: Any
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def bench_sluice(work: Path, args: Any) -> Any:
+def bench_sluice(work: Path, args: Any, with_server: bool = False) -> Any:
+    """The Sluice side on the embedded store, or (``with_server``) through a
+    ``sluice server start`` on SQLite with the worker and driver as its clients."""
     python = str(ROOT / ".venv" / "bin" / "python")
     sluice = str(ROOT / ".venv" / "bin" / "sluice")
-    project = work / "sluice"
+    label = "sluice-server" if with_server else "sluice"
+    project = work / label
     project.mkdir(parents=True)
     (project / "hello.py").write_text(HELLO.format(package="sluice"))
-    env = clean_env({"SLUICE_HOME": str(work / "sluice-home"), "PYTHONPATH": str(ROOT / "src")})
-    check([sluice, "deploy", "hello.py:hello", "--name", "bench", "--pool", "bench"], env, project)
-    worker = spawn([sluice, "worker", "start", "--pool", "bench", "--limit-concurrency", "4"],
-                   env, project, work / "sluice-worker.log")  # fmt: skip
+    env = clean_env({"SLUICE_HOME": str(work / f"{label}-home"), "PYTHONPATH": str(ROOT / "src")})
+    server = None
+    if with_server:
+        port = free_port()
+        server = spawn([sluice, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+                       env, project, work / "sluice-server.log")  # fmt: skip
+        wait_healthy(f"http://127.0.0.1:{port}/api/health", 60)
+        env["SLUICE_API_URL"] = f"http://127.0.0.1:{port}"
+    worker = None
     try:
+        check([sluice, "deploy", "hello.py:hello", "--name", "bench", "--pool", "bench"],
+              env, project)  # fmt: skip
+        worker = spawn([sluice, "worker", "start", "--pool", "bench", "--limit-concurrency",
+                        "4"], env, project, work / f"{label}-worker.log")  # fmt: skip
         time.sleep(2)
         return run_driver(python, "sluice", env, project, args)
     finally:
-        stop(worker)
+        if worker is not None:
+            stop(worker)
+        if server is not None:
+            stop(server)
 
 
 def bench_prefect(work: Path, args: Any) -> Any:
@@ -240,7 +256,11 @@ def figures(raw: Any) -> dict[str, float]:
     }
 
 
-def table(sluice: dict[str, float] | None, prefect: dict[str, float] | str | None) -> str:
+def table(
+    sluice: dict[str, float],
+    served: dict[str, float] | str | None,
+    prefect: dict[str, float] | str | None,
+) -> str:
     rows = [
         ("pickup: due -> Pending, median (s)", "pending", False),
         ("pickup: due -> Running, median (s)", "running", False),
@@ -248,18 +268,29 @@ def table(sluice: dict[str, float] | None, prefect: dict[str, float] | str | Non
         ("hello-world runs/s, limit 4", "rate", True),
     ]
     lines = [
-        "| figure | sluice | prefect 3.9.1 | ratio (in sluice's favour) |",
-        "| --- | --- | --- | --- |",
+        "| figure | sluice (embedded) | sluice (server) | prefect 3.9.1 (server) "
+        "| prefect / sluice embedded | prefect / sluice server |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
+
+    def cell(side: dict[str, float] | str | None, key: str) -> str:
+        if isinstance(side, dict):
+            return f"{side[key]:.2f}"
+        return side or "-"
+
+    def ratio(ours: dict[str, float] | str | None, key: str, higher_better: bool) -> str:
+        if not isinstance(ours, dict) or not isinstance(prefect, dict):
+            return "-"
+        mine, theirs = ours[key], prefect[key]
+        if not mine or not theirs:
+            return "-"
+        return f"{(mine / theirs) if higher_better else (theirs / mine):.1f}x"
+
     for label, key, higher_better in rows:
-        s = sluice[key] if sluice else None
-        p = prefect[key] if isinstance(prefect, dict) else None
-        ratio = "-"
-        if s and p:
-            ratio = f"{(s / p) if higher_better else (p / s):.1f}x"
-        p_text = f"{p:.2f}" if p is not None else (prefect if isinstance(prefect, str) else "-")
-        lines.append(f"| {label} | {s:.2f} | {p_text} | {ratio} |" if s is not None else
-                     f"| {label} | - | {p_text} | - |")  # fmt: skip
+        lines.append(
+            f"| {label} | {cell(sluice, key)} | {cell(served, key)} | {cell(prefect, key)} "
+            f"| {ratio(sluice, key, higher_better)} | {ratio(served, key, higher_better)} |"
+        )
     return "\n".join(lines)
 
 
@@ -281,6 +312,12 @@ def main() -> None:
         work = Path(tmp)
         print("sluice side ...", file=sys.stderr)
         sluice = figures(bench_sluice(work, args))
+        print("sluice side, through a server ...", file=sys.stderr)
+        served: dict[str, float] | str | None
+        try:
+            served = figures(bench_sluice(work, args, with_server=True))
+        except (RuntimeError, subprocess.TimeoutExpired, OSError) as exc:
+            served = f"error: {str(exc).splitlines()[0][:80]}"
         prefect: dict[str, float] | str | None = None
         if not args.skip_prefect:
             print("prefect side ...", file=sys.stderr)
@@ -288,7 +325,7 @@ def main() -> None:
                 prefect = figures(bench_prefect(work, args))
             except (RuntimeError, subprocess.TimeoutExpired, OSError) as exc:
                 prefect = f"error: {str(exc).splitlines()[0][:80]}"
-    print(table(sluice, prefect))
+    print(table(sluice, served, prefect))
     ok = sluice["running_max"] <= PICKUP_GOAL_S
     print(f"\npickup goal (due -> Running <= {PICKUP_GOAL_S} s): {'met' if ok else 'NOT met'}")
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ import pytest
 
 from sluice.schemas import DeploymentRecord
 from sluice.settings import Settings, StoreSettings
+from tests.pg_databases import create_pg_database, drop_pg_database
 
 PG_URL = os.environ.get("SLUICE_TEST_PG_URL", "")
 KINDS = ["sqlite", *(["postgresql"] if PG_URL else []), "http"]
@@ -62,36 +62,9 @@ def make_deployment(name: str = "daily", flow_name: str = "etl", **kw: Any) -> D
     return DeploymentRecord(name=name, flow_name=flow_name, **kw)
 
 
-def create_pg_database() -> str:
-    from sqlalchemy import create_engine
-    from sqlalchemy.engine import make_url
-
-    name = f"sluice_dep_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    finally:
-        admin.dispose()
-    return make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-
-
-def drop_pg_database(url: str) -> None:
-    from sqlalchemy import create_engine
-    from sqlalchemy.engine import make_url
-
-    name = make_url(url).database
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        admin.dispose()
-
-
 @pytest.fixture(scope="session")
 def deployments_pg_url() -> Iterator[str]:
-    url = create_pg_database()
+    url = create_pg_database("sluice_dep")
     yield url
     drop_pg_database(url)
 

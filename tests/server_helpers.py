@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
-import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -15,6 +13,7 @@ from pydantic import TypeAdapter
 from sluice.api_schemas import HeartbeatWrite, IngestBatch
 from sluice.schemas import FlowRecord, FlowRunRecord, LogRecord, StateRecord, TaskRunRecord, new_id
 from sluice.states import State, StateType
+from tests.pg_databases import pg_database
 
 R = TypeVar("R", FlowRunRecord, TaskRunRecord)
 
@@ -99,26 +98,6 @@ def log(flow_run_id: str, message: str, level: int = 20) -> LogRecord:
 
 def heartbeat(flow_run_id: str, seconds: float) -> HeartbeatWrite:
     return HeartbeatWrite(flow_run_id, at(seconds))
-
-
-@contextmanager
-def pg_database() -> Iterator[str]:
-    """The URL of a new PostgreSQL database on ``SLUICE_TEST_PG_URL``, dropped on exit."""
-    from sqlalchemy import create_engine
-    from sqlalchemy.engine import make_url
-
-    name = f"sluice_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        try:
-            yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-        finally:
-            with admin.connect() as conn:
-                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        admin.dispose()
 
 
 __all__ = [

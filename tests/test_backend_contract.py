@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from sluice.schemas import (
 )
 from sluice.settings import Settings, StoreSettings
 from sluice.states import Completed, Failed, Pending, Running, StateType
+from tests.pg_databases import pg_database
 
 # Read at import: the autouse fixture in conftest.py clears SLUICE_* per test.
 PG_URL = os.environ.get("SLUICE_TEST_PG_URL", "")
@@ -45,19 +45,8 @@ def at(seconds: float) -> dt.datetime:
 @pytest.fixture(scope="session")
 def pg_database_url() -> Iterator[str]:
     """A PostgreSQL database created for this test session, dropped at its end."""
-    from sqlalchemy import create_engine
-    from sqlalchemy.engine import make_url
-
-    name = f"sluice_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        admin.dispose()
+    with pg_database() as url:
+        yield url
 
 
 def _empty_tables(backend: Backend) -> None:

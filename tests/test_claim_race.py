@@ -58,13 +58,13 @@ _CLAIMER = textwrap.dedent(
 )
 
 
-def _race(tmp_path: Path, url: str) -> None:
+def _race(tmp_path: Path, url: str, pool_limit: int | None = None) -> list[list[str]]:
     store = StoreSettings(lock_timeout=30.0)
     backend = LocalBackend(Settings(home=tmp_path / "home", database_url=url, store=store))
     try:
         if url:
             empty_store(backend)
-        backend.create_work_pool(WorkPoolRecord("race"))
+        backend.create_work_pool(WorkPoolRecord("race", concurrency_limit=pool_limit))
         dep = backend.upsert_deployment(make_deployment(work_pool_name="race"))
         ticks = [at(i) for i in range(RUNS)]
         assert backend.create_scheduled_runs(dep.id, times=ticks) == RUNS
@@ -97,6 +97,10 @@ def _race(tmp_path: Path, url: str) -> None:
             assert proc.returncode == 0, err
             results.append(json.loads(out))
         counts = Counter(run_id for claimed in results for run_id in claimed)
+        if pool_limit is not None:
+            assert len(counts) == pool_limit  # never more than the pool allows at once
+            assert max(counts.values()) == 1
+            return results
         assert len(counts) == RUNS
         assert max(counts.values()) == 1
         # Contention was real: no single worker took everything.
@@ -107,6 +111,7 @@ def _race(tmp_path: Path, url: str) -> None:
             s.name for r in runs[:50] for s in backend.read_states(r.id) if s.name == "Pending"
         )
         assert pending_entries["Pending"] == 50  # one claim recorded per run
+        return results
     finally:
         backend.close()
 
@@ -124,3 +129,15 @@ def test_three_workers_claim_each_run_once_on_postgresql(
     tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     _race(tmp_path, request.getfixturevalue("deployments_pg_url"))
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_racing_workers_never_exceed_the_pool_limit(
+    tmp_path: Path, request: pytest.FixtureRequest, kind: str
+) -> None:
+    if kind == "postgresql" and not PG_URL:
+        pytest.skip("needs SLUICE_TEST_PG_URL (a PostgreSQL server)")
+    url = request.getfixturevalue("deployments_pg_url") if kind == "postgresql" else ""
+    _race(tmp_path, url, pool_limit=5)

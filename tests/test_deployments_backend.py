@@ -20,7 +20,7 @@ from sluice.schemas import (
     new_id,
     scheduled_key,
 )
-from sluice.states import Failed, StateType, utcnow
+from sluice.states import Completed, Failed, Running, StateType, utcnow
 from tests.deployment_backends import (  # noqa: F401 (the fixture)
     CRON,
     INTERVAL,
@@ -536,3 +536,27 @@ def test_concurrent_pool_creation_is_one_success_and_conflicts(backend: Any) -> 
     with ThreadPoolExecutor(4) as pool:
         outcomes = sorted(pool.map(create, range(8)))
     assert outcomes == ["conflict"] * 7 + ["created"]
+
+
+def test_cancel_a_run_not_started_a_running_one_and_a_finished_one(backend: Any) -> None:
+    backend.upsert_deployment(make_deployment())
+    waiting = backend.create_flow_run_from_deployment("etl/daily", scheduled_start_time=at(0))
+    cancelled = backend.cancel_flow_run(waiting.id[:13])
+    assert cancelled.state_type is StateType.CANCELLED
+    assert backend.read_flow_run(waiting.id).state_type is StateType.CANCELLED
+
+    running = FlowRunRecord(id=new_id(), flow_name="etl", name="adhoc")
+    running.apply(Running())
+    backend.write_flow_run(running)
+    backend.flush()
+    assert backend.cancel_flow_run(running.id).state_type is StateType.CANCELLING
+
+    assert backend.cancel_flow_run(waiting.id).state_type is StateType.CANCELLED  # unchanged
+    finished = FlowRunRecord(id=new_id(), flow_name="etl", name="done")
+    finished.apply(Completed())
+    backend.write_flow_run(finished)
+    backend.flush()
+    with pytest.raises(ConflictError, match="refused"):
+        backend.cancel_flow_run(finished.id)
+    with pytest.raises(NotFoundError):
+        backend.cancel_flow_run("ffffffff-nope")

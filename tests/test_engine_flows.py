@@ -495,3 +495,22 @@ def test_task_state_lines_can_be_silenced_but_not_failures(tmp_path: Path) -> No
     ).stderr
     assert "Task run 'fine-0'" not in err
     assert "Task run 'broken-0' - Finished in state Failed" in err
+
+
+class _RunnerThatCannotStart(ThreadPoolTaskRunner):
+    def start(self) -> None:
+        raise RuntimeError("no cluster here")
+
+
+def test_a_task_runner_that_cannot_start_leaves_the_run_crashed_not_pending() -> None:
+    @flow(name="runner-fails", task_runner=_RunnerThatCannotStart())
+    def runner_fails() -> int:
+        return 1
+
+    with pytest.raises(RuntimeError, match="no cluster here"):
+        runner_fails()
+    run = only_flow_run("runner-fails")
+    assert run.state_type == "CRASHED"
+    assert "failed to start" in (run.state_message or "")
+    assert "no cluster here" in (run.state_message or "")
+    assert state_names(run.id) == ["Pending", "Crashed"]

@@ -120,6 +120,21 @@ def test_paused_deployments_get_no_runs(backend: LocalBackend, clock: dt.datetim
     assert _pass(backend, clock).created == 0
 
 
+def test_pausing_drops_upcoming_runs_and_resuming_plans_afresh(
+    backend: LocalBackend, clock: dt.datetime
+) -> None:
+    backend.upsert_deployment(make_deployment(schedules=_every_minute(clock)))
+    assert _pass(backend, clock).created == 5
+    # Paused with real time a bit before the fake clock: every run is still upcoming.
+    backend.update_deployment("etl/daily", {"paused": True})
+    assert _ticks(backend) == []
+    backend.update_deployment("etl/daily", {"paused": False})
+    later = clock + 30 * MINUTE
+    report = _pass(backend, later)
+    assert (report.created, report.skipped) == (5, 0)  # the pause is not "missed" time
+    assert [t for t, _ in _ticks(backend)] == [later + i * MINUTE for i in range(5)]
+
+
 def test_late_runs_are_marked(backend: LocalBackend, clock: dt.datetime) -> None:
     backend.upsert_deployment(make_deployment(schedules=_every_minute(clock)))
     _pass(backend, clock, horizon=MINUTE)

@@ -6,7 +6,7 @@ import datetime as _dt
 
 import pytest
 
-from sluice.server.orchestration import (
+from sluice.orchestration import (
     CANCEL_POLICY,
     SET_STATE_POLICY,
     CancelIsIdempotent,

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import time
-import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -15,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from sluice.server.app import create_app
 from sluice.settings import load_settings
+from tests.pg_databases import pg_database
 
 PG_URL = os.environ.get("SLUICE_TEST_PG_URL", "")
 pytestmark = pytest.mark.skipif(not PG_URL, reason="needs SLUICE_TEST_PG_URL (a PostgreSQL server)")
@@ -22,21 +22,9 @@ pytestmark = pytest.mark.skipif(not PG_URL, reason="needs SLUICE_TEST_PG_URL (a 
 
 @pytest.fixture
 def pg_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    from sqlalchemy import create_engine
-    from sqlalchemy.engine import make_url
-
-    name = f"sluice_server_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    monkeypatch.setenv("SLUICE_DATABASE_URL", url)
-    try:
+    with pg_database("sluice_server") as url:
+        monkeypatch.setenv("SLUICE_DATABASE_URL", url)
         yield url
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
 
 
 def wait_for(predicate: object, timeout: float = 10.0) -> bool:

@@ -6,14 +6,12 @@ import os
 import subprocess
 import sys
 import textwrap
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, create_engine, inspect, text
-from sqlalchemy.engine import make_url
 
 from sluice.errors import StoreCorruptError, StoreError
 from sluice.store import open_store
@@ -21,6 +19,7 @@ from sluice.store.database import open_engine
 from sluice.store.migrate import alembic_config, current_revision, reset, upgrade
 from sluice.store.revision import HEAD_REVISION
 from sluice.store.schema import TABLE_NAMES, metadata
+from tests.pg_databases import pg_database
 
 PG_URL = os.environ.get("SLUICE_TEST_PG_URL", "")
 
@@ -32,19 +31,8 @@ def _sqlite_url(path: Path) -> str:
 @pytest.fixture
 def pg_urls() -> Iterator[list[str]]:
     """Two fresh PostgreSQL databases, dropped afterwards."""
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    names = [f"sluice_mig_{uuid.uuid4().hex[:10]}" for _ in range(2)]
-    try:
-        with admin.connect() as conn:
-            for name in names:
-                conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        base = make_url(PG_URL)
-        yield [base.set(database=n).render_as_string(hide_password=False) for n in names]
-        with admin.connect() as conn:
-            for name in names:
-                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        admin.dispose()
+    with pg_database("sluice_mig") as first, pg_database("sluice_mig") as second:
+        yield [first, second]
 
 
 def test_head_revision_is_the_scripts_head() -> None:

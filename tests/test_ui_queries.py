@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -16,6 +15,7 @@ from sluice.schemas import FlowRecord, FlowRunRecord, LogRecord, StateRecord, Ta
 from sluice.settings import Settings, StoreSettings
 from sluice.states import State, StateType
 from sluice.store import ui_graph, ui_queries
+from tests.pg_databases import pg_database
 
 PG_URL = os.environ.get("SLUICE_TEST_PG_URL", "")
 T0 = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.timezone.utc)
@@ -28,19 +28,8 @@ def at(seconds: float) -> dt.datetime:
 
 @pytest.fixture(scope="module")
 def pg_url() -> Iterator[str]:
-    from sqlalchemy import create_engine
-    from sqlalchemy.engine import make_url
-
-    name = f"sluice_ui_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        admin.dispose()
+    with pg_database("sluice_ui") as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", *(["postgresql"] if PG_URL else [])])

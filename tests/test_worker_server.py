@@ -15,7 +15,6 @@ from sluice.deployments import run_deployment
 from sluice.deployments.specs import DeploymentSpec
 from sluice.settings import Settings
 from sluice.states import StateType
-from sluice.workers.cancel import cancel_flow_run
 from tests.server_process import ServerProcess
 from tests.worker_helpers import WorkerProcess, state_names, wait_final, wait_for, write_project
 
@@ -49,7 +48,7 @@ def test_a_worker_runs_and_cancels_runs_through_the_server(
         assert done.state_type is StateType.COMPLETED and done.worker_name == "remote"
         assert state_names(client, quick.id) == ["Scheduled", "Pending", "Running", "Completed"]
         wait_for(lambda: client.read_flow_run(slow.id).state_type is StateType.RUNNING, 60, "start")
-        cancel_flow_run(client, slow.id)
+        client.cancel_flow_run(slow.id)
         cancelled = wait_final(client, slow.id, 30, worker.log)
         assert cancelled.state_type is StateType.CANCELLED, cancelled
         assert worker.terminate() == 0

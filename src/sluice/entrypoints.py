@@ -15,14 +15,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from sluice.errors import SluiceError
+from sluice.errors import EntrypointError
 
 if TYPE_CHECKING:
     from sluice.flows import Flow
-
-
-class EntrypointError(SluiceError):
-    """An entrypoint cannot be loaded: bad syntax, missing file or attribute, not a flow."""
 
 
 def split_entrypoint(entrypoint: str) -> tuple[str, str]:

@@ -12,10 +12,19 @@ The tree::
         ├── ConfigurationError       bad setting, bad config file
         ├── ScheduleError            a cron/interval/rrule schedule or its timezone is invalid
         ├── StoreError               the store cannot be opened or written
-        │   └── StoreCorruptError    the database file is not a usable Sluice store
+        │   ├── StoreCorruptError    the database file is not a usable Sluice store
+        │   ├── ServerUnavailableError  the API server is unreachable or failing (retryable)
+        │   └── RequestRefusedError  the API server refused a request (resending cannot help)
         ├── NotFoundError            unknown flow, flow run, task run, deployment ...
         │   └── AmbiguousIdError     an id prefix or flow name matches several objects
         ├── ConflictError            the request clashes with what exists (a name taken ...)
+        │   └── TransitionRefused    an orchestration rule refused an asked-for state change
+        ├── EntrypointError          ``path/file.py:flow`` cannot be loaded
+        ├── NotResumableError        a resume was asked of a run that cannot continue
+        ├── CannotExecute            a worker was handed a run it cannot execute at all
+        ├── CodeUnavailable          a deployment's code cannot be loaded (the run fails)
+        ├── BatchTooLarge            an ingest request holds more records than allowed
+        ├── InvalidRecords           records hold values the store cannot keep
         ├── ParameterValidationError parameters rejected before a run starts
         ├── SerializationError       a result or parameter cannot be serialized
         ├── ResultIntegrityError     a stored result is unsigned or tampered with
@@ -34,6 +43,7 @@ The tree::
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 
 class EngineSignal(BaseException):
@@ -213,3 +223,87 @@ class MissingContextError(SluiceError):
 
 class CrashedRunError(SluiceError):
     """The run ended because the engine or its process broke, not the user's code."""
+
+
+class ServerUnavailableError(StoreError):
+    """The server could not be reached or failed (5xx); the call may be retried."""
+
+
+class RequestRefusedError(StoreError):
+    """The server refused the request itself (a 4xx other than 401/403/404/409 lookups):
+    sending it again cannot succeed.
+
+    Attributes:
+        status: the HTTP status code.
+        detail: the server's explanation.
+    """
+
+    def __init__(self, message: str, status: int, detail: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.detail = detail
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (str(self), self.status, self.detail))
+
+
+class TransitionRefused(ConflictError):
+    """An orchestration rule refused a state change (in client mode the server's
+    refusal arrives as its base, :class:`ConflictError`).
+
+    Attributes:
+        run_id: the flow run.
+        rule: the name of the rule that refused.
+        reason: why, in a sentence.
+    """
+
+    def __init__(self, run_id: str, rule: str, reason: str) -> None:
+        super().__init__("flow run", run_id, reason)
+        self.run_id = run_id
+        self.rule = rule
+        self.args = (f"State change of flow run {run_id} refused by {rule}: {reason}",)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.run_id, self.rule, self.reason))
+
+
+class EntrypointError(SluiceError):
+    """An entrypoint cannot be loaded: bad syntax, missing file or attribute, not a flow."""
+
+
+class NotResumableError(SluiceError):
+    """The flow run is not in a state (or shape) a resume can continue."""
+
+
+class CannotExecute(SluiceError):
+    """A run handed to a worker cannot be executed at all (unknown, or not Scheduled/Pending)."""
+
+
+class CodeUnavailable(SluiceError):
+    """A deployment's code cannot be loaded: the run ends Failed with this message."""
+
+
+class BatchTooLarge(SluiceError):
+    """An ingest batch holds more records than one request may."""
+
+    def __init__(self, count: int, limit: int) -> None:
+        self.count = count
+        self.limit = limit
+        super().__init__(f"The batch holds {count} records; at most {limit} per request")
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.count, self.limit))
+
+
+class InvalidRecords(SluiceError):
+    """Values the store cannot hold; ``errors`` in FastAPI's ``{"loc", "msg", "type"}`` shape."""
+
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        self.errors = errors
+        super().__init__(f"{len(errors)} invalid value(s), first: {errors[0]['msg']}")
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.errors,))

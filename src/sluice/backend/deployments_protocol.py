@@ -240,6 +240,17 @@ class DeploymentBackend(Protocol):
         """
         ...
 
+    def cancel_flow_run(self, run_id: str, now: _dt.datetime | None = None) -> FlowRunRecord:
+        """Ask a flow run to stop: a run not yet started becomes Cancelled at once, a
+        running one Cancelling (its worker then stops it). The orchestration rules
+        decide, on the server in client mode. The run afterwards.
+
+        Raises:
+            NotFoundError: unknown run.
+            TransitionRefused: the run already finished.
+        """
+        ...
+
     def requeue_orphaned_runs(
         self, *, timeout: float, now: _dt.datetime | None = None
     ) -> list[str]:

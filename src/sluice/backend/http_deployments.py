@@ -31,7 +31,13 @@ from sluice.api_deployment_schemas import (
     WorkerHeartbeatRequest,
 )
 from sluice.backend.deployments_protocol import RELEASED_MESSAGE
-from sluice.errors import AmbiguousIdError, ConflictError, NotFoundError, ParameterValidationError
+from sluice.errors import (
+    AmbiguousIdError,
+    ConflictError,
+    NotFoundError,
+    ParameterValidationError,
+    TransitionRefused,
+)
 from sluice.schemas import (
     DeploymentRecord,
     FlowRunRecord,
@@ -384,6 +390,22 @@ class HttpDeploymentsMixin:
             "POST", "/api/claims/release", dict[str, list[str]], json=_json(body)
         )
         return result["ids"]
+
+    def cancel_flow_run(self, run_id: str, now: _dt.datetime | None = None) -> FlowRunRecord:
+        """Ask the server to cancel ``run_id`` (its rules decide; ``now`` is the server's)."""
+        from sluice.backend.transport import RequestRefusedError
+
+        full_id = self.read_flow_run(run_id).id  # type: ignore[attr-defined]
+        path = f"/api/flow_runs/{_seg(full_id)}/cancel"
+        try:
+            result: FlowRunRecord = self._call("POST", path, FlowRunRecord)
+        except RequestRefusedError as exc:
+            if exc.status != 409:
+                raise
+            # The server's refusal reads "RuleName: reason" (docs/api.md).
+            rule, _, reason = exc.detail.partition(": ")
+            raise TransitionRefused(full_id, rule, reason or exc.detail) from None
+        return result
 
     def resume_flow_run(self, run_id: str) -> FlowRunRecord:
         """Queue a Failed/Crashed/Cancelled run of a deployment to resume (AwaitingResume)."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as _dt
 import socket
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from sluice.backend.deployment_checks import (
     check_deployment,
@@ -37,6 +37,8 @@ from sluice.states import RESUMABLE_TYPES, StateType, utcnow
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine
+
+    from sluice.backend.protocol import Backend
 
 T = TypeVar("T")
 
@@ -325,6 +327,12 @@ class LocalDeploymentsMixin:
                 conn, run_ids, worker_name=worker_name, now=at, message=message
             )
         )
+
+    def cancel_flow_run(self, run_id: str, now: _dt.datetime | None = None) -> FlowRunRecord:
+        """Cancelled at once if never started, else Cancelling (the orchestration rules decide)."""
+        from sluice.backend.transitions import cancel_flow_run
+
+        return cancel_flow_run(cast("Backend", self), run_id, now or utcnow())
 
     def resume_flow_run(self, run_id: str) -> FlowRunRecord:
         """Queue a Failed/Crashed/Cancelled run of a deployment to resume (AwaitingResume)."""

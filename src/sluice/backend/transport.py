@@ -17,7 +17,13 @@ from typing import Any, TypeVar
 
 import httpx
 
-from sluice.errors import AmbiguousIdError, ConfigurationError, NotFoundError, StoreError
+from sluice.errors import (
+    AmbiguousIdError,
+    ConfigurationError,
+    NotFoundError,
+    RequestRefusedError,
+    ServerUnavailableError,
+)
 
 T = TypeVar("T")
 
@@ -28,25 +34,6 @@ READ_RETRY_TIMEOUT = 10.0
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 Params = Mapping[str, str | int | Sequence[str]]
-
-
-class ServerUnavailableError(StoreError):
-    """The server could not be reached or failed (5xx); the call may be retried."""
-
-
-class RequestRefusedError(StoreError):
-    """The server refused the request itself (a 4xx other than 401/403/404/409 lookups):
-    sending it again cannot succeed.
-
-    Attributes:
-        status: the HTTP status code.
-        detail: the server's explanation.
-    """
-
-    def __init__(self, message: str, status: int, detail: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.detail = detail
 
 
 def backoff_delays(first: float = 0.05) -> Callable[[], float]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from sluice.backend.protocol import Backend
@@ -36,3 +36,29 @@ def cli_backend(settings: Settings | None = None, detect_crashes: bool = False) 
 
         detect_crashed_runs(backend, resolved)
     return backend
+
+
+def entrypoint_of_known_flow(flow_name: str) -> str:
+    """A flow given by name (``my-flow`` or ``my_flow``): the entrypoint its latest
+    recorded run was loaded from, else that of one of its deployments.
+
+    Raises:
+        CliError: the flow is unknown, or no run or deployment says where its code is.
+    """
+    from sluice.cli.errors import CliError
+    from sluice.errors import NotFoundError
+    from sluice.schemas import FlowRunFilter
+
+    backend = cli_backend()
+    hint = f"flow {flow_name!r} not found; give its entrypoint: path/to/file.py:function"
+    try:
+        flow = backend.read_flow(flow_name)
+    except NotFoundError:
+        raise CliError(hint) from None
+    for run in backend.list_flow_runs(FlowRunFilter(flow_name=flow.name, limit=50)):
+        if run.entrypoint:
+            return run.entrypoint
+    both_kinds: Any = backend  # LocalBackend and HttpBackend are DeploymentBackends too
+    for dep in both_kinds.list_deployments(flow_name=flow.name, limit=1):
+        return str(dep.entrypoint)
+    raise CliError(hint)

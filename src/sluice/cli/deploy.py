@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from sluice.cli.backend import cli_backend
+from sluice.cli.backend import cli_backend, entrypoint_of_known_flow
 from sluice.cli.errors import CliError
 from sluice.cli.render import make_console
 from sluice.cli.run import parse_params
@@ -102,25 +102,8 @@ def _spec_from_flags(entrypoint: str, name: str) -> DeploymentSpec:
     from sluice.deployments.specs import DeploymentSpec
 
     if ":" not in entrypoint:
-        entrypoint = _entrypoint_of_known_flow(entrypoint)
+        entrypoint = entrypoint_of_known_flow(entrypoint)
     return DeploymentSpec(name=name, entrypoint=entrypoint, working_dir=str(Path.cwd()))
-
-
-def _entrypoint_of_known_flow(flow_name: str) -> str:
-    """A flow given by name: the entrypoint its latest recorded run was loaded from."""
-    from sluice.errors import NotFoundError
-    from sluice.schemas import FlowRunFilter
-
-    backend = cli_backend()
-    hint = f"flow {flow_name!r} not found; give its entrypoint: path/to/file.py:function"
-    try:
-        flow = backend.read_flow(flow_name)
-    except NotFoundError:
-        raise CliError(hint) from None
-    for run in backend.list_flow_runs(FlowRunFilter(flow_name=flow.name, limit=50)):
-        if run.entrypoint:
-            return run.entrypoint
-    raise CliError(hint)
 
 
 def _from_project_file(

@@ -161,6 +161,38 @@ def run(
         raise typer.Exit(1)
 
 
+def create_flow_run(
+    flow_name: Annotated[str, typer.Option("--flow-name", "-f", help="The flow to run.")],
+    deployment: Annotated[
+        str | None,
+        typer.Option("--deployment", "-d", help="Which of the flow's deployments (its NAME)."),
+    ] = None,
+    param: ParamOption = None,
+    params: ParamsOption = None,
+    watch: Annotated[
+        bool, typer.Option("--watch", "-w", help="Follow the run until it finishes.")
+    ] = False,
+) -> None:
+    """Create a run of a flow's deployment for a worker to execute (the flow's only
+    deployment, or the one named by --deployment)."""
+    backend = _backend()
+    flow = backend.read_flow(flow_name)
+    names = [d.name for d in backend.list_deployments(flow_name=flow.name, limit=0)]
+    if deployment is None and len(names) == 1:
+        deployment = names[0]
+    if deployment is None:
+        if not names:
+            raise CliError(
+                f"flow {flow.name!r} has no deployment: create one with `sluice deploy "
+                f"FILE.py:FUNCTION --name NAME`, or run it here with `sluice run {flow.name}`"
+            )
+        raise CliError(
+            f"flow {flow.name!r} has {len(names)} deployments ({', '.join(names)}); "
+            "choose one with --deployment"
+        )
+    run(f"{flow.name}/{deployment}", param, params, None, watch, None, OutputFormat.table)
+
+
 def watch_run(record: FlowRunRecord, poll: float = 0.5) -> FlowRunRecord:
     """Print each state the run passes through until a final one; the final record."""
     backend = _backend()

@@ -40,6 +40,7 @@ app.command("deploy")(deploy_command)
 deployments.app.command("build")(build_command)
 deployments.app.command("apply")(apply_command)
 flow_runs.app.command("cancel")(workers.cancel_run)
+flow_runs.app.command("create")(deployments.create_flow_run)
 flow_runs.app.command("execute", hidden=True)(workers.execute_run)
 
 

@@ -47,7 +47,13 @@ def parse_params(pairs: list[str] | None, params_json: str | None) -> dict[str, 
 
 
 def run_flow(
-    entrypoint: Annotated[str, typer.Argument(help="The flow to run: path/to/file.py:function.")],
+    entrypoint: Annotated[
+        str,
+        typer.Argument(
+            help="The flow to run: path/to/file.py:function, or the name of a flow that "
+            "ran here before (its recorded entrypoint is used)."
+        ),
+    ],
     param: Annotated[
         list[str] | None,
         typer.Option("--param", "-p", help="A parameter as key=value (JSON values parsed)."),
@@ -61,6 +67,10 @@ def run_flow(
     from sluice.states import utcnow
 
     parameters = parse_params(param, params)
+    if ":" not in entrypoint and not entrypoint.endswith(".py") and "/" not in entrypoint:
+        from sluice.cli.backend import entrypoint_of_known_flow
+
+        entrypoint = entrypoint_of_known_flow(entrypoint)
     flow_obj = load_flow(entrypoint)
     started = utcnow()
     state = call_flow(flow_obj, parameters)

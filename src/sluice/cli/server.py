@@ -59,7 +59,7 @@ def start(
     ] = False,
     log_level: Annotated[str, typer.Option(help="uvicorn's log level.")] = "info",
 ) -> None:
-    """Serve the REST API (under /api, docs at /docs) until SIGINT or SIGTERM."""
+    """Serve the web UI, the REST API (under /api) and its docs (/docs) until SIGINT/SIGTERM."""
     import signal
 
     settings = load_cli_settings()
@@ -76,6 +76,8 @@ def start(
     # return normally (exit 0) after a clean shutdown instead of dying by it.
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: None)
+    shown = f"[{host}]" if ":" in host else host
+    make_console().print(f"Sluice UI: http://{shown}:{port}/  API: http://{shown}:{port}/api")
     uvicorn.run(app_, host=host, port=port, log_level=log_level.lower(), lifespan="on")
 
 

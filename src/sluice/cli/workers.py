@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -94,9 +94,8 @@ def cancel_run(
 ) -> None:
     """Cancel a flow run: a run not yet started is Cancelled at once; a running one
     becomes Cancelling and its worker stops it."""
-    from sluice.workers.cancel import cancel_flow_run
-
-    run = cancel_flow_run(cli_backend(), run_id)
+    backend: Any = cli_backend()  # both backends implement DeploymentBackend
+    run = backend.cancel_flow_run(run_id)
     text = state_text(run.state_type, run.state_name)
     make_console().print(f"Flow run {run.id} is now ", text, sep="")
 

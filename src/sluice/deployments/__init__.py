@@ -4,7 +4,8 @@ The schedule math (cron, interval, rrule, timezones and DST, run planning) lives
 :mod:`sluice.deployments.schedules`; it is pure and takes "now" as an argument.
 Nothing here is imported by ``import sluice``.
 
-The public names (``run_deployment``, ``deploy``, ``backfill``, ``schedule_due_runs``)
+The public names (``run_deployment``, ``deploy``, ``Deployment``, ``backfill``,
+``schedule_due_runs``)
 are imported from their modules on first use, so importing one module of the
 package does not load the others.
 """
@@ -15,12 +16,14 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from sluice.deployments.backfills import BackfillReport, backfill
+    from sluice.deployments.builder import Deployment
     from sluice.deployments.deploying import deploy
     from sluice.deployments.run import DeploymentRun, run_deployment
     from sluice.deployments.scheduler import SchedulerReport, schedule_due_runs
 
 _EXPORTS = {
     "BackfillReport": "sluice.deployments.backfills",
+    "Deployment": "sluice.deployments.builder",
     "DeploymentRun": "sluice.deployments.run",
     "SchedulerReport": "sluice.deployments.scheduler",
     "backfill": "sluice.deployments.backfills",
@@ -31,6 +34,7 @@ _EXPORTS = {
 
 __all__ = [
     "BackfillReport",
+    "Deployment",
     "DeploymentRun",
     "SchedulerReport",
     "backfill",

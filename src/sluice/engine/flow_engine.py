@@ -237,7 +237,13 @@ class FlowRunDriver:
 
         template = self.flow.task_runner or ThreadPoolTaskRunner()
         runner = template.duplicate()
-        runner.start()
+        try:
+            runner.start()
+        except BaseException as exc:
+            # Nothing ran yet, but the run must not stay Pending forever.
+            message = f"Task runner {type(runner).__name__} failed to start: {_describe(exc)}"
+            self.finish(Crashed(message=message, exception=exc), exc)
+            raise
         if self.flow.log_prints is not None:
             log_prints = self.flow.log_prints
         else:

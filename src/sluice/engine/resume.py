@@ -5,15 +5,11 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from sluice.errors import SluiceError
+from sluice.errors import NotResumableError
 from sluice.states import RESUMABLE_TYPES, State
 
 if TYPE_CHECKING:
     from sluice.flows import Flow
-
-
-class NotResumableError(SluiceError):
-    """The flow run is not in a state (or shape) a resume can continue."""
 
 
 def resume_flow_run(

@@ -10,49 +10,16 @@ import datetime as _dt
 from collections.abc import Sequence
 
 from sluice.api_schemas import IngestBatch
+from sluice.backend import transitions
 from sluice.backend.protocol import Backend
-from sluice.errors import SluiceError
-from sluice.schemas import FlowRunRecord, StateRecord
+from sluice.errors import BatchTooLarge
+from sluice.orchestration import SET_STATE_POLICY, ProposedState, Rule
+from sluice.schemas import FlowRunRecord
 from sluice.server.ingest_writer import IngestWriter, rows_of
-from sluice.server.orchestration import (
-    CANCEL_POLICY,
-    SET_STATE_POLICY,
-    Outcome,
-    Proposal,
-    ProposedState,
-    Rule,
-    evaluate,
-)
 from sluice.server.validation import check_storable
-from sluice.states import State, StateType
 
 #: most records one ingest request may carry (docs/api.md)
 MAX_BATCH_RECORDS = 100_000
-
-
-class TransitionRefused(SluiceError):
-    """An orchestration rule refused a state change.
-
-    Attributes:
-        run_id: the flow run.
-        rule: the name of the rule that refused.
-        reason: why, in a sentence.
-    """
-
-    def __init__(self, run_id: str, rule: str, reason: str) -> None:
-        self.run_id = run_id
-        self.rule = rule
-        self.reason = reason
-        super().__init__(f"State change of flow run {run_id} refused by {rule}: {reason}")
-
-
-class BatchTooLarge(SluiceError):
-    """An ingest batch holds more records than one request may."""
-
-    def __init__(self, count: int, limit: int) -> None:
-        self.count = count
-        self.limit = limit
-        super().__init__(f"The batch holds {count} records; at most {limit} per request")
 
 
 def ingest(
@@ -101,29 +68,14 @@ def set_flow_run_state(
     """Move a flow run to ``asked`` if ``rules`` allow it; the run as it is afterwards.
 
     Raises:
+        InvalidRecords: ``asked`` holds a value the store cannot keep.
         NotFoundError / AmbiguousIdError: no (or no unique) flow run ``run_id``.
         TransitionRefused: a rule refused the change.
     """
     check_storable(asked)
-    run = backend.read_flow_run(run_id)
-    decision = evaluate(Proposal(run.state_type, run.state_name, asked, now), rules)
-    if decision.outcome is Outcome.REJECT:
-        raise TransitionRefused(run.id, decision.rule, decision.reason)
-    if decision.outcome is Outcome.UNCHANGED:
-        return run
-    state = State(decision.state.type, decision.state.name, decision.state.message, timestamp=now)
-    run.apply(state)
-    backend.write_flow_run(run, StateRecord.from_state(run.id, "flow", state))
-    backend.flush()
-    return run
+    return transitions.set_flow_run_state(backend, run_id, asked, now, rules)
 
 
 def cancel_flow_run(backend: Backend, run_id: str, now: _dt.datetime) -> FlowRunRecord:
-    """Ask a flow run to stop: Cancelling, or Cancelled at once if it never started.
-
-    Raises:
-        NotFoundError / AmbiguousIdError: no (or no unique) flow run ``run_id``.
-        TransitionRefused: the run is already finished.
-    """
-    asked = ProposedState(StateType.CANCELLING, "Cancelling", "Cancellation requested")
-    return set_flow_run_state(backend, run_id, asked, now, CANCEL_POLICY)
+    """Ask a flow run to stop (see :func:`sluice.backend.transitions.cancel_flow_run`)."""
+    return transitions.cancel_flow_run(backend, run_id, now)

@@ -8,9 +8,14 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from sluice.errors import AmbiguousIdError, NotFoundError, StoreError
-from sluice.server.actions import BatchTooLarge, TransitionRefused
-from sluice.server.validation import InvalidRecords
+from sluice.errors import (
+    AmbiguousIdError,
+    BatchTooLarge,
+    InvalidRecords,
+    NotFoundError,
+    StoreError,
+    TransitionRefused,
+)
 
 if TYPE_CHECKING:
     from fastapi import FastAPI, Request

@@ -22,7 +22,7 @@ from typing import Any
 
 from pydantic_core import TzInfo
 
-from sluice.errors import SluiceError
+from sluice.errors import InvalidRecords
 
 _UTC = _dt.timezone.utc
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
@@ -33,14 +33,6 @@ LATEST = _dt.datetime(9999, 12, 30, tzinfo=_UTC)
 MAX_ERRORS = 20
 
 Loc = tuple[str | int, ...]
-
-
-class InvalidRecords(SluiceError):
-    """Values the store cannot hold; ``errors`` in FastAPI's ``{"loc", "msg", "type"}`` shape."""
-
-    def __init__(self, errors: list[dict[str, Any]]) -> None:
-        self.errors = errors
-        super().__init__(f"{len(errors)} invalid value(s), first: {errors[0]['msg']}")
 
 
 def check_storable(value: Any, loc: Loc = ("body",), *, unicode_checked: bool = False) -> None:

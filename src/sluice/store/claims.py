@@ -17,13 +17,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
     Connection,
     bindparam,
-    case,
     false,
     func,
     or_,
@@ -104,8 +102,9 @@ def claim_flow_runs(
         flow_run.c.scheduled_start_time <= now,
         or_(deployment.c.id.is_(None), deployment.c.paused == false()),
     ]
-    order: list[Any] = []
     pg = conn.dialect.name == "postgresql"
+    #: queue names of each priority level, highest priority first (None: no queues)
+    levels: list[list[str] | None] = [None]
     if pool_name is not None:
         pool = dq.get_work_pool(conn, pool_name)
         if pool.paused:
@@ -119,37 +118,56 @@ def claim_flow_runs(
         ):
             conn.execute(select(work_pool.c.id).where(work_pool.c.id == pool.id).with_for_update())
         slots = _pool_slots(conn, pool, open_queues)
-        conditions += [
-            flow_run.c.work_pool_name == pool.name,
-            flow_run.c.work_queue_name.in_([q.name for q in open_queues]),
-        ]
-        priority = {q.name: q.priority for q in open_queues}
-        order.append(case(priority, value=flow_run.c.work_queue_name, else_=1 << 30))
+        conditions.append(flow_run.c.work_pool_name == pool.name)
+        by_priority: dict[int, list[str]] = {}
+        for q in open_queues:
+            by_priority.setdefault(q.priority, []).append(q.name)
+        levels = [by_priority[p] for p in sorted(by_priority)]
     elif not deployment_ids:
         return []
     else:
         slots = _Slots(None, {})
     if deployment_ids is not None:
         conditions.append(flow_run.c.deployment_id.in_(sorted(set(deployment_ids))))
-    order += [flow_run.c.scheduled_start_time, flow_run.c.id]
     _deployment_slots(conn, slots, pool_name, deployment_ids, lock=pg)
-    return _claim_in_pages(conn, conditions, order, slots, worker_name, limit, now)
+    claimed: list[str] = []
+    for names in levels:
+        level = conditions if names is None else [*conditions, _in_queues(names)]
+        claimed += _claim_in_pages(conn, level, slots, worker_name, limit - len(claimed), now)
+        if len(claimed) >= limit or slots.exhausted():
+            break
+    if not claimed:
+        return []
+    found = conn.execute(select(flow_run).where(flow_run.c.id.in_(claimed))).mappings()
+    by_id = {r["id"]: flow_run_from_row(r) for r in found}
+    return [by_id[run_id] for run_id in claimed]
+
+
+def _in_queues(names: list[str]) -> ColumnElement[bool]:
+    if len(names) == 1:
+        return flow_run.c.work_queue_name == names[0]
+    return flow_run.c.work_queue_name.in_(names)
 
 
 def _claim_in_pages(
     conn: Connection,
     conditions: list[ColumnElement[bool]],
-    order: list[Any],
     slots: _Slots,
     worker_name: str,
     limit: int,
     now: float,
-) -> list[FlowRunRecord]:
+) -> list[str]:
+    """Claim up to ``limit`` of the runs matching ``conditions``, oldest due first.
+
+    One priority level at a time, ordered by scheduled time alone, so the
+    claim index (pool, state, scheduled time) hands candidates over in order
+    instead of the database sorting every due run at each claim.
+    """
     stmt = (
         select(flow_run.c.id, flow_run.c.work_queue_name, flow_run.c.deployment_id)
         .select_from(flow_run.outerjoin(deployment, deployment.c.id == flow_run.c.deployment_id))
         .where(*conditions)
-        .order_by(*order)
+        .order_by(flow_run.c.scheduled_start_time, flow_run.c.id)
     )
     if conn.dialect.name == "postgresql":
         stmt = stmt.with_for_update(skip_locked=True, of=flow_run)
@@ -171,11 +189,7 @@ def _claim_in_pages(
         if len(candidates) < page:
             break
         offset += page
-    if not claimed:
-        return []
-    found = conn.execute(select(flow_run).where(flow_run.c.id.in_(claimed))).mappings()
-    by_id = {r["id"]: flow_run_from_row(r) for r in found}
-    return [by_id[run_id] for run_id in claimed]
+    return claimed
 
 
 #: take one run if it is still claimable (the re-check makes a claim exclusive)

@@ -255,6 +255,8 @@ def update_deployment(
     """Change some settings of a deployment (see ``_DEPLOYMENT_FIELDS``) by id or FLOW/NAME.
 
     New default ``parameters`` are checked against the deployment's schema.
+    Pausing deletes the upcoming runs its schedules created (due after
+    ``now``, not started) and restarts planning when it is resumed.
     """
     _check_fields("deployment", changes, _DEPLOYMENT_FIELDS)
     current = dq.get_deployment(conn, key)
@@ -270,6 +272,11 @@ def update_deployment(
     values: dict[str, Any] = {"updated": now}
     for name, value in changes.items():
         values[name] = dumps(value) if name in _JSON_FIELDS else value
+    if changes.get("paused") is True and not current.paused:
+        # A pause is on purpose: the ticks it covers are neither run nor
+        # recorded as missed. Upcoming runs go; planning restarts at the resume.
+        delete_upcoming_scheduled_runs(conn, current.id, now)
+        values["planned_until"] = None
     conn.execute(update(deployment).where(deployment.c.id == current.id).values(values))
     return dq.get_deployment(conn, current.id)
 

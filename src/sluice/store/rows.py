@@ -181,6 +181,9 @@ def task_run_values(s: TaskRunSnapshot) -> tuple[Any, ...]:
     A tuple, not a dict: the SQLite writer binds it as it is (the generated
     statement takes its parameters in this order; a test checks it).
     """
+    end = None if s[13] is None else s[13].timestamp()
+    # A finished run was last updated when it ended: the same datetime, converted once.
+    updated = end if s[15] is s[13] else s[15].timestamp()
     return (
         s[0],
         s[1],
@@ -195,9 +198,9 @@ def task_run_values(s: TaskRunSnapshot) -> tuple[Any, ...]:
         s[10],
         s[11],
         None if s[12] is None else s[12].timestamp(),
-        None if s[13] is None else s[13].timestamp(),
+        end,
         s[14].timestamp(),
-        s[15].timestamp(),
+        updated,
         s[16],
         s[17],
         None if s[18] is None else s[18].timestamp(),

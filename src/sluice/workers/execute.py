@@ -27,7 +27,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sluice.errors import CancelRun, SluiceError
+from sluice.errors import CancelRun, CannotExecute, CodeUnavailable, SluiceError
 from sluice.states import StateType
 
 if TYPE_CHECKING:
@@ -40,14 +40,6 @@ if TYPE_CHECKING:
 #: states a run can be executed from
 EXECUTABLE = (StateType.SCHEDULED, StateType.PENDING)
 EXIT_COMPLETED, EXIT_NOT_COMPLETED, EXIT_CANNOT_RUN = 0, 1, 2
-
-
-class CannotExecute(SluiceError):
-    """The run cannot be executed at all (unknown, or not Scheduled/Pending)."""
-
-
-class CodeUnavailable(SluiceError):
-    """The run's code cannot be loaded: the run ends Failed with this message."""
 
 
 def execute_flow_run(flow_run_id: str, payload: RunPayload | None = None) -> int:
@@ -213,7 +205,7 @@ def warm_up() -> None:
     """
     import sluice.engine.flow_engine
     import sluice.engine.journal
-    import sluice.entrypoints  # noqa: F401
+    import sluice.entrypoints
     from sluice.backend.factory import get_backend
     from sluice.logging.handlers import setup_logging
     from sluice.settings import load_settings
@@ -221,6 +213,8 @@ def warm_up() -> None:
     settings = load_settings()
     setup_logging(settings)
     get_backend(settings)
+    if settings.api_url:
+        import sluice.backend.wire  # noqa: F401  (pydantic: the client's first flush)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,10 +8,10 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import AwareDatetime
 
 from sluice.api_schemas import Count, MarkedIds, MarkLapsedRequest, SetStateRequest
+from sluice.orchestration import ProposedState
 from sluice.schemas import FlowRunFilter, FlowRunRecord, LogRecord, TaskRunRecord
 from sluice.server import actions
 from sluice.server.api.deps import BackendDep
-from sluice.server.orchestration import ProposedState
 from sluice.server.validation import INT64_MAX, check_storable
 from sluice.states import StateType, utcnow
 

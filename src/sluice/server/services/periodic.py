@@ -17,6 +17,9 @@ from sluice.store.locks import SingletonLock
 
 logger = logging.getLogger("sluice.server.services")
 
+#: seconds stop() waits for a step in progress before abandoning it
+STOP_TIMEOUT = 10.0
+
 
 class PeriodicService:
     """Run ``step`` every ``interval`` seconds while holding ``lock``.
@@ -38,39 +41,45 @@ class PeriodicService:
         self.lock = lock
         self.ticks = 0
         self._task: asyncio.Task[None] | None = None
-        #: the step running in a worker thread, if any (stop waits for it)
-        self._step: asyncio.Future[object] | None = None
+        self._stopping: asyncio.Event | None = None
 
     def start(self) -> None:
         """Start ticking on the running event loop."""
+        self._stopping = asyncio.Event()
         self._task = asyncio.get_running_loop().create_task(self._loop(), name=self.name)
 
     async def stop(self) -> None:
-        """Stop ticking (a step in progress finishes first) and release the lock."""
+        """Stop ticking (a step in progress finishes first, for up to ``STOP_TIMEOUT``
+        seconds) and release the lock.
+
+        Waiting matters: a step's thread cannot be cancelled, and one still taking
+        the lock's connection after the release would leave it open.
+        """
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        # Cancelling the task does not stop a step already running in its
-        # thread: wait for it, so the database is not closed under it.
-        step, self._step = self._step, None
-        if step is not None:
-            await asyncio.gather(step, return_exceptions=True)
+        if task is not None and self._stopping is not None:
+            self._stopping.set()
+            _done, pending = await asyncio.wait({task}, timeout=STOP_TIMEOUT)
+            if pending:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await asyncio.to_thread(self.lock.release)
 
     async def _loop(self) -> None:
+        assert self._stopping is not None
         while True:
-            await asyncio.sleep(self.interval)
-            await self.tick()
+            try:
+                await asyncio.wait_for(self._stopping.wait(), self.interval)
+                return  # stop() was called
+            except asyncio.TimeoutError:
+                await self.tick()
 
     async def tick(self) -> bool:
         """One tick: the step runs if this process holds the lock; whether it ran."""
         try:
             if not await asyncio.to_thread(self.lock.try_acquire):
                 return False
-            self._step = asyncio.ensure_future(asyncio.to_thread(self.step))
-            await asyncio.shield(self._step)
+            await asyncio.to_thread(self.step)
         except Exception:
             # A service must outlive a bad tick (database restarting, busy ...).
             logger.exception("Service %s failed; trying again in %ss", self.name, self.interval)

@@ -1,0 +1,1 @@
+"""Names code written for other orchestrators imports from ``...server.schemas``."""
