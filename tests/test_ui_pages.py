@@ -339,6 +339,9 @@ def test_a_resumed_run_marks_replayed_task_runs(server: ServerProcess, watched: 
     run = run_of(server, "ui-demo", "FAILED")
     page.goto(f"{server.url}/runs/{run['id']}")
     expect(page.locator("#summary")).to_contain_text("Attempts2")
+    # Not a deployment's run: no Resume button, the command that resumes it instead.
+    expect(page.locator("#resume-command")).to_contain_text(f"sluice flow-run resume {run['id']}")
+    expect(page.locator("#resume")).to_have_count(0)
     page.select_option("#task-state", "FAILED")
     expect(page.locator("#task-runs tbody tr[data-state=FAILED]").first).to_be_visible()
     page.select_option("#task-state", "")

@@ -227,3 +227,68 @@ def test_edges_are_reused_until_a_task_run_is_added(backend: LocalBackend) -> No
     assert {n["key"]: n["states"] for n in moved["nodes"]}[f"t:{middle.id}"] == {"COMPLETED": 1}
     sink = task_run(backend, run.id, "load", upstream=[middle.id])
     assert (f"t:{middle.id}", f"t:{sink.id}") in graph()["edges"]  # a new task run: recomputed
+
+
+def deployment_run(
+    backend: LocalBackend,
+    state: StateType,
+    *,
+    due: float,
+    created: float = 0.0,
+    name: str | None = None,
+    queue: str = "default",
+) -> FlowRunRecord:
+    from sluice.store.database import write_connection
+    from sluice.store.schema import flow_run as flow_run_table
+
+    run = FlowRunRecord(new_id(), "etl", f"dep-{new_id()[-6:]}", created=at(created))
+    new_state = State(state, name=name, timestamp=at(created))
+    run.apply(new_state)
+    backend.write_flow_run(run, StateRecord.from_state(run.id, "flow", new_state))
+    backend.flush()
+    # The deployment layer's columns, as its claim and schedule writes set them.
+    columns = {
+        "deployment_id": "dep-1",
+        "work_pool_name": "pool",
+        "work_queue_name": queue,
+        "scheduled_start_time": at(due).timestamp(),
+    }
+    with write_connection(backend.engine) as conn:
+        conn.execute(flow_run_table.update().where(flow_run_table.c.id == run.id).values(columns))
+    return run
+
+
+def test_deployment_runs_queue_depths_and_late_by_scheduled_time(backend: LocalBackend) -> None:
+    now = T0.timestamp() + 1000
+    soon = deployment_run(backend, StateType.SCHEDULED, due=1500)
+    later = deployment_run(backend, StateType.SCHEDULED, due=5000)
+    late = deployment_run(backend, StateType.SCHEDULED, due=800, name="Late")
+    due = deployment_run(backend, StateType.SCHEDULED, due=990, queue="high")  # not late yet
+    done = deployment_run(backend, StateType.COMPLETED, due=100, created=100)
+    backend.flush()
+    upcoming = read(
+        backend, lambda c: ui_queries.deployment_runs(c, "dep-1", upcoming=True, limit=3)
+    )
+    assert [r["id"] for r in upcoming] == [late.id, due.id, soon.id]
+    assert upcoming[0]["scheduled_start_time"] == at(800).timestamp()
+    recent = read(
+        backend, lambda c: ui_queries.deployment_runs(c, "dep-1", upcoming=False, limit=9)
+    )
+    assert [r["id"] for r in recent] == [done.id]
+    depths = read(backend, lambda c: ui_queries.queue_depths(c, "pool", now))
+    assert depths == {"default": {"due": 1, "later": 2}, "high": {"due": 1, "later": 0}}
+    assert later.id not in [r["id"] for r in upcoming]
+    # Created long ago, a run is late only from its scheduled time (or its name Late).
+    view = read(backend, lambda c: ui_queries.dashboard(c, now - 600, now, 60, now, 60))
+    assert {r["id"] for r in view["late"]} == {late.id} and view["late_count"] == 1
+
+
+def test_online_workers_are_those_heard_from_recently(backend: LocalBackend) -> None:
+    from sluice.schemas import WorkPoolRecord
+
+    backend.create_work_pool(WorkPoolRecord(name="pool"))
+    backend.worker_heartbeat("pool", "fresh", hostname="h1", now=at(100))
+    backend.worker_heartbeat("pool", "silent", now=at(10))
+    backend.worker_heartbeat("pool", "stopped", status="STOPPED", now=at(100))
+    online = read(backend, lambda c: ui_queries.online_workers(c, at(50).timestamp()))
+    assert online == [{"pool_name": "pool", "name": "fresh", "hostname": "h1"}]

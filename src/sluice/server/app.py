@@ -21,6 +21,7 @@ from sluice.server.api import (
     ingest,
     states,
     task_runs,
+    ui_actions,
     ui_data,
     work_pools,
 )
@@ -111,6 +112,7 @@ def create_app(settings: Settings | None = None, *, crash_interval: float | None
         deployments,
         work_pools,
         ui_data,
+        ui_actions,
     ):
         api.include_router(module.router)
     app.include_router(api)

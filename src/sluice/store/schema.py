@@ -84,7 +84,8 @@ flow_run = Table(
     Index("ix_flow_run_flow_name_created", "flow_name", "created"),
     # 0003: (created, id) matches the runs list's ORDER BY created DESC, id DESC
     Index("ix_flow_run_created_id", "created", "id"),
-    Index("ix_flow_run_state_type", "state_type"),
+    # 0005: (state_type, created) reads one time window of each state (dashboard)
+    Index("ix_flow_run_state_type_created", "state_type", "created"),
     Index("ix_flow_run_parent_flow_run_id", "parent_flow_run_id"),
     # 0004: one run per (deployment, scheduled time or caller's key); NULLs
     # never collide, so runs without a deployment or key are unaffected

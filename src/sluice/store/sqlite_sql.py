@@ -99,7 +99,7 @@ CREATE_SCHEMA = (
     "CREATE INDEX ix_flow_run_deployment_state ON flow_run (deployment_id, state_type)",
     "CREATE INDEX ix_flow_run_flow_name_created ON flow_run (flow_name, created)",
     "CREATE INDEX ix_flow_run_parent_flow_run_id ON flow_run (parent_flow_run_id)",
-    "CREATE INDEX ix_flow_run_state_type ON flow_run (state_type)",
+    "CREATE INDEX ix_flow_run_state_type_created ON flow_run (state_type, created)",
     """CREATE UNIQUE INDEX ux_flow_run_deployment_idempotency ON flow_run (deployment_id,
     idempotency_key)""",
     """CREATE TABLE log (
@@ -193,7 +193,7 @@ CREATE_SCHEMA = (
     version_num VARCHAR(32) NOT NULL,
     CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)
 )""",
-    "INSERT INTO alembic_version (version_num) VALUES ('0004')",
+    "INSERT INTO alembic_version (version_num) VALUES ('0005')",
 )
 
 #: Group of a ``RowBatch`` -> (SQL, the row key bound to each ``?`` in order),

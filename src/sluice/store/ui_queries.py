@@ -25,11 +25,12 @@ from sqlalchemy import (
     cast,
     func,
     literal,
+    or_,
     select,
 )
 
 from sluice.states import StateType
-from sluice.store.schema import flow, flow_run, log, run_state, task_run
+from sluice.store.schema import flow, flow_run, log, run_state, task_run, worker
 
 View = dict[str, Any]
 
@@ -161,8 +162,12 @@ def dashboard(
         if completed > 0:
             buckets[i][StateType.COMPLETED.value] = completed
             totals[StateType.COMPLETED.value] = totals.get(StateType.COMPLETED.value, 0) + completed
+    # A deployment's run is late after its scheduled time (or once the scheduler
+    # names it Late); a run without one, after its creation.
+    waited_since = func.coalesce(flow_run.c.scheduled_start_time, flow_run.c.created)
     late_condition = and_(
-        flow_run.c.state_type.in_(_WAITING), flow_run.c.created < now - late_after
+        flow_run.c.state_type.in_(_WAITING),
+        or_(flow_run.c.state_name == "Late", waited_since < now - late_after),
     )
     late_count = conn.execute(
         select(func.count()).select_from(flow_run).where(late_condition)
@@ -386,3 +391,65 @@ __all__ = [
     "task_runs_version",
     "task_state_counts",
 ]
+
+
+# -- deployments and work pools -------------------------------------------------------
+
+
+def _deployment_run_view(row: Any) -> View:
+    view = run_summary(row)
+    view["scheduled_start_time"] = row["scheduled_start_time"]
+    return view
+
+
+def deployment_runs(
+    conn: Connection, deployment_id: str, *, upcoming: bool, limit: int
+) -> list[View]:
+    """A deployment's runs: its Scheduled ones, Late included (soonest first), or
+    the others (newest first)."""
+    columns = (*_RUN_COLUMNS, flow_run.c.scheduled_start_time)
+    when = func.coalesce(flow_run.c.scheduled_start_time, flow_run.c.created)
+    if upcoming:
+        condition = flow_run.c.state_type == StateType.SCHEDULED.value
+        order: tuple[Any, ...] = (when, flow_run.c.id)
+    else:
+        condition = flow_run.c.state_type != StateType.SCHEDULED.value
+        order = (flow_run.c.created.desc(), flow_run.c.id.desc())
+    stmt = (
+        select(*columns)
+        .where(flow_run.c.deployment_id == deployment_id, condition)
+        .order_by(*order)
+        .limit(limit)
+    )
+    return [_deployment_run_view(r) for r in conn.execute(stmt).mappings()]
+
+
+def queue_depths(conn: Connection, pool_name: str, now: float) -> dict[str, dict[str, int]]:
+    """Per queue of a pool, its Scheduled runs (Late included): ``due`` (their time has
+    come: they wait for a worker) and ``later`` (they wait for their time)."""
+    when = func.coalesce(flow_run.c.scheduled_start_time, flow_run.c.created)
+    due = (when <= now).label("due")
+    stmt = (
+        select(flow_run.c.work_queue_name, due, func.count())
+        .where(
+            flow_run.c.work_pool_name == pool_name,
+            flow_run.c.state_type == StateType.SCHEDULED.value,
+        )
+        .group_by(flow_run.c.work_queue_name, due)
+    )
+    depths: dict[str, dict[str, int]] = {}
+    for name, is_due, n in conn.execute(stmt):
+        counts = depths.setdefault(str(name), {"due": 0, "later": 0})
+        counts["due" if is_due else "later"] += int(n)
+    return depths
+
+
+def online_workers(conn: Connection, heard_since: float) -> list[View]:
+    """Workers saying ONLINE whose last heartbeat is at or after ``heard_since``."""
+    stmt = (
+        select(worker.c.pool_name, worker.c.name, worker.c.hostname)
+        .where(worker.c.status == "ONLINE", worker.c.last_heartbeat >= heard_since)
+        .order_by(worker.c.pool_name, worker.c.name)
+        .limit(100)
+    )
+    return [dict(r) for r in conn.execute(stmt).mappings()]

@@ -100,6 +100,21 @@ def _adapter(kind: str) -> Any:
     return TypeAdapter(FlowRunRecord if kind == "flow" else TaskRunRecord)
 
 
+_RECORD_ADAPTERS: dict[type, Any] = {}
+
+
+def _record_json(record: Any) -> dict[str, Any]:
+    """Any record dataclass as JSON-ready data (times as ISO text)."""
+    kind = type(record)
+    adapter = _RECORD_ADAPTERS.get(kind)
+    if adapter is None:  # built once per record class: it costs milliseconds
+        from pydantic import TypeAdapter
+
+        adapter = _RECORD_ADAPTERS[kind] = TypeAdapter(kind)
+    data: dict[str, Any] = adapter.dump_python(record, mode="json")
+    return data
+
+
 def _record(record: FlowRunRecord | TaskRunRecord) -> Any:
     kind = "flow" if isinstance(record, FlowRunRecord) else "task"
     return _adapter(kind).dump_python(record, mode="json")
@@ -133,7 +148,9 @@ def result_preview(ref: str | None) -> dict[str, Any] | None:
 @router.get("/features")
 def features(request: Request) -> dict[str, bool]:
     """Which optional API features this server has (the UI shows their pages and buttons)."""
-    paths = {_PARAM.sub("{}", getattr(route, "path", "")) for route in request.app.routes}
+    from sluice.server.ui.routes import route_paths
+
+    paths = {_PARAM.sub("{}", path) for path in route_paths(request.app)}
     return {name: path in paths for name, path in FEATURE_PATHS.items()}
 
 
@@ -143,17 +160,22 @@ def dashboard(
     backend: BackendDep,
     range: Literal["1h", "24h", "7d", "30d"] = "24h",
 ) -> Response:
-    """Runs over time by state, recent failures, late runs and the running count."""
+    """Runs over time by state, recent failures, late runs, the running count and
+    the workers online."""
     from sluice.store import ui_queries
 
     span, width = RANGES[range]
     now = time.time()
     until = (now // width + 1) * width
     since = until - span
-    body = _read(
-        backend,
-        lambda conn: ui_queries.dashboard(conn, since, until, width, now, LATE_AFTER_SECONDS),
-    )
+    heard_since = now - backend.settings.heartbeat_timeout
+
+    def read(conn: Connection) -> dict[str, Any]:
+        view = ui_queries.dashboard(conn, since, until, width, now, LATE_AFTER_SECONDS)
+        view["workers_online"] = ui_queries.online_workers(conn, heard_since)
+        return view
+
+    body = _read(backend, read)
     body["range"] = range
     return _body_tagged(request, body)
 

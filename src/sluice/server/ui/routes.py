@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
@@ -43,6 +44,15 @@ PAGES = (
     Page("/runs/{run_id}", "flow_run", "Flow run", in_nav=False),
     Page("/task-runs/{run_id}", "task_run", "Task run", in_nav=False),
     Page("/flows", "flows", "Flows"),
+    Page("/deployments", "deployments", "Deployments", requires="/api/deployments"),
+    Page(
+        "/deployments/{flow_name}/{name}",
+        "deployment",
+        "Deployment",
+        in_nav=False,
+        requires="/api/deployments",
+    ),
+    Page("/work-pools", "work_pools", "Work pools", requires="/api/work_pools"),
 )
 
 
@@ -60,16 +70,39 @@ def _environment() -> Environment:
 def _page_handler(page: Page, nav: list[Page], version: str):  # type: ignore[no-untyped-def]
     template_name = f"{page.name}.html"
 
-    def render(request: Request, run_id: str = "") -> HTMLResponse:
+    def render(
+        request: Request, run_id: str = "", flow_name: str = "", name: str = ""
+    ) -> HTMLResponse:
+        # A deployment page's id is FLOW/NAME with each part URL-encoded again,
+        # ready for the script to put into API paths.
+        page_id = f"{quote(flow_name, safe='')}/{quote(name, safe='')}" if flow_name else run_id
         html = (
             _environment()
             .get_template(template_name)
-            .render(page=page, nav=nav, run_id=run_id, static=STATIC_PATH, version=version)
+            .render(page=page, nav=nav, run_id=page_id, static=STATIC_PATH, version=version)
         )
         # The shell is the same for everyone and holds no data; scripts refresh it.
         return HTMLResponse(html, headers={"Cache-Control": "no-cache"})
 
     return render
+
+
+def route_paths(app: FastAPI) -> set[str]:
+    """The paths of every route of ``app``, those of included routers too.
+
+    FastAPI up to 0.11x copies an included router's routes into the app;
+    later versions keep the router as one entry whose routes it lists
+    through ``effective_route_contexts``.
+    """
+    paths: set[str] = set()
+    for route in app.routes:
+        path = getattr(route, "path", None)
+        if path is not None:
+            paths.add(path)
+        contexts = getattr(route, "effective_route_contexts", None)
+        if contexts is not None:
+            paths.update(str(c.path) for c in contexts())
+    return paths
 
 
 def mount_ui(app: FastAPI, version: str, pages: Sequence[Page] = PAGES) -> None:
@@ -80,7 +113,7 @@ def mount_ui(app: FastAPI, version: str, pages: Sequence[Page] = PAGES) -> None:
     """
     from fastapi.staticfiles import StaticFiles
 
-    api_paths = {getattr(route, "path", None) for route in app.routes}
+    api_paths = route_paths(app)
     available = [p for p in pages if p.requires is None or p.requires in api_paths]
     nav = [p for p in available if p.in_nav]
     router = APIRouter(include_in_schema=False)

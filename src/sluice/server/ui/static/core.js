@@ -72,7 +72,9 @@ export async function api(path, { method = "GET", body, view = path } = {}) {
     try { data = await response.json(); } catch (_) { data = null; }
     if (!response.ok) {
       const detail = data && data.detail !== undefined ? data.detail : response.statusText;
-      throw new ApiError(response.status, typeof detail === "string" ? detail : JSON.stringify(detail));
+      const error = new ApiError(response.status, typeof detail === "string" ? detail : JSON.stringify(detail));
+      if (data && Array.isArray(data.fields)) error.fields = data.fields; // per-field problems (forms)
+      throw error;
     }
     const etag = response.headers.get("ETag");
     if (method === "GET" && etag) {

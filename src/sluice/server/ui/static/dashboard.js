@@ -24,11 +24,21 @@ async function refresh() {
     stat(data.totals.COMPLETED || 0, "completed", `/runs?range=${range}&state=COMPLETED`),
     stat(failed, "failed or crashed", `/runs?range=${range}&state=FAILED`),
     stat(data.running, "running now", "/runs?state=RUNNING"),
-    stat(data.late_count, "late", "/runs?state=SCHEDULED"));
+    stat(data.late_count, "late", "/runs?state=SCHEDULED"),
+    stat((data.workers_online || []).length, "workers online", "/work-pools"));
   fill("chart", stackedBars(data, (state) => { location.href = `/runs?range=${range}&state=${state}`; }));
   fill("legend", legend(Object.keys(data.totals)));
   fill("failures", runList(data.failures, "No failed or crashed runs in this range."));
   fill("late", runList(data.late, "No late runs."));
+  fill("workers", workerList(data.workers_online || []));
+}
+
+function workerList(workers) {
+  if (!workers.length) return empty("No worker online. Start one with: sluice worker start --pool POOL");
+  return h("ul", { class: "workers" }, workers.map((w) => h("li", { "data-worker": w.name },
+    h("span", { class: "dot online" }), " ", h("b", {}, w.name), " in pool ",
+    h("a", { href: `/work-pools#pool-${encodeURIComponent(w.pool_name)}` }, w.pool_name),
+    w.hostname ? h("span", { class: "note" }, ` on ${w.hostname}`) : null)));
 }
 
 function markRange() {

@@ -33,6 +33,7 @@ function renderHeader(detail) {
     run.tags.length ? summaryItem("Tags", tags(run.tags)) : null,
     detail.parent ? summaryItem("Parent flow run", runLink(detail.parent)) : null,
     run.state_message ? summaryItem("Message", run.state_message) : null);
+  renderResume();
   const cancel = document.getElementById("cancel");
   cancel.hidden = FINAL.has(run.state_type) || run.state_type === "CANCELLING";
   fill("parameters", JSON.stringify(run.parameters, null, 2));
@@ -145,9 +146,38 @@ cancel.addEventListener("click", async () => {
   poller.now();
 });
 
-// Resume / resume-from-task: rendered only when the server has the endpoint
-// (POST /api/flow_runs/{id}/resume, being added). Nothing is shown until then.
-api("/api/ui/features").then(({ data }) => {
-  if (!data.resume) return;
-  fill("resume-actions", h("span", { class: "note", "data-feature": "resume" }, "Resume is available through the API (buttons to come)."));
-}).catch(() => {});
+// Resume: a deployment's Failed/Crashed/Cancelled run goes back to its work pool
+// (a worker resumes it from its journal); any other run is resumed where its code
+// is, so the page shows the command. Shown only when the server has the endpoint.
+const RESUMABLE = new Set(["FAILED", "CRASHED", "CANCELLED"]);
+let features = null;
+let resumeShownFor = null;
+
+function renderResume() {
+  if (!features || !run) return;
+  const key = `${run.id}:${run.state_type}:${Boolean(run.deployment_id)}`;
+  if (key === resumeShownFor) return;
+  resumeShownFor = key;
+  if (!features.resume || !RESUMABLE.has(run.state_type)) { fill("resume-actions"); return; }
+  if (!run.deployment_id) {
+    fill("resume-actions", h("span", { class: "note", id: "resume-command", title: "Add --from TASK (NAME or NAME:INDEX) to re-execute from that task onwards." },
+      "Resume from its code with: ", h("code", {}, `sluice flow-run resume ${run.id}`), " (optionally ", h("code", {}, "--from TASK"), ")"));
+    return;
+  }
+  const button = h("button", { type: "button", id: "resume" }, "Resume");
+  button.title = "Queue the run again in its work pool; a worker reruns it, replaying what already succeeded.";
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    try {
+      const { data } = await api(`/api/flow_runs/${encodeURIComponent(fullId)}/resume`, { method: "POST" });
+      fill("action-result", `Queued to resume: the run is ${data.state_name}; a worker of its pool picks it up.`);
+    } catch (error) {
+      fill("action-result", h("span", { class: "error" }, `Resume refused: ${error.message}`));
+      button.disabled = false;
+    }
+    poller.now();
+  });
+  fill("resume-actions", button);
+}
+
+api("/api/ui/features").then(({ data }) => { features = data; renderResume(); }).catch(() => {});
