@@ -41,6 +41,10 @@ def settle(backend: Any, process: FlowRunProcess, code: int, worker_name: str) -
         return _hand_back(backend, record, code, worker_name)
     if final:
         return record.state_name.lower()
+    if record.state_type is StateType.SCHEDULED:
+        # Queued again (a resume) after it finished and before we looked: the
+        # process's part is over and the run belongs to whoever claims it next.
+        return "requeued"
     message = f"The flow run's process ended ({describe_exit(code)}) without a final state"
     _write(backend, record, State(StateType.CRASHED, "Crashed", message))
     return "crashed"
