@@ -332,8 +332,9 @@ def test_parse_schedule_builds_each_kind() -> None:
             {"cron": "0 * * * *", "timezone": "Mars/Base"},
             "--timezone: unknown timezone 'Mars/Base'",
         ),
-        ({"cron": "61 * * * *"}, "cron '61 * * * *': minute 61 out of range 0-59"),
-        ({"rrule": "FREQ=NEVER"}, "rrule 'FREQ=NEVER': not a valid RFC 5545 rule"),
+        ({"cron": "61 * * * *"}, "--cron '61 * * * *': minute 61 out of range 0-59"),
+        ({"cron": 61}, "--cron 61: expected text"),
+        ({"rrule": "FREQ=NEVER"}, "--rrule 'FREQ=NEVER': not a valid RFC 5545 rule"),
     ],
 )
 def test_parse_schedule_errors_name_the_flag_and_value(
@@ -443,3 +444,28 @@ def test_importing_stays_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        "DTSTART:20200101T093000\nRRULE:FREQ=WEEKLY;INTERVAL=2;BYDAY=MO,FR",
+        "DTSTART:20200103T000000\nRRULE:FREQ=DAILY;INTERVAL=3;BYHOUR=8,20;BYMINUTE=15",
+        "DTSTART:20200101T001700\nRRULE:FREQ=MINUTELY;INTERVAL=7;BYHOUR=9",
+        "DTSTART:20200101T000000\nRRULE:FREQ=HOURLY;INTERVAL=5;BYSETPOS=1;BYMINUTE=10,40",
+        "FREQ=MONTHLY;BYDAY=-1FR;UNTIL=20260101T000000",
+    ],
+)
+def test_rrule_far_from_dtstart_matches_dateutils_own_expansion(rule: str) -> None:
+    """Far from DTSTART the rule is fast-forwarded; it must give what a full walk
+    from DTSTART gives."""
+    from dateutil.rrule import rrulestr
+
+    start, end = datetime(2025, 11, 3, 7, 41), datetime(2025, 11, 30)
+    full = rrulestr(rule, dtstart=datetime(2020, 1, 1), ignoretz=True)
+    expected = [t.replace(tzinfo=UTC) for t in full.between(start, end, inc=True) if t < end]
+    assert expected
+    assert (
+        times_between(RRuleSchedule(rule), start.replace(tzinfo=UTC), end.replace(tzinfo=UTC))
+        == expected
+    )

@@ -164,8 +164,16 @@ def times_between(
         raise ScheduleError(f"limit must be a whole number >= 0 or None, got {limit!r}")
     if end <= start:
         return []
-    ticks = itertools.takewhile(lambda t: t < end, _ticks_from(s, start))
-    return list(itertools.islice(ticks, limit))
+    found: list[datetime] = []
+    if limit == 0:
+        return found
+    for tick in _ticks_from(s, start):
+        if tick >= end:
+            break
+        found.append(tick)
+        if limit is not None and len(found) >= limit:
+            break
+    return found
 
 
 def next_times(s: Schedule, after: datetime, count: int) -> list[datetime]:
@@ -190,7 +198,12 @@ def _ticks_from(s: Schedule, start: datetime) -> Iterator[datetime]:
     else:
         walls = parse_rrule(s.rrule, s.timezone).wall_times(_look_back(start, zone))
         ticks = instants(walls, zone)
-    return _stop_at_overflow(t for t in ticks if t >= start)
+    try:
+        for tick in ticks:
+            if tick >= start:
+                yield tick
+    except OverflowError:  # past datetime.max: the schedule simply has no more ticks
+        return
 
 
 def _look_back(start: datetime, zone: ZoneInfo) -> datetime:
@@ -206,13 +219,6 @@ def _look_back(start: datetime, zone: ZoneInfo) -> datetime:
         return wall
     offsets = {moment.astimezone(zone).utcoffset() for moment in (day_before, start, day_after)}
     return wall if len(offsets) == 1 else local_wall(day_before, zone)
-
-
-def _stop_at_overflow(ticks: Iterator[datetime]) -> Iterator[datetime]:
-    try:
-        yield from ticks
-    except OverflowError:  # past datetime.max: the schedule simply has no more ticks
-        return
 
 
 def _interval_ticks(s: IntervalSchedule, start: datetime, zone: ZoneInfo) -> Iterator[datetime]:
@@ -375,10 +381,15 @@ def parse_schedule(
         raise ScheduleError(f"--anchor {anchor!r}: only applies to --interval")
     zone_name = "UTC" if timezone is None else timezone
     load_zone(zone_name, "--timezone")
-    if cron is not None:
-        return CronSchedule(cron=_flag_text(cron, "--cron"), timezone=zone_name)
-    if rrule is not None:
-        return RRuleSchedule(rrule=_flag_text(rrule, "--rrule"), timezone=zone_name)
+    try:
+        if cron is not None:
+            return CronSchedule(cron=_flag_text(cron, "--cron"), timezone=zone_name)
+        if rrule is not None:
+            return RRuleSchedule(rrule=_flag_text(rrule, "--rrule"), timezone=zone_name)
+    except ScheduleError as exc:
+        # The constructors say "cron '...': ..."; on the command line, name the flag.
+        message = str(exc)
+        raise ScheduleError(message if message.startswith("--") else f"--{message}") from None
     return IntervalSchedule(
         interval=parse_duration(interval, "--interval"),
         anchor_date=None if anchor is None else _parse_anchor(anchor, "--anchor"),
