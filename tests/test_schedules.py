@@ -9,7 +9,7 @@ import itertools
 import subprocess
 import sys
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -310,6 +310,8 @@ def test_parse_schedule_builds_each_kind() -> None:
     assert parse_schedule(interval="1h", anchor="2024-01-01T00:00:00Z") == IntervalSchedule(
         timedelta(hours=1), utc(2024, 1, 1)
     )
+    from_yaml = parse_schedule(interval=60, anchor=date(2024, 1, 1))  # type: ignore[arg-type]
+    assert from_yaml == IntervalSchedule(timedelta(minutes=1), datetime(2024, 1, 1))
     assert parse_schedule(interval="1d", anchor="2024-01-01", timezone="Europe/London") == (
         IntervalSchedule(timedelta(days=1), datetime(2024, 1, 1), "Europe/London")
     )

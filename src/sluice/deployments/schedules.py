@@ -36,7 +36,7 @@ import functools
 import itertools
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import TypeAlias
 from zoneinfo import ZoneInfo
 
@@ -340,6 +340,8 @@ def _text(value: object, key: str) -> str:
 def _parse_anchor(value: object, where: str) -> datetime:
     if isinstance(value, datetime):
         return value
+    if isinstance(value, date):  # YAML reads an unquoted 2024-01-01 as a date
+        return datetime(value.year, value.month, value.day)
     if not isinstance(value, str):
         raise ScheduleError(f"{where} {value!r}: expected an ISO-8601 date-time")
     text = value.strip()
@@ -364,7 +366,8 @@ def parse_schedule(
     """One schedule from CLI flags or a ``sluice.yaml`` entry.
 
     Exactly one of ``cron``, ``interval`` (seconds, or ``90s 15m 1h 1d 1h30m``) and
-    ``rrule``; ``anchor`` (ISO-8601) only with ``interval``; ``timezone`` an IANA name.
+    ``rrule``; ``anchor`` (ISO-8601 text, or the date / datetime YAML makes of it) only
+    with ``interval``; ``timezone`` an IANA name (default UTC).
 
     Raises:
         ScheduleError: naming the flag and the value at fault.
