@@ -25,6 +25,7 @@ from sluice.errors import ScheduleError
 
 UTC = timezone.utc
 _SECOND = timedelta(seconds=1)
+_HOUR = timedelta(hours=1)
 _HOUR_LESS_A_MICROSECOND = timedelta(hours=1, microseconds=-1)
 _NAIVE_EPOCH = datetime(2000, 1, 1)
 _AWARE_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
@@ -109,13 +110,13 @@ def instants(
         return
     pending: list[datetime] = []
     last: datetime | None = None
-    hour: tuple[int, int, int, int] | None = None
+    hour_end = datetime.min  # walls ascend: past this, look at the next hour's offset
     shift: datetime | None = None  # the UTC instant of _NAIVE_EPOCH at this hour's offset
     for wall in walls:
-        this_hour = (wall.year, wall.month, wall.day, wall.hour)
-        if this_hour != hour:
-            hour = this_hour
-            steady = _steady_offset(datetime(*this_hour), zone)
+        if wall >= hour_end:
+            hour_start = datetime(wall.year, wall.month, wall.day, wall.hour)
+            hour_end = hour_start + _HOUR
+            steady = _steady_offset(hour_start, zone)
             shift = None if steady is None else _AWARE_EPOCH - steady
         if shift is not None:
             found = [shift + (wall - _NAIVE_EPOCH)]
