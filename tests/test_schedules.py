@@ -235,6 +235,25 @@ def test_rrule_dtstart_with_tzid_or_z_is_an_instant() -> None:
     assert next_times(z, utc(2024, 6, 10), 1) == [utc(2024, 6, 10, 6)]
 
 
+def test_rrule_sets_with_rdate_and_exdate_in_other_zones() -> None:
+    text = (
+        "DTSTART:20240101T090000 RRULE:FREQ=DAILY;COUNT=3 "
+        "RDATE:20240110T120000Z,20240111T120000Z "
+        "EXDATE;TZID=America/New_York:20240101T040000"
+    )
+    ticks = next_times(RRuleSchedule(text, "Europe/London"), utc(2023, 1, 1), 10)
+    assert ticks == [
+        utc(2024, 1, 2, 9),
+        utc(2024, 1, 3, 9),
+        utc(2024, 1, 10, 12),
+        utc(2024, 1, 11, 12),
+    ]
+    with pytest.raises(ScheduleError, match="unknown timezone 'Mars/Base'"):
+        RRuleSchedule("RRULE:FREQ=DAILY\nEXDATE;TZID=Mars/Base:20240101T000000")
+    with pytest.raises(ScheduleError, match="not a valid RFC 5545 rule"):
+        RRuleSchedule("RRULE:FREQ=DAILY\nEXDATE;TZID=Europe/London:2024-01-01")
+
+
 def test_rrule_keeps_local_wall_time_across_dst() -> None:
     schedule = RRuleSchedule("FREQ=DAILY;BYHOUR=6;BYMINUTE=0", "Europe/London")
     ticks = times_between(schedule, utc(2024, 3, 29), utc(2024, 4, 2))

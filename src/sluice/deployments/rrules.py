@@ -5,9 +5,10 @@ A rule runs on naive wall-clock times of the schedule's timezone, so ``FREQ=DAIL
 BYHOUR=6`` stays at 06:00 local across DST; the DST rules of
 :mod:`sluice.deployments.wallclock` then map those times to instants.
 
-DTSTART defaults to 2020-01-01 00:00 local. A DTSTART given with ``TZID=`` or a
-trailing ``Z`` names an instant: it is converted to the schedule's timezone first, and
-so is an ``UNTIL=...Z``. Plain (floating) values are read as local wall-clock times.
+DTSTART defaults to 2020-01-01 00:00 local. A DTSTART, RDATE or EXDATE value given
+with ``TZID=`` or a trailing ``Z`` names an instant: it is converted to the schedule's
+timezone first, and so is an ``UNTIL=...Z``. Plain (floating) values are read as
+local wall-clock times.
 """
 
 from __future__ import annotations
@@ -24,10 +25,11 @@ from sluice.errors import ScheduleError
 
 DEFAULT_DTSTART = datetime(2020, 1, 1)
 
-_DTSTART = re.compile(
-    r"DTSTART(?:;TZID=(?P<tzid>[^:;\r\n]+))?:(?P<value>\d{8}(?:T\d{6})?)(?P<utc>Z?)",
-    re.IGNORECASE,
+# A DTSTART / RDATE / EXDATE property (lines may also be separated by spaces).
+_DATED = re.compile(
+    r"(?<!\S)(?P<name>DTSTART|RDATE|EXDATE)(?P<params>;[^:\s]*)?:(?P<values>\S+)", re.IGNORECASE
 )
+_TZID = re.compile(r"TZID=(?P<tzid>[^;:]+)", re.IGNORECASE)
 _UNTIL_UTC = re.compile(r"UNTIL=(?P<value>\d{8}T\d{6})Z", re.IGNORECASE)
 
 
@@ -80,10 +82,7 @@ def parse_rrule(text: str, timezone: str) -> RRuleSpec:
         floating = _UNTIL_UTC.sub(
             lambda m: f"UNTIL={_to_local(m['value'], 'UTC', zone, text)}", text
         )
-        floating = _DTSTART.sub(
-            lambda m: f"DTSTART:{_to_local(m['value'], m['tzid'] or m['utc'], zone, text)}",
-            floating,
-        )
+        floating = _DATED.sub(lambda m: _floating_property(m, zone, text), floating)
         rule = rrulestr(floating, dtstart=DEFAULT_DTSTART, ignoretz=True)
     except ScheduleError:
         raise
@@ -92,13 +91,26 @@ def parse_rrule(text: str, timezone: str) -> RRuleSpec:
     return RRuleSpec(rule)
 
 
+def _floating_property(match: re.Match[str], zone: ZoneInfo, rule: str) -> str:
+    """A DTSTART/RDATE/EXDATE property with its values as floating wall-clock times in
+    ``zone`` (dateutil would otherwise mix naive and aware datetimes and fail later)."""
+    tzid = _TZID.search(match["params"] or "")
+    values = []
+    for value in match["values"].split(","):
+        if value[-1:] in ("Z", "z"):
+            values.append(_to_local(value[:-1], "UTC", zone, rule))
+        else:
+            values.append(_to_local(value, tzid["tzid"] if tzid else None, zone, rule))
+    return f"{match['name']}:{','.join(values)}"
+
+
 def _to_local(value: str, tzid: str | None, zone: ZoneInfo, rule: str) -> str:
-    """``value`` (an RFC 5545 date-time) as a floating wall-clock time in ``zone``;
-    unchanged when it has no timezone of its own."""
+    """``value`` (an RFC 5545 date or date-time) as a floating wall-clock time in
+    ``zone``; unchanged when it has no timezone of its own."""
     if not tzid:
         return value
-    source = UTC if tzid.upper() in ("UTC", "Z") else load_zone(tzid, f"rrule {rule!r} TZID")
-    if "T" not in value:
+    source = UTC if tzid.upper() == "UTC" else load_zone(tzid, f"rrule {rule!r} TZID")
+    if "T" not in value.upper():
         value += "T000000"
-    moment = datetime.strptime(value, "%Y%m%dT%H%M%S").replace(tzinfo=source)
+    moment = datetime.strptime(value.upper(), "%Y%m%dT%H%M%S").replace(tzinfo=source)
     return moment.astimezone(zone).strftime("%Y%m%dT%H%M%S")
