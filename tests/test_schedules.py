@@ -6,6 +6,7 @@ DST behaviour is in test_schedules_dst.py, run planning in test_schedule_plan.py
 from __future__ import annotations
 
 import itertools
+import random
 import subprocess
 import sys
 from collections.abc import Callable
@@ -490,3 +491,58 @@ def test_rrule_far_from_dtstart_matches_dateutils_own_expansion(rule: str) -> No
         times_between(RRuleSchedule(rule), start.replace(tzinfo=UTC), end.replace(tzinfo=UTC))
         == expected
     )
+
+
+def _random_field(rng: random.Random, low: int, high: int) -> tuple[str, set[int]]:
+    """A random cron field and the values it must allow, computed without the parser."""
+    shape = rng.choice(["star", "step", "range", "range-step", "list", "value"])
+    if shape == "star":
+        return "*", set(range(low, high + 1))
+    if shape == "step":
+        step = rng.randint(2, 5)
+        return f"*/{step}", set(range(low, high + 1, step))
+    a = rng.randint(low, high)
+    b = rng.randint(a, high)
+    if shape == "range":
+        return f"{a}-{b}", set(range(a, b + 1))
+    if shape == "range-step":
+        step = rng.randint(1, 4)
+        return f"{a}-{b}/{step}", set(range(a, b + 1, step))
+    if shape == "list":
+        values = sorted(rng.sample(range(low, high + 1), k=min(3, high - low + 1)))
+        return ",".join(map(str, values)), set(values)
+    return str(a), {a}
+
+
+def test_random_crons_against_a_day_by_day_reference() -> None:
+    rng = random.Random(20240501)
+    start = datetime(2023, 12, 1)
+    days = [start + timedelta(days=i) for i in range(800)]  # two leap-year Februaries ahead
+    for _ in range(150):
+        minute_text, minutes = _random_field(rng, 0, 59)
+        hour_text, hours = _random_field(rng, 0, 23)
+        dom_text, doms = _random_field(rng, 1, 31)
+        month_text, months = _random_field(rng, 1, 12)
+        dow_text, dows = _random_field(rng, 0, 6)
+        day_or = rng.random() < 0.5
+        expression = f"{minute_text} {hour_text} {dom_text} {month_text} {dow_text}"
+        use_or = day_or and not dom_text.startswith("*") and not dow_text.startswith("*")
+        expected = []
+        for day in days:
+            in_dom = day.day in doms
+            in_dow = (day.weekday() + 1) % 7 in dows
+            if day.month in months and ((in_dom or in_dow) if use_or else (in_dom and in_dow)):
+                expected += [
+                    day.replace(hour=h, minute=m, tzinfo=UTC)
+                    for h in sorted(hours)
+                    for m in sorted(minutes)
+                ]
+        try:
+            schedule = CronSchedule(expression, day_or=day_or)
+        except ScheduleError as exc:
+            assert "never fires" in str(exc), expression
+            continue
+        got = times_between(
+            schedule, days[0].replace(tzinfo=UTC), days[-1].replace(tzinfo=UTC) + timedelta(days=1)
+        )
+        assert got == expected, (expression, day_or)

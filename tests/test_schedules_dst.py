@@ -14,6 +14,7 @@ UTC (02:00 +11 -> 01:30 +10:30) and 5 Oct 15:30 UTC (02:00 +10:30 -> 02:30 +11).
 from __future__ import annotations
 
 import itertools
+import random
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -28,6 +29,7 @@ from sluice.deployments.schedules import (
     next_times,
     times_between,
 )
+from tests.test_schedules import _random_field
 
 UTC = timezone.utc
 
@@ -318,3 +320,24 @@ def test_every_rule_matches_an_instant_by_instant_reference(zone: str, near: dat
     for expression, matches, star_hour in WALL_RULES:
         expected = reference_ticks(matches, star_hour, tz, start, end)
         assert times_between(CronSchedule(expression, zone), start, end) == expected, expression
+
+
+def test_random_crons_near_transitions_match_the_reference() -> None:
+    rng = random.Random(7)
+    hour_fields = [("*", set(range(24))), ("*/2", set(range(0, 24, 2))), ("1,2", {1, 2})]
+    hour_fields += [("23,0", {0, 23}), ("1-3", {1, 2, 3}), ("0-23", set(range(24)))]
+    for _ in range(40):
+        minute_text, minutes = _random_field(rng, 0, 59)
+        hour_text, hours = rng.choice(hour_fields)
+        zone, near = rng.choice(TRANSITIONS)
+        start, end = near - timedelta(hours=8), near + timedelta(hours=8)
+        expression = f"{minute_text} {hour_text} * * *"
+        expected = reference_ticks(
+            lambda w, m=minutes, h=hours: w.minute in m and w.hour in h,
+            hour_text.startswith("*"),
+            ZoneInfo(zone),
+            start,
+            end,
+        )
+        got = times_between(CronSchedule(expression, zone), start, end)
+        assert got == expected, (expression, zone, near)
