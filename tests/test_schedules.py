@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from sluice.deployments.rrules import parse_rrule
 from sluice.deployments.schedules import (
     CronSchedule,
     IntervalSchedule,
@@ -253,6 +254,22 @@ def test_rrule_sets_with_rdate_and_exdate_in_other_zones() -> None:
         RRuleSchedule("RRULE:FREQ=DAILY\nEXDATE;TZID=Mars/Base:20240101T000000")
     with pytest.raises(ScheduleError, match="not a valid RFC 5545 rule"):
         RRuleSchedule("RRULE:FREQ=DAILY\nEXDATE;TZID=Europe/London:2024-01-01")
+    with pytest.raises(ScheduleError, match="never fires"):
+        RRuleSchedule("FREQ=DAILY;BYMONTH=2,4;BYMONTHDAY=31")
+    with pytest.raises(ScheduleError, match="INTERVAL must be a whole number >= 1"):
+        RRuleSchedule("FREQ=DAILY;INTERVAL=0")
+    with pytest.raises(ScheduleError, match="INTERVAL must be"):
+        RRuleSchedule("RRULE:FREQ=DAILY\nEXRULE:FREQ=WEEKLY;INTERVAL=0")
+
+
+def test_an_exhausted_rrule_is_remembered_as_exhausted() -> None:
+    # BYWEEKNO=60 never matches: the first query scans dateutil to the year 9999.
+    rule = RRuleSchedule("DTSTART:99000101T000000\nRRULE:FREQ=YEARLY;BYWEEKNO=60")
+    assert next_times(rule, utc(9000, 1, 1), 1) == []
+    assert parse_rrule(rule.rrule, rule.timezone)._exhausted_from <= datetime(9000, 1, 1)
+    assert next_times(rule, utc(9500, 1, 1), 1) == []
+    leap = RRuleSchedule("FREQ=DAILY;BYMONTH=2;BYMONTHDAY=29")
+    assert next_times(leap, utc(2025, 1, 1), 2) == [utc(2028, 2, 29), utc(2032, 2, 29)]
 
 
 def test_rrule_keeps_local_wall_time_across_dst() -> None:

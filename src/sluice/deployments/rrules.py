@@ -13,6 +13,7 @@ local wall-clock times.
 
 from __future__ import annotations
 
+import calendar
 import functools
 import re
 from collections.abc import Iterator
@@ -36,12 +37,22 @@ _UNTIL_UTC = re.compile(r"UNTIL=(?P<value>\d{8}T\d{6})Z", re.IGNORECASE)
 class RRuleSpec:
     """A parsed rule: ascending naive wall-clock times from any start."""
 
-    def __init__(self, rule: Any) -> None:
+    def __init__(self, text: str, rule: Any) -> None:
+        self._text = text
         self._rule = rule
+        # From here on the rule has no occurrences. Finding that out can mean dateutil
+        # scanning to the year 9999 (seconds), so it is remembered.
+        self._exhausted_from = datetime.max
 
     def wall_times(self, start: datetime) -> Iterator[datetime]:
         """Wall-clock times at or after the naive ``start``, ascending."""
-        return iter(self._fast_forward(start).xafter(start, inc=True))
+        if start >= self._exhausted_from:
+            return
+        try:
+            yield from self._fast_forward(start).xafter(start, inc=True)
+        except (TypeError, ValueError, ZeroDivisionError) as exc:  # some checks are lazy
+            raise ScheduleError(f"rrule {self._text!r}: cannot be expanded ({exc})") from None
+        self._exhausted_from = min(self._exhausted_from, start)
 
     def _fast_forward(self, start: datetime) -> Any:
         """The same rule with DTSTART moved forward by whole periods to just before
@@ -75,7 +86,7 @@ def parse_rrule(text: str, timezone: str) -> RRuleSpec:
     Raises:
         ScheduleError: naming the rule and what is wrong with it.
     """
-    from dateutil.rrule import rrulestr
+    from dateutil.rrule import rrule, rrulestr
 
     zone = load_zone(timezone, f"rrule {text!r}")
     try:
@@ -88,7 +99,21 @@ def parse_rrule(text: str, timezone: str) -> RRuleSpec:
         raise
     except (ValueError, TypeError, KeyError, IndexError) as exc:
         raise ScheduleError(f"rrule {text!r}: not a valid RFC 5545 rule ({exc})") from None
-    return RRuleSpec(rule)
+    rules = [rule] if isinstance(rule, rrule) else [*rule._rrule, *rule._exrule]
+    if any(r._interval < 1 for r in rules):
+        raise ScheduleError(f"rrule {text!r}: INTERVAL must be a whole number >= 1")
+    if isinstance(rule, rrule) and _day_never_exists(rule):
+        raise ScheduleError(f"rrule {text!r}: never fires (no BYMONTHDAY exists in its months)")
+    return RRuleSpec(text, rule)
+
+
+def _day_never_exists(rule: Any) -> bool:
+    """Whether BYMONTHDAY names only days its BYMONTH months lack (``BYMONTH=2;
+    BYMONTHDAY=30``): dateutil would scan to the year 9999 looking for one."""
+    if not rule._bymonthday or rule._bynmonthday or rule._byyearday or rule._byweekno:
+        return False
+    months = rule._bymonth or range(1, 13)
+    return all(day > calendar.monthrange(2000, m)[1] for m in months for day in rule._bymonthday)
 
 
 def _floating_property(match: re.Match[str], zone: ZoneInfo, rule: str) -> str:
