@@ -440,7 +440,9 @@ def plan_runs(
       created, keeping at most ``max_runs`` upcoming runs in all, counting those
       already created (upcoming ticks up to ``planned_until``).
 
-    Both lists are ascending aware UTC datetimes.
+    Both lists are ascending aware UTC datetimes. The caller records both and then
+    passes the latest time of either as the next ``planned_until``, so a skipped tick
+    is reported once.
     """
     require_aware(now, "now")
     if planned_until is not None:
