@@ -113,6 +113,9 @@ def test_max_runs_zero_still_reports_missed_runs() -> None:
     assert result == RunPlan(
         to_create=[], skipped=[utc(2024, 5, 1, 8), utc(2024, 5, 1, 9), utc(2024, 5, 1, 10)]
     )
+    # Advanced to the last skipped tick, the next plan does not report them again.
+    again = plan([HOURLY], utc(2024, 5, 1, 10, 35), utc(2024, 5, 1, 10), max_runs=0)
+    assert again == RunPlan(to_create=[], skipped=[])
 
 
 def test_several_schedules_are_merged_without_duplicates() -> None:
@@ -152,8 +155,8 @@ def test_a_scheduler_loop_with_a_fake_clock_accounts_for_every_tick_once(catchup
             )
             created += result.to_create
             skipped += result.skipped
-            if result.to_create:
-                planned_until = max(result.to_create)
+            if result.to_create or result.skipped:
+                planned_until = max(result.to_create + result.skipped)
         now += timedelta(minutes=7)
 
     later = end + timedelta(hours=2)  # the last plans reach past the loop's end

@@ -6,14 +6,16 @@ DST behaviour is in test_schedules_dst.py, run planning in test_schedule_plan.py
 from __future__ import annotations
 
 import itertools
+import random
 import subprocess
 import sys
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from sluice.deployments.rrules import parse_rrule
 from sluice.deployments.schedules import (
     CronSchedule,
     IntervalSchedule,
@@ -235,6 +237,41 @@ def test_rrule_dtstart_with_tzid_or_z_is_an_instant() -> None:
     assert next_times(z, utc(2024, 6, 10), 1) == [utc(2024, 6, 10, 6)]
 
 
+def test_rrule_sets_with_rdate_and_exdate_in_other_zones() -> None:
+    text = (
+        "DTSTART:20240101T090000 RRULE:FREQ=DAILY;COUNT=3 "
+        "RDATE:20240110T120000Z,20240111T120000Z "
+        "EXDATE;TZID=America/New_York:20240101T040000"
+    )
+    ticks = next_times(RRuleSchedule(text, "Europe/London"), utc(2023, 1, 1), 10)
+    assert ticks == [
+        utc(2024, 1, 2, 9),
+        utc(2024, 1, 3, 9),
+        utc(2024, 1, 10, 12),
+        utc(2024, 1, 11, 12),
+    ]
+    with pytest.raises(ScheduleError, match="unknown timezone 'Mars/Base'"):
+        RRuleSchedule("RRULE:FREQ=DAILY\nEXDATE;TZID=Mars/Base:20240101T000000")
+    with pytest.raises(ScheduleError, match="not a valid RFC 5545 rule"):
+        RRuleSchedule("RRULE:FREQ=DAILY\nEXDATE;TZID=Europe/London:2024-01-01")
+    with pytest.raises(ScheduleError, match="never fires"):
+        RRuleSchedule("FREQ=DAILY;BYMONTH=2,4;BYMONTHDAY=31")
+    with pytest.raises(ScheduleError, match="INTERVAL must be a whole number >= 1"):
+        RRuleSchedule("FREQ=DAILY;INTERVAL=0")
+    with pytest.raises(ScheduleError, match="INTERVAL must be"):
+        RRuleSchedule("RRULE:FREQ=DAILY\nEXRULE:FREQ=WEEKLY;INTERVAL=0")
+
+
+def test_an_exhausted_rrule_is_remembered_as_exhausted() -> None:
+    # BYWEEKNO=60 never matches: the first query scans dateutil to the year 9999.
+    rule = RRuleSchedule("DTSTART:99000101T000000\nRRULE:FREQ=YEARLY;BYWEEKNO=60")
+    assert next_times(rule, utc(9000, 1, 1), 1) == []
+    assert parse_rrule(rule.rrule, rule.timezone)._exhausted_from <= datetime(9000, 1, 1)
+    assert next_times(rule, utc(9500, 1, 1), 1) == []
+    leap = RRuleSchedule("FREQ=DAILY;BYMONTH=2;BYMONTHDAY=29")
+    assert next_times(leap, utc(2025, 1, 1), 2) == [utc(2028, 2, 29), utc(2032, 2, 29)]
+
+
 def test_rrule_keeps_local_wall_time_across_dst() -> None:
     schedule = RRuleSchedule("FREQ=DAILY;BYHOUR=6;BYMINUTE=0", "Europe/London")
     ticks = times_between(schedule, utc(2024, 3, 29), utc(2024, 4, 2))
@@ -310,6 +347,8 @@ def test_parse_schedule_builds_each_kind() -> None:
     assert parse_schedule(interval="1h", anchor="2024-01-01T00:00:00Z") == IntervalSchedule(
         timedelta(hours=1), utc(2024, 1, 1)
     )
+    from_yaml = parse_schedule(interval=60, anchor=date(2024, 1, 1))  # type: ignore[arg-type]
+    assert from_yaml == IntervalSchedule(timedelta(minutes=1), datetime(2024, 1, 1))
     assert parse_schedule(interval="1d", anchor="2024-01-01", timezone="Europe/London") == (
         IntervalSchedule(timedelta(days=1), datetime(2024, 1, 1), "Europe/London")
     )
@@ -332,8 +371,9 @@ def test_parse_schedule_builds_each_kind() -> None:
             {"cron": "0 * * * *", "timezone": "Mars/Base"},
             "--timezone: unknown timezone 'Mars/Base'",
         ),
-        ({"cron": "61 * * * *"}, "cron '61 * * * *': minute 61 out of range 0-59"),
-        ({"rrule": "FREQ=NEVER"}, "rrule 'FREQ=NEVER': not a valid RFC 5545 rule"),
+        ({"cron": "61 * * * *"}, "--cron '61 * * * *': minute 61 out of range 0-59"),
+        ({"cron": 61}, "--cron 61: expected text"),
+        ({"rrule": "FREQ=NEVER"}, "--rrule 'FREQ=NEVER': not a valid RFC 5545 rule"),
     ],
 )
 def test_parse_schedule_errors_name_the_flag_and_value(
@@ -443,3 +483,83 @@ def test_importing_stays_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        "DTSTART:20200101T093000\nRRULE:FREQ=WEEKLY;INTERVAL=2;BYDAY=MO,FR",
+        "DTSTART:20200103T000000\nRRULE:FREQ=DAILY;INTERVAL=3;BYHOUR=8,20;BYMINUTE=15",
+        "DTSTART:20250601T001700\nRRULE:FREQ=MINUTELY;INTERVAL=7;BYHOUR=9",
+        "DTSTART:20200101T000000\nRRULE:FREQ=HOURLY;INTERVAL=5;BYSETPOS=1;BYMINUTE=10,40",
+        "FREQ=MONTHLY;BYDAY=-1FR;UNTIL=20260101T000000",
+    ],
+)
+def test_rrule_far_from_dtstart_matches_dateutils_own_expansion(rule: str) -> None:
+    """Far from DTSTART the rule is fast-forwarded; it must give what a full walk
+    from DTSTART gives."""
+    from dateutil.rrule import rrulestr
+
+    start, end = datetime(2025, 11, 3, 7, 41), datetime(2025, 11, 30)
+    full = rrulestr(rule, dtstart=datetime(2020, 1, 1), ignoretz=True)
+    expected = [t.replace(tzinfo=UTC) for t in full.between(start, end, inc=True) if t < end]
+    assert expected
+    assert (
+        times_between(RRuleSchedule(rule), start.replace(tzinfo=UTC), end.replace(tzinfo=UTC))
+        == expected
+    )
+
+
+def _random_field(rng: random.Random, low: int, high: int) -> tuple[str, set[int]]:
+    """A random cron field and the values it must allow, computed without the parser."""
+    shape = rng.choice(["star", "step", "range", "range-step", "list", "value"])
+    if shape == "star":
+        return "*", set(range(low, high + 1))
+    if shape == "step":
+        step = rng.randint(2, 5)
+        return f"*/{step}", set(range(low, high + 1, step))
+    a = rng.randint(low, high)
+    b = rng.randint(a, high)
+    if shape == "range":
+        return f"{a}-{b}", set(range(a, b + 1))
+    if shape == "range-step":
+        step = rng.randint(1, 4)
+        return f"{a}-{b}/{step}", set(range(a, b + 1, step))
+    if shape == "list":
+        values = sorted(rng.sample(range(low, high + 1), k=min(3, high - low + 1)))
+        return ",".join(map(str, values)), set(values)
+    return str(a), {a}
+
+
+def test_random_crons_against_a_day_by_day_reference() -> None:
+    rng = random.Random(20240501)
+    start = datetime(2023, 12, 1)
+    days = [start + timedelta(days=i) for i in range(800)]  # two leap-year Februaries ahead
+    for _ in range(150):
+        minute_text, minutes = _random_field(rng, 0, 59)
+        hour_text, hours = _random_field(rng, 0, 23)
+        dom_text, doms = _random_field(rng, 1, 31)
+        month_text, months = _random_field(rng, 1, 12)
+        dow_text, dows = _random_field(rng, 0, 6)
+        day_or = rng.random() < 0.5
+        expression = f"{minute_text} {hour_text} {dom_text} {month_text} {dow_text}"
+        use_or = day_or and not dom_text.startswith("*") and not dow_text.startswith("*")
+        expected = []
+        for day in days:
+            in_dom = day.day in doms
+            in_dow = (day.weekday() + 1) % 7 in dows
+            if day.month in months and ((in_dom or in_dow) if use_or else (in_dom and in_dow)):
+                expected += [
+                    day.replace(hour=h, minute=m, tzinfo=UTC)
+                    for h in sorted(hours)
+                    for m in sorted(minutes)
+                ]
+        try:
+            schedule = CronSchedule(expression, day_or=day_or)
+        except ScheduleError as exc:
+            assert "never fires" in str(exc), expression
+            continue
+        got = times_between(
+            schedule, days[0].replace(tzinfo=UTC), days[-1].replace(tzinfo=UTC) + timedelta(days=1)
+        )
+        assert got == expected, (expression, day_or)

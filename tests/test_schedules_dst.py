@@ -14,6 +14,8 @@ UTC (02:00 +11 -> 01:30 +10:30) and 5 Oct 15:30 UTC (02:00 +10:30 -> 02:30 +11).
 from __future__ import annotations
 
 import itertools
+import random
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -27,6 +29,7 @@ from sluice.deployments.schedules import (
     next_times,
     times_between,
 )
+from tests.test_schedules import _random_field
 
 UTC = timezone.utc
 
@@ -247,3 +250,94 @@ def test_windows_stitch_together_exactly(schedule: Schedule) -> None:
         chained.extend(next_times(schedule, after, 7))
         after = chained[-1]
     assert chained == whole[: len(chained)]
+
+
+# --- every rule at once, against an instant-by-instant reference ------------------------
+
+# (expression, hand-written match on the wall clock, whether the hour field is * or */N)
+WALL_RULES = [
+    ("30 2 * * *", lambda w: (w.hour, w.minute) == (2, 30), False),
+    ("0 * * * *", lambda w: w.minute == 0, True),
+    ("*/30 * * * *", lambda w: w.minute % 30 == 0, True),
+    ("15,45 1,2 * * *", lambda w: w.minute in (15, 45) and w.hour in (1, 2), False),
+    ("*/20 */2 * * *", lambda w: w.minute % 20 == 0 and w.hour % 2 == 0, True),
+    ("30 23 * * *", lambda w: (w.hour, w.minute) == (23, 30), False),
+    ("0 0 * * *", lambda w: (w.hour, w.minute) == (0, 0), False),
+]
+
+# One instant near each transition (UTC). Santiago changes at midnight, so its overlap
+# repeats 23:00-24:00 of the day before; Dublin's "DST" is in winter (negative); Apia
+# skipped 30 December 2011 entirely.
+TRANSITIONS = [
+    ("Europe/London", utc(2024, 3, 31, 1)),
+    ("Europe/London", utc(2024, 10, 27, 1)),
+    ("America/New_York", utc(2024, 3, 10, 7)),
+    ("America/New_York", utc(2024, 11, 3, 6)),
+    ("Australia/Lord_Howe", utc(2024, 4, 6, 15)),
+    ("Australia/Lord_Howe", utc(2024, 10, 5, 15, 30)),
+    ("America/Santiago", utc(2024, 4, 7, 3)),
+    ("America/Santiago", utc(2024, 9, 8, 4)),
+    ("Europe/Dublin", utc(2024, 10, 27, 1)),
+    ("Pacific/Apia", utc(2011, 12, 30, 10)),
+]
+
+
+def reference_ticks(
+    matches: Callable[[datetime], bool],
+    star_hour: bool,
+    zone: ZoneInfo,
+    start: datetime,
+    end: datetime,
+) -> list[datetime]:
+    """Walk instants minute by minute: fire where the wall clock matches (in a repeated
+    hour only the first time, unless the hour is starred), and at the instant a clock
+    jumps forward, fire if any skipped wall-clock minute matches."""
+    minute = timedelta(minutes=1)
+    out = []
+    moment = start
+    while moment < end:
+        here = moment.astimezone(zone)
+        wall = here.replace(tzinfo=None, fold=0)
+        jump = here.utcoffset() - (moment - minute).astimezone(zone).utcoffset()  # type: ignore[operator]
+        fires = matches(wall) and (here.fold == 0 or star_hour)
+        skipped = wall - jump
+        while not fires and skipped < wall:
+            fires = matches(skipped)
+            skipped += minute
+        if fires:
+            out.append(moment)
+        moment += minute
+    return out
+
+
+@pytest.mark.parametrize(
+    ("zone", "near"), TRANSITIONS, ids=[f"{z}-{t:%Y-%m-%d}" for z, t in TRANSITIONS]
+)
+def test_every_rule_matches_an_instant_by_instant_reference(zone: str, near: datetime) -> None:
+    start, end = near - timedelta(hours=26), near + timedelta(hours=26)
+    tz = ZoneInfo(zone)
+    assert start.astimezone(tz).utcoffset() != end.astimezone(tz).utcoffset()
+    for expression, matches, star_hour in WALL_RULES:
+        expected = reference_ticks(matches, star_hour, tz, start, end)
+        assert times_between(CronSchedule(expression, zone), start, end) == expected, expression
+
+
+def test_random_crons_near_transitions_match_the_reference() -> None:
+    rng = random.Random(7)
+    hour_fields = [("*", set(range(24))), ("*/2", set(range(0, 24, 2))), ("1,2", {1, 2})]
+    hour_fields += [("23,0", {0, 23}), ("1-3", {1, 2, 3}), ("0-23", set(range(24)))]
+    for _ in range(40):
+        minute_text, minutes = _random_field(rng, 0, 59)
+        hour_text, hours = rng.choice(hour_fields)
+        zone, near = rng.choice(TRANSITIONS)
+        start, end = near - timedelta(hours=8), near + timedelta(hours=8)
+        expression = f"{minute_text} {hour_text} * * *"
+        expected = reference_ticks(
+            lambda w, m=minutes, h=hours: w.minute in m and w.hour in h,
+            hour_text.startswith("*"),
+            ZoneInfo(zone),
+            start,
+            end,
+        )
+        got = times_between(CronSchedule(expression, zone), start, end)
+        assert got == expected, (expression, zone, near)

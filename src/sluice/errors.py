@@ -37,7 +37,8 @@ The tree::
         └── CrashedRunError          the run ended because the engine or process broke
 
 ``TaskTimeoutError`` and ``FlowTimeoutError`` also derive from the built-in
-``TimeoutError`` so user code written for the standard library still catches them.
+``TimeoutError`` so user code written for the standard library still catches them;
+``ScheduleError`` derives from ``ValueError`` for the same reason.
 """
 
 from __future__ import annotations

@@ -80,14 +80,15 @@ class CronSpec:
         """The days of ``year-month`` that match the two day fields, ascending."""
         last = calendar.monthrange(year, month)[1]
         by_day = [d for d in self.days if d <= last]
-        if len(self.weekdays) == 7:
-            return by_day
+        use_or = self.dom_restricted and self.dow_restricted and self.day_or
+        if len(self.weekdays) == 7:  # every weekday allowed: OR lets every day through
+            return list(range(1, last + 1)) if use_or else by_day
         # calendar.weekday counts Monday = 0; cron counts Sunday = 0.
         weekday_of_first = (calendar.weekday(year, month, 1) + 1) % 7
         by_weekday = [
             d for d in range(1, last + 1) if (weekday_of_first + d - 1) % 7 in self.weekdays
         ]
-        if self.dom_restricted and self.dow_restricted and self.day_or:
+        if use_or:
             return sorted(set(by_day).union(by_weekday))
         return sorted(set(by_day).intersection(by_weekday))
 

@@ -36,7 +36,7 @@ import functools
 import itertools
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import TypeAlias
 from zoneinfo import ZoneInfo
 
@@ -164,8 +164,16 @@ def times_between(
         raise ScheduleError(f"limit must be a whole number >= 0 or None, got {limit!r}")
     if end <= start:
         return []
-    ticks = itertools.takewhile(lambda t: t < end, _ticks_from(s, start))
-    return list(itertools.islice(ticks, limit))
+    found: list[datetime] = []
+    if limit == 0:
+        return found
+    for tick in _ticks_from(s, start):
+        if tick >= end:
+            break
+        found.append(tick)
+        if limit is not None and len(found) >= limit:
+            break
+    return found
 
 
 def next_times(s: Schedule, after: datetime, count: int) -> list[datetime]:
@@ -190,7 +198,12 @@ def _ticks_from(s: Schedule, start: datetime) -> Iterator[datetime]:
     else:
         walls = parse_rrule(s.rrule, s.timezone).wall_times(_look_back(start, zone))
         ticks = instants(walls, zone)
-    return _stop_at_overflow(t for t in ticks if t >= start)
+    try:
+        for tick in ticks:
+            if tick >= start:
+                yield tick
+    except OverflowError:  # past datetime.max: the schedule simply has no more ticks
+        return
 
 
 def _look_back(start: datetime, zone: ZoneInfo) -> datetime:
@@ -206,13 +219,6 @@ def _look_back(start: datetime, zone: ZoneInfo) -> datetime:
         return wall
     offsets = {moment.astimezone(zone).utcoffset() for moment in (day_before, start, day_after)}
     return wall if len(offsets) == 1 else local_wall(day_before, zone)
-
-
-def _stop_at_overflow(ticks: Iterator[datetime]) -> Iterator[datetime]:
-    try:
-        yield from ticks
-    except OverflowError:  # past datetime.max: the schedule simply has no more ticks
-        return
 
 
 def _interval_ticks(s: IntervalSchedule, start: datetime, zone: ZoneInfo) -> Iterator[datetime]:
@@ -334,6 +340,8 @@ def _text(value: object, key: str) -> str:
 def _parse_anchor(value: object, where: str) -> datetime:
     if isinstance(value, datetime):
         return value
+    if isinstance(value, date):  # YAML reads an unquoted 2024-01-01 as a date
+        return datetime(value.year, value.month, value.day)
     if not isinstance(value, str):
         raise ScheduleError(f"{where} {value!r}: expected an ISO-8601 date-time")
     text = value.strip()
@@ -358,7 +366,8 @@ def parse_schedule(
     """One schedule from CLI flags or a ``sluice.yaml`` entry.
 
     Exactly one of ``cron``, ``interval`` (seconds, or ``90s 15m 1h 1d 1h30m``) and
-    ``rrule``; ``anchor`` (ISO-8601) only with ``interval``; ``timezone`` an IANA name.
+    ``rrule``; ``anchor`` (ISO-8601 text, or the date / datetime YAML makes of it) only
+    with ``interval``; ``timezone`` an IANA name (default UTC).
 
     Raises:
         ScheduleError: naming the flag and the value at fault.
@@ -375,10 +384,15 @@ def parse_schedule(
         raise ScheduleError(f"--anchor {anchor!r}: only applies to --interval")
     zone_name = "UTC" if timezone is None else timezone
     load_zone(zone_name, "--timezone")
-    if cron is not None:
-        return CronSchedule(cron=_flag_text(cron, "--cron"), timezone=zone_name)
-    if rrule is not None:
-        return RRuleSchedule(rrule=_flag_text(rrule, "--rrule"), timezone=zone_name)
+    try:
+        if cron is not None:
+            return CronSchedule(cron=_flag_text(cron, "--cron"), timezone=zone_name)
+        if rrule is not None:
+            return RRuleSchedule(rrule=_flag_text(rrule, "--rrule"), timezone=zone_name)
+    except ScheduleError as exc:
+        # The constructors say "cron '...': ..."; on the command line, name the flag.
+        message = str(exc)
+        raise ScheduleError(message if message.startswith("--") else f"--{message}") from None
     return IntervalSchedule(
         interval=parse_duration(interval, "--interval"),
         anchor_date=None if anchor is None else _parse_anchor(anchor, "--anchor"),
@@ -426,7 +440,9 @@ def plan_runs(
       created, keeping at most ``max_runs`` upcoming runs in all, counting those
       already created (upcoming ticks up to ``planned_until``).
 
-    Both lists are ascending aware UTC datetimes.
+    Both lists are ascending aware UTC datetimes. The caller records both and then
+    passes the latest time of either as the next ``planned_until``, so a skipped tick
+    is reported once.
     """
     require_aware(now, "now")
     if planned_until is not None:
