@@ -39,6 +39,8 @@ WORKLOADS = BENCH_DIR / "workloads"
 PREFECT_PYTHON = BENCH_DIR / ".prefect-venv" / "bin" / "python"
 MARKER = "BENCH-RESULT "
 GOAL_RATIO = 2.0
+#: seconds to healthy of every server this run started (the table shows best and median)
+STARTUPS: list[float] = []
 
 
 def free_port() -> int:
@@ -100,7 +102,8 @@ def server(home: Path, fresh: bool = True) -> Iterator[tuple[str, float]]:
             if process.poll() is not None or time.perf_counter() - started > 30:
                 raise RuntimeError((home / "server.log").read_text())
             time.sleep(0.01)
-        yield url, time.perf_counter() - started
+        STARTUPS.append(time.perf_counter() - started)
+        yield url, STARTUPS[-1]
     finally:
         stop(process)
 
@@ -289,7 +292,7 @@ def main() -> None:
                     n, args.prefect_repeat, work, args.prefect_python, args.prefect_timeout
                 )
             rows.append((label, embedded, client, prefect))
-        rate, startup_s = ingest_rate(args.ingest, args.ingest_batch, work)
+        rate, _ = ingest_rate(args.ingest, args.ingest_batch, work)
 
     print(
         f"\n{'workload':<26}{'embedded s':>12}{'client s':>12}{'client/emb':>12}"
@@ -310,7 +313,11 @@ def main() -> None:
         f"\nserver ingest: {rate:,.0f} task-run-state records/s "
         f"({args.ingest:,} records, {args.ingest_batch:,} per request; goal >= 10,000/s)"
     )
-    print(f"server start to healthy: {startup_s:.2f} s (goal <= 1 s)")
+    starts = sorted(STARTUPS)
+    print(
+        f"server start to healthy: best {starts[0]:.2f} s, median {starts[len(starts) // 2]:.2f} s "
+        f"of {len(starts)} starts (goal <= 1 s)"
+    )
 
 
 if __name__ == "__main__":

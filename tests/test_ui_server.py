@@ -142,7 +142,7 @@ def test_optional_pages_and_features_follow_the_api(tmp_path: Path) -> None:
 
     def build(with_api: bool) -> TestClient:
         app = FastAPI()
-        app.include_router(ui_data.router, prefix="/api")
+        ui_data.router.add_to(app.router, "/api")
         if with_api:
             # Stand-ins for APIs other parts of Sluice add: only their paths matter here.
             app.add_api_route("/api/deployments", lambda: [], methods=["GET"])

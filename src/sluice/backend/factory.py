@@ -23,7 +23,7 @@ import sys
 import threading
 
 from sluice.backend.protocol import Backend
-from sluice.errors import StoreError
+from sluice.errors import ConfigurationError, StoreError
 from sluice.settings import Settings, load_settings
 
 _lock = threading.Lock()
@@ -69,8 +69,13 @@ def _store_key(settings: Settings) -> str:
 
 def _open(settings: Settings) -> Backend:
     if settings.api_url:
-        from sluice.backend.http import HttpBackend
-
+        try:
+            from sluice.backend.http import HttpBackend
+        except ImportError as exc:
+            raise ConfigurationError(
+                f"Client mode (SLUICE_API_URL={settings.api_url}) needs its extra: "
+                f"pip install 'sluice[client]' ({exc})"
+            ) from exc
         return HttpBackend(settings)
     from sluice.backend.local import LocalBackend
 

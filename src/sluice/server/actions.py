@@ -49,12 +49,11 @@ def ingest(
     if count > limit:
         raise BatchTooLarge(count, limit)
     check_storable(batch, unicode_checked=unicode_checked)
-    rows = rows_of(batch)
     # Acknowledged means durable: both return once committed.
     if batch.resent:
-        writer.write_resent(rows)
+        writer.write_resent(rows_of(batch))
     else:
-        writer.write(rows)
+        writer.write(batch)
     return count
 
 

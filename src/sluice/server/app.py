@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
 
 from sluice.server.api import (
     deployments,
@@ -101,7 +101,6 @@ def create_app(settings: Settings | None = None, *, crash_interval: float | None
         redoc_url=None,
         lifespan=lifespan,
     )
-    api = APIRouter(prefix=API_PREFIX)
     for module in (
         health,
         ingest,
@@ -114,8 +113,8 @@ def create_app(settings: Settings | None = None, *, crash_interval: float | None
         ui_data,
         ui_actions,
     ):
-        api.include_router(module.router)
-    app.include_router(api)
+        # Built once, on the app itself (see sluice.server.api.route_table).
+        module.router.add_to(app.router, API_PREFIX)
     install_docs(app, OPENAPI_PATH)
     # The web UI's pages come after the API: its menu shows pages whose API exists.
     mount_ui(app, app.version)

@@ -26,12 +26,15 @@ from sluice.store.rows import (
     heartbeat_row,
     log_row,
     log_snapshot,
+    log_values,
     state_row,
     state_snapshot,
+    state_values,
     task_run_row,
     task_run_snapshot,
+    task_run_values,
 )
-from sluice.store.sqlite_native import SqliteStore, sqlite_file
+from sluice.store.sqlite_native import SqliteStore, ValueGroup, row_values, sqlite_file
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -49,6 +52,31 @@ def rows_of(batch: IngestBatch) -> RowBatch:
         logs=[log_row(log_snapshot(r)) for r in batch.logs],
         heartbeats=[heartbeat_row(h.flow_run_id, h.at.timestamp()) for h in batch.heartbeats],
     )
+
+
+def value_groups_of(batch: IngestBatch) -> list[ValueGroup]:
+    """The SQLite writer's parameter tuples of an ingest batch, group by group.
+
+    The many records of a batch (task runs, states, logs) become tuples
+    directly, as in the embedded writer, without a dict per row; SQLite has
+    one writer at a time, so nothing needs sorting into a lock order.
+    """
+    groups: list[ValueGroup] = []
+    if batch.flows:
+        groups.append(("flows", row_values("flows", map(flow_row, batch.flows))))
+    if batch.flow_runs:
+        groups.append(("flow_runs", row_values("flow_runs", map(flow_run_row, batch.flow_runs))))
+    if batch.task_runs:
+        values = [task_run_values(task_run_snapshot(r)) for r in batch.task_runs]
+        groups.append(("task_runs", values))
+    if batch.states:
+        groups.append(("states", [state_values(state_snapshot(s)) for s in batch.states]))
+    if batch.logs:
+        groups.append(("logs", [log_values(log_snapshot(r)) for r in batch.logs]))
+    if batch.heartbeats:
+        beats = [heartbeat_row(h.flow_run_id, h.at.timestamp()) for h in batch.heartbeats]
+        groups.append(("heartbeats", row_values("heartbeats", beats)))
+    return groups
 
 
 def open_ingest_writer(backend: LocalBackend) -> IngestWriter:
@@ -91,17 +119,19 @@ class IngestWriter:
         self._sqlite: SqliteStore | None = None
         if path is not None:
             self._sqlite = SqliteStore(path, lock_timeout=lock_timeout)
-            self._write_rows: Callable[[RowBatch], None] = self._sqlite.write_batch
         else:
             self._write_rows = _sqlalchemy_writer(engine(), lock_timeout, label)
 
-    def write(self, rows: RowBatch) -> None:
-        """Commit ``rows`` in one transaction (retried while the database is busy).
+    def write(self, batch: IngestBatch) -> None:
+        """Commit ``batch`` in one transaction (retried while the database is busy).
 
         Raises:
-            StoreError: the write failed; nothing of ``rows`` is stored.
+            StoreError: the write failed; nothing of ``batch`` is stored.
         """
-        self._write_rows(rows)
+        if self._sqlite is not None:
+            self._sqlite.write_values(value_groups_of(batch))
+        else:
+            self._write_rows(rows_of(batch))
 
     def write_resent(self, rows: RowBatch) -> int:
         """Commit ``rows`` that may be in the database already (a batch sent again),

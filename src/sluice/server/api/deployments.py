@@ -12,7 +12,7 @@ import dataclasses
 import math
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Query, Response
+from fastapi import Body, Depends, HTTPException, Query, Response
 from pydantic import AwareDatetime
 
 from sluice.api_deployment_schemas import (
@@ -26,10 +26,11 @@ from sluice.api_schemas import MarkedIds
 from sluice.schemas import DeploymentRecord, FlowRunRecord
 from sluice.server.api.deps import BackendDep
 from sluice.server.api.refusals import no_nul_in_url, refusals, refuse_nul
+from sluice.server.api.route_table import RouteTable
 from sluice.server.validation import check_storable
 from sluice.states import StateType
 
-router = APIRouter(tags=["deployments"], dependencies=[Depends(no_nul_in_url)])
+router = RouteTable(tags=["deployments"], dependencies=[Depends(no_nul_in_url)])
 
 #: most deployments or runs one page may hold
 MAX_PAGE = 1000

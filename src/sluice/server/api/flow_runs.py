@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import Depends, Query
 from pydantic import AwareDatetime
 
 from sluice.api_schemas import Count, MarkedIds, MarkLapsedRequest, SetStateRequest
@@ -12,10 +12,11 @@ from sluice.orchestration import ProposedState
 from sluice.schemas import FlowRunFilter, FlowRunRecord, LogRecord, TaskRunRecord
 from sluice.server import actions
 from sluice.server.api.deps import BackendDep
+from sluice.server.api.route_table import RouteTable
 from sluice.server.validation import INT64_MAX, check_storable
 from sluice.states import StateType, utcnow
 
-router = APIRouter(prefix="/flow_runs", tags=["flow runs"])
+router = RouteTable(prefix="/flow_runs", tags=["flow runs"])
 
 #: most runs one page may hold
 MAX_PAGE = 1000

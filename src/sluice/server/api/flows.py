@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
 from sluice.schemas import FlowRecord
 from sluice.server.api.deps import BackendDep
+from sluice.server.api.route_table import RouteTable
 
-router = APIRouter(prefix="/flows", tags=["flows"])
+router = RouteTable(prefix="/flows", tags=["flows"])
 
 
 @router.get("", response_model=list[FlowRecord])

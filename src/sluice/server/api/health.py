@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 
 from sluice.api_schemas import Health
+from sluice.server.api.route_table import RouteTable
 
-router = APIRouter(tags=["health"])
+router = RouteTable(tags=["health"])
 
 
 @router.get("/health", response_model=Health)

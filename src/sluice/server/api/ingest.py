@@ -2,8 +2,11 @@
 
 The hot path of the server: a client's batcher sends thousands of records per
 request. The route parses the raw body once, straight from JSON bytes to
-records (``TypeAdapter.validate_json``), instead of FastAPI's ``json.loads``
-followed by a second pass over the Python objects. The endpoint is still
+records, instead of FastAPI's ``json.loads`` followed by a second pass over
+the Python objects: first with msgspec, strict and several times faster than
+pydantic, which reads every body our own client sends; a body it refuses is
+parsed again by pydantic, which is laxer (``"1"`` for an int, timestamps as
+numbers) and words the 422 field errors the API documents. The endpoint is still
 declared with an ``IngestBatch`` parameter, so the OpenAPI schema (and the
 docs) are the same as for any FastAPI body; :class:`RawBodyRoute` only
 replaces how the request is handled.
@@ -15,7 +18,8 @@ import json
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+import msgspec
+from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
@@ -25,16 +29,24 @@ from starlette.concurrency import run_in_threadpool
 from sluice.api_schemas import Accepted, IngestBatch
 from sluice.server import actions
 from sluice.server.api.deps import IngestWriterDep
+from sluice.server.api.route_table import RouteTable
 from sluice.server.ingest_writer import IngestWriter
 
 _BATCH: TypeAdapter[IngestBatch] = TypeAdapter(IngestBatch)
+_STRICT_BATCH = msgspec.json.Decoder(IngestBatch)
 
 
 def parse_batch(body: bytes) -> tuple[IngestBatch, bool]:
-    """The batch in a request body, and whether pydantic's JSON parser read it
-    (its strings are then valid Unicode), or :class:`RequestValidationError`
-    (422) with the same field errors (``loc`` starting with ``"body"``) FastAPI
-    would give."""
+    """The batch in a request body, and whether a JSON parser that refuses lone
+    surrogates read it (its strings are then valid Unicode), or
+    :class:`RequestValidationError` (422) with the same field errors (``loc``
+    starting with ``"body"``) FastAPI would give."""
+    try:
+        # Accepts a subset of what pydantic accepts, to the same records;
+        # anything else (even valid) goes the slower way below.
+        return _STRICT_BATCH.decode(body), True
+    except msgspec.MsgspecError:
+        pass
     try:
         return _BATCH.validate_json(body), True
     except ValidationError as exc:
@@ -82,7 +94,7 @@ class RawBodyRoute(APIRoute):
         return handler
 
 
-router = APIRouter(tags=["ingest"], route_class=RawBodyRoute)
+router = RouteTable(tags=["ingest"], route_class=RawBodyRoute)
 
 
 @router.post("/ingest", status_code=202, response_model=Accepted)

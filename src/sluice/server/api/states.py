@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-
 from sluice.schemas import StateRecord
 from sluice.server.api.deps import BackendDep
+from sluice.server.api.route_table import RouteTable
 
-router = APIRouter(prefix="/runs", tags=["states"])
+router = RouteTable(prefix="/runs", tags=["states"])
 
 
 @router.get("/{run_id}/states", response_model=list[StateRecord])

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from pydantic import AwareDatetime
 
 from sluice.schemas import TaskRunRecord
 from sluice.server.api.deps import BackendDep
+from sluice.server.api.route_table import RouteTable
 from sluice.states import utcnow
 
-router = APIRouter(prefix="/task_runs", tags=["task runs"])
+router = RouteTable(prefix="/task_runs", tags=["task runs"])
 
 
 # Declared before /{task_run_id} so that "cached" is not taken for an id.

@@ -15,19 +15,20 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi import Depends, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, Field
 
 from sluice.schemas import DeploymentRecord
 from sluice.server.api.deps import BackendDep
 from sluice.server.api.refusals import no_nul_in_url, refusals, refuse_nul
+from sluice.server.api.route_table import RouteTable
 from sluice.server.api.ui_data import _body_tagged, _read, _record_json
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
 
-router = APIRouter(prefix="/ui", tags=["ui"], dependencies=[Depends(no_nul_in_url)])
+router = RouteTable(prefix="/ui", tags=["ui"], dependencies=[Depends(no_nul_in_url)])
 
 #: upcoming runs listed per deployment on the list page and the detail page
 NEXT_RUNS = 3

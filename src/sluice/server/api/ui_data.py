@@ -18,17 +18,18 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import Query, Request, Response
 
 from sluice.schemas import FlowRunRecord, TaskRunRecord
 from sluice.server.api.deps import BackendDep
 from sluice.server.api.flow_runs import FilterDep
+from sluice.server.api.route_table import RouteTable
 from sluice.states import StateType
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
 
-router = APIRouter(prefix="/ui", tags=["ui"])
+router = RouteTable(prefix="/ui", tags=["ui"])
 
 T = TypeVar("T")
 

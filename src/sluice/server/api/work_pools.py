@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Response
+from fastapi import Body, Depends, HTTPException, Response
 
 from sluice.api_deployment_schemas import (
     MAX_CLAIM,
@@ -18,9 +18,10 @@ from sluice.backend.deployments_protocol import RELEASED_MESSAGE
 from sluice.schemas import FlowRunRecord, WorkerRecord, WorkPoolRecord, WorkQueueRecord
 from sluice.server.api.deps import BackendDep
 from sluice.server.api.refusals import no_nul_in_url, refusals, refuse_nul
+from sluice.server.api.route_table import RouteTable
 from sluice.server.validation import check_storable
 
-router = APIRouter(tags=["work pools"], dependencies=[Depends(no_nul_in_url)])
+router = RouteTable(tags=["work pools"], dependencies=[Depends(no_nul_in_url)])
 
 
 @router.post("/work_pools", response_model=WorkPoolRecord, status_code=201)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import HTMLResponse
 
 if TYPE_CHECKING:
@@ -116,13 +116,13 @@ def mount_ui(app: FastAPI, version: str, pages: Sequence[Page] = PAGES) -> None:
     api_paths = route_paths(app)
     available = [p for p in pages if p.requires is None or p.requires in api_paths]
     nav = [p for p in available if p.in_nav]
-    router = APIRouter(include_in_schema=False)
     for page in available:
-        router.add_api_route(
+        # On the app's own router: an included router's routes are built twice.
+        app.router.add_api_route(
             page.path,
             _page_handler(page, nav, version),
             methods=["GET"],
             response_class=HTMLResponse,
+            include_in_schema=False,
         )
-    app.include_router(router)
     app.mount(STATIC_PATH, StaticFiles(directory=HERE / "static"), name="ui-static")
