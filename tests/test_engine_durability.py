@@ -71,6 +71,8 @@ def test_eight_flow_processes_write_one_sqlite_file_at_once(tmp_path: Path) -> N
 
 
 @pytest.mark.slow
+# ~20 s on a quiet machine; it came within seconds of the default 120 s on a busy one.
+@pytest.mark.timeout(300)
 def test_a_flow_with_100000_mapped_tasks_records_every_one(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
