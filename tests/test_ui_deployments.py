@@ -64,6 +64,36 @@ def gate(folder: str) -> str:
 def flaky(folder: str) -> str:
     first = step(folder, "first")
     return gate(folder) + first
+
+
+def _count(folder: str, label: str) -> None:
+    with open(Path(folder) / "calls.log", "a") as f:
+        f.write(label + "\\n")
+
+
+@task
+def load(folder: str) -> int:
+    _count(folder, "load")
+    return 1
+
+
+@task(name="<img src=x onerror=alert(1)>")
+def shape(folder: str, x: int) -> int:
+    _count(folder, "shape")
+    return x + 1
+
+
+@task
+def publish(folder: str, x: int) -> int:
+    _count(folder, "publish")
+    if Path(folder, "FAIL_PUBLISH").exists():
+        raise RuntimeError("the FAIL_PUBLISH file is there")
+    return x * 10
+
+
+@flow
+def pipeline(folder: str) -> int:
+    return publish(folder, shape(folder, shape(folder, load(folder))))
 """
 
 
@@ -107,6 +137,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
                            "parameters": {"name": "Ada"}}),
         ("greet", "hourly", {"cron": "0 * * * *", "parameters": {"name": "Bo"}}),
         ("flaky", "resumable", {"parameters": {"folder": str(project)}}),
+        ("pipeline", "from-task", {"parameters": {"folder": str(project)}}),
     ]  # fmt: skip
     for flow, name, options in specs:
         DeploymentSpec(
@@ -358,6 +389,57 @@ def test_resume_a_failed_deployment_run_from_its_page(setup: Setup, watched: Wat
     expect(first.locator(".mark")).to_have_text("Replayed")
     # The first attempt's step was replayed from the journal, not run again.
     assert (setup.project / "steps.log").read_text().split() == ["first"]
+
+
+def test_resume_a_failed_deployment_run_from_a_chosen_task(setup: Setup, watched: Watched) -> None:
+    from playwright.sync_api import expect
+
+    (setup.project / "FAIL_PUBLISH").write_text("x")
+    run = setup.send("POST", "/api/deployments/pipeline/from-task/runs", {})
+    page = watched.page
+    page.goto(f"{setup.server.url}/runs/{run['id']}")
+    expect(page.locator("#title .badge")).to_have_text("Failed", timeout=60_000)
+    calls = setup.project / "calls.log"
+    assert calls.read_text().split() == ["load", "shape", "shape", "publish"]
+    (setup.project / "FAIL_PUBLISH").unlink()
+    # Every badge the title shows from now on, to see the run move live.
+    page.evaluate(
+        """() => { window.__seen = [];
+        new MutationObserver(() => { const b = document.querySelector('#title .badge');
+          if (b && window.__seen.at(-1) !== b.textContent) window.__seen.push(b.textContent); })
+        .observe(document.getElementById('title'), { childList: true, subtree: true }); }"""
+    )
+    # The second call of the task whose name is markup: shown as text, sent as its key.
+    key = f"{HOSTILE}:1"
+    expect(page.locator("button.resume-from")).to_have_count(4)
+    page.locator(f"button.resume-from[data-task='{key}']").click()
+    panel = page.locator("#resume-from")
+    expect(panel).to_contain_text(f"call 1 of task {HOSTILE}")
+    expect(page.locator("#resume-from-command")).to_have_count(0)  # a worker can take it
+    screenshot(page, "flow-run-resume-from")
+    page.locator("#resume-from-confirm").click()
+    expect(page.locator("#action-result")).to_contain_text(f"from task {key}")
+    expect(page.locator("#action-result")).to_contain_text("AwaitingResume")
+    expect(panel).to_be_hidden()
+    try:
+        expect(page.locator("#title .badge")).to_have_text("Completed", timeout=60_000)
+    except AssertionError:
+        states = get_json(setup.server, f"/api/ui/flow_runs/{run['id']}")["states"]
+        raise AssertionError(f"{states}\n{setup.worker.log()}") from None
+    seen = page.evaluate("window.__seen")
+    assert seen[-1] == "Completed", seen
+    assert {"AwaitingResume", "Pending", "Running"} & set(seen), seen
+    expect(page.locator("button.resume-from")).to_have_count(0)
+    expect(page.locator("#task-runs th.resume-col")).to_be_hidden()
+    # load and the first shape were replayed; the chosen call and publish ran again.
+    assert calls.read_text().split()[4:] == ["shape", "publish"]
+    rows = page.locator("#task-runs tbody tr")
+    expect(rows.filter(has_text="load").locator(".mark")).to_have_text("Replayed")
+    expect(rows.filter(has_text=HOSTILE).locator(".mark", has_text="Replayed")).to_have_count(1)
+    screenshot(page, "flow-run-resumed-from-task")
+    page.click("#tabs a[data-tab=details]")
+    expect(page.locator("#states")).to_contain_text(f"Resume requested from task '{key}'")
+    assert page.locator("img").count() == 0
 
 
 def test_hostile_deployment_text_stays_text(setup: Setup, watched: Watched) -> None:
