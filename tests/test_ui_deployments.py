@@ -442,6 +442,99 @@ def test_resume_a_failed_deployment_run_from_a_chosen_task(setup: Setup, watched
     assert page.locator("img").count() == 0
 
 
+def test_edit_schedules_from_the_deployments_page(setup: Setup, watched: Watched) -> None:
+    from playwright.sync_api import expect
+
+    london = {"kind": "cron", "cron": "0 6 * * *", "timezone": "Europe/London"}
+    setup.send(
+        "PUT",
+        "/api/deployments",
+        {
+            "name": "editable", "flow_name": "greet", "entrypoint": "flows.py:greet",
+            "parameters": {"name": "Ed"}, "schedules": [london], "work_pool_name": POOL,
+            "paused": True,
+        },
+    )  # fmt: skip
+    page = watched.page
+    page.goto(f"{setup.server.url}/deployments")
+    page.locator("#deployments tr[data-deployment='greet/editable'] a.edit-schedules").click()
+    form = page.locator("#schedules-form")
+    expect(form).to_be_visible()
+    rows = form.locator(".schedule-row")
+    expect(rows).to_have_count(1)
+    expect(rows.nth(0).locator("[data-field=value]")).to_have_value("0 6 * * *")
+    expect(rows.nth(0).locator("[data-field=timezone]")).to_have_value("Europe/London")
+    # Bad values: each problem under its own field, nothing saved.
+    rows.nth(0).locator("[data-field=value]").fill("61 * * * *")
+    page.click("#add-schedule")
+    expect(rows).to_have_count(2)
+    rows.nth(1).locator("[data-field=kind]").select_option("interval")
+    rows.nth(1).locator("[data-field=value]").fill("1x")
+    rows.nth(1).locator("[data-field=timezone]").fill(HOSTILE)
+    page.click("#save-schedules")
+    error = form.locator("[data-error-for='schedules.0.value']")
+    expect(error).to_contain_text("minute 61 out of range 0-59")
+    expect(rows.nth(0).locator("[data-field=value]")).to_have_class("invalid")
+    expect(form.locator("[data-error-for='schedules.1.value']")).to_contain_text("90s, 15m")
+    expect(form.locator("[data-error-for='schedules.1.timezone']")).to_contain_text(
+        f"unknown timezone '{HOSTILE}'"
+    )
+    expect(form.locator("[data-error-for='schedules.0.timezone']")).to_be_empty()
+    expect(page.locator("#schedules-result .error")).to_contain_text("fix the marked fields")
+    assert page.locator("img").count() == 0
+    stored = get_json(setup.server, "/api/deployments/greet/editable")
+    assert stored["schedules"] == [{**london, "day_or": True}]
+    screenshot(page, "deployment-schedules-editor")
+    # Fixed: saved, and the page shows the new schedules in words.
+    rows.nth(0).locator("[data-field=value]").fill("30 7 * * 1-5")
+    rows.nth(1).locator("[data-field=value]").fill("2h")
+    rows.nth(1).locator("[data-field=timezone]").fill("UTC")
+    page.click("#save-schedules")
+    expect(form).to_be_hidden()
+    expect(page.locator("#action-result")).to_contain_text("Schedules saved (2)")
+    expect(page.locator("#schedules")).to_contain_text("cron '30 7 * * 1-5' (Europe/London)")
+    expect(page.locator("#schedules")).to_contain_text("every 2h from")
+    stored = get_json(setup.server, "/api/deployments/greet/editable")
+    assert [s["kind"] for s in stored["schedules"]] == ["cron", "interval"]
+    assert stored["schedules"][1]["interval"] == 7200
+    # Editing again starts from what is stored; removing a row drops that schedule.
+    page.click("#edit-schedules")
+    expect(rows.nth(1).locator("[data-field=value]")).to_have_value("2h")
+    rows.nth(0).locator(".remove-schedule").click()
+    expect(rows).to_have_count(1)
+    page.click("#save-schedules")
+    expect(page.locator("#schedules li")).to_have_count(1)
+    expect(page.locator("#schedules")).to_contain_text("every 2h from")
+    setup.send("DELETE", "/api/deployments/greet/editable")
+
+
+def test_schedules_endpoint_refuses_clearly(setup: Setup) -> None:
+    import urllib.error
+
+    def refused(body: Any) -> tuple[int, Any]:
+        with pytest.raises(urllib.error.HTTPError) as caught:
+            setup.send("PUT", "/api/ui/deployments/greet/hourly/schedules", body)
+        return caught.value.code, json.loads(caught.value.read())
+
+    bad = [
+        {"kind": "cron", "value": "* * *"},
+        {"kind": "rrule", "value": "FREQ=SOMETIMES", "timezone": "Nowhere/Land"},
+    ]
+    status, body = refused({"schedules": bad})
+    assert status == 422
+    assert [f["field"] for f in body["fields"]] == [
+        "schedules.0.value", "schedules.1.timezone", "schedules.1.value",
+    ]  # fmt: skip
+    assert "expected 5 fields" in body["fields"][0]["message"]
+    assert "schedules.1.value: " in body["detail"]
+    status, body = refused({"schedules": [{"kind": "weekly", "value": "x"}]})
+    assert status == 422  # not a kind: the request's shape is wrong
+    status, body = refused({"schedules": [{"kind": "cron", "value": "0 * * * *", "x": 1}]})
+    assert status == 422
+    before = get_json(setup.server, "/api/deployments/greet/hourly")["schedules"]
+    assert before == [{"kind": "cron", "cron": "0 * * * *", "timezone": "UTC", "day_or": True}]
+
+
 def test_hostile_deployment_text_stays_text(setup: Setup, watched: Watched) -> None:
     from playwright.sync_api import expect
 
