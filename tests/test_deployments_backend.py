@@ -460,7 +460,7 @@ def test_resume_from_a_task_keeps_the_task_in_the_awaiting_resume_state(backend:
     assert last.name == "AwaitingResume" and last.details == {"from_task": "<b>x:y</b>:0"}
     assert "from task '<b>x:y</b>:0'" in (last.message or "")
     # Claimed (Pending) and handed back (Scheduled): the request is still the pending one.
-    from sluice.backend.resume_from import pending_from_task
+    from sluice.resume_from import pending_from_task
 
     claimed = backend.claim_flow_runs("default", worker_name="w", limit=1, now=at(2))
     assert [r.id for r in claimed] == [run.id]

@@ -232,7 +232,7 @@ class DeploymentBackend(Protocol):
 
         The run goes back to Scheduled, named ``AwaitingResume``, for a worker
         to claim; it resumes from its journal. With ``from_task`` (``NAME`` or
-        ``NAME:INDEX``, see :mod:`sluice.backend.resume_from`) that task and
+        ``NAME:INDEX``, see :mod:`sluice.resume_from`) that task and
         every later call execute again instead of being replayed; the key is
         kept in the AwaitingResume state's details until a worker starts it.
 

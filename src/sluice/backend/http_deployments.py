@@ -409,7 +409,7 @@ class HttpDeploymentsMixin:
 
     def resume_flow_run(self, run_id: str, from_task: str | None = None) -> FlowRunRecord:
         """Queue a Failed/Crashed/Cancelled run of a deployment to resume (AwaitingResume)."""
-        from sluice.backend.resume_from import parse_from_task
+        from sluice.resume_from import parse_from_task
 
         path = f"/api/flow_runs/{_seg(run_id)}/resume"
         if from_task is None:  # no body: what servers without from_task understand

@@ -2,15 +2,15 @@
 
 A worker claims it like any due run and reruns it, replaying its journal;
 with ``from_task`` (kept in the AwaitingResume state's details, see
-:mod:`sluice.backend.resume_from`) only the calls before that task replay.
+:mod:`sluice.resume_from`) only the calls before that task replay.
 """
 
 from __future__ import annotations
 
 from sqlalchemy import Connection, select
 
-from sluice.backend.resume_from import FROM_TASK_DETAIL, parse_from_task
 from sluice.errors import ConflictError
+from sluice.resume_from import FROM_TASK_DETAIL, parse_from_task
 from sluice.schemas import AWAITING_RESUME_STATE, FlowRunRecord
 from sluice.states import RESUMABLE_TYPES, StateType
 from sluice.store import queries

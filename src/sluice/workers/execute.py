@@ -6,7 +6,7 @@ directory, takes the run's stored parameters and runs the flow *as* the
 existing run (same id): Pending -> Running -> a final state. A run that ran
 before (``run_count > 0``: queued again to resume) replays its journal, so
 its completed tasks are not computed twice; one resumed with a ``from_task``
-(see :mod:`sluice.backend.resume_from`) replays only the calls before it.
+(see :mod:`sluice.resume_from`) replays only the calls before it.
 
 A run whose code cannot be found or imported ends Failed with the reason as
 its state message: never left Pending.
@@ -140,10 +140,10 @@ def end_without_running(
 def _run(flow: Flow[..., Any], record: FlowRunRecord, backend: Backend, settings: Settings) -> Any:
     import logging
 
-    from sluice.backend.resume_from import pending_from_task
     from sluice.engine.flow_engine import FlowRunDriver, run_flow_async, run_flow_sync
     from sluice.engine.flow_setup import entrypoint_of
     from sluice.engine.journal import Journal
+    from sluice.resume_from import pending_from_task
     from sluice.utilities.asyncs import run_coroutine_sync
 
     # Absolute, so that ``sluice flow-run resume`` can load it from anywhere.
