@@ -433,6 +433,74 @@ def test_resume_refuses_runs_without_deployment(backend: Any) -> None:
         backend.resume_flow_run("ffffffff-nope")
 
 
+def _failed_run_with_tasks(backend: Any, *task_names: str) -> FlowRunRecord:
+    """A failed run of etl/daily that ran ``task_names`` (call indexes counted per name)."""
+    from sluice.schemas import TaskRunRecord
+
+    backend.upsert_deployment(make_deployment())
+    run = backend.create_flow_run_from_deployment("etl/daily", scheduled_start_time=at(0))
+    claimed = backend.claim_flow_runs("default", worker_name="w", limit=1, now=at(1))[0]
+    calls: dict[str, int] = {}
+    for name in task_names:
+        index = calls[name] = calls.get(name, -1) + 1
+        task = TaskRunRecord(new_id(), name, f"{name}-{index}", run.id, call_index=index)
+        task.apply(Completed())
+        backend.write_task_run(task)
+    claimed.apply(Failed(message="boom"))
+    backend.write_flow_run(claimed)
+    backend.flush()
+    return claimed
+
+
+def test_resume_from_a_task_keeps_the_task_in_the_awaiting_resume_state(backend: Any) -> None:
+    run = _failed_run_with_tasks(backend, "load", "<b>x:y</b>", "load")
+    resumed = backend.resume_flow_run(run.id, from_task="<b>x:y</b>:0")
+    assert (resumed.state_type, resumed.state_name) == (StateType.SCHEDULED, "AwaitingResume")
+    last = backend.read_states(run.id)[-1]
+    assert last.name == "AwaitingResume" and last.details == {"from_task": "<b>x:y</b>:0"}
+    assert "from task '<b>x:y</b>:0'" in (last.message or "")
+    # Claimed (Pending) and handed back (Scheduled): the request is still the pending one.
+    from sluice.resume_from import pending_from_task
+
+    claimed = backend.claim_flow_runs("default", worker_name="w", limit=1, now=at(2))
+    assert [r.id for r in claimed] == [run.id]
+    assert backend.release_flow_runs([run.id], worker_name="w") == [run.id]
+    assert pending_from_task(backend.read_states(run.id)) == "<b>x:y</b>:0"
+    again = backend.claim_flow_runs("default", worker_name="w", limit=1, now=at(3))[0]
+    again.apply(Running())
+    backend.write_flow_run(again)
+    again.apply(Failed())
+    backend.write_flow_run(again)
+    backend.flush()
+    # A later plain resume carries no task; a name alone (every call) is accepted too.
+    backend.resume_flow_run(run.id)
+    assert backend.read_states(run.id)[-1].details is None
+    assert pending_from_task(backend.read_states(run.id)) is None
+
+
+def test_resume_from_a_task_by_name_alone(backend: Any) -> None:
+    run = _failed_run_with_tasks(backend, "load", "load")
+    backend.resume_flow_run(run.id, from_task="load")
+    assert backend.read_states(run.id)[-1].details == {"from_task": "load"}
+
+
+def test_resume_from_refuses_bad_or_unknown_tasks(backend: Any) -> None:
+    run = _failed_run_with_tasks(backend, "load", "load")
+    for bad in ["load:x", "load:-1", ":0", "", "load:" + "9" * 19, "lo\x00ad"]:
+        with pytest.raises(ValueError, match=r"^from_task: "):
+            backend.resume_flow_run(run.id, from_task=bad)
+    with pytest.raises(ValueError, match="never ran a task named 'publish'"):
+        backend.resume_flow_run(run.id, from_task="publish")
+    with pytest.raises(ValueError, match="never made call 2 of task 'load'"):
+        backend.resume_flow_run(run.id, from_task="load:2")
+    assert backend.read_flow_run(run.id).state_name == "Failed"  # nothing was queued
+    backend.resume_flow_run(run.id, from_task="load:1")
+    with pytest.raises(ConflictError, match="only Failed, Crashed or Cancelled"):
+        backend.resume_flow_run(run.id, from_task="load:1")  # not resumable wins: 409
+    with pytest.raises(NotFoundError):
+        backend.resume_flow_run("ffffffff-nope", from_task="load")
+
+
 def test_late_runs(backend: Any) -> None:
     dep = backend.upsert_deployment(make_deployment())
     now = utcnow()

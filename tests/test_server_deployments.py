@@ -132,6 +132,45 @@ def test_resume_endpoint(api: httpx.Client, api_server: ServerProcess) -> None:
     assert api.post("/flow_runs/nope/resume").status_code == 404
 
 
+def test_resume_from_a_task_over_http(api: httpx.Client, api_server: ServerProcess) -> None:
+    from sluice.schemas import TaskRunRecord
+    from sluice.states import Completed
+
+    assert api.put("/deployments", json=DEPLOYMENT).status_code == 200
+    run = api.post("/deployments/etl/daily/runs", json={}).json()
+    store = LocalBackend(Settings(home=api_server.home))
+    try:
+        record = store.read_flow_run(run["id"])
+        record.apply(Failed())
+        store.write_flow_run(record)
+        task = TaskRunRecord(new_id(), "load", "load-0", record.id)
+        task.apply(Completed())
+        store.write_task_run(task)
+        store.flush()
+    finally:
+        store.close()
+    path = f"/flow_runs/{run['id']}/resume"
+    for body, field_message in [
+        ({"from_task": "load:x"}, "expected TASK_NAME or TASK_NAME:INDEX"),
+        ({"from_task": "publish"}, "never ran a task named 'publish'"),
+        ({"from_task": "load:3"}, "never made call 3 of task 'load'"),
+        ({"from_task": "lo\x00ad"}, "NUL"),
+    ]:
+        refused = api.post(path, json=body)
+        assert refused.status_code == 422, refused.text
+        answer = refused.json()
+        assert answer["detail"].startswith("from_task: ")
+        [field] = answer["fields"]
+        assert field["field"] == "from_task" and field_message in field["message"]
+    assert api.post(path, json={"from_task": 3}).status_code == 422  # not a string
+    assert api.post(path, json={"from": "load"}).status_code == 422  # a misspelt field
+    resumed = api.post(path, json={"from_task": "load:0"})
+    assert resumed.status_code == 200 and resumed.json()["state_name"] == "AwaitingResume"
+    states = api.get(f"/runs/{run['id']}/states").json()
+    assert states[-1]["details"] == {"from_task": "load:0"}
+    assert api.post(path, json={"from_task": "load"}).status_code == 409  # queued already
+
+
 def test_bad_claims_and_changes_are_422(api: httpx.Client) -> None:
     api.post("/work_pools", json={"name": "p"})
     claim = {"worker_name": "w", "pool_name": "p"}

@@ -64,6 +64,36 @@ def gate(folder: str) -> str:
 def flaky(folder: str) -> str:
     first = step(folder, "first")
     return gate(folder) + first
+
+
+def _count(folder: str, label: str) -> None:
+    with open(Path(folder) / "calls.log", "a") as f:
+        f.write(label + "\\n")
+
+
+@task
+def load(folder: str) -> int:
+    _count(folder, "load")
+    return 1
+
+
+@task(name="<img src=x onerror=alert(1)>")
+def shape(folder: str, x: int) -> int:
+    _count(folder, "shape")
+    return x + 1
+
+
+@task
+def publish(folder: str, x: int) -> int:
+    _count(folder, "publish")
+    if Path(folder, "FAIL_PUBLISH").exists():
+        raise RuntimeError("the FAIL_PUBLISH file is there")
+    return x * 10
+
+
+@flow
+def pipeline(folder: str) -> int:
+    return publish(folder, shape(folder, shape(folder, load(folder))))
 """
 
 
@@ -107,6 +137,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
                            "parameters": {"name": "Ada"}}),
         ("greet", "hourly", {"cron": "0 * * * *", "parameters": {"name": "Bo"}}),
         ("flaky", "resumable", {"parameters": {"folder": str(project)}}),
+        ("pipeline", "from-task", {"parameters": {"folder": str(project)}}),
     ]  # fmt: skip
     for flow, name, options in specs:
         DeploymentSpec(
@@ -358,6 +389,150 @@ def test_resume_a_failed_deployment_run_from_its_page(setup: Setup, watched: Wat
     expect(first.locator(".mark")).to_have_text("Replayed")
     # The first attempt's step was replayed from the journal, not run again.
     assert (setup.project / "steps.log").read_text().split() == ["first"]
+
+
+def test_resume_a_failed_deployment_run_from_a_chosen_task(setup: Setup, watched: Watched) -> None:
+    from playwright.sync_api import expect
+
+    (setup.project / "FAIL_PUBLISH").write_text("x")
+    run = setup.send("POST", "/api/deployments/pipeline/from-task/runs", {})
+    page = watched.page
+    page.goto(f"{setup.server.url}/runs/{run['id']}")
+    expect(page.locator("#title .badge")).to_have_text("Failed", timeout=60_000)
+    calls = setup.project / "calls.log"
+    assert calls.read_text().split() == ["load", "shape", "shape", "publish"]
+    (setup.project / "FAIL_PUBLISH").unlink()
+    # Every badge the title shows from now on, to see the run move live.
+    page.evaluate(
+        """() => { window.__seen = [];
+        new MutationObserver(() => { const b = document.querySelector('#title .badge');
+          if (b && window.__seen.at(-1) !== b.textContent) window.__seen.push(b.textContent); })
+        .observe(document.getElementById('title'), { childList: true, subtree: true }); }"""
+    )
+    # The second call of the task whose name is markup: shown as text, sent as its key.
+    key = f"{HOSTILE}:1"
+    expect(page.locator("button.resume-from")).to_have_count(4)
+    page.locator(f"button.resume-from[data-task='{key}']").click()
+    panel = page.locator("#resume-from")
+    expect(panel).to_contain_text(f"call 1 of task {HOSTILE}")
+    expect(page.locator("#resume-from-command")).to_have_count(0)  # a worker can take it
+    screenshot(page, "flow-run-resume-from")
+    page.locator("#resume-from-confirm").click()
+    expect(page.locator("#action-result")).to_contain_text(f"from task {key}")
+    expect(page.locator("#action-result")).to_contain_text("AwaitingResume")
+    expect(panel).to_be_hidden()
+    try:
+        expect(page.locator("#title .badge")).to_have_text("Completed", timeout=60_000)
+    except AssertionError:
+        states = get_json(setup.server, f"/api/ui/flow_runs/{run['id']}")["states"]
+        raise AssertionError(f"{states}\n{setup.worker.log()}") from None
+    seen = page.evaluate("window.__seen")
+    assert seen[-1] == "Completed", seen
+    assert {"AwaitingResume", "Pending", "Running"} & set(seen), seen
+    expect(page.locator("button.resume-from")).to_have_count(0)
+    expect(page.locator("#task-runs th.resume-col")).to_be_hidden()
+    # load and the first shape were replayed; the chosen call and publish ran again.
+    assert calls.read_text().split()[4:] == ["shape", "publish"]
+    rows = page.locator("#task-runs tbody tr")
+    expect(rows.filter(has_text="load").locator(".mark")).to_have_text("Replayed")
+    expect(rows.filter(has_text=HOSTILE).locator(".mark", has_text="Replayed")).to_have_count(1)
+    screenshot(page, "flow-run-resumed-from-task")
+    page.click("#tabs a[data-tab=details]")
+    expect(page.locator("#states")).to_contain_text(f"Resume requested from task '{key}'")
+    assert page.locator("img").count() == 0
+
+
+def test_edit_schedules_from_the_deployments_page(setup: Setup, watched: Watched) -> None:
+    from playwright.sync_api import expect
+
+    london = {"kind": "cron", "cron": "0 6 * * *", "timezone": "Europe/London"}
+    setup.send(
+        "PUT",
+        "/api/deployments",
+        {
+            "name": "editable", "flow_name": "greet", "entrypoint": "flows.py:greet",
+            "parameters": {"name": "Ed"}, "schedules": [london], "work_pool_name": POOL,
+            "paused": True,
+        },
+    )  # fmt: skip
+    page = watched.page
+    page.goto(f"{setup.server.url}/deployments")
+    page.locator("#deployments tr[data-deployment='greet/editable'] a.edit-schedules").click()
+    form = page.locator("#schedules-form")
+    expect(form).to_be_visible()
+    rows = form.locator(".schedule-row")
+    expect(rows).to_have_count(1)
+    expect(rows.nth(0).locator("[data-field=value]")).to_have_value("0 6 * * *")
+    expect(rows.nth(0).locator("[data-field=timezone]")).to_have_value("Europe/London")
+    # Bad values: each problem under its own field, nothing saved.
+    rows.nth(0).locator("[data-field=value]").fill("61 * * * *")
+    page.click("#add-schedule")
+    expect(rows).to_have_count(2)
+    rows.nth(1).locator("[data-field=kind]").select_option("interval")
+    rows.nth(1).locator("[data-field=value]").fill("1x")
+    rows.nth(1).locator("[data-field=timezone]").fill(HOSTILE)
+    page.click("#save-schedules")
+    error = form.locator("[data-error-for='schedules.0.value']")
+    expect(error).to_contain_text("minute 61 out of range 0-59")
+    expect(rows.nth(0).locator("[data-field=value]")).to_have_class("invalid")
+    expect(form.locator("[data-error-for='schedules.1.value']")).to_contain_text("90s, 15m")
+    expect(form.locator("[data-error-for='schedules.1.timezone']")).to_contain_text(
+        f"unknown timezone '{HOSTILE}'"
+    )
+    expect(form.locator("[data-error-for='schedules.0.timezone']")).to_be_empty()
+    expect(page.locator("#schedules-result .error")).to_contain_text("fix the marked fields")
+    assert page.locator("img").count() == 0
+    stored = get_json(setup.server, "/api/deployments/greet/editable")
+    assert stored["schedules"] == [{**london, "day_or": True}]
+    screenshot(page, "deployment-schedules-editor")
+    # Fixed: saved, and the page shows the new schedules in words.
+    rows.nth(0).locator("[data-field=value]").fill("30 7 * * 1-5")
+    rows.nth(1).locator("[data-field=value]").fill("2h")
+    rows.nth(1).locator("[data-field=timezone]").fill("UTC")
+    page.click("#save-schedules")
+    expect(form).to_be_hidden()
+    expect(page.locator("#action-result")).to_contain_text("Schedules saved (2)")
+    expect(page.locator("#schedules")).to_contain_text("cron '30 7 * * 1-5' (Europe/London)")
+    expect(page.locator("#schedules")).to_contain_text("every 2h from")
+    stored = get_json(setup.server, "/api/deployments/greet/editable")
+    assert [s["kind"] for s in stored["schedules"]] == ["cron", "interval"]
+    assert stored["schedules"][1]["interval"] == 7200
+    # Editing again starts from what is stored; removing a row drops that schedule.
+    page.click("#edit-schedules")
+    expect(rows.nth(1).locator("[data-field=value]")).to_have_value("2h")
+    rows.nth(0).locator(".remove-schedule").click()
+    expect(rows).to_have_count(1)
+    page.click("#save-schedules")
+    expect(page.locator("#schedules li")).to_have_count(1)
+    expect(page.locator("#schedules")).to_contain_text("every 2h from")
+    setup.send("DELETE", "/api/deployments/greet/editable")
+
+
+def test_schedules_endpoint_refuses_clearly(setup: Setup) -> None:
+    import urllib.error
+
+    def refused(body: Any) -> tuple[int, Any]:
+        with pytest.raises(urllib.error.HTTPError) as caught:
+            setup.send("PUT", "/api/ui/deployments/greet/hourly/schedules", body)
+        return caught.value.code, json.loads(caught.value.read())
+
+    bad = [
+        {"kind": "cron", "value": "* * *"},
+        {"kind": "rrule", "value": "FREQ=SOMETIMES", "timezone": "Nowhere/Land"},
+    ]
+    status, body = refused({"schedules": bad})
+    assert status == 422
+    assert [f["field"] for f in body["fields"]] == [
+        "schedules.0.value", "schedules.1.timezone", "schedules.1.value",
+    ]  # fmt: skip
+    assert "expected 5 fields" in body["fields"][0]["message"]
+    assert "schedules.1.value: " in body["detail"]
+    status, body = refused({"schedules": [{"kind": "weekly", "value": "x"}]})
+    assert status == 422  # not a kind: the request's shape is wrong
+    status, body = refused({"schedules": [{"kind": "cron", "value": "0 * * * *", "x": 1}]})
+    assert status == 422
+    before = get_json(setup.server, "/api/deployments/greet/hourly")["schedules"]
+    assert before == [{"kind": "cron", "cron": "0 * * * *", "timezone": "UTC", "day_or": True}]
 
 
 def test_hostile_deployment_text_stays_text(setup: Setup, watched: Watched) -> None:

@@ -342,6 +342,22 @@ def test_a_resumed_run_marks_replayed_task_runs(server: ServerProcess, watched: 
     # Not a deployment's run: no Resume button, the command that resumes it instead.
     expect(page.locator("#resume-command")).to_contain_text(f"sluice flow-run resume {run['id']}")
     expect(page.locator("#resume")).to_have_count(0)
+    # Resume from a task: the command with --from, to copy (no button that cannot work).
+    broken = page.locator("#task-runs tbody tr", has_text="broken").first
+    broken.locator("button.resume-from").click()
+    command = f"sluice flow-run resume {run['id']} --from broken:0"
+    expect(page.locator("#resume-from-command")).to_have_text(command)
+    expect(page.locator("#resume-from")).to_contain_text("call 0 of task broken")
+    expect(page.locator("#resume-from-confirm")).to_have_count(0)
+    page.locator("#resume-from-copy").click()
+    expect(page.locator("#resume-from-note")).not_to_be_empty()
+    page.locator("#resume-from-close").click()
+    expect(page.locator("#resume-from")).to_be_hidden()
+    # Task names that are not plain words are quoted for the shell.
+    quoted = page.evaluate(
+        "async () => (await import('/ui-static/resume.js')).shellWord(\"it's <b>:0\")"
+    )
+    assert quoted == "'it'\\''s <b>:0'"
     page.select_option("#task-state", "FAILED")
     expect(page.locator("#task-runs tbody tr[data-state=FAILED]").first).to_be_visible()
     page.select_option("#task-state", "")

@@ -227,16 +227,21 @@ class DeploymentBackend(Protocol):
         Scheduled again); the ids handed back."""
         ...
 
-    def resume_flow_run(self, run_id: str) -> FlowRunRecord:
+    def resume_flow_run(self, run_id: str, from_task: str | None = None) -> FlowRunRecord:
         """Queue a Failed, Crashed or Cancelled run of a deployment to run again.
 
         The run goes back to Scheduled, named ``AwaitingResume``, for a worker
-        to claim; it resumes from its journal.
+        to claim; it resumes from its journal. With ``from_task`` (``NAME`` or
+        ``NAME:INDEX``, see :mod:`sluice.resume_from`) that task and
+        every later call execute again instead of being replayed; the key is
+        kept in the AwaitingResume state's details until a worker starts it.
 
         Raises:
             NotFoundError: unknown run.
             ConflictError: the run has no deployment (resume it with
                 ``sluice flow-run resume ID``) or is not Failed/Crashed/Cancelled.
+            ValueError: a malformed ``from_task``, or a task (or call) the run
+                never ran; the message starts with ``from_task:``.
         """
         ...
 

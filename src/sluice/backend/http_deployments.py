@@ -407,11 +407,18 @@ class HttpDeploymentsMixin:
             raise TransitionRefused(full_id, rule, reason or exc.detail) from None
         return result
 
-    def resume_flow_run(self, run_id: str) -> FlowRunRecord:
+    def resume_flow_run(self, run_id: str, from_task: str | None = None) -> FlowRunRecord:
         """Queue a Failed/Crashed/Cancelled run of a deployment to resume (AwaitingResume)."""
+        from sluice.resume_from import parse_from_task
+
         path = f"/api/flow_runs/{_seg(run_id)}/resume"
-        result: FlowRunRecord = self._call("POST", path, FlowRunRecord)
-        return result
+        if from_task is None:  # no body: what servers without from_task understand
+            result: FlowRunRecord = self._call("POST", path, FlowRunRecord)
+            return result
+        parse_from_task(from_task)  # refused here as the embedded store refuses it
+        body = {"from_task": from_task}
+        resumed: FlowRunRecord = self._call("POST", path, FlowRunRecord, json=body)
+        return resumed
 
     def requeue_orphaned_runs(
         self, *, timeout: float, now: _dt.datetime | None = None

@@ -24,16 +24,14 @@ from sluice.backend.deployment_checks import (
     tick_run,
 )
 from sluice.backend.deployments_protocol import RELEASED_MESSAGE
-from sluice.errors import ConflictError
 from sluice.schemas import (
-    AWAITING_RESUME_STATE,
     DeploymentRecord,
     FlowRunRecord,
     WorkerRecord,
     WorkPoolRecord,
     WorkQueueRecord,
 )
-from sluice.states import RESUMABLE_TYPES, StateType, utcnow
+from sluice.states import StateType, utcnow
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine
@@ -58,6 +56,8 @@ class LocalDeploymentsMixin:
         def engine(self) -> Engine: ...
 
         def _read(self, query: Callable[[Connection], T]) -> T: ...
+
+        def flush(self) -> None: ...
 
     def _write_now(self, work: Callable[[Connection], T]) -> T:
         """``work(conn)`` in one committed write transaction, retried while busy."""
@@ -334,35 +334,13 @@ class LocalDeploymentsMixin:
 
         return cancel_flow_run(cast("Backend", self), run_id, now or utcnow())
 
-    def resume_flow_run(self, run_id: str) -> FlowRunRecord:
+    def resume_flow_run(self, run_id: str, from_task: str | None = None) -> FlowRunRecord:
         """Queue a Failed/Crashed/Cancelled run of a deployment to resume (AwaitingResume)."""
-        from sluice.store import deployment_writes as dw
-        from sluice.store import queries
+        from sluice.store import resume_writes
 
+        self.flush()  # the run's own task runs, recorded by this process, are checked
         at = utcnow().timestamp()
-
-        def work(conn: Connection) -> FlowRunRecord:
-            run = queries.get_flow_run(conn, run_id)
-            if run.deployment_id is None:
-                raise ConflictError(
-                    "flow run",
-                    run.id,
-                    "it was not created from a deployment, so no worker can run it; "
-                    f"resume it where its code is with `sluice flow-run resume {run.id}`",
-                )
-            if run.state_type not in RESUMABLE_TYPES:
-                raise ConflictError(
-                    "flow run",
-                    run.id,
-                    f"it is {run.state_name}; only Failed, Crashed or Cancelled runs resume",
-                )
-            message = f"Resume requested (was {run.state_name})"
-            dw.set_run_state(
-                conn, run.id, StateType.SCHEDULED, AWAITING_RESUME_STATE, message, at, end_time=None
-            )
-            return queries.get_flow_run(conn, run.id)
-
-        return self._write_now(work)
+        return self._write_now(lambda conn: resume_writes.queue_resume(conn, run_id, from_task, at))
 
     def requeue_orphaned_runs(
         self, *, timeout: float, now: _dt.datetime | None = None

@@ -47,9 +47,14 @@ def _insert(conn: Connection) -> Any:
 
 
 def state_history_row(
-    run_id: str, type_: StateType, name: str, at: float, message: str | None
+    run_id: str,
+    type_: StateType,
+    name: str,
+    at: float,
+    message: str | None,
+    details: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """A ``run_state`` row for a flow run."""
+    """A ``run_state`` row for a flow run (``details`` stored as JSON)."""
     return {
         "run_id": run_id,
         "kind": "flow",
@@ -57,7 +62,7 @@ def state_history_row(
         "name": name,
         "timestamp": at,
         "message": message,
-        "details": None,
+        "details": None if details is None else dumps(dict(details)),
     }
 
 
@@ -341,9 +346,12 @@ def set_run_state(
     name: str,
     message: str | None,
     now: float,
+    *,
+    details: Mapping[str, Any] | None = None,
     **extra: Any,
 ) -> None:
-    """Move a flow run to a state (row and history); ``extra`` columns set alongside."""
+    """Move a flow run to a state (row and history, with ``details`` if given);
+    ``extra`` columns set alongside."""
     values: dict[str, Any] = {
         "state_type": type_.value,
         "state_name": name,
@@ -357,7 +365,8 @@ def set_run_state(
     # SQLAlchemy would build (and hash) a new statement for every call.
     stmt = _state_update(tuple(sorted(values)))
     conn.execute(stmt, {**{f"v_{k}": v for k, v in values.items()}, "b_id": run_id})
-    conn.execute(run_state.insert(), state_history_row(run_id, type_, name, now, message))
+    history = state_history_row(run_id, type_, name, now, message, details)
+    conn.execute(run_state.insert(), history)
 
 
 @functools.cache

@@ -5,7 +5,8 @@ the same by hand). It loads the deployment's entrypoint from its working
 directory, takes the run's stored parameters and runs the flow *as* the
 existing run (same id): Pending -> Running -> a final state. A run that ran
 before (``run_count > 0``: queued again to resume) replays its journal, so
-its completed tasks are not computed twice.
+its completed tasks are not computed twice; one resumed with a ``from_task``
+(see :mod:`sluice.resume_from`) replays only the calls before it.
 
 A run whose code cannot be found or imported ends Failed with the reason as
 its state message: never left Pending.
@@ -137,14 +138,21 @@ def end_without_running(
 
 
 def _run(flow: Flow[..., Any], record: FlowRunRecord, backend: Backend, settings: Settings) -> Any:
+    import logging
+
     from sluice.engine.flow_engine import FlowRunDriver, run_flow_async, run_flow_sync
     from sluice.engine.flow_setup import entrypoint_of
     from sluice.engine.journal import Journal
+    from sluice.resume_from import pending_from_task
     from sluice.utilities.asyncs import run_coroutine_sync
 
     # Absolute, so that ``sluice flow-run resume`` can load it from anywhere.
     record.entrypoint = entrypoint_of(flow) or record.entrypoint
-    journal = Journal(backend.read_journal(record.id)) if record.run_count > 0 else None
+    journal = None
+    if record.run_count > 0:  # queued again to resume: replay, up to the task asked for
+        from_task = pending_from_task(backend.read_states(record.id))
+        log = logging.getLogger("sluice.flow_runs")
+        journal = Journal(backend.read_journal(record.id), from_task, log.warning)
     parameters = _parameters_of(record, settings)
     driver = FlowRunDriver(flow, (), parameters, resume=record, journal=journal)
     if flow.isasync:

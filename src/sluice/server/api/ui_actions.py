@@ -4,8 +4,9 @@ two actions whose answers the UI needs shaped for a form.
 The views carry ETags like the rest of ``/api/ui`` (see :mod:`ui_data`).
 Creating a run answers a 422 with one entry per rejected parameter, so the
 form can show each problem next to its field; a backfill answers how many
-runs it created. Everything else the pages do (pause, resume) goes to the
-plain record API.
+runs it created; replacing a deployment's schedules answers a 422 naming
+each bad field (``schedules.0.value``, ``schedules.1.timezone``). Everything
+else the pages do (pause, resume) goes to the plain record API.
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ from __future__ import annotations
 import datetime as _dt
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from fastapi import Depends, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from sluice.schemas import DeploymentRecord
 from sluice.server.api.deps import BackendDep
@@ -35,6 +36,8 @@ NEXT_RUNS = 3
 DETAIL_RUNS = 10
 #: most schedule ticks one backfill from the UI may create
 MAX_BACKFILL_TICKS = 10_000
+#: most schedules the editor may give one deployment
+MAX_SCHEDULES = 50
 
 
 class RunForm(BaseModel):
@@ -49,6 +52,27 @@ class BackfillForm(BaseModel):
     start: AwareDatetime
     end: AwareDatetime
     max_active: int | None = Field(default=None, ge=1, le=10_000)
+
+
+class ScheduleRow(BaseModel):
+    """One schedule of the schedules editor: ``value`` is the cron expression, the
+    interval (seconds, or ``90s``, ``15m``, ``1h30m``, ``1d``) or the RFC 5545 rule."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["cron", "interval", "rrule"]
+    value: str
+    timezone: str = "UTC"
+    #: an interval's phase, kept from the schedule being edited (None: the default)
+    anchor_date: str | None = None
+
+
+class SchedulesForm(BaseModel):
+    """The schedules editor: the deployment's new schedules (they replace the old ones)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    schedules: list[ScheduleRow] = Field(default_factory=list, max_length=MAX_SCHEDULES)
 
 
 def _key(flow_name: str, name: str) -> str:
@@ -126,6 +150,51 @@ def run_deployment(flow_name: str, name: str, body: RunForm, backend: BackendDep
 def _field_errors(exc: Any) -> Response:
     fields = [{"field": f, "message": m} for f, m in exc.errors]
     return JSONResponse({"detail": str(exc), "fields": fields}, status_code=422)
+
+
+@router.put("/deployments/{flow_name}/{name}/schedules")
+def replace_schedules(
+    flow_name: str, name: str, body: SchedulesForm, backend: BackendDep
+) -> Response:
+    """Replace the deployment's schedules (upcoming runs of the old ones go, planning
+    restarts); a 422 lists ``fields`` (``schedules.<i>.value|timezone``, problem)."""
+    import dataclasses
+
+    refuse_nul(body.model_dump())
+    dep = backend.read_deployment(_key(flow_name, name))
+    schedules, problems = _schedules_of(body.schedules)
+    if problems:
+        fields = [{"field": f, "message": m} for f, m in problems]
+        detail = "; ".join(f"{f}: {m}" for f, m in problems)
+        return JSONResponse({"detail": detail, "fields": fields}, status_code=422)
+    with refusals():
+        saved = backend.upsert_deployment(dataclasses.replace(dep, schedules=schedules))
+    return JSONResponse(_deployment_view(saved))
+
+
+def _schedules_of(rows: list[ScheduleRow]) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
+    """The stored (canonical) form of each row, and each problem as (field, message)."""
+    from sluice.deployments.schedules import schedule_from_dict, schedule_to_dict
+    from sluice.deployments.wallclock import load_zone
+    from sluice.errors import ScheduleError
+
+    schedules: list[dict[str, Any]] = []
+    problems: list[tuple[str, str]] = []
+    for i, row in enumerate(rows):
+        zone = row.timezone.strip() or "UTC"
+        try:
+            load_zone(zone, "timezone")
+        except ScheduleError as exc:
+            problems.append((f"schedules.{i}.timezone", str(exc).removeprefix("timezone: ")))
+            zone = "UTC"  # still check the value, on its own
+        stored: dict[str, Any] = {"kind": row.kind, row.kind: row.value.strip(), "timezone": zone}
+        if row.kind == "interval" and row.anchor_date:
+            stored["anchor_date"] = row.anchor_date
+        try:
+            schedules.append(dict(schedule_to_dict(schedule_from_dict(stored))))
+        except ScheduleError as exc:
+            problems.append((f"schedules.{i}.value", str(exc)))
+    return schedules, problems
 
 
 @router.post("/deployments/{flow_name}/{name}/backfill")

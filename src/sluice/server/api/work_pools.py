@@ -3,9 +3,12 @@ queueing a deployment's run to resume."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Body, Depends, HTTPException, Response
+from fastapi.responses import JSONResponse
+from pydantic import ConfigDict
 
 from sluice.api_deployment_schemas import (
     MAX_CLAIM,
@@ -153,14 +156,39 @@ def release_flow_runs(body: ReleaseRequest, backend: BackendDep) -> MarkedIds:
     return MarkedIds(ids=ids)
 
 
+@dataclass
+class ResumeRequest:
+    """The optional body of a resume: re-execute from this task (``NAME`` or ``NAME:INDEX``)."""
+
+    __pydantic_config__ = ConfigDict(extra="forbid")
+
+    from_task: str | None = None
+
+
 @router.post(
     "/flow_runs/{flow_run_id}/resume",
     response_model=FlowRunRecord,
-    responses={409: {"description": "Not a deployment's run, or not Failed/Crashed/Cancelled"}},
+    responses={
+        409: {"description": "Not a deployment's run, or not Failed/Crashed/Cancelled"},
+        422: {"description": "A malformed from_task, or a task the run never ran"},
+    },
 )
-def resume_flow_run(flow_run_id: str, backend: BackendDep) -> FlowRunRecord:
+def resume_flow_run(
+    flow_run_id: str,
+    backend: BackendDep,
+    body: Annotated[ResumeRequest | None, Body()] = None,
+) -> Any:
     """Queue a Failed, Crashed or Cancelled run of a deployment to run again from its
-    journal (Scheduled, named AwaitingResume). A run without a deployment is a 409:
-    resume it where its code is, with ``sluice flow-run resume ID``."""
+    journal (Scheduled, named AwaitingResume). With ``{"from_task": "NAME"}`` or
+    ``"NAME:INDEX"`` that task and every later call execute again instead of being
+    replayed; a bad key is a 422 with ``fields: [{"field": "from_task", "message"}]``.
+    A run without a deployment is a 409: resume it where its code is, with
+    ``sluice flow-run resume ID [--from TASK]``."""
+    from_task = body.from_task if body is not None else None
     with refusals():
-        return backend.resume_flow_run(flow_run_id)
+        try:
+            return backend.resume_flow_run(flow_run_id, from_task=from_task)
+        except ValueError as exc:  # only from_task can be wrong
+            message = str(exc)
+            fields = [{"field": "from_task", "message": message.removeprefix("from_task: ")}]
+            return JSONResponse({"detail": message, "fields": fields}, status_code=422)

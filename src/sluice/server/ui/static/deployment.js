@@ -1,6 +1,7 @@
 import { ApiError, api, badge, empty, epoch, fill, h, notFound, poll, runLink, tags, time } from "./core.js";
 import { scheduleList, statusPill } from "./deploy_common.js";
 import { parameterForm } from "./param_form.js";
+import { scheduleEditor } from "./schedule_editor.js";
 
 // The page id is FLOW/NAME, each part URL-encoded (routes.py).
 const path = document.getElementById("app").dataset.id;
@@ -37,6 +38,7 @@ function renderHeader(d) {
     d.tags.length ? item("Tags", tags(d.tags)) : null,
     d.description ? item("Description", d.description) : null);
   fill("schedules", scheduleList(d.schedule_texts));
+  if (document.getElementById("schedules-form").hidden) document.getElementById("edit-schedules").hidden = false;
 }
 
 function renderForm(d) {
@@ -55,9 +57,19 @@ async function refresh() {
   renderForm(deployment);
   fill("upcoming", runTable(data.upcoming, "No upcoming runs.", "scheduled"));
   fill("recent", runTable(data.recent, "No runs yet.", "created"));
+  if (openAsked) {
+    openAsked = false;
+    editor.open(deployment.schedules);
+    document.getElementById("schedules-card").scrollIntoView();
+  }
 }
 
 const poller = poll(refresh, 2000);
+
+const editor = scheduleEditor(document.getElementById("schedules-form"), path, () => poller.now());
+const editButton = document.getElementById("edit-schedules");
+editButton.addEventListener("click", () => { if (deployment) editor.open(deployment.schedules); });
+let openAsked = location.hash === "#edit-schedules"; // the Deployments page's "edit" link
 
 document.getElementById("toggle-pause").addEventListener("click", async () => {
   if (!deployment) return;

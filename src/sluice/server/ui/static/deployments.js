@@ -12,7 +12,7 @@ async function refresh() {
   if (!changed) return;
   const rows = data.deployments.map((d) => h("tr", { "data-deployment": d.full_name },
     h("td", {}, h("a", { href: deploymentHref(d) }, d.full_name), d.description ? h("div", { class: "note" }, d.description) : null),
-    h("td", {}, scheduleList(d.schedule_texts)),
+    h("td", {}, scheduleList(d.schedule_texts), h("a", { class: "edit-schedules note", href: `${deploymentHref(d)}#edit-schedules` }, "edit schedules")),
     h("td", {}, statusPill(d.paused)),
     h("td", {}, h("a", { href: `/work-pools#pool-${encodeURIComponent(d.work_pool_name)}` }, d.work_pool_name), " / ", d.work_queue_name),
     h("td", {}, nextRuns(d.next_runs))));

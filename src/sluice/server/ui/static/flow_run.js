@@ -3,6 +3,7 @@ import { notFound } from "./core.js";
 import { gantt } from "./charts.js";
 import { drawGraph } from "./graph.js";
 import { logViewer } from "./logs.js";
+import { resumeControls } from "./resume.js";
 
 const runId = document.getElementById("app").dataset.id;
 const base = `/api/ui/flow_runs/${encodeURIComponent(runId)}`;
@@ -14,6 +15,7 @@ let taskOffset = 0;
 let taskGroup = "";
 const expanded = new Set();
 let logs = null;
+let shownTasks = null; // the rows of the task table, redrawn when resuming becomes (im)possible
 
 function summaryItem(label, ...value) { return h("div", {}, h("span", {}, label), ...value); }
 
@@ -33,7 +35,7 @@ function renderHeader(detail) {
     run.tags.length ? summaryItem("Tags", tags(run.tags)) : null,
     detail.parent ? summaryItem("Parent flow run", runLink(detail.parent)) : null,
     run.state_message ? summaryItem("Message", run.state_message) : null);
-  renderResume();
+  if (resume.render(run)) drawTaskRows();
   const cancel = document.getElementById("cancel");
   cancel.hidden = FINAL.has(run.state_type) || run.state_type === "CANCELLING";
   fill("parameters", JSON.stringify(run.parameters, null, 2));
@@ -55,20 +57,27 @@ function marks(task) {
   return out;
 }
 
-async function refreshTasks() {
-  const state = document.getElementById("task-state").value;
-  const { data, changed } = await api(url(`${base}/task_runs`, { state, group: taskGroup, offset: taskOffset, limit: TASK_PAGE }), { view: "tasks" });
-  const running = data.task_runs.some((t) => !FINAL.has(t.state_type));
-  if (!changed && !running) return;
+function drawTaskRows() {
+  if (!shownTasks) return;
   const body = document.querySelector("#task-runs tbody");
-  body.replaceChildren(...(data.task_runs.length ? data.task_runs.map((task) => h("tr", { "data-id": task.id, "data-state": task.state_type },
+  body.replaceChildren(...(shownTasks.length ? shownTasks.map((task) => h("tr", { "data-id": task.id, "data-state": task.state_type },
     h("td", {}, badge(task.state_type, task.state_name)),
     h("td", {}, taskLink(task.id, task.name)),
     h("td", {}, task.map_index >= 0 ? String(task.map_index) : "—"),
     h("td", {}, time(task.start_time)),
     h("td", {}, duration(runDuration(task))),
     h("td", {}, String(task.run_count)),
-    h("td", {}, marks(task)))) : [h("tr", {}, h("td", { colspan: 7, class: "empty" }, "No task runs."))]));
+    h("td", {}, marks(task)),
+    h("td", { class: "resume-col" }, resume.rowAction(task)))) : [h("tr", {}, h("td", { colspan: 8, class: "empty" }, "No task runs."))]));
+}
+
+async function refreshTasks() {
+  const state = document.getElementById("task-state").value;
+  const { data, changed } = await api(url(`${base}/task_runs`, { state, group: taskGroup, offset: taskOffset, limit: TASK_PAGE }), { view: "tasks" });
+  const running = data.task_runs.some((t) => !FINAL.has(t.state_type));
+  if (!changed && !running) return;
+  shownTasks = data.task_runs;
+  drawTaskRows();
   const first = data.task_runs.length ? taskOffset + 1 : 0;
   fill("task-info", `${number(first)}–${number(taskOffset + data.task_runs.length)} of ${number(data.total)}`);
   document.getElementById("task-prev").disabled = taskOffset === 0;
@@ -118,6 +127,7 @@ function showTab(name) {
 for (const state of STATES) document.getElementById("task-state").append(h("option", { value: state }, state.toLowerCase()));
 logs = logViewer(document.getElementById("logs"), runId);
 showTab(location.hash.slice(1));
+const resume = resumeControls(() => poller.now());
 // Poll fast while the run moves, slowly once it is over (a resume can revive it).
 const poller = poll(refresh, () => (run && FINAL.has(run.state_type) ? 10000 : 2000));
 window.addEventListener("hashchange", () => { showTab(location.hash.slice(1)); poller.now(); });
@@ -146,38 +156,4 @@ cancel.addEventListener("click", async () => {
   poller.now();
 });
 
-// Resume: a deployment's Failed/Crashed/Cancelled run goes back to its work pool
-// (a worker resumes it from its journal); any other run is resumed where its code
-// is, so the page shows the command. Shown only when the server has the endpoint.
-const RESUMABLE = new Set(["FAILED", "CRASHED", "CANCELLED"]);
-let features = null;
-let resumeShownFor = null;
-
-function renderResume() {
-  if (!features || !run) return;
-  const key = `${run.id}:${run.state_type}:${Boolean(run.deployment_id)}`;
-  if (key === resumeShownFor) return;
-  resumeShownFor = key;
-  if (!features.resume || !RESUMABLE.has(run.state_type)) { fill("resume-actions"); return; }
-  if (!run.deployment_id) {
-    fill("resume-actions", h("span", { class: "note", id: "resume-command", title: "Add --from TASK (NAME or NAME:INDEX) to re-execute from that task onwards." },
-      "Resume from its code with: ", h("code", {}, `sluice flow-run resume ${run.id}`), " (optionally ", h("code", {}, "--from TASK"), ")"));
-    return;
-  }
-  const button = h("button", { type: "button", id: "resume" }, "Resume");
-  button.title = "Queue the run again in its work pool; a worker reruns it, replaying what already succeeded.";
-  button.addEventListener("click", async () => {
-    button.disabled = true;
-    try {
-      const { data } = await api(`/api/flow_runs/${encodeURIComponent(fullId)}/resume`, { method: "POST" });
-      fill("action-result", `Queued to resume: the run is ${data.state_name}; a worker of its pool picks it up.`);
-    } catch (error) {
-      fill("action-result", h("span", { class: "error" }, `Resume refused: ${error.message}`));
-      button.disabled = false;
-    }
-    poller.now();
-  });
-  fill("resume-actions", button);
-}
-
-api("/api/ui/features").then(({ data }) => { features = data; renderResume(); }).catch(() => {});
+api("/api/ui/features").then(({ data }) => { if (resume.setFeatures(data)) drawTaskRows(); }).catch(() => {});
