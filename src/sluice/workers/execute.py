@@ -76,8 +76,33 @@ def execute_flow_run(flow_run_id: str, payload: RunPayload | None = None) -> int
     except CancelRun:
         end_without_running(backend, record, StateType.CANCELLED, "Cancelled", "Cancelled")
         return EXIT_NOT_COMPLETED
+    if payload is not None and _cancelled_since_claim(backend, record):
+        return EXIT_NOT_COMPLETED
     state = _run(flow, record, backend, settings)
     return EXIT_COMPLETED if state.type is StateType.COMPLETED else EXIT_NOT_COMPLETED
+
+
+def _cancelled_since_claim(backend: Backend, record: FlowRunRecord) -> bool:
+    """True (and the run ended Cancelled) if it was cancelled after the worker claimed it.
+
+    A run cancelled while Pending is Cancelled at once (nothing runs it yet),
+    and the engine's first write, Running, would overwrite that: the flow
+    would run to the end against the user's wish. Checked after the code is
+    loaded, which is most of the time between claim and start; a cancel in
+    the remaining instant is still overwritten.
+    """
+    current = backend.read_flow_run(record.id)
+    if current.state_type is StateType.CANCELLING:
+        message = "Cancelled before it started"
+        end_without_running(backend, current, StateType.CANCELLED, "Cancelled", message)
+        return True
+    if current.state_type is StateType.CANCELLED:
+        from sluice.logging.loggers import flow_run_logger
+
+        flow_run_logger(backend, current).warning("Cancelled before it started: not run")
+        backend.flush()
+        return True
+    return False
 
 
 def _read_run(backend: Backend, run_id: str) -> tuple[FlowRunRecord, str | None, str | None]:
@@ -220,9 +245,13 @@ def warm_up() -> None:
 
     settings = load_settings()
     setup_logging(settings)
-    get_backend(settings)
+    backend = get_backend(settings)
     if settings.api_url:
         import sluice.backend.wire  # noqa: F401  (pydantic: the client's first flush)
+    else:
+        # The run is read once before it starts (cancelled since its claim?):
+        # SQLAlchemy, which embedded reads use, loads now rather than then.
+        backend.engine  # type: ignore[attr-defined]  # noqa: B018
 
 
 def main(argv: list[str] | None = None) -> int:
