@@ -7,9 +7,10 @@ starts; whichever worker finally executes it finds the request in the run's
 state history (:func:`pending_from_task`) and re-executes that task and every
 later call instead of replaying them.
 
-The key's grammar is the one of ``sluice flow-run resume --from`` (see
-:func:`sluice.engine.journal.parse_from_key`): ``NAME`` is every call of the
-task, ``NAME:INDEX`` its call number INDEX (0 is the first) and later ones.
+The key's grammar is also that of ``sluice flow-run resume --from``
+(:func:`sluice.engine.journal.parse_from_key` uses :func:`parse_from_task`):
+``NAME`` is every call of the task, ``NAME:INDEX`` its call number INDEX (0 is
+the first) and later ones.
 A task name holding ``:`` therefore needs the index.
 """
 

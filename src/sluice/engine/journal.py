@@ -16,21 +16,21 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable
 
+from sluice.resume_from import parse_from_task
 from sluice.schemas import TaskRunRecord
 
 
 def parse_from_key(text: str) -> tuple[str, int | None]:
-    """``TASK`` or ``TASK:INDEX`` (as given to ``resume --from``).
+    """``TASK`` or ``TASK:INDEX`` (as given to ``resume --from``): the grammar of
+    :func:`sluice.resume_from.parse_from_task`, with messages naming ``--from``.
 
     Raises:
-        ValueError: an index that is not a non-negative number.
+        ValueError: an empty name, or an index that is not a non-negative number.
     """
-    name, sep, index = text.rpartition(":")
-    if not sep:
-        return text, None
-    if not index.isdigit():
-        raise ValueError(f"--from expects TASK_NAME or TASK_NAME:INDEX, got {text!r}")
-    return name, int(index)
+    try:
+        return parse_from_task(text)
+    except ValueError as exc:
+        raise ValueError("--from: " + str(exc).removeprefix("from_task: ")) from None
 
 
 class Journal:
