@@ -628,3 +628,37 @@ def test_cancel_a_run_not_started_a_running_one_and_a_finished_one(backend: Any)
         backend.cancel_flow_run(finished.id)
     with pytest.raises(NotFoundError):
         backend.cancel_flow_run("ffffffff-nope")
+
+
+def test_update_schedules_alone_keeps_other_changes_and_replans(backend: Any) -> None:
+    dep = backend.upsert_deployment(make_deployment(schedules=[INTERVAL]))
+    future = utcnow().replace(microsecond=0) + __import__("datetime").timedelta(hours=1)
+    backend.create_scheduled_runs(dep.id, times=[future])
+    manual = backend.create_flow_run_from_deployment(dep.id)
+    # Another client limits the deployment meanwhile: a schedules update keeps that.
+    backend.update_deployment(dep.id, {"max_active_runs": 3})
+    updated = backend.update_deployment(dep.id, {"schedules": [CRON]})
+    assert updated.schedules == [CRON] and updated.max_active_runs == 3
+    assert updated.planned_until is None
+    # The old schedule's upcoming run went; the manual one stays.
+    assert [r.id for r in backend.list_deployment_runs(dep.id)] == [manual.id]
+    # The same schedules again change nothing else.
+    backend.create_scheduled_runs(dep.id, times=[future])
+    backend.update_deployment(dep.id, {"schedules": [CRON]})
+    assert len(backend.list_deployment_runs(dep.id)) == 2
+
+
+def test_update_schedules_refuses_bad_ones_and_incomplete_defaults(backend: Any) -> None:
+    backend.upsert_deployment(make_deployment(parameters={}, schedules=[]))
+    with pytest.raises(ValueError, match="cron"):
+        backend.update_deployment(
+            "etl/daily", {"schedules": [{"kind": "cron", "cron": "61 * * * *"}]}
+        )
+    with pytest.raises(ValueError, match="schedules must be a list"):
+        backend.update_deployment("etl/daily", {"schedules": "0 * * * *"})
+    # Scheduled runs take the defaults alone: they must be complete first.
+    with pytest.raises(ParameterValidationError, match="n: missing required"):
+        backend.update_deployment("etl/daily", {"schedules": [CRON]})
+    assert backend.read_deployment("etl/daily").schedules == []
+    done = backend.update_deployment("etl/daily", {"schedules": [CRON], "parameters": {"n": 2}})
+    assert done.schedules == [CRON] and done.parameters == {"n": 2}

@@ -181,6 +181,14 @@ def test_bad_claims_and_changes_are_422(api: httpx.Client) -> None:
     assert bad.status_code == 422 and "cannot change type" in bad.json()["detail"]
     assert api.patch("/work_pools/p", json={"paused": "yes"}).status_code == 422
     assert api.post("/scheduler/mark_late", json={"grace": -1}).status_code == 422
+    api.put("/deployments", json=DEPLOYMENT)
+    bad_cron = {"schedules": [{"kind": "cron", "cron": "* * * *"}]}
+    refused = api.patch("/deployments/etl/daily", json=bad_cron)
+    assert refused.status_code == 422 and "cron" in refused.json()["detail"]
+    hourly = {"kind": "cron", "cron": "0 * * * *"}
+    changed = api.patch("/deployments/etl/daily", json={"schedules": [hourly]})
+    assert changed.status_code == 200, changed.text
+    assert [s["cron"] for s in changed.json()["schedules"]] == ["0 * * * *"]
 
 
 @pytest.mark.integration

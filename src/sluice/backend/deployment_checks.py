@@ -62,6 +62,20 @@ def check_deployment(rec: DeploymentRecord) -> None:
     )
 
 
+def normalized_schedules(schedules: Any) -> list[dict[str, Any]]:
+    """Each schedule (a mapping, as stored) parsed and written back in its canonical form.
+
+    Raises:
+        ScheduleError: not a list, or a schedule that cannot be read (a ValueError).
+    """
+    from sluice.deployments.schedules import schedule_from_dict, schedule_to_dict
+    from sluice.errors import ScheduleError
+
+    if not isinstance(schedules, (list, tuple)):
+        raise ScheduleError(f"schedules must be a list of schedules, not {schedules!r}")
+    return [dict(schedule_to_dict(schedule_from_dict(s))) for s in schedules]
+
+
 _TEXT_FIELDS = ("description", "version", "working_dir")
 
 

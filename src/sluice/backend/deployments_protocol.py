@@ -72,7 +72,10 @@ class DeploymentBackend(Protocol):
 
     def update_deployment(self, key: str, changes: Mapping[str, Any]) -> DeploymentRecord:
         """Change some of ``paused``, ``concurrency_limit``, ``max_active_runs``,
-        ``catchup``, ``description``, ``tags``, ``parameters``, ``version``.
+        ``catchup``, ``description``, ``tags``, ``parameters``, ``version``,
+        ``schedules`` (dicts as :func:`sluice.deployments.schedules.schedule_to_dict`
+        writes them; new ones replace the old and the runs they planned ahead).
+        One transaction: other settings changed meanwhile are kept.
 
         Raises:
             NotFoundError: unknown deployment.

@@ -21,6 +21,7 @@ from sluice.backend.deployment_checks import (
     check_deployment,
     check_limits,
     new_deployment_run,
+    normalized_schedules,
     tick_run,
 )
 from sluice.backend.deployments_protocol import RELEASED_MESSAGE
@@ -102,6 +103,8 @@ class LocalDeploymentsMixin:
         from sluice.store import deployment_writes as dw
 
         check_limits(changes)
+        if "schedules" in changes:
+            changes = {**changes, "schedules": normalized_schedules(changes["schedules"])}
         now = utcnow().timestamp()
         return self._write_now(lambda conn: dw.update_deployment(conn, key, changes, now))
 

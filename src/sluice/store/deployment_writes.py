@@ -249,9 +249,10 @@ _DEPLOYMENT_FIELDS = frozenset(
         "tags",
         "parameters",
         "version",
+        "schedules",
     }
 )
-_JSON_FIELDS = frozenset({"tags", "parameters"})
+_JSON_FIELDS = frozenset({"tags", "parameters", "schedules"})
 
 
 def update_deployment(
@@ -259,27 +260,31 @@ def update_deployment(
 ) -> DeploymentRecord:
     """Change some settings of a deployment (see ``_DEPLOYMENT_FIELDS``) by id or FLOW/NAME.
 
-    New default ``parameters`` are checked against the deployment's schema.
-    Pausing deletes the upcoming runs its schedules created (due after
-    ``now``, not started) and restarts planning when it is resumed.
+    New default ``parameters`` are checked against the deployment's schema
+    (complete, if it has schedules). Pausing deletes the upcoming runs its
+    schedules created (due after ``now``, not started) and restarts planning
+    when it is resumed; new ``schedules`` (already in their stored form)
+    replace the old ones the same way, with planning restarting from ``now``.
     """
     _check_fields("deployment", changes, _DEPLOYMENT_FIELDS)
     current = dq.get_deployment(conn, key)
-    if "parameters" in changes:
+    if "parameters" in changes or "schedules" in changes:
         from sluice.parameter_schemas import check_parameters
 
         check_parameters(
             current.flow_name,
             current.parameter_schema,
-            changes["parameters"],
-            complete=bool(current.schedules),
+            changes.get("parameters", current.parameters),
+            complete=bool(changes.get("schedules", current.schedules)),
         )
     values: dict[str, Any] = {"updated": now}
     for name, value in changes.items():
         values[name] = dumps(value) if name in _JSON_FIELDS else value
-    if changes.get("paused") is True and not current.paused:
+    new_schedules = "schedules" in changes and changes["schedules"] != current.schedules
+    if new_schedules or (changes.get("paused") is True and not current.paused):
         # A pause is on purpose: the ticks it covers are neither run nor
-        # recorded as missed. Upcoming runs go; planning restarts at the resume.
+        # recorded as missed. Upcoming runs go; planning restarts at the
+        # resume (or, for new schedules, at once).
         delete_upcoming_scheduled_runs(conn, current.id, now)
         values["planned_until"] = None
     conn.execute(update(deployment).where(deployment.c.id == current.id).values(values))

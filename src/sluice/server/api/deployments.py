@@ -23,6 +23,7 @@ from sluice.api_deployment_schemas import (
     ScheduledRunsRequest,
 )
 from sluice.api_schemas import MarkedIds
+from sluice.backend.deployment_checks import normalized_schedules
 from sluice.schemas import DeploymentRecord, FlowRunRecord
 from sluice.server.api.deps import BackendDep
 from sluice.server.api.refusals import no_nul_in_url, refusals, refuse_nul
@@ -37,17 +38,6 @@ MAX_PAGE = 1000
 #: deployments are few: a listing is paged by slicing, up to this offset
 MAX_OFFSET = 1_000_000
 _CONFLICT = {409: {"description": "The request clashes with what exists"}}
-
-
-def normalized_schedules(schedules: list[Any]) -> list[dict[str, Any]]:
-    """Each schedule parsed and written back in its canonical form.
-
-    Raises:
-        ScheduleError: a schedule that cannot be read (a 422).
-    """
-    from sluice.deployments.schedules import schedule_from_dict, schedule_to_dict
-
-    return [dict(schedule_to_dict(schedule_from_dict(s))) for s in schedules]
 
 
 def _key(flow_name: str, name: str) -> str:
@@ -100,7 +90,8 @@ def update_deployment(
     flow_name: str, name: str, backend: BackendDep, body: Annotated[dict[str, Any], Body()]
 ) -> DeploymentRecord:
     """Change some of ``paused``, ``concurrency_limit``, ``max_active_runs``, ``catchup``,
-    ``description``, ``tags``, ``parameters``, ``version``."""
+    ``description``, ``tags``, ``parameters``, ``version``, ``schedules`` (new
+    schedules replace the old ones and their upcoming runs; a bad one is a 422)."""
     check_storable(body)
     refuse_nul(body)
     with refusals():

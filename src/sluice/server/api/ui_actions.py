@@ -158,7 +158,6 @@ def replace_schedules(
 ) -> Response:
     """Replace the deployment's schedules (upcoming runs of the old ones go, planning
     restarts); a 422 lists ``fields`` (``schedules.<i>.value|timezone``, problem)."""
-    import dataclasses
 
     refuse_nul(body.model_dump())
     dep = backend.read_deployment(_key(flow_name, name))
@@ -168,7 +167,8 @@ def replace_schedules(
         detail = "; ".join(f"{f}: {m}" for f, m in problems)
         return JSONResponse({"detail": detail, "fields": fields}, status_code=422)
     with refusals():
-        saved = backend.upsert_deployment(dataclasses.replace(dep, schedules=schedules))
+        # Only the schedules: a pause or limit changed since the page loaded stays.
+        saved = backend.update_deployment(dep.id, {"schedules": schedules})
     return JSONResponse(_deployment_view(saved))
 
 
