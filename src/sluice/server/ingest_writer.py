@@ -1,16 +1,17 @@
 """The server's ingest writer: each ingest request's rows committed in one transaction.
 
-The API server turns each ingest request into one :class:`~sluice.store.rows.RowBatch`
-and commits it on the request's own worker thread: handing it to a writer
+The API server commits each ingest request's records in one transaction on
+the request's own worker thread: handing them to a writer
 thread would add two thread wake-ups per request, which on a busy machine
 cost more than the write itself. Requests from several clients take turns
 (SQLite has one writer at a time; the store's connection lock and busy
 retries order them) or run side by side (PostgreSQL).
 
 SQLite is written through the store's native path
-(:class:`~sluice.store.sqlite_native.SqliteStore`, on its own connection);
-PostgreSQL through the SQLAlchemy statements of :mod:`sluice.store.writes`,
-on the engine it is given.
+(:class:`~sluice.store.sqlite_native.SqliteStore`, on its own connection),
+binding parameter tuples (:func:`value_groups_of`); PostgreSQL through the
+SQLAlchemy statements of :mod:`sluice.store.writes` with a
+:class:`~sluice.store.rows.RowBatch` (:func:`rows_of`), on the engine it is given.
 """
 
 from __future__ import annotations
