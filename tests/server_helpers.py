@@ -115,3 +115,32 @@ __all__ = [
     "pg_database",
     "task_run",
 ]
+
+
+FULL_T0 = _dt.datetime(2026, 3, 1, 12, 30, 15, 123456, tzinfo=_dt.timezone.utc)
+
+
+def full_batch() -> IngestBatch:
+    """One record of each kind, with every optional field set."""
+    flow_run = FlowRunRecord(
+        new_id(), "etl", "r", parameters={"xs": [1, 2], "when": "x"}, tags=["a"],
+        state_type=StateType.RUNNING, state_name="Running", run_count=1, start_time=FULL_T0,
+        heartbeat=FULL_T0, hostname="h", pid=7, entrypoint="f.py:etl",
+    )  # fmt: skip
+    task_run = TaskRunRecord(
+        new_id(), "t", "t-3", flow_run.id, call_index=3, map_index=2, tags=["b"],
+        upstream_ids=[new_id()], state_type=StateType.COMPLETED, state_name="Cached",
+        run_count=2, start_time=FULL_T0, end_time=FULL_T0, cache_key="k", cache_expiration=FULL_T0,
+        input_hash="h", result='{"s":"json","v":1}',
+    )  # fmt: skip
+    state = StateRecord(task_run.id, "task", StateType.FAILED, "Failed", FULL_T0, "boom", {"n": 1})
+    log = LogRecord(flow_run.id, task_run.id, 40, "sluice.task", "héllo ✓", FULL_T0)
+    return IngestBatch(
+        flows=[FlowRecord("etl", created=FULL_T0)],
+        flow_runs=[flow_run],
+        task_runs=[task_run],
+        states=[state],
+        logs=[log],
+        heartbeats=[HeartbeatWrite(flow_run.id, FULL_T0)],
+        resent=True,
+    )

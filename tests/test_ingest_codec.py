@@ -8,46 +8,17 @@ ways give the same records, so the fast path is a speed-up and nothing else.
 
 from __future__ import annotations
 
-import datetime as dt
 import ipaddress
 import json
 
 from pydantic import TypeAdapter
 
-from sluice.api_schemas import HeartbeatWrite, IngestBatch
+from sluice.api_schemas import IngestBatch
 from sluice.backend import wire
-from sluice.schemas import FlowRecord, FlowRunRecord, LogRecord, StateRecord, TaskRunRecord, new_id
 from sluice.server.api.ingest import _STRICT_BATCH, parse_batch
-from sluice.states import StateType
+from tests.server_helpers import full_batch
 
-T0 = dt.datetime(2026, 3, 1, 12, 30, 15, 123456, tzinfo=dt.timezone.utc)
 PYDANTIC = TypeAdapter(IngestBatch)
-
-
-def full_batch() -> IngestBatch:
-    """One record of each kind, with every optional field set."""
-    flow_run = FlowRunRecord(
-        new_id(), "etl", "r", parameters={"xs": [1, 2], "when": "x"}, tags=["a"],
-        state_type=StateType.RUNNING, state_name="Running", run_count=1, start_time=T0,
-        heartbeat=T0, hostname="h", pid=7, entrypoint="f.py:etl",
-    )  # fmt: skip
-    task_run = TaskRunRecord(
-        new_id(), "t", "t-3", flow_run.id, call_index=3, map_index=2, tags=["b"],
-        upstream_ids=[new_id()], state_type=StateType.COMPLETED, state_name="Cached",
-        run_count=2, start_time=T0, end_time=T0, cache_key="k", cache_expiration=T0,
-        input_hash="h", result='{"s":"json","v":1}',
-    )  # fmt: skip
-    state = StateRecord(task_run.id, "task", StateType.FAILED, "Failed", T0, "boom", {"n": 1})
-    log = LogRecord(flow_run.id, task_run.id, 40, "sluice.task", "héllo ✓", T0)
-    return IngestBatch(
-        flows=[FlowRecord("etl", created=T0)],
-        flow_runs=[flow_run],
-        task_runs=[task_run],
-        states=[state],
-        logs=[log],
-        heartbeats=[HeartbeatWrite(flow_run.id, T0)],
-        resent=True,
-    )
 
 
 def test_client_bodies_take_the_servers_fast_path_to_the_same_records() -> None:

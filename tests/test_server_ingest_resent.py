@@ -20,6 +20,7 @@ from tests.server_helpers import (
     DIALECTS,
     at,
     flow_run,
+    full_batch,
     ingest_batch,
     log,
     payload,
@@ -150,3 +151,24 @@ def test_a_batch_whose_answer_was_lost_is_not_stored_twice(
             ["Running", "Completed"],
             [f"l{i}" for i in range(5)],
         )
+
+
+def test_every_kind_of_record_reads_back_as_written(
+    store: LocalBackend, writer: IngestWriter
+) -> None:
+    # SQLite binds parameter tuples, PostgreSQL row dicts: the same records either way.
+    batch = full_batch()
+    batch.resent = False
+    actions.ingest(writer, batch)
+    (flow_run_row,) = batch.flow_runs
+    (task_run_row,) = batch.task_runs
+    stored_run = store.read_flow_run(flow_run_row.id)
+    assert stored_run.parameters == flow_run_row.parameters
+    assert stored_run.heartbeat == batch.heartbeats[0].at
+    assert (stored_run.state_name, stored_run.entrypoint) == ("Running", "f.py:etl")
+    assert store.read_task_run(task_run_row.id) == task_run_row
+    (state,) = store.read_states(task_run_row.id)
+    assert (state.type, state.message, state.details) == (StateType.FAILED, "boom", {"n": 1})
+    (line,) = store.read_logs(flow_run_row.id)
+    assert (line.message, line.level, line.task_run_id) == ("héllo ✓", 40, task_run_row.id)
+    assert [f.name for f in store.list_flows()] == ["etl"]
