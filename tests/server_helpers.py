@@ -109,6 +109,7 @@ __all__ = [
     "Write",
     "at",
     "flow_run",
+    "full_batch",
     "ingest_batch",
     "log",
     "payload",
