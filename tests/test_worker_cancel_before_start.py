@@ -1,8 +1,10 @@
-"""A run cancelled after a worker claimed it, before its process started it, is not run.
+"""Between a worker's claim and the flow's start: cancels are honoured, Running is stored.
 
 Cancelling a Pending run ends it at once (nothing runs it yet); the
 process the worker hands it to must not then start it, which would
-overwrite Cancelled with Running and run the flow to the end.
+overwrite Cancelled with Running and run the flow to the end. Once it
+starts, its Running state is stored at once (not with the writer's next
+batch), so a cancel from then on finds it Running and stops it.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -23,6 +26,7 @@ from sluice.workers.payload import CONTROL_ENV, RunPayload, encode_payload
 pytestmark = pytest.mark.integration
 
 FLOWS = """
+import time
 from pathlib import Path
 
 from sluice import flow
@@ -32,6 +36,13 @@ from sluice import flow
 def touch(folder: str) -> str:
     Path(folder, "ran").touch()
     return "ran"
+
+
+@flow
+def wait_for_go(folder: str) -> str:
+    while not Path(folder, "go").exists():
+        time.sleep(0.02)
+    return "went"
 """
 
 
@@ -78,3 +89,47 @@ def test_a_run_cancelled_between_claim_and_start_is_not_run(
         assert done.returncode == 0, done.stderr.decode()
         assert (project / "ran").exists()
         assert final.state_type is StateType.COMPLETED, final
+
+
+def test_a_started_worker_run_is_stored_running_before_the_writers_next_batch(
+    tmp_path: Path,
+) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "flows.py").write_text(FLOWS)
+    deployment = DeploymentSpec(
+        name="dev",
+        entrypoint="flows.py:wait_for_go",
+        working_dir=str(project),
+        options={"work_pool_name": "pool"},
+    ).apply()
+    backend = get_backend()
+    try:
+        run = run_deployment("wait-for-go/dev", {"folder": str(project)}, timeout=0)
+        (claimed,) = backend.claim_flow_runs("pool", worker_name="w1", limit=1)  # type: ignore[attr-defined]
+        payload = encode_payload(RunPayload(claimed, deployment.entrypoint, deployment.working_dir))
+        # The writer would hold Running for 30 s: only the explicit store makes it visible.
+        env = {**os.environ, CONTROL_ENV: "stdin", "SLUICE_STORE_FLUSH_INTERVAL": "30"}
+        process = subprocess.Popen(
+            [sys.executable, "-m", "sluice.workers.execute", "--warm"],
+            stdin=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+        )
+        with process:
+            try:
+                assert process.stdin is not None
+                process.stdin.write(payload)
+                process.stdin.flush()
+                deadline = time.monotonic() + 20
+                while backend.read_flow_run(run.id).state_type is not StateType.RUNNING:
+                    assert process.poll() is None and time.monotonic() < deadline, "never Running"
+                    time.sleep(0.05)
+                (project / "go").touch()
+                _, stderr = process.communicate(timeout=60)
+            finally:
+                process.kill()
+        assert process.returncode == 0, stderr.decode()
+        assert backend.read_flow_run(run.id).state_type is StateType.COMPLETED
+    finally:
+        close_backends()

@@ -323,6 +323,10 @@ class FlowRunDriver:
             self.write(Running(name="Resuming"))
         else:
             self.write(Running() if self.record.run_count == 1 else Retrying())
+        if self.resume is not None and self._attempts == 1 and self.record.deployment_id:
+            # A worker's run: others (a cancel, the UI) act on its stored state,
+            # so Running is stored now rather than with the writer's next batch.
+            self.backend.flush()
 
     def on_return(self, value: Any) -> State:
         self._wait_for_submitted()

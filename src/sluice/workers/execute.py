@@ -88,8 +88,9 @@ def _cancelled_since_claim(backend: Backend, record: FlowRunRecord) -> bool:
     A run cancelled while Pending is Cancelled at once (nothing runs it yet),
     and the engine's first write, Running, would overwrite that: the flow
     would run to the end against the user's wish. Checked after the code is
-    loaded, which is most of the time between claim and start; a cancel in
-    the remaining instant is still overwritten.
+    loaded, which is most of the time between claim and start (the engine
+    then stores Running at once); a cancel in the few milliseconds between
+    is still overwritten.
     """
     current = backend.read_flow_run(record.id)
     if current.state_type is StateType.CANCELLING:
