@@ -11,6 +11,7 @@ import pytest
 
 from sluice.errors import ResultIntegrityError, ResultMissingError, SerializationError
 from sluice.results.serializers import is_plain_json, resolve_serializer
+from sluice.results.signing import load_signing_key
 from sluice.results.store import ResultStore
 
 
@@ -78,6 +79,28 @@ def test_signing_key_from_environment(tmp_path: Path, monkeypatch: pytest.Monkey
     ref = ResultStore(tmp_path / "a").persist((1,), "k")
     assert ResultStore(tmp_path / "b").load(ref) == (1,)
     assert not (tmp_path / "a" / "results.key").exists()
+
+
+def test_processes_racing_to_make_the_key_all_get_the_winners(tmp_path: Path) -> None:
+    # A Dask worker restarted mid-flow once read the key file between its
+    # creation and its write, and signed with an empty key.
+    for attempt in range(40):
+        home = tmp_path / str(attempt)
+        start = threading.Barrier(6)
+        keys: list[bytes] = []
+
+        def make(home: Path, start: threading.Barrier, keys: list[bytes]) -> None:
+            start.wait()
+            keys.append(load_signing_key(home))
+
+        threads = [threading.Thread(target=make, args=(home, start, keys)) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(set(keys)) == 1 and len(keys[0]) == 64, keys
+        assert (home / "results.key").read_bytes() == keys[0]
+        assert [f.name for f in home.iterdir()] == ["results.key"]  # no drafts left
 
 
 def test_key_file_is_private(store: ResultStore) -> None:

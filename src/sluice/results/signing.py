@@ -32,16 +32,24 @@ def load_signing_key(home: Path, environ: dict[str, str] | None = None) -> bytes
         return path.read_bytes().strip()
     except FileNotFoundError:
         pass
+    import tempfile  # once per store: the key file is made once
+
     home.mkdir(parents=True, exist_ok=True)
     key = secrets.token_hex(32).encode()
-    # O_EXCL: when two processes race to create the key, exactly one wins and
-    # the other reads the winner's key instead of overwriting it.
+    # The key is written to a file of its own, then linked into place: the
+    # link appears whole or not at all, and fails if another process linked
+    # its key first (then that one is read). Creating the final file and
+    # writing it after would let a racing process read it empty and sign
+    # with an empty key.
+    fd, draft = tempfile.mkstemp(dir=home, prefix=".results.key.")
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(key)
+        os.link(draft, path)
     except FileExistsError:
         return path.read_bytes().strip()
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(key)
+    finally:
+        os.unlink(draft)
     return key
 
 
