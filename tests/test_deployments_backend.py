@@ -221,6 +221,39 @@ def test_bad_parameters_create_no_run(backend: Any) -> None:
     assert backend.list_flow_runs(FlowRunFilter()) == []
 
 
+def test_job_variables_are_kept_with_the_run(backend: Any) -> None:
+    dep = backend.upsert_deployment(make_deployment())
+    variables = {"env": {"STAGE": "test", "DROP": None}, "working_dir": "/srv", "image": "x:1"}
+    run = backend.create_flow_run_from_deployment(dep.id, job_variables=variables)
+    assert run.job_variables == variables
+    # The engine's snapshots of the run do not carry them: they stay as created.
+    engine_view = dataclasses.replace(run, job_variables={})
+    state = Running()
+    engine_view.apply(state)
+    backend.write_flow_run(engine_view, StateRecord.from_state(run.id, "flow", state))
+    backend.flush()
+    assert backend.read_flow_run(run.id).job_variables == variables
+    assert backend.list_deployment_runs(dep.id)[0].job_variables == variables
+    plain = backend.create_flow_run_from_deployment(dep.id)
+    assert backend.read_flow_run(plain.id).job_variables == {}
+
+
+@pytest.mark.parametrize(
+    ("variables", "message"),
+    [
+        ({"env": ["A=1"]}, "env must be a mapping"),
+        ({"env": {"A": 1}}, r"env\['A'\] must be text"),
+        ({"env": {"A=B": "1"}}, "not an environment variable name"),
+        ({"working_dir": 3}, "working_dir must be a directory path"),
+    ],
+)
+def test_bad_job_variables_create_no_run(backend: Any, variables: Any, message: str) -> None:
+    backend.upsert_deployment(make_deployment())
+    with pytest.raises(ValueError, match=message):
+        backend.create_flow_run_from_deployment("etl/daily", job_variables=variables)
+    assert backend.list_deployment_runs("etl/daily") == []
+
+
 def test_unknown_deployment(backend: Any) -> None:
     with pytest.raises(NotFoundError, match="deployment 'etl/nope' not found"):
         backend.create_flow_run_from_deployment("etl/nope")

@@ -119,6 +119,7 @@ def new_deployment_run(
     parent_flow_run_id: str | None = None,
     parent_task_run_id: str | None = None,
     name: str | None = None,
+    job_variables: Mapping[str, Any] | None = None,
     state_type: StateType = StateType.SCHEDULED,
     state_name: str = "Scheduled",
     state_message: str | None = None,
@@ -127,12 +128,15 @@ def new_deployment_run(
 
     Raises:
         ParameterValidationError: the merged parameters do not fit the schema.
+        ValueError: ``job_variables`` of the wrong shape.
     """
+    from sluice.deployments.job_variables import check_job_variables
     from sluice.parameter_schemas import check_parameters
     from sluice.utilities.names import generate_run_name
 
     merged = {**dep.parameters, **(parameters or {})}
     check_parameters(dep.flow_name, dep.parameter_schema, merged)
+    variables = check_job_variables(job_variables)
     return FlowRunRecord(
         id=new_id(),
         flow_name=dep.flow_name,
@@ -154,6 +158,7 @@ def new_deployment_run(
         scheduled_start_time=scheduled_start_time or now,
         idempotency_key=idempotency_key,
         end_time=now if state_type is StateType.CANCELLED else None,
+        job_variables=variables,
     )
 
 

@@ -314,6 +314,7 @@ class HttpDeploymentsMixin:
         parent_flow_run_id: str | None = None,
         parent_task_run_id: str | None = None,
         name: str | None = None,
+        job_variables: Mapping[str, Any] | None = None,
     ) -> FlowRunRecord:
         """Create a Scheduled run of a deployment (retried only with an idempotency key)."""
         body = RunFromDeploymentRequest(
@@ -324,6 +325,7 @@ class HttpDeploymentsMixin:
             parent_flow_run_id=parent_flow_run_id,
             parent_task_run_id=parent_task_run_id,
             name=name,
+            job_variables=dict(job_variables or {}),
         )
         path = self._deployment_path(key) + "/runs"
         result: FlowRunRecord = self._call(

@@ -231,6 +231,7 @@ class LocalDeploymentsMixin:
         parent_flow_run_id: str | None = None,
         parent_task_run_id: str | None = None,
         name: str | None = None,
+        job_variables: Mapping[str, Any] | None = None,
     ) -> FlowRunRecord:
         """Create a Scheduled run of a deployment (see the protocol)."""
         from sluice.store import deployment_queries as dq
@@ -250,6 +251,7 @@ class LocalDeploymentsMixin:
                 parent_flow_run_id=parent_flow_run_id,
                 parent_task_run_id=parent_task_run_id,
                 name=name,
+                job_variables=job_variables,
             )
             return dw.insert_deployment_run(conn, run)[0]
 

@@ -417,6 +417,7 @@ def insert_deployment_run(
     row["scheduled_start_time"] = (
         None if run.scheduled_start_time is None else run.scheduled_start_time.timestamp()
     )
+    row["job_variables"] = dumps(run.job_variables) if run.job_variables else None
     if run.idempotency_key is None:
         conn.execute(flow_run.insert(), row)
     else:
