@@ -34,6 +34,7 @@ The tree::
         │   └── TaskTimeoutError     the task ran past ``timeout_seconds``
         ├── FlowTimeoutError         the flow ran past ``timeout_seconds``
         ├── MissingContextError      a run-scoped API was used outside any run
+        ├── NotAwaitedError          a run_deployment call made in async code was not awaited
         └── CrashedRunError          the run ended because the engine or process broke
 
 ``TaskTimeoutError`` and ``FlowTimeoutError`` also derive from the built-in
@@ -220,6 +221,14 @@ class FlowTimeoutError(SluiceError, TimeoutError):
 
 class MissingContextError(SluiceError):
     """A run-scoped API (like ``get_run_logger``) was used outside any flow or task run."""
+
+
+class NotAwaitedError(SluiceError, RuntimeError):
+    """A ``run_deployment`` call made in async code was used before it was awaited.
+
+    In async code the call creates and waits for the run when awaited (so the
+    event loop is never blocked); until then there is no run to describe.
+    """
 
 
 class CrashedRunError(SluiceError):
