@@ -16,6 +16,7 @@ from sluice.cli.deploy import apply_command, build_command, deploy_command
 from sluice.cli.errors import SluiceGroup
 from sluice.cli.render import OutputFormat, OutputOption, make_console, print_json, print_kv
 from sluice.cli.run import run_flow
+from sluice.distribution import DISTRIBUTION
 
 app = typer.Typer(
     cls=SluiceGroup,
@@ -68,7 +69,7 @@ def version_command(output: OutputOption = OutputFormat.table) -> None:
 
     settings = load_cli_settings()
     info = {
-        "version": _version_of("sluice"),
+        "version": _version_of(DISTRIBUTION),
         "python": platform.python_version(),
         "database_url": redact_url(settings.resolved_database_url),
         "sqlalchemy": _version_of("sqlalchemy"),

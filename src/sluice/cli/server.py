@@ -69,7 +69,12 @@ def start(
 
         from sluice.server.app import create_app
     except ImportError as exc:
-        raise CliError(f"The server needs its extra: pip install 'sluice[server]' ({exc})") from exc
+        from sluice.distribution import install_command
+
+        raise CliError(
+            "The server needs packages the plain install includes; reinstall Sluice: "
+            f"{install_command()} ({exc})"
+        ) from exc
     app_ = create_app(settings)
     # uvicorn shuts down cleanly on SIGINT/SIGTERM, then re-sends the signal
     # to the handler that was installed before it; a no-op one lets the command
