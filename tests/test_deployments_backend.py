@@ -138,7 +138,7 @@ def test_deployment_names_dashes_match_underscores(backend: Any) -> None:
 def test_bad_deployments_are_refused(backend: Any) -> None:
     with pytest.raises(ValueError, match="entrypoint"):
         backend.upsert_deployment(make_deployment(entrypoint="flows/etl.py"))
-    with pytest.raises(ValueError, match="without '/'"):
+    with pytest.raises(ValueError, match="must not contain '/'"):
         backend.upsert_deployment(make_deployment(name="a/b"))
     with pytest.raises(ValueError, match="max_active_runs"):
         backend.upsert_deployment(make_deployment(max_active_runs=-2))

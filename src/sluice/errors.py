@@ -10,6 +10,7 @@ The tree::
     Exception
     └── SluiceError                  base of every error Sluice raises on purpose
         ├── ConfigurationError       bad setting, bad config file
+        ├── InvalidInputError        a value given to an operation is refused (a blank name ...)
         ├── ScheduleError            a cron/interval/rrule schedule or its timezone is invalid
         ├── StoreError               the store cannot be opened or written
         │   ├── StoreCorruptError    the database file is not a usable Sluice store
@@ -71,6 +72,15 @@ class SluiceError(Exception):
 
 class ConfigurationError(SluiceError):
     """A setting or the config file holds a value Sluice cannot use."""
+
+
+class InvalidInputError(SluiceError, ValueError):
+    """A value given to an operation is refused (a blank or malformed name, a
+    limit of the wrong type, malformed job variables); nothing was changed.
+
+    Also a ``ValueError``: the deployment layer always refused bad input with one,
+    and the server answers it with a 422.
+    """
 
 
 class ScheduleError(SluiceError, ValueError):

@@ -34,6 +34,7 @@ from sluice.backend.deployments_protocol import RELEASED_MESSAGE
 from sluice.errors import (
     AmbiguousIdError,
     ConflictError,
+    InvalidInputError,
     NotFoundError,
     ParameterValidationError,
     TransitionRefused,
@@ -81,7 +82,7 @@ def refusal_error(status: int, detail: str) -> Exception | None:
         pairs = [(e[0], e[1]) if len(e) == 2 else (e[0], "") for e in errors]
         return ParameterValidationError(m["flow"], pairs)
     if status == 422 and not detail.startswith("["):
-        return ValueError(detail)
+        return InvalidInputError(detail)
     return None
 
 

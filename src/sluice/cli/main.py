@@ -27,6 +27,9 @@ app = typer.Typer(
     # Expected errors are one-liners (see SluiceGroup); a real bug keeps the plain
     # Python traceback instead of Typer's boxed one, which is unreadable in logs.
     pretty_exceptions_enable=False,
+    # Help texts are plain text: with Rich markup, "[start, end]" or "NAME[:INDEX]"
+    # would be read as style tags and vanish from --help.
+    rich_markup_mode=None,
 )
 app.add_typer(flows.app, name="flow")
 app.add_typer(flow_runs.app, name="flow-run")

@@ -111,15 +111,34 @@ def database_upgrade() -> None:
     make_console().print(f"Database {label} is up to date.")
 
 
+def confirm_reset(label: str) -> None:
+    """Ask on the terminal whether to reset ``label``.
+
+    Raises:
+        CliError: no terminal to ask on (stdin or stdout is not one), or the answer was no.
+    """
+    import sys
+
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise CliError("This deletes every flow, run and log; pass --yes to confirm")
+    question = f"Reset the database {label}? This deletes every flow, run and log"
+    if not typer.confirm(question, default=False):
+        raise CliError(f"Nothing was reset: {label} is unchanged")
+
+
 @database_app.command("reset")
 def database_reset(
     yes: Annotated[bool, typer.Option("--yes", help="Confirm: every run is deleted.")] = False,
 ) -> None:
-    """Drop every table and create an empty database (all history is lost)."""
+    """Drop every table and create an empty database (all history is lost).
+
+    Without --yes it asks on a terminal, and refuses when there is none to ask on.
+    """
+    from sluice.store.database import database_label
     from sluice.store.migrate import reset
 
     if not yes:
-        raise CliError("This deletes every flow, run and log; pass --yes to confirm")
+        confirm_reset(database_label(load_cli_settings().resolved_database_url))
     engine, label = _engine_and_label()
     try:
         reset(engine, label=label)

@@ -23,6 +23,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from sluice.errors import InvalidInputError
+
 #: the variables a ``process`` pool applies
 PROCESS_VARIABLES = ("env", "working_dir")
 
@@ -31,25 +33,27 @@ def check_job_variables(variables: Mapping[str, Any] | None) -> dict[str, Any]:
     """A plain copy of ``variables`` (``{}`` for None), checked.
 
     Raises:
-        ValueError: not a mapping of names to JSON values, or a variable a
+        InvalidInputError: (a ValueError) not a mapping of names to JSON values, or a variable a
             process pool applies has the wrong shape; the message names it.
     """
     if variables is None:
         return {}
     if not isinstance(variables, Mapping):
-        raise ValueError(f"job_variables must be a mapping, not {type(variables).__name__}")
+        raise InvalidInputError(f"job_variables must be a mapping, not {type(variables).__name__}")
     checked = dict(variables)
     for key in checked:
         if not isinstance(key, str) or not key:
-            raise ValueError(f"job_variables: names must be non-empty text, not {key!r}")
+            raise InvalidInputError(f"job_variables: names must be non-empty text, not {key!r}")
     try:
         json.dumps(checked, allow_nan=False)
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"job_variables must hold JSON values only: {exc}") from None
+        raise InvalidInputError(f"job_variables must hold JSON values only: {exc}") from None
     _check_env(checked.get("env"))
     folder = checked.get("working_dir")
     if folder is not None and (not isinstance(folder, str) or not folder):
-        raise ValueError(f"job_variables.working_dir must be a directory path, not {folder!r}")
+        raise InvalidInputError(
+            f"job_variables.working_dir must be a directory path, not {folder!r}"
+        )
     return checked
 
 
@@ -57,12 +61,14 @@ def _check_env(env: Any) -> None:
     if env is None:
         return
     if not isinstance(env, Mapping):
-        raise ValueError(f"job_variables.env must be a mapping, not {type(env).__name__}")
+        raise InvalidInputError(f"job_variables.env must be a mapping, not {type(env).__name__}")
     for name, value in env.items():
         if not isinstance(name, str) or not name or "=" in name or "\x00" in name:
-            raise ValueError(f"job_variables.env: {name!r} is not an environment variable name")
+            raise InvalidInputError(
+                f"job_variables.env: {name!r} is not an environment variable name"
+            )
         if value is not None and (not isinstance(value, str) or "\x00" in value):
-            raise ValueError(
+            raise InvalidInputError(
                 f"job_variables.env[{name!r}] must be text (or null to unset), not {value!r}"
             )
 
