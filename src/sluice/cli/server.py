@@ -6,6 +6,7 @@ commands need SQLAlchemy and Alembic alone.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 from typing import TYPE_CHECKING, Annotated
 
@@ -13,13 +14,15 @@ import typer
 
 from sluice.cli.backend import load_cli_settings
 from sluice.cli.errors import CliError
-from sluice.cli.render import make_console
+from sluice.cli.render import OutputFormat, OutputOption, make_console, print_json
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
 app = typer.Typer(help="Run the Sluice API server, and manage its database.", no_args_is_help=True)
-database_app = typer.Typer(help="Upgrade or reset the Sluice database.", no_args_is_help=True)
+database_app = typer.Typer(
+    help="Check, upgrade or reset the Sluice database.", no_args_is_help=True
+)
 app.add_typer(database_app, name="database")
 
 LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
@@ -109,6 +112,27 @@ def database_upgrade() -> None:
     finally:
         engine.dispose()
     make_console().print(f"Database {label} is up to date.")
+
+
+@database_app.command("check")
+def database_check(
+    quick: Annotated[
+        bool, typer.Option("--quick", help="SQLite's quick_check (faster, fewer checks).")
+    ] = False,
+    output: OutputOption = OutputFormat.table,
+) -> None:
+    """Check the store and report its state in one line: where it is, its schema
+    revision, row counts and the integrity check's verdict. Exit status 1 if it is
+    damaged or unusable. Changes nothing (on SQLite the file is opened read-only)."""
+    from sluice.store.health import check_store
+
+    health = check_store(load_cli_settings().resolved_database_url, quick=quick)
+    if output is OutputFormat.json:
+        print_json({"ok": health.ok, **dataclasses.asdict(health)})
+    else:
+        make_console(stderr=not health.ok).print(health.line(), soft_wrap=True)
+    if not health.ok:
+        raise typer.Exit(1)
 
 
 def confirm_reset(label: str) -> None:
