@@ -4,6 +4,7 @@ a build without deprecation warnings."""
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -66,8 +67,15 @@ def test_every_install_line_in_the_docs_names_the_distribution() -> None:
 @pytest.mark.integration
 @pytest.mark.timeout(300)
 def test_building_the_wheel_prints_no_deprecation_warning(tmp_path: Path) -> None:
+    # A copy: setuptools builds in the source tree (build/, *.egg-info).
+    tree = tmp_path / "tree"
+    skip = shutil.ignore_patterns("__pycache__", "*.egg-info", "*.pyc")
+    shutil.copytree(ROOT / "src", tree / "src", ignore=skip)
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, tree / name)
+    wheels = tmp_path / "wheels"
     done = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-v", str(ROOT), "-w", str(tmp_path)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-v", str(tree), "-w", str(wheels)],
         capture_output=True,
         text=True,
         timeout=280,
@@ -82,4 +90,4 @@ def test_building_the_wheel_prints_no_deprecation_warning(tmp_path: Path) -> Non
         if re.search(r"deprecat|Warning", line) and "Location 'file:" not in line
     ]  # fmt: skip
     assert warnings == [], warnings
-    assert [p.name for p in tmp_path.glob("*.whl")] == ["sluice_workflows-0.1.0-py3-none-any.whl"]
+    assert [p.name for p in wheels.glob("*.whl")] == ["sluice_workflows-0.1.0-py3-none-any.whl"]

@@ -3,7 +3,7 @@ asgiref's ``async_to_sync``, sync and async flows; naive ``scheduled_time``.
 
 Runs are executed by a claim-and-run loop in a thread (as a worker's subprocess
 would run them); the real worker is in tests/test_workers.py and the Django
-receiver of seed 001 in tests/test_django_seed.py.
+receiver of seed 001 in tests/test_django_example.py.
 """
 
 from __future__ import annotations
