@@ -12,7 +12,7 @@ import pytest
 from sluice import allow_failure, flow, get_run_logger, tags, task, unmapped
 from sluice.errors import MissingContextError, ParameterValidationError
 from sluice.futures import as_completed, wait
-from sluice.states import StateType
+from sluice.states import State, StateType
 from sluice.task_runners import ThreadPoolTaskRunner
 from tests.helpers import (
     flow_runs,
@@ -105,7 +105,10 @@ def test_retries_are_recorded_with_each_attempt() -> None:
 def test_retry_condition_can_stop_retries() -> None:
     calls = []
 
-    @task(retries=5, retry_condition_fn=lambda task, run, exc: not isinstance(exc, KeyError))
+    def transient(task: object, run: object, state: State) -> bool:
+        return not isinstance(state.result(raise_on_failure=False), KeyError)
+
+    @task(retries=5, retry_condition_fn=transient)
     def picky() -> None:
         calls.append(1)
         raise KeyError("permanent")

@@ -76,7 +76,7 @@ class Task(Generic[P, R]):
         self.retry_jitter_factor = retry_jitter_factor
         self.retry_condition_fn = retry_condition_fn
         self.retry_policy = RetryPolicy.build(
-            retries, retry_delay_seconds, retry_jitter_factor, _condition(retry_condition_fn)
+            retries, retry_delay_seconds, retry_jitter_factor, retry_condition_fn
         )
         self.timeout_seconds = timeout_seconds
         self.task_run_name = task_run_name
@@ -192,14 +192,6 @@ def _load_call_task() -> Callable[..., Any]:
 
     _call_task = call_task
     return call_task
-
-
-def _condition(fn: Callable[..., bool] | None) -> Callable[[BaseException], bool] | None:
-    if fn is None:
-        return None
-    from sluice.engine.retries import retry_condition_accepts
-
-    return retry_condition_accepts(fn)
 
 
 @overload

@@ -380,7 +380,8 @@ class TaskAttempts:
             self.finish(Crashed(message=_describe(exc), exception=exc), exc)
             raise exc
         run_count = self.call.record.run_count
-        if should_retry(self.task.retry_policy, run_count, exc):
+        task, record = self.task, self.call.record
+        if should_retry(task.retry_policy, run_count, exc, task, record, self._condition_broke):
             delay = retry_delay(self.task.retry_policy, run_count)
             self.call.line(
                 logging.WARNING,
@@ -393,6 +394,13 @@ class TaskAttempts:
             return self.finish(TimedOut(message=str(exc), exception=exc), exc)
         message = f"Task run encountered an exception {_describe(exc)}"
         return self.finish(Failed(message=message, exception=exc), exc)
+
+    def _condition_broke(self, error: BaseException) -> None:
+        self.call.line(
+            logging.ERROR,
+            f"retry_condition_fn raised, so the task is not retried: {_describe(error)}",
+            error,
+        )
 
     def finish(self, state: State, exc: BaseException | None = None) -> State:
         self.call.write(state, _exception_details(exc) if exc is not None else None)
