@@ -241,7 +241,7 @@ def test_allow_failure_and_upstream_failure() -> None:
         strict.wait()
         return tolerant.result(), strict.state.type.value, strict.state.name
 
-    assert deps() == ("got RuntimeError", "FAILED", "UpstreamFailed")
+    assert deps() == ("got RuntimeError", "PENDING", "NotReady")
 
 
 def test_wait_for_orders_tasks_without_passing_data() -> None:

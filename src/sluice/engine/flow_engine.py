@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from sluice.context import FlowRunContext, flow_run_var, tags_var, task_run_var
 from sluice.engine.attempts import run_attempts_async, run_attempts_sync
+from sluice.engine.final_state import NO_RETURN, call_result, final_state_of
 from sluice.engine.flow_setup import (
     entrypoint_of,
     persist_flow_result,
@@ -22,7 +23,7 @@ from sluice.engine.flow_setup import (
     run_name,
 )
 from sluice.engine.heartbeat import Heartbeat
-from sluice.engine.inputs import input_fingerprint
+from sluice.engine.inputs import futures_to_states, input_fingerprint
 from sluice.engine.journal import Journal
 from sluice.engine.parameters import bind_arguments, call_arguments, jsonable, validate_parameters
 from sluice.engine.retries import retry_delay, should_retry
@@ -36,7 +37,6 @@ from sluice.errors import (
     ParameterValidationError,
     SerializationError,
 )
-from sluice.futures import SluiceFuture
 from sluice.logging.loggers import flow_run_logger, print_target_var
 from sluice.schemas import FlowRecord, FlowRunRecord, StateRecord, TaskRunRecord, new_id
 from sluice.states import (
@@ -62,18 +62,19 @@ def call_flow(
     flow: Flow[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], return_state: bool
 ) -> Any:
     """Run a flow call; its result, or a coroutine of it for async flows in async code."""
+    driver = FlowRunDriver(flow, args, kwargs)
     if flow.isasync:
-        coro = _await_flow(FlowRunDriver(flow, args, kwargs), return_state)
+        coro = _await_flow(driver, return_state)
         if in_async_context() or flow_run_var.get() is None:
             return coro
         return run_coroutine_sync(coro)
-    state = run_flow_sync(FlowRunDriver(flow, args, kwargs))
-    return state if return_state else state.result()
+    state = run_flow_sync(driver)
+    return state if return_state else call_result(driver.returned, state)
 
 
 async def _await_flow(driver: FlowRunDriver, return_state: bool) -> Any:
     state = await run_flow_async(driver)
-    return state if return_state else state.result()
+    return state if return_state else call_result(driver.returned, state)
 
 
 class FlowRunDriver:
@@ -119,6 +120,8 @@ class FlowRunDriver:
         self._heartbeat: Heartbeat | None = None
         #: attempts made by this driver (a resumed run already has earlier ones)
         self._attempts = 0
+        #: what the flow function returned, futures turned into their states
+        self.returned: Any = NO_RETURN
 
     # -- creation ----------------------------------------------------------------
     def create(self) -> State | None:
@@ -329,18 +332,20 @@ class FlowRunDriver:
             self.backend.flush()
 
     def on_return(self, value: Any) -> State:
+        """The final state the return value decides (see :mod:`sluice.engine.final_state`)."""
         self._wait_for_submitted()
-        resolved, failed = _resolve_returned(value)
-        if failed:
-            message = f"{len(failed)} of the returned runs did not complete"
-            return self.finish(Failed(message=message, data=resolved))
+        self.returned = futures_to_states(value)
+        state = final_state_of(self.returned)
+        if not state.is_completed():
+            return self.finish(state, state.exception)
         try:
             self.record.result = persist_flow_result(
-                self.flow, self.settings, self.record.id, resolved
+                self.flow, self.settings, self.record.id, state.data
             )
         except SerializationError as exc:
             return self.finish(Failed(message=str(exc), exception=exc), exc)
-        return self.finish(Completed(data=resolved, result_ref=self.record.result))
+        state.result_ref = self.record.result
+        return self.finish(state)
 
     def on_exception(self, exc: BaseException) -> State | float:
         """The final state for ``exc``, or the delay before the next attempt."""
@@ -443,31 +448,3 @@ async def run_flow_async(driver: FlowRunDriver) -> State:
         return state
     finally:
         driver.exit(failed)
-
-
-def _resolve_returned(value: Any) -> tuple[Any, list[State]]:
-    """Replace returned futures/states by their results; collect the failed ones."""
-    failed: list[State] = []
-
-    def resolve(item: Any, depth: int) -> Any:
-        if isinstance(item, SluiceFuture):
-            item.wait()
-            item = item.state
-        if isinstance(item, State):
-            if not item.is_final():
-                return item
-            if not item.is_completed():
-                failed.append(item)
-                return item.result(raise_on_failure=False)
-            return item.result()
-        if depth >= 3:
-            return item
-        if isinstance(item, list):
-            return [resolve(v, depth + 1) for v in item]
-        if isinstance(item, tuple) and not hasattr(item, "_fields"):
-            return tuple(resolve(v, depth + 1) for v in item)
-        if isinstance(item, dict):
-            return {k: resolve(v, depth + 1) for k, v in item.items()}
-        return item
-
-    return resolve(value, 0), failed

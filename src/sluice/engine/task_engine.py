@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING, Any
 from sluice.context import FlowRunContext, TaskRunContext, flow_run_var, tags_var, task_run_var
 from sluice.engine import task_results
 from sluice.engine.attempts import run_attempts_async, run_attempts_sync
-from sluice.engine.inputs import collect_upstream, input_fingerprint, resolve_inputs
+from sluice.engine.final_state import final_state_of, holds_states, returned_by_user
+from sluice.engine.inputs import (
+    collect_upstream,
+    input_fingerprint,
+    not_ready,
+    resolve_inputs,
+    unready_wait_for,
+)
 from sluice.engine.retries import retry_delay, should_retry
 from sluice.errors import AbortRun, CancelRun, EngineSignal, SerializationError, TaskTimeoutError
 from sluice.logging.handlers import engine_line
@@ -52,6 +59,11 @@ if TYPE_CHECKING:
 # EnumType.__getattr__ on Python 3.11.
 _RUNNING = StateType.RUNNING
 _COMPLETED = StateType.COMPLETED
+_FAILED = StateType.FAILED
+#: what a function may return that holds states (one isinstance test per return)
+_MAY_HOLD_STATES = (State, list, tuple, set, frozenset)
+#: return types that never hold states: skip even that test for them
+_PLAIN_RETURNS = frozenset({int, str, float, bool, type(None), dict, bytes})
 
 
 class TaskCall:
@@ -65,10 +77,12 @@ class TaskCall:
         "prepared",
         "record",
         "replayed",
+        "returned_state",
         "settings",
         "sink",
         "task",
         "upstream",
+        "wait_for",
     )
 
     def __init__(
@@ -83,6 +97,7 @@ class TaskCall:
         log_prints: bool,
         settings: Settings,
         prepared: bool = False,
+        wait_for: list[Any] | None = None,
     ) -> None:
         self.task = task
         self.args = args
@@ -97,6 +112,11 @@ class TaskCall:
         self.prepared = prepared
         #: the journal's state when this call was replayed instead of executed
         self.replayed: State | None = None
+        #: ``wait_for=`` as given (``allow_failure`` wrappers kept)
+        self.wait_for = wait_for
+        #: what the function returned when that was a state or states (a direct
+        #: call gives it back as it is, as Prefect does)
+        self.returned_state: Any = None
 
     def reader(self) -> Backend:
         """The backend to read from (the flow's, or the standalone one)."""
@@ -198,12 +218,15 @@ def create_task_call(
         call_index=call_index,
         map_index=map_index,
         tags=sorted(task.tags | extra_tags) if task.tags or extra_tags else [],
-        upstream_ids=[f.task_run_id for f in upstream],
+        upstream_ids=[f.task_run_id for f in upstream if f.task_run_id],
         created=now,
         updated=now,
         input_hash=input_hash,
     )
-    call = TaskCall(task, args, kwargs, record, sink, flow_ctx, upstream, log_prints, settings)
+    call = TaskCall(
+        task, args, kwargs, record, sink, flow_ctx, upstream, log_prints, settings,
+        wait_for=wait_for or None,
+    )  # fmt: skip
     if waits:
         sink.write_task_run(
             record, StateRecord(record.id, "task", record.state_type, "Pending", now)
@@ -224,7 +247,11 @@ def _replay(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
 ) -> TaskCall:
-    """A call answered from the journal: its earlier run, marked Replayed."""
+    """A call answered from the journal: its earlier run, marked Replayed.
+
+    A run that ended in a state its code returned (``Completed(name="SKIPPED",
+    message=...)``) replays as that state, name and message kept.
+    """
     call = TaskCall(
         task,
         args,
@@ -237,16 +264,28 @@ def _replay(
         flow_ctx.settings,
         prepared=True,
     )
-    state = Completed(name="Replayed", data=NOT_LOADED, result_ref=record.result)
+    if returned_by_user(record.state_name, record.state_message):
+        state = Completed(
+            name=record.state_name,
+            message=record.state_message,
+            data=NOT_LOADED,
+            result_ref=record.result,
+        )
+        call.returned_state = state
+    else:
+        state = Completed(name="Replayed", data=NOT_LOADED, result_ref=record.result)
     state.run_id = record.id
     # Only the state changes: the run keeps the times of the attempt that computed it.
     record.state_name = state.name
     record.updated = state.timestamp
-    flow_ctx.backend.write_task_run(record, StateRecord.from_state(record.id, "task", state))
-    # The Replayed state is in the history; the line is for the console only.
+    details = {"replayed": True} if call.returned_state is not None else None
+    flow_ctx.backend.write_task_run(
+        record, StateRecord.from_state(record.id, "task", state, details)
+    )
+    # The state is in the history; the line is for the console only.
     call.line(
         logging.INFO,
-        "Finished in state Replayed() (result from the journal)",
+        f"Finished in state {_label(state)} (result from the journal)",
         at=state.timestamp,
         store=False,
     )
@@ -304,20 +343,19 @@ class TaskAttempts:
 
     # -- steps -------------------------------------------------------------------
     def prepare(self) -> State | None:
-        """Resolve upstream futures and consult the cache; a final state if the
-        function must not run (an upstream failed, or the cache has the answer)."""
+        """Resolve upstream futures and consult the cache; the state to end in if the
+        function must not run (an upstream did not complete: NotReady; or the cache
+        has the answer)."""
         call = self.call
         if call.prepared:
             return None
         call.prepared = True
         if call.upstream:
-            args, kwargs, failed = resolve_inputs(call.args, call.kwargs)
-            if failed is not None:
-                state = Failed(
-                    name="UpstreamFailed",
-                    message=f"Upstream task run {failed.task_run_id} did not complete",
-                )
-                return self.finish(state)
+            args, kwargs, unready = resolve_inputs(call.args, call.kwargs)
+            if unready is None and call.wait_for:
+                unready = unready_wait_for(call.wait_for)
+            if unready is not None:
+                return self.finish(not_ready(unready))
             call.args, call.kwargs = args, kwargs
         if self.task.effective_cache_policy is not None:
             return self._consult_cache()
@@ -355,6 +393,12 @@ class TaskAttempts:
         self.call.write(State(_RUNNING, "Running") if record.run_count == 1 else Retrying())
 
     def on_return(self, value: Any) -> State:
+        if (
+            value.__class__ not in _PLAIN_RETURNS
+            and isinstance(value, _MAY_HOLD_STATES)
+            and holds_states(value)
+        ):
+            return self._on_returned_states(value)
         call = self.call
         ref = None
         if task_results.should_persist(call):
@@ -364,6 +408,27 @@ class TaskAttempts:
                 return self.finish(Failed(message=str(exc), exception=exc), exc)
         call.record.result = ref
         state = self.finish(State(_COMPLETED, "Completed", data=value, result_ref=ref))
+        if not self.task.cache_result_in_memory:
+            state.forget_data()
+        if call.flow_ctx is not None and call.flow_ctx.keep_journal:
+            call.flow_ctx.journal.record(call.record)
+        return state
+
+    def _on_returned_states(self, value: Any) -> State:
+        """The function returned a state (or states): the run ends as the rules of
+        :mod:`sluice.engine.final_state` say, a Completed one with its data stored."""
+        call = self.call
+        call.returned_state = value
+        state = final_state_of(value)
+        if not state.is_completed():
+            return self.finish(state, state.exception)
+        if task_results.should_persist(call):
+            try:
+                state.result_ref = task_results.persist_task_result(call, state.data)
+            except SerializationError as exc:
+                return self.finish(Failed(message=str(exc), exception=exc), exc)
+        call.record.result = state.result_ref
+        self.finish(state)
         if not self.task.cache_result_in_memory:
             state.forget_data()
         if call.flow_ctx is not None and call.flow_ctx.keep_journal:
@@ -407,6 +472,8 @@ class TaskAttempts:
         message = f"Finished in state {_label(state)}"
         if exc is not None and not isinstance(exc, EngineSignal):
             self.call.line(logging.ERROR, message, exc, state.timestamp)
+        elif state.type is _FAILED:  # a Failed state the task returned
+            self.call.line(logging.WARNING, message, at=state.timestamp)
         else:
             # A plain success line says nothing the state history does not: print
             # it, but keep the store for lines that carry news.
