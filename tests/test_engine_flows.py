@@ -438,7 +438,11 @@ def test_user_except_exception_cannot_swallow_cancellation() -> None:
     def cancel_flow() -> str:
         return cancelled(return_state=True).type.value
 
-    assert cancel_flow() == "CANCELLED"
+    # The cancellation reaches the flow: the task and the flow run end Cancelled.
+    state = cancel_flow(return_state=True)
+    assert state.type is StateType.CANCELLED
+    run = only_flow_run("cancel_flow")
+    assert [t.state_type for t in task_runs(run.id)] == [StateType.CANCELLED]
 
 
 def test_get_run_logger_outside_a_run_is_a_clear_error() -> None:

@@ -23,6 +23,7 @@ from sluice.engine.flow_setup import (
     run_name,
 )
 from sluice.engine.heartbeat import Heartbeat
+from sluice.engine.hooks import call_hooks, flow_hooks_for
 from sluice.engine.inputs import futures_to_states, input_fingerprint
 from sluice.engine.journal import Journal
 from sluice.engine.parameters import bind_arguments, call_arguments, jsonable, validate_parameters
@@ -323,13 +324,15 @@ class FlowRunDriver:
         self._attempts += 1
         # A run created ahead (by a deployment) that never ran starts plainly.
         if self.resume is not None and self._attempts == 1 and self.record.run_count > 1:
-            self.write(Running(name="Resuming"))
+            running = self.write(Running(name="Resuming"))
         else:
-            self.write(Running() if self.record.run_count == 1 else Retrying())
+            running = self.write(Running() if self.record.run_count == 1 else Retrying())
         if self.resume is not None and self._attempts == 1 and self.record.deployment_id:
             # A worker's run: others (a cancel, the UI) act on its stored state,
             # so Running is stored now rather than with the writer's next batch.
             self.backend.flush()
+        if self.flow.on_running:
+            self._run_hooks(running)
 
     def on_return(self, value: Any) -> State:
         """The final state the return value decides (see :mod:`sluice.engine.final_state`)."""
@@ -399,18 +402,12 @@ class FlowRunDriver:
             future.wait()
 
     def _run_hooks(self, state: State) -> None:
-        flow = self.flow
-        hooks = {
-            StateType.COMPLETED: flow.on_completion,
-            StateType.FAILED: flow.on_failure,
-            StateType.CRASHED: flow.on_crashed,
-            StateType.CANCELLED: flow.on_cancellation,
-        }.get(state.type, [])
-        for hook in hooks:
-            try:
-                hook(flow, self.record, state)
-            except Exception:
-                self.log.exception("Hook %r raised; the run's state is unchanged", hook)
+        hooks = flow_hooks_for(self.flow, state)
+        if hooks:
+            call_hooks(hooks, self.flow, self.record, state, self._hook_line)
+
+    def _hook_line(self, level: int, message: str, exc: BaseException) -> None:
+        self.log.log(level, "%s", message, exc_info=exc)
 
 
 def run_flow_sync(driver: FlowRunDriver) -> State:

@@ -16,6 +16,7 @@ from sluice.context import FlowRunContext, TaskRunContext, flow_run_var, tags_va
 from sluice.engine import task_results
 from sluice.engine.attempts import run_attempts_async, run_attempts_sync
 from sluice.engine.final_state import final_state_of, holds_states, returned_by_user
+from sluice.engine.hooks import call_hooks, task_hooks_for
 from sluice.engine.inputs import (
     collect_upstream,
     input_fingerprint,
@@ -390,7 +391,9 @@ class TaskAttempts:
     def begin_attempt(self) -> None:
         record = self.call.record
         record.run_count += 1
-        self.call.write(State(_RUNNING, "Running") if record.run_count == 1 else Retrying())
+        state = self.call.write(State(_RUNNING, "Running") if record.run_count == 1 else Retrying())
+        if self.task.on_running:
+            self._run_hooks(state)
 
     def on_return(self, value: Any) -> State:
         if (
@@ -440,7 +443,10 @@ class TaskAttempts:
         if isinstance(exc, AbortRun):
             raise exc
         if isinstance(exc, CancelRun):
-            return self.finish(Cancelled(message=str(exc) or "Cancelled by request"))
+            # The whole run is being cancelled: the flow must see it too, to end
+            # Cancelled (and call its on_cancellation hooks) rather than Failed.
+            self.finish(Cancelled(message=str(exc) or "Cancelled by request"))
+            raise exc
         if isinstance(exc, (EngineSignal, KeyboardInterrupt, SystemExit, GeneratorExit)):
             self.finish(Crashed(message=_describe(exc), exception=exc), exc)
             raise exc
@@ -490,18 +496,9 @@ class TaskAttempts:
         )
 
     def _run_hooks(self, state: State) -> None:
-        hooks = (
-            self.task.on_completion
-            if state.is_completed()
-            else (self.task.on_failure if state.is_failed() else [])
-        )
-        for hook in hooks:
-            try:
-                hook(self.task, self.call.record, state)
-            except Exception as exc:
-                self.call.line(
-                    logging.ERROR, f"Hook {hook!r} raised; the run's state is unchanged", exc
-                )
+        hooks = task_hooks_for(self.task, state)
+        if hooks:
+            call_hooks(hooks, self.task, self.call.record, state, self.call.line)
 
 
 def run_task_sync(call: TaskCall) -> State:
