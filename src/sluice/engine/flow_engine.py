@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from sluice.context import FlowRunContext, flow_run_var, tags_var, task_run_var
 from sluice.engine.attempts import run_attempts_async, run_attempts_sync
+from sluice.engine.describe import describe, exception_details, state_label
 from sluice.engine.final_state import NO_RETURN, call_result, final_state_of
 from sluice.engine.flow_setup import (
     entrypoint_of,
@@ -29,7 +30,7 @@ from sluice.engine.journal import Journal
 from sluice.engine.parameters import bind_arguments, call_arguments, jsonable, validate_parameters
 from sluice.engine.retries import retry_delay, should_retry
 from sluice.engine.signals import terminate_gracefully
-from sluice.engine.task_engine import _describe, _exception_details, _label, task_key_of
+from sluice.engine.task_engine import task_key_of
 from sluice.errors import (
     AbortRun,
     CancelRun,
@@ -245,7 +246,7 @@ class FlowRunDriver:
             runner.start()
         except BaseException as exc:
             # Nothing ran yet, but the run must not stay Pending forever.
-            message = f"Task runner {type(runner).__name__} failed to start: {_describe(exc)}"
+            message = f"Task runner {type(runner).__name__} failed to start: {describe(exc)}"
             self.finish(Crashed(message=message, exception=exc), exc)
             raise
         if self.flow.log_prints is not None:
@@ -358,29 +359,29 @@ class FlowRunDriver:
         if isinstance(exc, CancelRun):
             return self.finish(Cancelled(message=str(exc) or "Cancelled by request"))
         if isinstance(exc, (EngineSignal, KeyboardInterrupt, SystemExit, GeneratorExit)):
-            message = f"Execution was interrupted: {_describe(exc)}"
+            message = f"Execution was interrupted: {describe(exc)}"
             self.finish(Crashed(message=message, exception=exc), exc)
             raise exc
         run_count = self.record.run_count
         if should_retry(self.flow.retry_policy, run_count, exc):
             delay = retry_delay(self.flow.retry_policy, run_count)
             self.log.warning(
-                "Attempt %d failed with %s; retrying in %.3g s", run_count, _describe(exc), delay
+                "Attempt %d failed with %s; retrying in %.3g s", run_count, describe(exc), delay
             )
-            self.write(AwaitingRetry(message=_describe(exc)), _exception_details(exc, delay))
+            self.write(AwaitingRetry(message=describe(exc)), exception_details(exc, delay))
             return delay
         if isinstance(exc, FlowTimeoutError):
             return self.finish(TimedOut(message=str(exc), exception=exc), exc)
-        message = f"Flow run encountered an exception {_describe(exc)}"
+        message = f"Flow run encountered an exception {describe(exc)}"
         return self.finish(Failed(message=message, exception=exc), exc)
 
     def finish(self, state: State, exc: BaseException | None = None) -> State:
-        self.write(state, _exception_details(exc) if exc is not None else None)
+        self.write(state, exception_details(exc) if exc is not None else None)
         if exc is not None and not isinstance(exc, (EngineSignal, ParameterValidationError)):
-            self.log.error("Finished in state %s", _label(state), exc_info=exc)
+            self.log.error("Finished in state %s", state_label(state), exc_info=exc)
         else:
             level = logging.INFO if state.is_completed() else logging.WARNING
-            self.log.log(level, "Finished in state %s", _label(state))
+            self.log.log(level, "Finished in state %s", state_label(state))
         self._run_hooks(state)
         parent = self.parent
         if parent is not None and parent.keep_journal and self.parent_task is not None:

@@ -128,11 +128,10 @@ class RetryCondition:
 
 def failed_attempt_state(exc: BaseException) -> Any:
     """The Failed state a retry condition is shown: ``state.result()`` raises ``exc``."""
+    from sluice.engine.describe import describe
     from sluice.states import Failed
 
-    text = str(exc)
-    described = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-    return Failed(message=f"Task run encountered an exception {described}", exception=exc)
+    return Failed(message=f"Task run encountered an exception {describe(exc)}", exception=exc)
 
 
 def should_retry(

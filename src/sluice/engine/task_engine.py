@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
-import traceback
 from typing import TYPE_CHECKING, Any
 
 from sluice.context import FlowRunContext, TaskRunContext, flow_run_var, tags_var, task_run_var
 from sluice.engine import task_results
 from sluice.engine.attempts import run_attempts_async, run_attempts_sync
-from sluice.engine.final_state import final_state_of, holds_states, returned_by_user
+from sluice.engine.describe import describe, exception_details, state_label
+from sluice.engine.final_state import final_state_of, holds_states
 from sluice.engine.hooks import call_hooks, task_hooks_for
 from sluice.engine.inputs import (
     collect_upstream,
@@ -25,6 +25,7 @@ from sluice.engine.inputs import (
     unready_wait_for,
 )
 from sluice.engine.retries import retry_delay, should_retry
+from sluice.engine.task_replay import replay
 from sluice.errors import AbortRun, CancelRun, EngineSignal, SerializationError, TaskTimeoutError
 from sluice.logging.handlers import engine_line
 from sluice.logging.loggers import (
@@ -39,7 +40,6 @@ from sluice.states import (
     AwaitingRetry,
     Cached,
     Cancelled,
-    Completed,
     Crashed,
     Failed,
     Retrying,
@@ -199,7 +199,10 @@ def create_task_call(
             key = task_key_of(task.name, call_index, map_index)
             entry = journal.lookup(task.name, call_index, key, input_hash)
             if entry is not None:
-                return _replay(task, entry, flow_ctx, args, kwargs)
+                call = TaskCall(
+                    task, args, kwargs, entry, sink, flow_ctx, [], False, settings, prepared=True
+                )
+                return replay(call)
     else:
         from sluice.engine.standalone import standalone_backend
         from sluice.engine.task_results import settings_for_standalone
@@ -239,59 +242,6 @@ def task_key_of(task_name: str, call_index: int, map_index: int) -> str:
     """The journal position of a call (same format as ``TaskRunRecord.task_key``)."""
     base = f"{task_name}:{call_index}"
     return base if map_index < 0 else f"{base}:{map_index}"
-
-
-def _replay(
-    task: Task[..., Any],
-    record: TaskRunRecord,
-    flow_ctx: FlowRunContext,
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-) -> TaskCall:
-    """A call answered from the journal: its earlier run, marked Replayed.
-
-    A run that ended in a state its code returned (``Completed(name="SKIPPED",
-    message=...)``) replays as that state, name and message kept.
-    """
-    call = TaskCall(
-        task,
-        args,
-        kwargs,
-        record,
-        flow_ctx.backend,
-        flow_ctx,
-        [],
-        False,
-        flow_ctx.settings,
-        prepared=True,
-    )
-    if returned_by_user(record.state_name, record.state_message):
-        state = Completed(
-            name=record.state_name,
-            message=record.state_message,
-            data=NOT_LOADED,
-            result_ref=record.result,
-        )
-        call.returned_state = state
-    else:
-        state = Completed(name="Replayed", data=NOT_LOADED, result_ref=record.result)
-    state.run_id = record.id
-    # Only the state changes: the run keeps the times of the attempt that computed it.
-    record.state_name = state.name
-    record.updated = state.timestamp
-    details = {"replayed": True} if call.returned_state is not None else None
-    flow_ctx.backend.write_task_run(
-        record, StateRecord.from_state(record.id, "task", state, details)
-    )
-    # The state is in the history; the line is for the console only.
-    call.line(
-        logging.INFO,
-        f"Finished in state {_label(state)} (result from the journal)",
-        at=state.timestamp,
-        store=False,
-    )
-    call.replayed = state
-    return call
 
 
 def _run_name(
@@ -448,7 +398,7 @@ class TaskAttempts:
             self.finish(Cancelled(message=str(exc) or "Cancelled by request"))
             raise exc
         if isinstance(exc, (EngineSignal, KeyboardInterrupt, SystemExit, GeneratorExit)):
-            self.finish(Crashed(message=_describe(exc), exception=exc), exc)
+            self.finish(Crashed(message=describe(exc), exception=exc), exc)
             raise exc
         run_count = self.call.record.run_count
         task, record = self.task, self.call.record
@@ -456,26 +406,26 @@ class TaskAttempts:
             delay = retry_delay(self.task.retry_policy, run_count)
             self.call.line(
                 logging.WARNING,
-                f"Attempt {run_count} failed with {_describe(exc)}; retrying in {delay:.3g} s "
+                f"Attempt {run_count} failed with {describe(exc)}; retrying in {delay:.3g} s "
                 f"({run_count} of {self.task.retries} retries)",
             )
-            self.call.write(AwaitingRetry(message=_describe(exc)), _exception_details(exc, delay))
+            self.call.write(AwaitingRetry(message=describe(exc)), exception_details(exc, delay))
             return delay
         if isinstance(exc, TaskTimeoutError):
             return self.finish(TimedOut(message=str(exc), exception=exc), exc)
-        message = f"Task run encountered an exception {_describe(exc)}"
+        message = f"Task run encountered an exception {describe(exc)}"
         return self.finish(Failed(message=message, exception=exc), exc)
 
     def _condition_broke(self, error: BaseException) -> None:
         self.call.line(
             logging.ERROR,
-            f"retry_condition_fn raised, so the task is not retried: {_describe(error)}",
+            f"retry_condition_fn raised, so the task is not retried: {describe(error)}",
             error,
         )
 
     def finish(self, state: State, exc: BaseException | None = None) -> State:
-        self.call.write(state, _exception_details(exc) if exc is not None else None)
-        message = f"Finished in state {_label(state)}"
+        self.call.write(state, exception_details(exc) if exc is not None else None)
+        message = f"Finished in state {state_label(state)}"
         if exc is not None and not isinstance(exc, EngineSignal):
             self.call.line(logging.ERROR, message, exc, state.timestamp)
         elif state.type is _FAILED:  # a Failed state the task returned
@@ -539,26 +489,5 @@ def record_final(call: TaskCall, state: State) -> State:
     """Record a final state decided outside the task's own execution (by a runner)."""
     call.write(state)
     level = logging.ERROR if state.is_crashed() else logging.INFO
-    call.line(level, f"Finished in state {_label(state)}", state.exception)
+    call.line(level, f"Finished in state {state_label(state)}", state.exception)
     return state
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def _label(state: State) -> str:
-    return f"{state.name}({state.message!r})" if state.message else f"{state.name}()"
-
-
-def _exception_details(exc: BaseException | None, delay: float | None = None) -> dict[str, Any]:
-    details: dict[str, Any] = {}
-    if exc is not None:
-        details["exception_type"] = f"{type(exc).__module__}.{type(exc).__qualname__}"
-        details["traceback"] = "".join(
-            traceback.format_exception(type(exc), exc, exc.__traceback__)
-        )
-    if delay is not None:
-        details["retry_delay_seconds"] = delay
-    return details
