@@ -162,6 +162,24 @@ def upstream_failures() -> tuple[str, str, str]:
 
 
 @task
+def skip_or_fail(x: int) -> Any:
+    from sluice.states import Completed, Failed
+
+    if x < 0:
+        return Failed(message=f"{x} is negative")
+    return Completed(name="SKIPPED", message=f"{x} needs nothing", data=x)
+
+
+@flow
+def returned_states() -> list[Any]:
+    futures = skip_or_fail.map([1, -1])
+    futures.wait()
+    return [(f.state.type.value, f.state.name, f.state.message) for f in futures] + [
+        futures[0].result()
+    ]
+
+
+@task
 def step(i: int, counter_dir: str) -> int:
     bump(os.path.join(counter_dir, f"step-{i}"))
     if i == 2 and not os.path.exists(os.path.join(counter_dir, "fixed")):
@@ -253,6 +271,17 @@ def test_upstream_failure_and_allow_failure(cluster: Any) -> None:
     )
     assert by_name["after-1"].state_type is StateType.COMPLETED
     assert state.result() == ("NotReady", "after ValueError", "NotReady")
+
+
+def test_states_returned_by_tasks_come_back_from_dask(cluster: Any) -> None:
+    assert on(cluster, returned_states)() == [
+        ("COMPLETED", "SKIPPED", "1 needs nothing"),
+        ("FAILED", "Failed", "-1 is negative"),
+        1,
+    ]
+    run = only_flow_run("returned_states")
+    names = sorted((t.state_name, t.state_message) for t in task_runs(run.id))
+    assert names == [("Failed", "-1 is negative"), ("SKIPPED", "1 needs nothing")]
 
 
 def test_resume_replays_completed_tasks_without_sending_them_to_dask(
