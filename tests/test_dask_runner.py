@@ -179,6 +179,11 @@ def returned_states() -> list[Any]:
     ]
 
 
+@flow
+def returns_futures() -> list[Any]:
+    return [skip_or_fail.submit(i) for i in (2, 3)]
+
+
 @task
 def step(i: int, counter_dir: str) -> int:
     bump(os.path.join(counter_dir, f"step-{i}"))
@@ -282,6 +287,11 @@ def test_states_returned_by_tasks_come_back_from_dask(cluster: Any) -> None:
     run = only_flow_run("returned_states")
     names = sorted((t.state_name, t.state_message) for t in task_runs(run.id))
     assert names == [("Failed", "-1 is negative"), ("SKIPPED", "1 needs nothing")]
+    # Returned futures are stored as their states, without the cluster's handles.
+    state = on(cluster, returns_futures)(return_state=True)
+    assert (state.type, state.message) == (StateType.COMPLETED, "All states completed.")
+    stored = load_result(only_flow_run("returns_futures").result or "")
+    assert [(s.name, s.result()) for s in stored] == [("SKIPPED", 2), ("SKIPPED", 3)]
 
 
 def test_resume_replays_completed_tasks_without_sending_them_to_dask(

@@ -206,9 +206,26 @@ class State:
             return FailedRunError(text)
         return SluiceError(text)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled (a flow's returned states, stored as its result) as a plain
+        # State: a subclass's live handles (a Dask future) stay behind, and a
+        # value held only in memory travels with it.
+        data = self._data
+        if data is NOT_LOADED and self.result_ref is None:
+            data = self.data
+        fields = (self.type, self.name, self.message, data, self.exception, self.timestamp)
+        return (_rebuilt_state, (*fields, self.result_ref, self.run_id))
+
     def __repr__(self) -> str:
         message = f", message={self.message!r}" if self.message else ""
         return f"{self.name}(type={self.type.value}{message})"
+
+
+def _rebuilt_state(*fields: Any) -> State:
+    *init, run_id = fields
+    state = State(*init)
+    state.run_id = run_id
+    return state
 
 
 def Scheduled(name: str = "Scheduled", **kw: Any) -> State:

@@ -116,6 +116,30 @@ def test_a_raising_hook_is_logged_and_changes_nothing() -> None:
     assert "cannot reach the status page" in text and "cannot reach the chat" in text
 
 
+def test_an_engine_failure_crashes_the_run_and_calls_on_crashed_only() -> None:
+    from sluice.task_runners import ThreadPoolTaskRunner
+
+    class BrokenRunner(ThreadPoolTaskRunner):
+        def start(self) -> None:
+            raise OSError("no threads left")
+
+        def duplicate(self) -> BrokenRunner:
+            return BrokenRunner()
+
+    @flow(
+        task_runner=BrokenRunner(),
+        on_running=[functools.partial(note, channel="running")],
+        on_crashed=[functools.partial(note, channel="crashed")],
+        on_failure=[functools.partial(note, channel="failed")],
+    )
+    def never_starts() -> None: ...
+
+    with pytest.raises(OSError, match="no threads left"):
+        never_starts()
+    assert CALLS == ["crashed: never_starts Crashed"]
+    assert only_flow_run("never_starts").state_type is StateType.CRASHED
+
+
 HOOKED_FLOWS = """
 import time
 from pathlib import Path
