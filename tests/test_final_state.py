@@ -41,11 +41,23 @@ def test_plain_values_complete_the_run_with_the_value() -> None:
 
 def test_a_state_built_by_the_user_is_the_final_state_as_given() -> None:
     skipped = Completed(name="SKIPPED", message="nothing new", data={"rows": 0})
-    assert final_state_of(skipped) is skipped
-    failed = Failed(message="the API said no")
-    assert final_state_of(failed) is failed
+    final = final_state_of(skipped)
+    assert (final.type, final.name, final.message, final.data) == (
+        StateType.COMPLETED, "SKIPPED", "nothing new", {"rows": 0},
+    )  # fmt: skip
+    failed = final_state_of(Failed(message="the API said no"))
+    assert (failed.type, failed.message) == (StateType.FAILED, "the API said no")
     with pytest.raises(FailedRunError, match="the API said no"):
         failed.result()
+
+
+def test_a_returned_state_is_copied_so_one_kept_in_a_module_serves_every_run() -> None:
+    skip = Completed(name="SKIPPED", message="nothing to do")
+    first = final_state_of(skip)
+    first.run_id = "run-1"  # the engine attaches the final state to the run
+    second = final_state_of(skip)
+    assert skip.run_id is None
+    assert second is not first and (second.name, second.message) == ("SKIPPED", "nothing to do")
 
 
 def test_a_failed_state_whose_data_is_an_exception_raises_it() -> None:

@@ -56,10 +56,11 @@ def holds_states(value: Any) -> bool:
 def final_state_of(value: Any) -> State:
     """The final state of a run whose function returned ``value`` (futures resolved).
 
-    A returned state built by the user (one not attached to any run yet) is
-    returned itself, so its name, message and data are kept; a non-final one
-    (``Pending``, ``Running`` ...) cannot end a run and gives a Failed state
-    that says so.
+    A returned state built by the user (one not attached to any run yet)
+    gives a copy of itself, with its name, message and data: the user's
+    object is left as it was, so a state kept in a module and returned by
+    many runs is the user's every time. A non-final one (``Pending``,
+    ``Running`` ...) cannot end a run and gives a Failed state that says so.
     """
     if isinstance(value, State) and value.run_id is None:
         return _adopted(value)
@@ -75,12 +76,10 @@ def _adopted(state: State) -> State:
             message=f"The run returned a {state.name} state; only Completed, Failed, "
             "Crashed or Cancelled states can end a run"
         )
-    if state.exception is None and not state.is_completed():
-        # ``Failed(data=ValueError(...))``: the exception is the data.
-        data = state._data
-        if isinstance(data, BaseException):
-            state.exception = data
-    return state
+    data, exception = state._data, state.exception
+    if exception is None and not state.is_completed() and isinstance(data, BaseException):
+        exception = data  # ``Failed(data=ValueError(...))``: the exception is the data
+    return State(state.type, state.name, state.message, data, exception)
 
 
 def summed_up(states: Collection[State], data: Any) -> State:
