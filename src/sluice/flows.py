@@ -237,7 +237,12 @@ def flow(__fn: Callable[..., Any] | None = None, **options: Any) -> Any:
     ``description``, ``version``, ``flow_run_name`` (template with parameter
     names, or callable), ``retries``, ``retry_delay_seconds``, ``timeout_seconds``,
     ``validate_parameters`` (pydantic, from type hints), ``log_prints``,
-    ``task_runner``, ``tags``, and hooks called as ``hook(flow, flow_run, state)``.
+    ``task_runner``, ``tags``, and hooks called as ``hook(flow, flow_run, state)``:
+    ``on_running``, ``on_completion``, ``on_failure``, ``on_crashed``,
+    ``on_cancellation``.
+
+    The run's final state follows from what the function returns (states,
+    futures, or a value); see :mod:`sluice.engine.final_state`.
     """
     if __fn is not None:
         return Flow(__fn, **options)

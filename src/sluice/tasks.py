@@ -237,10 +237,14 @@ def task(__fn: Callable[..., Any] | None = None, **options: Any) -> Any:
 
     Options mirror Prefect's: ``name``, ``description``, ``tags``, ``version``,
     ``retries``, ``retry_delay_seconds`` (number, list, or callable),
-    ``retry_jitter_factor``, ``retry_condition_fn``, ``timeout_seconds``,
-    ``task_run_name`` (template with parameter names, or callable), ``log_prints``,
-    ``on_running``/``on_completion``/``on_failure`` hooks called as
-    ``hook(task, task_run, state)``.
+    ``retry_jitter_factor``, ``retry_condition_fn`` (called as
+    ``fn(task, task_run, state)``; ``state.result()`` re-raises the attempt's
+    exception), ``timeout_seconds``, ``task_run_name`` (template with parameter
+    names, or callable), ``log_prints``, ``on_running``/``on_completion``/
+    ``on_failure`` hooks called as ``hook(task, task_run, state)``.
+
+    A task may return a state (``Completed(name="SKIPPED", message=...)``,
+    ``Failed(message=...)``) to end in it; see :mod:`sluice.engine.final_state`.
 
     Results: ``persist_result`` (default: on), ``result_storage`` (a folder),
     ``result_serializer`` (``"json"``/``"pickle"``), ``result_storage_key``
