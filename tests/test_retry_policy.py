@@ -7,12 +7,13 @@ import random
 import pytest
 
 from sluice.engine.retries import (
+    RetryCondition,
     RetryPolicy,
     exponential_backoff,
-    retry_condition_accepts,
     retry_delay,
     should_retry,
 )
+from sluice.states import State
 
 
 def test_list_delays_are_used_in_order_and_the_last_repeats() -> None:
@@ -54,13 +55,47 @@ def test_condition_can_refuse_and_a_broken_condition_means_no_retry() -> None:
     def broken(exc: BaseException) -> bool:
         raise RuntimeError("bug in predicate")
 
-    assert not should_retry(RetryPolicy.build(3, 0, condition=broken), 1, OSError())
+    reported: list[BaseException] = []
+    policy = RetryPolicy.build(3, 0, condition=broken)
+    assert not should_retry(policy, 1, OSError(), on_error=reported.append)
+    assert [str(e) for e in reported] == ["bug in predicate"]
 
 
-def test_three_argument_conditions_receive_the_exception_last() -> None:
-    cond = retry_condition_accepts(lambda task, run, exc: isinstance(exc, KeyError))
-    assert cond(KeyError())
-    assert not cond(ValueError())
+def test_three_argument_conditions_get_task_run_and_a_failed_state_that_reraises() -> None:
+    seen: list[tuple[object, object, State]] = []
+
+    def only_key_errors(task: object, task_run: object, state: State) -> bool:
+        seen.append((task, task_run, state))
+        try:
+            state.result()
+        except KeyError:
+            return True
+        except Exception:
+            return False
+        return False
+
+    cond = RetryCondition.of(only_key_errors)
+    assert cond.allows("the task", "the run", KeyError("k"))
+    assert not cond.allows("the task", "the run", ValueError("v"))
+    task, task_run, state = seen[0]
+    assert (task, task_run) == ("the task", "the run")
+    assert state.is_failed() and "KeyError" in (state.message or "")
+
+
+def test_the_calling_form_is_read_from_the_signature_once() -> None:
+    import functools
+
+    def three(task: object, run: object, state: object, extra: int = 0) -> bool:
+        return True
+
+    assert RetryCondition.of(lambda exc: True).takes_exception is True
+    assert RetryCondition.of(lambda *args: True).takes_exception is False
+    assert RetryCondition.of(three).takes_exception is False
+    assert RetryCondition.of(functools.partial(three, extra=1)).takes_exception is False
+    with pytest.raises(TypeError, match="task, task_run, state"):
+        RetryCondition.of(lambda a, b: True)
+    with pytest.raises(TypeError, match="callable"):
+        RetryCondition.of(42)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(

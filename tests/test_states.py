@@ -67,3 +67,35 @@ def test_errors_with_context_survive_pickling() -> None:
     for error in samples:
         copy = pickle.loads(pickle.dumps(error))
         assert type(copy) is type(error) and str(copy) == str(error)
+
+
+def test_states_pickle_as_plain_states_that_keep_what_they_say() -> None:
+    import pickle
+
+    class Holding(states.State):
+        """A state whose value lives elsewhere until asked for (as on Dask)."""
+
+        __slots__ = ("_live",)
+
+        def __init__(self) -> None:
+            super().__init__(StateType.COMPLETED, "Cached", "from the cache", states.NOT_LOADED)
+            self._live = lambda: 42  # not picklable: must stay behind
+
+        @property
+        def data(self) -> object:
+            return self._live() if self._data is states.NOT_LOADED else self._data
+
+    skipped = states.Completed(name="SKIPPED", message="nothing new", data={"rows": 0})
+    skipped.run_id = "run-1"
+    stored = states.Completed(data=states.NOT_LOADED, result_ref='{"s":"json","v":5}')
+    failed = states.Failed(message="no", exception=KeyError("k"))
+    copies = pickle.loads(pickle.dumps([skipped, stored, failed, Holding()]))
+    assert [type(c) for c in copies] == [states.State] * 4
+    assert (copies[0].name, copies[0].message, copies[0].data, copies[0].run_id) == (
+        "SKIPPED", "nothing new", {"rows": 0}, "run-1",
+    )  # fmt: skip
+    assert copies[0].timestamp == skipped.timestamp
+    assert copies[1]._data is states.NOT_LOADED and copies[1].result() == 5
+    with pytest.raises(KeyError):
+        copies[2].result()
+    assert (copies[3].name, copies[3].result()) == ("Cached", 42)

@@ -36,7 +36,10 @@ The tree::
         ├── FlowTimeoutError         the flow ran past ``timeout_seconds``
         ├── MissingContextError      a run-scoped API was used outside any run
         ├── NotAwaitedError          a run_deployment call made in async code was not awaited
-        └── CrashedRunError          the run ended because the engine or process broke
+        ├── CrashedRunError          the run ended because the engine or process broke
+        ├── FailedRunError           the run failed and no exception of its own says why
+        ├── CancelledRunError        the run was cancelled (asked for its result)
+        └── UnfinishedRunError       the run is not final (Pending, NotReady ...): no result yet
 
 ``TaskTimeoutError`` and ``FlowTimeoutError`` also derive from the built-in
 ``TimeoutError`` so user code written for the standard library still catches them;
@@ -243,6 +246,20 @@ class NotAwaitedError(SluiceError, RuntimeError):
 
 class CrashedRunError(SluiceError):
     """The run ended because the engine or its process broke, not the user's code."""
+
+
+class FailedRunError(SluiceError):
+    """A failed run's result was asked for, and no exception of its own explains the
+    failure (a ``Failed(message=...)`` state returned by user code): the message does."""
+
+
+class CancelledRunError(SluiceError):
+    """A cancelled run's result was asked for."""
+
+
+class UnfinishedRunError(SluiceError):
+    """A run's result was asked for before it reached a final state (it is Pending,
+    for instance ``NotReady`` because an upstream task did not complete)."""
 
 
 class ServerUnavailableError(StoreError):

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from typing_extensions import ParamSpec
 
+from sluice.engine.hooks import Hooks
 from sluice.engine.retries import RetryDelay, RetryPolicy
 
 if TYPE_CHECKING:
@@ -52,6 +53,7 @@ class Flow(Generic[P, R]):
         on_failure: list[FlowHook] | None = None,
         on_crashed: list[FlowHook] | None = None,
         on_cancellation: list[FlowHook] | None = None,
+        on_running: list[FlowHook] | None = None,
         persist_result: bool | None = None,
         result_storage: str | None = None,
         result_serializer: str | Serializer | None = None,
@@ -73,10 +75,12 @@ class Flow(Generic[P, R]):
         self.log_prints = log_prints
         self.task_runner = task_runner
         self.tags = frozenset(tags or ())
-        self.on_completion = list(on_completion or [])
-        self.on_failure = list(on_failure or [])
-        self.on_crashed = list(on_crashed or [])
-        self.on_cancellation = list(on_cancellation or [])
+        #: hooks by state entered; each list is also a decorator (``@my_flow.on_failure``)
+        self.on_completion: Hooks[FlowHook] = Hooks(on_completion or [])
+        self.on_failure: Hooks[FlowHook] = Hooks(on_failure or [])
+        self.on_crashed: Hooks[FlowHook] = Hooks(on_crashed or [])
+        self.on_cancellation: Hooks[FlowHook] = Hooks(on_cancellation or [])
+        self.on_running: Hooks[FlowHook] = Hooks(on_running or [])
         from sluice.results.serializers import resolve_serializer
 
         #: default for this flow's tasks too, unless a task says otherwise
@@ -182,6 +186,7 @@ class Flow(Generic[P, R]):
             "on_failure": self.on_failure,
             "on_crashed": self.on_crashed,
             "on_cancellation": self.on_cancellation,
+            "on_running": self.on_running,
             "persist_result": self.persist_result,
             "result_storage": self.result_storage,
             "result_serializer": self.result_serializer,
@@ -218,6 +223,7 @@ def flow(
     on_failure: list[FlowHook] | None = None,
     on_crashed: list[FlowHook] | None = None,
     on_cancellation: list[FlowHook] | None = None,
+    on_running: list[FlowHook] | None = None,
     persist_result: bool | None = None,
     result_storage: str | None = None,
     result_serializer: str | Serializer | None = None,
@@ -231,7 +237,12 @@ def flow(__fn: Callable[..., Any] | None = None, **options: Any) -> Any:
     ``description``, ``version``, ``flow_run_name`` (template with parameter
     names, or callable), ``retries``, ``retry_delay_seconds``, ``timeout_seconds``,
     ``validate_parameters`` (pydantic, from type hints), ``log_prints``,
-    ``task_runner``, ``tags``, and hooks called as ``hook(flow, flow_run, state)``.
+    ``task_runner``, ``tags``, and hooks called as ``hook(flow, flow_run, state)``:
+    ``on_running``, ``on_completion``, ``on_failure``, ``on_crashed``,
+    ``on_cancellation``.
+
+    The run's final state follows from what the function returns (states,
+    futures, or a value); see :mod:`sluice.engine.final_state`.
     """
     if __fn is not None:
         return Flow(__fn, **options)

@@ -11,7 +11,13 @@ import datetime as _dt
 import enum
 from typing import Any
 
-from sluice.errors import CrashedRunError, SluiceError
+from sluice.errors import (
+    CancelledRunError,
+    CrashedRunError,
+    FailedRunError,
+    SluiceError,
+    UnfinishedRunError,
+)
 
 
 class StateType(str, enum.Enum):
@@ -53,6 +59,10 @@ _DEFAULT_NAMES = {t: t.value.title() for t in StateType}
 class _NotLoaded:
     def __repr__(self) -> str:
         return "<not loaded>"
+
+    def __reduce__(self) -> str:
+        # Unpickled as the module's one instance: ``data`` compares by identity.
+        return "NOT_LOADED"
 
 
 #: ``State.data`` of a state whose value is only in the store, until first use.
@@ -181,17 +191,41 @@ class State:
             raise error
         if self.type in TERMINAL_TYPES:
             return error
-        raise SluiceError(f"The run is {self.name}; it has no result yet.")
+        message = f"The run is {self.name}; it has no result yet."
+        if self.message:
+            message = f"{message} {self.message}"
+        raise UnfinishedRunError(message)
 
     def _error_from_message(self) -> BaseException:
         text = self.message or f"Run ended in state {self.name}"
         if self.type is _CRASHED:
             return CrashedRunError(text)
+        if self.type is _CANCELLED:
+            return CancelledRunError(text)
+        if self.type is _FAILED:
+            return FailedRunError(text)
         return SluiceError(text)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled (a flow's returned states, stored as its result) as a plain
+        # State: a subclass's live handles (a Dask future) stay behind, and a
+        # value held only in memory travels with it.
+        data = self._data
+        if data is NOT_LOADED and self.result_ref is None:
+            data = self.data
+        fields = (self.type, self.name, self.message, data, self.exception, self.timestamp)
+        return (_rebuilt_state, (*fields, self.result_ref, self.run_id))
 
     def __repr__(self) -> str:
         message = f", message={self.message!r}" if self.message else ""
         return f"{self.name}(type={self.type.value}{message})"
+
+
+def _rebuilt_state(*fields: Any) -> State:
+    *init, run_id = fields
+    state = State(*init)
+    state.run_id = run_id
+    return state
 
 
 def Scheduled(name: str = "Scheduled", **kw: Any) -> State:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from typing_extensions import ParamSpec
 
+from sluice.engine.hooks import Hooks
 from sluice.engine.retries import RetryDelay, RetryPolicy
 
 if TYPE_CHECKING:
@@ -52,6 +53,7 @@ class Task(Generic[P, R]):
         log_prints: bool | None = None,
         on_completion: list[TaskHook] | None = None,
         on_failure: list[TaskHook] | None = None,
+        on_running: list[TaskHook] | None = None,
         persist_result: bool | None = None,
         result_storage: str | None = None,
         result_serializer: str | Serializer | None = None,
@@ -76,13 +78,15 @@ class Task(Generic[P, R]):
         self.retry_jitter_factor = retry_jitter_factor
         self.retry_condition_fn = retry_condition_fn
         self.retry_policy = RetryPolicy.build(
-            retries, retry_delay_seconds, retry_jitter_factor, _condition(retry_condition_fn)
+            retries, retry_delay_seconds, retry_jitter_factor, retry_condition_fn
         )
         self.timeout_seconds = timeout_seconds
         self.task_run_name = task_run_name
         self.log_prints = log_prints
-        self.on_completion = list(on_completion or [])
-        self.on_failure = list(on_failure or [])
+        #: hooks by state entered; each list is also a decorator (``@my_task.on_failure``)
+        self.on_completion: Hooks[TaskHook] = Hooks(on_completion or [])
+        self.on_failure: Hooks[TaskHook] = Hooks(on_failure or [])
+        self.on_running: Hooks[TaskHook] = Hooks(on_running or [])
         from sluice.cache_policies import resolve_policy
         from sluice.results.serializers import resolve_serializer
 
@@ -148,6 +152,7 @@ class Task(Generic[P, R]):
             "log_prints": self.log_prints,
             "on_completion": self.on_completion,
             "on_failure": self.on_failure,
+            "on_running": self.on_running,
             "persist_result": self.persist_result,
             "result_storage": self.result_storage,
             "result_serializer": self.result_serializer,
@@ -194,14 +199,6 @@ def _load_call_task() -> Callable[..., Any]:
     return call_task
 
 
-def _condition(fn: Callable[..., bool] | None) -> Callable[[BaseException], bool] | None:
-    if fn is None:
-        return None
-    from sluice.engine.retries import retry_condition_accepts
-
-    return retry_condition_accepts(fn)
-
-
 @overload
 def task(__fn: Callable[P, R]) -> Task[P, R]: ...
 
@@ -222,6 +219,7 @@ def task(
     log_prints: bool | None = None,
     on_completion: list[TaskHook] | None = None,
     on_failure: list[TaskHook] | None = None,
+    on_running: list[TaskHook] | None = None,
     persist_result: bool | None = None,
     result_storage: str | None = None,
     result_serializer: str | Serializer | None = None,
@@ -239,9 +237,14 @@ def task(__fn: Callable[..., Any] | None = None, **options: Any) -> Any:
 
     Options mirror Prefect's: ``name``, ``description``, ``tags``, ``version``,
     ``retries``, ``retry_delay_seconds`` (number, list, or callable),
-    ``retry_jitter_factor``, ``retry_condition_fn``, ``timeout_seconds``,
-    ``task_run_name`` (template with parameter names, or callable), ``log_prints``,
-    ``on_completion``/``on_failure`` hooks called as ``hook(task, task_run, state)``.
+    ``retry_jitter_factor``, ``retry_condition_fn`` (called as
+    ``fn(task, task_run, state)``; ``state.result()`` re-raises the attempt's
+    exception), ``timeout_seconds``, ``task_run_name`` (template with parameter
+    names, or callable), ``log_prints``, ``on_running``/``on_completion``/
+    ``on_failure`` hooks called as ``hook(task, task_run, state)``.
+
+    A task may return a state (``Completed(name="SKIPPED", message=...)``,
+    ``Failed(message=...)``) to end in it; see :mod:`sluice.engine.final_state`.
 
     Results: ``persist_result`` (default: on), ``result_storage`` (a folder),
     ``result_serializer`` (``"json"``/``"pickle"``), ``result_storage_key``

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from sluice.context import FlowRunContext, flow_run_var, tags_var, task_run_var
 from sluice.engine.attempts import run_attempts_async, run_attempts_sync
+from sluice.engine.describe import describe, exception_details, state_label
+from sluice.engine.final_state import NO_RETURN, call_result, final_state_of
 from sluice.engine.flow_setup import (
     entrypoint_of,
     persist_flow_result,
@@ -22,12 +24,13 @@ from sluice.engine.flow_setup import (
     run_name,
 )
 from sluice.engine.heartbeat import Heartbeat
-from sluice.engine.inputs import input_fingerprint
+from sluice.engine.hooks import call_hooks, flow_hooks_for
+from sluice.engine.inputs import futures_to_states, input_fingerprint
 from sluice.engine.journal import Journal
 from sluice.engine.parameters import bind_arguments, call_arguments, jsonable, validate_parameters
 from sluice.engine.retries import retry_delay, should_retry
 from sluice.engine.signals import terminate_gracefully
-from sluice.engine.task_engine import _describe, _exception_details, _label, task_key_of
+from sluice.engine.task_engine import task_key_of
 from sluice.errors import (
     AbortRun,
     CancelRun,
@@ -36,7 +39,6 @@ from sluice.errors import (
     ParameterValidationError,
     SerializationError,
 )
-from sluice.futures import SluiceFuture
 from sluice.logging.loggers import flow_run_logger, print_target_var
 from sluice.schemas import FlowRecord, FlowRunRecord, StateRecord, TaskRunRecord, new_id
 from sluice.states import (
@@ -62,18 +64,19 @@ def call_flow(
     flow: Flow[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], return_state: bool
 ) -> Any:
     """Run a flow call; its result, or a coroutine of it for async flows in async code."""
+    driver = FlowRunDriver(flow, args, kwargs)
     if flow.isasync:
-        coro = _await_flow(FlowRunDriver(flow, args, kwargs), return_state)
+        coro = _await_flow(driver, return_state)
         if in_async_context() or flow_run_var.get() is None:
             return coro
         return run_coroutine_sync(coro)
-    state = run_flow_sync(FlowRunDriver(flow, args, kwargs))
-    return state if return_state else state.result()
+    state = run_flow_sync(driver)
+    return state if return_state else call_result(driver.returned, state)
 
 
 async def _await_flow(driver: FlowRunDriver, return_state: bool) -> Any:
     state = await run_flow_async(driver)
-    return state if return_state else state.result()
+    return state if return_state else call_result(driver.returned, state)
 
 
 class FlowRunDriver:
@@ -119,6 +122,8 @@ class FlowRunDriver:
         self._heartbeat: Heartbeat | None = None
         #: attempts made by this driver (a resumed run already has earlier ones)
         self._attempts = 0
+        #: what the flow function returned, futures turned into their states
+        self.returned: Any = NO_RETURN
 
     # -- creation ----------------------------------------------------------------
     def create(self) -> State | None:
@@ -241,7 +246,7 @@ class FlowRunDriver:
             runner.start()
         except BaseException as exc:
             # Nothing ran yet, but the run must not stay Pending forever.
-            message = f"Task runner {type(runner).__name__} failed to start: {_describe(exc)}"
+            message = f"Task runner {type(runner).__name__} failed to start: {describe(exc)}"
             self.finish(Crashed(message=message, exception=exc), exc)
             raise
         if self.flow.log_prints is not None:
@@ -320,27 +325,31 @@ class FlowRunDriver:
         self._attempts += 1
         # A run created ahead (by a deployment) that never ran starts plainly.
         if self.resume is not None and self._attempts == 1 and self.record.run_count > 1:
-            self.write(Running(name="Resuming"))
+            running = self.write(Running(name="Resuming"))
         else:
-            self.write(Running() if self.record.run_count == 1 else Retrying())
+            running = self.write(Running() if self.record.run_count == 1 else Retrying())
         if self.resume is not None and self._attempts == 1 and self.record.deployment_id:
             # A worker's run: others (a cancel, the UI) act on its stored state,
             # so Running is stored now rather than with the writer's next batch.
             self.backend.flush()
+        if self.flow.on_running:
+            self._run_hooks(running)
 
     def on_return(self, value: Any) -> State:
+        """The final state the return value decides (see :mod:`sluice.engine.final_state`)."""
         self._wait_for_submitted()
-        resolved, failed = _resolve_returned(value)
-        if failed:
-            message = f"{len(failed)} of the returned runs did not complete"
-            return self.finish(Failed(message=message, data=resolved))
+        self.returned = futures_to_states(value)
+        state = final_state_of(self.returned)
+        if not state.is_completed():
+            return self.finish(state, state.exception)
         try:
             self.record.result = persist_flow_result(
-                self.flow, self.settings, self.record.id, resolved
+                self.flow, self.settings, self.record.id, state.data
             )
         except SerializationError as exc:
             return self.finish(Failed(message=str(exc), exception=exc), exc)
-        return self.finish(Completed(data=resolved, result_ref=self.record.result))
+        state.result_ref = self.record.result
+        return self.finish(state)
 
     def on_exception(self, exc: BaseException) -> State | float:
         """The final state for ``exc``, or the delay before the next attempt."""
@@ -350,29 +359,29 @@ class FlowRunDriver:
         if isinstance(exc, CancelRun):
             return self.finish(Cancelled(message=str(exc) or "Cancelled by request"))
         if isinstance(exc, (EngineSignal, KeyboardInterrupt, SystemExit, GeneratorExit)):
-            message = f"Execution was interrupted: {_describe(exc)}"
+            message = f"Execution was interrupted: {describe(exc)}"
             self.finish(Crashed(message=message, exception=exc), exc)
             raise exc
         run_count = self.record.run_count
         if should_retry(self.flow.retry_policy, run_count, exc):
             delay = retry_delay(self.flow.retry_policy, run_count)
             self.log.warning(
-                "Attempt %d failed with %s; retrying in %.3g s", run_count, _describe(exc), delay
+                "Attempt %d failed with %s; retrying in %.3g s", run_count, describe(exc), delay
             )
-            self.write(AwaitingRetry(message=_describe(exc)), _exception_details(exc, delay))
+            self.write(AwaitingRetry(message=describe(exc)), exception_details(exc, delay))
             return delay
         if isinstance(exc, FlowTimeoutError):
             return self.finish(TimedOut(message=str(exc), exception=exc), exc)
-        message = f"Flow run encountered an exception {_describe(exc)}"
+        message = f"Flow run encountered an exception {describe(exc)}"
         return self.finish(Failed(message=message, exception=exc), exc)
 
     def finish(self, state: State, exc: BaseException | None = None) -> State:
-        self.write(state, _exception_details(exc) if exc is not None else None)
+        self.write(state, exception_details(exc) if exc is not None else None)
         if exc is not None and not isinstance(exc, (EngineSignal, ParameterValidationError)):
-            self.log.error("Finished in state %s", _label(state), exc_info=exc)
+            self.log.error("Finished in state %s", state_label(state), exc_info=exc)
         else:
             level = logging.INFO if state.is_completed() else logging.WARNING
-            self.log.log(level, "Finished in state %s", _label(state))
+            self.log.log(level, "Finished in state %s", state_label(state))
         self._run_hooks(state)
         parent = self.parent
         if parent is not None and parent.keep_journal and self.parent_task is not None:
@@ -394,18 +403,12 @@ class FlowRunDriver:
             future.wait()
 
     def _run_hooks(self, state: State) -> None:
-        flow = self.flow
-        hooks = {
-            StateType.COMPLETED: flow.on_completion,
-            StateType.FAILED: flow.on_failure,
-            StateType.CRASHED: flow.on_crashed,
-            StateType.CANCELLED: flow.on_cancellation,
-        }.get(state.type, [])
-        for hook in hooks:
-            try:
-                hook(flow, self.record, state)
-            except Exception:
-                self.log.exception("Hook %r raised; the run's state is unchanged", hook)
+        hooks = flow_hooks_for(self.flow, state)
+        if hooks:
+            call_hooks(hooks, self.flow, self.record, state, self._hook_line)
+
+    def _hook_line(self, level: int, message: str, exc: BaseException) -> None:
+        self.log.log(level, "%s", message, exc_info=exc)
 
 
 def run_flow_sync(driver: FlowRunDriver) -> State:
@@ -443,31 +446,3 @@ async def run_flow_async(driver: FlowRunDriver) -> State:
         return state
     finally:
         driver.exit(failed)
-
-
-def _resolve_returned(value: Any) -> tuple[Any, list[State]]:
-    """Replace returned futures/states by their results; collect the failed ones."""
-    failed: list[State] = []
-
-    def resolve(item: Any, depth: int) -> Any:
-        if isinstance(item, SluiceFuture):
-            item.wait()
-            item = item.state
-        if isinstance(item, State):
-            if not item.is_final():
-                return item
-            if not item.is_completed():
-                failed.append(item)
-                return item.result(raise_on_failure=False)
-            return item.result()
-        if depth >= 3:
-            return item
-        if isinstance(item, list):
-            return [resolve(v, depth + 1) for v in item]
-        if isinstance(item, tuple) and not hasattr(item, "_fields"):
-            return tuple(resolve(v, depth + 1) for v in item)
-        if isinstance(item, dict):
-            return {k: resolve(v, depth + 1) for k, v in item.items()}
-        return item
-
-    return resolve(value, 0), failed

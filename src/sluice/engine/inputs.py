@@ -1,4 +1,10 @@
-"""Finding futures among a call's arguments, and replacing them by their results."""
+"""Finding futures among a call's arguments, and replacing them by their results.
+
+An upstream (a future or a state passed as an argument or in ``wait_for``)
+that did not complete leaves the call ``NotReady``: a Pending state, and the
+function is not called. Wrapping the upstream in ``allow_failure`` lets a
+Failed one through (its exception is passed as the value).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,8 @@ import hashlib
 import json
 from typing import Any
 
-from sluice.futures import SluiceFuture
+from sluice.futures import SluiceFuture, resolved_future
+from sluice.states import Pending, State
 from sluice.utilities.annotations import allow_failure
 
 #: How deep into nested lists/dicts futures are looked for; deeper ones pass as-is.
@@ -33,6 +40,9 @@ def collect_upstream(
 def _collect(value: Any, found: list[SluiceFuture[Any]], depth: int) -> None:
     if isinstance(value, SluiceFuture):
         found.append(value)
+    elif isinstance(value, State):
+        # A state passed on (``t(return_state=True)``) is an upstream that is done.
+        found.append(resolved_future(value.run_id or "", "", value))
     elif isinstance(value, allow_failure):
         _collect(value.value, found, depth)
     elif depth < _MAX_DEPTH and isinstance(value, (list, tuple, set, frozenset)):
@@ -43,37 +53,66 @@ def _collect(value: Any, found: list[SluiceFuture[Any]], depth: int) -> None:
             _collect(item, found, depth + 1)
 
 
-class _Failed(Exception):
-    def __init__(self, future: SluiceFuture[Any]) -> None:
-        self.future = future
+class _NotReady(Exception):
+    def __init__(self, state: State) -> None:
+        self.state = state
 
 
 def resolve_inputs(
     args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> tuple[tuple[Any, ...], dict[str, Any], SluiceFuture[Any] | None]:
-    """Replace futures by their results, waiting for them.
+) -> tuple[tuple[Any, ...], dict[str, Any], State | None]:
+    """Replace futures and states by their results, waiting for the futures.
 
     Returns:
-        The new arguments, and the first upstream future that did not complete
-        (unless wrapped in ``allow_failure``), or ``None``.
+        The new arguments, and the state of the first upstream that did not
+        complete (a Failed one wrapped in ``allow_failure`` counts as done),
+        or ``None``.
     """
     try:
         new_args = tuple(_resolve(v, 0, False) for v in args)
         new_kwargs = {k: _resolve(v, 0, False) for k, v in kwargs.items()}
-    except _Failed as failed:
-        return args, kwargs, failed.future
+    except _NotReady as unready:
+        return args, kwargs, unready.state
     return new_args, new_kwargs, None
+
+
+def unready_wait_for(wait_for: list[Any]) -> State | None:
+    """The state of the first ``wait_for`` upstream that did not complete, or None."""
+    try:
+        for value in wait_for:
+            _resolve(value, 0, False)
+    except _NotReady as unready:
+        return unready.state
+    return None
+
+
+def not_ready(upstream: State) -> State:
+    """The state of a call whose ``upstream`` did not complete: it never runs."""
+    who = f"Upstream task run {upstream.run_id}" if upstream.run_id else "An upstream state"
+    return Pending(
+        name="NotReady", message=f"{who} did not complete (it is {upstream.name}): not run"
+    )
+
+
+def upstream_value(state: State, tolerate: bool) -> Any:
+    """The value a done upstream passes on.
+
+    Raises:
+        _NotReady: it did not complete (a Failed one is let through if ``tolerate``).
+    """
+    if state.is_completed():
+        return state.result()
+    if tolerate and state.is_failed():
+        return state.result(raise_on_failure=False)
+    raise _NotReady(state)
 
 
 def _resolve(value: Any, depth: int, tolerate: bool) -> Any:
     if isinstance(value, SluiceFuture):
         value.wait()
-        state = value.state
-        if state.is_completed():
-            return state.result()
-        if tolerate:
-            return state.result(raise_on_failure=False)
-        raise _Failed(value)
+        return upstream_value(value.state, tolerate)
+    if isinstance(value, State):
+        return upstream_value(value, tolerate)
     if isinstance(value, allow_failure):
         return _resolve(value.value, depth, True)
     if depth >= _MAX_DEPTH:
@@ -87,6 +126,26 @@ def _resolve(value: Any, depth: int, tolerate: bool) -> Any:
         return type(value)(_resolve(v, depth + 1, tolerate) for v in value)
     if isinstance(value, dict):
         return {k: _resolve(v, depth + 1, tolerate) for k, v in value.items()}
+    return value
+
+
+def futures_to_states(value: Any, depth: int = 0) -> Any:
+    """``value`` with every future in it (in lists, tuples, sets, dicts) replaced by
+    its final state, waiting for each: what a flow's return value is judged on."""
+    if isinstance(value, SluiceFuture):
+        value.wait()
+        return value.state
+    if depth >= _MAX_DEPTH:
+        return value
+    if isinstance(value, list):
+        return [futures_to_states(v, depth + 1) for v in value]
+    if isinstance(value, tuple):
+        items = [futures_to_states(v, depth + 1) for v in value]
+        return type(value)(*items) if hasattr(value, "_fields") else tuple(items)
+    if isinstance(value, (set, frozenset)):
+        return type(value)(futures_to_states(v, depth + 1) for v in value)
+    if isinstance(value, dict):
+        return {k: futures_to_states(v, depth + 1) for k, v in value.items()}
     return value
 
 
@@ -127,6 +186,10 @@ class _Unfingerprintable(Exception):
 def _fingerprint_default(value: Any) -> Any:
     if isinstance(value, SluiceFuture):
         return f"<future {value.task_key}>"
+    if isinstance(value, State):
+        if value.run_id:
+            return f"<state {value.run_id}>"
+        return {"state": [value.type.value, value.name, value.message], "data": value.data}
     if isinstance(value, allow_failure):
         return {"allow_failure": value.value}
     if isinstance(value, (set, frozenset)):

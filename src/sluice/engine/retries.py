@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -20,13 +21,13 @@ class RetryPolicy:
         retries: how many times to retry after the first attempt.
         delays: seconds to wait before retry 1, 2, ... (the last one repeats).
         jitter_factor: each delay is drawn from ``[d, d * (1 + jitter_factor)]``.
-        condition: a predicate ``f(exception) -> bool``; False means do not retry.
+        condition: the user's ``retry_condition_fn``; False means do not retry.
     """
 
     retries: int = 0
     delays: tuple[float, ...] = (0.0,)
     jitter_factor: float | None = None
-    condition: Callable[[BaseException], bool] | None = None
+    condition: RetryCondition | None = None
 
     @classmethod
     def build(
@@ -40,6 +41,8 @@ class RetryPolicy:
 
         Raises:
             ValueError: a negative retry count, delay or jitter factor.
+            TypeError: a condition that takes neither ``(task, task_run, state)``
+                nor ``(exception)``.
         """
         count = int(retries or 0)
         if count < 0:
@@ -47,7 +50,9 @@ class RetryPolicy:
         if jitter_factor is not None and jitter_factor < 0:
             raise ValueError(f"retry_jitter_factor must be >= 0, got {jitter_factor}")
         delays = _normalize_delays(retry_delay_seconds, count)
-        return cls(count, delays, jitter_factor, condition)
+        return cls(
+            count, delays, jitter_factor, RetryCondition.of(condition) if condition else None
+        )
 
 
 def _normalize_delays(value: RetryDelay, retries: int) -> tuple[float, ...]:
@@ -64,19 +69,93 @@ def _normalize_delays(value: RetryDelay, retries: int) -> tuple[float, ...]:
     return delays
 
 
-def should_retry(policy: RetryPolicy, attempts_made: int, exc: BaseException) -> bool:
+@dataclass(frozen=True)
+class RetryCondition:
+    """A user's ``retry_condition_fn``, and how it is called.
+
+    Prefect's form is ``fn(task, task_run, state) -> bool``, where ``state`` is
+    the attempt's Failed state: ``state.result()`` re-raises the exception, so
+    a condition can ``try: state.result() except HTTPError as e: ...``. A
+    function of exactly one parameter is called ``fn(exception)`` instead.
+    ``async`` conditions are awaited.
+    """
+
+    fn: Callable[..., Any]
+    #: called as ``fn(exception)`` rather than ``fn(task, task_run, state)``
+    takes_exception: bool = False
+
+    @classmethod
+    def of(cls, fn: Callable[..., Any]) -> RetryCondition:
+        """Decide once how ``fn`` is called.
+
+        Raises:
+            TypeError: ``fn`` is not callable, or accepts neither form.
+        """
+        if not callable(fn):
+            raise TypeError(f"retry_condition_fn must be callable, got {type(fn).__name__}")
+        try:
+            parameters = list(inspect.signature(fn).parameters.values())
+        except (TypeError, ValueError):  # no signature to read (a builtin): Prefect's form
+            return cls(fn)
+        positional = [
+            p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
+        required = [p for p in positional if p.default is p.empty]
+        varargs = any(p.kind is p.VAR_POSITIONAL for p in parameters)
+        if varargs or len(positional) >= 3:
+            if len(required) <= 3:
+                return cls(fn)
+        elif len(required) == 1 or (len(positional) == 1 and not required):
+            return cls(fn, takes_exception=True)
+        raise TypeError(
+            "retry_condition_fn must accept (task, task_run, state), as Prefect calls it, "
+            f"or a single exception; {getattr(fn, '__name__', fn)!r} takes {len(positional)} "
+            "positional arguments"
+        )
+
+    def allows(self, task: Any, task_run: Any, exc: BaseException) -> bool:
+        """The condition's verdict on an attempt that failed with ``exc`` (it may raise)."""
+        if self.takes_exception:
+            verdict = self.fn(exc)
+        else:
+            verdict = self.fn(task, task_run, failed_attempt_state(exc))
+        if inspect.isawaitable(verdict):
+            from sluice.utilities.asyncs import run_awaitable_sync
+
+            verdict = run_awaitable_sync(verdict)
+        return bool(verdict)
+
+
+def failed_attempt_state(exc: BaseException) -> Any:
+    """The Failed state a retry condition is shown: ``state.result()`` raises ``exc``."""
+    from sluice.engine.describe import describe
+    from sluice.states import Failed
+
+    return Failed(message=f"Task run encountered an exception {describe(exc)}", exception=exc)
+
+
+def should_retry(
+    policy: RetryPolicy,
+    attempts_made: int,
+    exc: BaseException,
+    task: Any = None,
+    task_run: Any = None,
+    on_error: Callable[[BaseException], None] | None = None,
+) -> bool:
     """Whether a call that failed with ``exc`` after ``attempts_made`` attempts runs again.
 
-    A condition that itself raises means "do not retry": a broken predicate
-    must not turn into an endless loop.
+    A condition that itself raises means "do not retry" (reported to
+    ``on_error``): a broken predicate must not turn into an endless loop.
     """
     if attempts_made > policy.retries:
         return False
     if policy.condition is None:
         return True
     try:
-        return bool(policy.condition(exc))
-    except Exception:
+        return policy.condition.allows(task, task_run, exc)
+    except Exception as error:
+        if on_error is not None:
+            on_error(error)
         return False
 
 
@@ -97,20 +176,3 @@ def exponential_backoff(backoff_factor: float) -> Callable[[int], list[float]]:
         return [backoff_factor * (2**n) for n in range(max(retries, 1))]
 
     return delays
-
-
-def retry_condition_accepts(fn: Callable[..., Any]) -> Callable[[BaseException], bool]:
-    """Adapt a user ``retry_condition_fn(task, task_run, state)`` or ``fn(exc)``.
-
-    Prefect-style conditions take three arguments; the simpler one-argument
-    form receives the exception. Both are accepted.
-    """
-    import inspect
-
-    try:
-        arity = len(inspect.signature(fn).parameters)
-    except (TypeError, ValueError):
-        arity = 1
-    if arity >= 3:
-        return lambda exc: bool(fn(None, None, exc))
-    return lambda exc: bool(fn(exc))

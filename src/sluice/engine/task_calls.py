@@ -30,21 +30,36 @@ def call_task(
     call = create_task_call(task, args, kwargs, wait_for, flow_run_var.get(), waits=False)
     if call.replayed is not None:
         if task.isasync and in_async_context():
-            return _already(call.replayed, return_state)
-        return call.replayed if return_state else call.replayed.result()
+            return _already(call, call.replayed, return_state)
+        return _outcome(call, call.replayed, return_state)
     if task.isasync and in_async_context():
-        return _await_task(run_task_async(call), return_state)
+        return _await_task(call, run_task_async(call), return_state)
     state = run_task_sync(call)
-    return state if return_state else state.result()
+    # _outcome, inlined: this is the path of every direct call.
+    if return_state:
+        return state
+    returned = call.returned_state
+    return state.result() if returned is None else returned
 
 
-async def _already(state: State, return_state: bool) -> Any:
-    return state if return_state else state.result()
+def _outcome(call: TaskCall, state: State, return_state: bool) -> Any:
+    """What a direct call gives: its state, or what the function returned.
+
+    A function that returned a state (``Completed(name="SKIPPED")``, a
+    ``Failed`` one ...) gives that back as it is, without raising, as in Prefect.
+    """
+    if return_state:
+        return state
+    returned = call.returned_state
+    return state.result() if returned is None else returned
 
 
-async def _await_task(run: Coroutine[Any, Any, State], return_state: bool) -> Any:
-    state = await run
-    return state if return_state else state.result()
+async def _already(call: TaskCall, state: State, return_state: bool) -> Any:
+    return _outcome(call, state, return_state)
+
+
+async def _await_task(call: TaskCall, run: Coroutine[Any, Any, State], return_state: bool) -> Any:
+    return _outcome(call, await run, return_state)
 
 
 def submit_task(

@@ -9,14 +9,23 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
-import traceback
 from typing import TYPE_CHECKING, Any
 
 from sluice.context import FlowRunContext, TaskRunContext, flow_run_var, tags_var, task_run_var
 from sluice.engine import task_results
 from sluice.engine.attempts import run_attempts_async, run_attempts_sync
-from sluice.engine.inputs import collect_upstream, input_fingerprint, resolve_inputs
+from sluice.engine.describe import describe, exception_details, state_label
+from sluice.engine.final_state import final_state_of, holds_states
+from sluice.engine.hooks import call_hooks, task_hooks_for
+from sluice.engine.inputs import (
+    collect_upstream,
+    input_fingerprint,
+    not_ready,
+    resolve_inputs,
+    unready_wait_for,
+)
 from sluice.engine.retries import retry_delay, should_retry
+from sluice.engine.task_replay import replay
 from sluice.errors import AbortRun, CancelRun, EngineSignal, SerializationError, TaskTimeoutError
 from sluice.logging.handlers import engine_line
 from sluice.logging.loggers import (
@@ -31,7 +40,6 @@ from sluice.states import (
     AwaitingRetry,
     Cached,
     Cancelled,
-    Completed,
     Crashed,
     Failed,
     Retrying,
@@ -52,6 +60,11 @@ if TYPE_CHECKING:
 # EnumType.__getattr__ on Python 3.11.
 _RUNNING = StateType.RUNNING
 _COMPLETED = StateType.COMPLETED
+_FAILED = StateType.FAILED
+#: what a function may return that holds states (one isinstance test per return)
+_MAY_HOLD_STATES = (State, list, tuple, set, frozenset)
+#: return types that never hold states: skip even that test for them
+_PLAIN_RETURNS = frozenset({int, str, float, bool, type(None), dict, bytes})
 
 
 class TaskCall:
@@ -65,10 +78,12 @@ class TaskCall:
         "prepared",
         "record",
         "replayed",
+        "returned_state",
         "settings",
         "sink",
         "task",
         "upstream",
+        "wait_for",
     )
 
     def __init__(
@@ -83,6 +98,7 @@ class TaskCall:
         log_prints: bool,
         settings: Settings,
         prepared: bool = False,
+        wait_for: list[Any] | None = None,
     ) -> None:
         self.task = task
         self.args = args
@@ -97,6 +113,11 @@ class TaskCall:
         self.prepared = prepared
         #: the journal's state when this call was replayed instead of executed
         self.replayed: State | None = None
+        #: ``wait_for=`` as given (``allow_failure`` wrappers kept)
+        self.wait_for = wait_for
+        #: what the function returned when that was a state or states (a direct
+        #: call gives it back as it is, as Prefect does)
+        self.returned_state: Any = None
 
     def reader(self) -> Backend:
         """The backend to read from (the flow's, or the standalone one)."""
@@ -178,7 +199,10 @@ def create_task_call(
             key = task_key_of(task.name, call_index, map_index)
             entry = journal.lookup(task.name, call_index, key, input_hash)
             if entry is not None:
-                return _replay(task, entry, flow_ctx, args, kwargs)
+                call = TaskCall(
+                    task, args, kwargs, entry, sink, flow_ctx, [], False, settings, prepared=True
+                )
+                return replay(call)
     else:
         from sluice.engine.standalone import standalone_backend
         from sluice.engine.task_results import settings_for_standalone
@@ -198,12 +222,15 @@ def create_task_call(
         call_index=call_index,
         map_index=map_index,
         tags=sorted(task.tags | extra_tags) if task.tags or extra_tags else [],
-        upstream_ids=[f.task_run_id for f in upstream],
+        upstream_ids=[f.task_run_id for f in upstream if f.task_run_id],
         created=now,
         updated=now,
         input_hash=input_hash,
     )
-    call = TaskCall(task, args, kwargs, record, sink, flow_ctx, upstream, log_prints, settings)
+    call = TaskCall(
+        task, args, kwargs, record, sink, flow_ctx, upstream, log_prints, settings,
+        wait_for=wait_for or None,
+    )  # fmt: skip
     if waits:
         sink.write_task_run(
             record, StateRecord(record.id, "task", record.state_type, "Pending", now)
@@ -215,43 +242,6 @@ def task_key_of(task_name: str, call_index: int, map_index: int) -> str:
     """The journal position of a call (same format as ``TaskRunRecord.task_key``)."""
     base = f"{task_name}:{call_index}"
     return base if map_index < 0 else f"{base}:{map_index}"
-
-
-def _replay(
-    task: Task[..., Any],
-    record: TaskRunRecord,
-    flow_ctx: FlowRunContext,
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-) -> TaskCall:
-    """A call answered from the journal: its earlier run, marked Replayed."""
-    call = TaskCall(
-        task,
-        args,
-        kwargs,
-        record,
-        flow_ctx.backend,
-        flow_ctx,
-        [],
-        False,
-        flow_ctx.settings,
-        prepared=True,
-    )
-    state = Completed(name="Replayed", data=NOT_LOADED, result_ref=record.result)
-    state.run_id = record.id
-    # Only the state changes: the run keeps the times of the attempt that computed it.
-    record.state_name = state.name
-    record.updated = state.timestamp
-    flow_ctx.backend.write_task_run(record, StateRecord.from_state(record.id, "task", state))
-    # The Replayed state is in the history; the line is for the console only.
-    call.line(
-        logging.INFO,
-        "Finished in state Replayed() (result from the journal)",
-        at=state.timestamp,
-        store=False,
-    )
-    call.replayed = state
-    return call
 
 
 def _run_name(
@@ -304,20 +294,19 @@ class TaskAttempts:
 
     # -- steps -------------------------------------------------------------------
     def prepare(self) -> State | None:
-        """Resolve upstream futures and consult the cache; a final state if the
-        function must not run (an upstream failed, or the cache has the answer)."""
+        """Resolve upstream futures and consult the cache; the state to end in if the
+        function must not run (an upstream did not complete: NotReady; or the cache
+        has the answer)."""
         call = self.call
         if call.prepared:
             return None
         call.prepared = True
         if call.upstream:
-            args, kwargs, failed = resolve_inputs(call.args, call.kwargs)
-            if failed is not None:
-                state = Failed(
-                    name="UpstreamFailed",
-                    message=f"Upstream task run {failed.task_run_id} did not complete",
-                )
-                return self.finish(state)
+            args, kwargs, unready = resolve_inputs(call.args, call.kwargs)
+            if unready is None and call.wait_for:
+                unready = unready_wait_for(call.wait_for)
+            if unready is not None:
+                return self.finish(not_ready(unready))
             call.args, call.kwargs = args, kwargs
         if self.task.effective_cache_policy is not None:
             return self._consult_cache()
@@ -352,9 +341,17 @@ class TaskAttempts:
     def begin_attempt(self) -> None:
         record = self.call.record
         record.run_count += 1
-        self.call.write(State(_RUNNING, "Running") if record.run_count == 1 else Retrying())
+        state = self.call.write(State(_RUNNING, "Running") if record.run_count == 1 else Retrying())
+        if self.task.on_running:
+            self._run_hooks(state)
 
     def on_return(self, value: Any) -> State:
+        if (
+            value.__class__ not in _PLAIN_RETURNS
+            and isinstance(value, _MAY_HOLD_STATES)
+            and holds_states(value)
+        ):
+            return self._on_returned_states(value)
         call = self.call
         ref = None
         if task_results.should_persist(call):
@@ -370,35 +367,69 @@ class TaskAttempts:
             call.flow_ctx.journal.record(call.record)
         return state
 
+    def _on_returned_states(self, value: Any) -> State:
+        """The function returned a state (or states): the run ends as the rules of
+        :mod:`sluice.engine.final_state` say, a Completed one with its data stored."""
+        call = self.call
+        call.returned_state = value
+        state = final_state_of(value)
+        if not state.is_completed():
+            return self.finish(state, state.exception)
+        if task_results.should_persist(call):
+            try:
+                state.result_ref = task_results.persist_task_result(call, state.data)
+            except SerializationError as exc:
+                return self.finish(Failed(message=str(exc), exception=exc), exc)
+        call.record.result = state.result_ref
+        self.finish(state)
+        if not self.task.cache_result_in_memory:
+            state.forget_data()
+        if call.flow_ctx is not None and call.flow_ctx.keep_journal:
+            call.flow_ctx.journal.record(call.record)
+        return state
+
     def on_exception(self, exc: BaseException) -> State | float:
         """The final state for ``exc``, or the delay before the next attempt."""
         if isinstance(exc, AbortRun):
             raise exc
         if isinstance(exc, CancelRun):
-            return self.finish(Cancelled(message=str(exc) or "Cancelled by request"))
+            # The whole run is being cancelled: the flow must see it too, to end
+            # Cancelled (and call its on_cancellation hooks) rather than Failed.
+            self.finish(Cancelled(message=str(exc) or "Cancelled by request"))
+            raise exc
         if isinstance(exc, (EngineSignal, KeyboardInterrupt, SystemExit, GeneratorExit)):
-            self.finish(Crashed(message=_describe(exc), exception=exc), exc)
+            self.finish(Crashed(message=describe(exc), exception=exc), exc)
             raise exc
         run_count = self.call.record.run_count
-        if should_retry(self.task.retry_policy, run_count, exc):
+        task, record = self.task, self.call.record
+        if should_retry(task.retry_policy, run_count, exc, task, record, self._condition_broke):
             delay = retry_delay(self.task.retry_policy, run_count)
             self.call.line(
                 logging.WARNING,
-                f"Attempt {run_count} failed with {_describe(exc)}; retrying in {delay:.3g} s "
+                f"Attempt {run_count} failed with {describe(exc)}; retrying in {delay:.3g} s "
                 f"({run_count} of {self.task.retries} retries)",
             )
-            self.call.write(AwaitingRetry(message=_describe(exc)), _exception_details(exc, delay))
+            self.call.write(AwaitingRetry(message=describe(exc)), exception_details(exc, delay))
             return delay
         if isinstance(exc, TaskTimeoutError):
             return self.finish(TimedOut(message=str(exc), exception=exc), exc)
-        message = f"Task run encountered an exception {_describe(exc)}"
+        message = f"Task run encountered an exception {describe(exc)}"
         return self.finish(Failed(message=message, exception=exc), exc)
 
+    def _condition_broke(self, error: BaseException) -> None:
+        self.call.line(
+            logging.ERROR,
+            f"retry_condition_fn raised, so the task is not retried: {describe(error)}",
+            error,
+        )
+
     def finish(self, state: State, exc: BaseException | None = None) -> State:
-        self.call.write(state, _exception_details(exc) if exc is not None else None)
-        message = f"Finished in state {_label(state)}"
+        self.call.write(state, exception_details(exc) if exc is not None else None)
+        message = f"Finished in state {state_label(state)}"
         if exc is not None and not isinstance(exc, EngineSignal):
             self.call.line(logging.ERROR, message, exc, state.timestamp)
+        elif state.type is _FAILED:  # a Failed state the task returned
+            self.call.line(logging.WARNING, message, at=state.timestamp)
         else:
             # A plain success line says nothing the state history does not: print
             # it, but keep the store for lines that carry news.
@@ -415,18 +446,9 @@ class TaskAttempts:
         )
 
     def _run_hooks(self, state: State) -> None:
-        hooks = (
-            self.task.on_completion
-            if state.is_completed()
-            else (self.task.on_failure if state.is_failed() else [])
-        )
-        for hook in hooks:
-            try:
-                hook(self.task, self.call.record, state)
-            except Exception as exc:
-                self.call.line(
-                    logging.ERROR, f"Hook {hook!r} raised; the run's state is unchanged", exc
-                )
+        hooks = task_hooks_for(self.task, state)
+        if hooks:
+            call_hooks(hooks, self.task, self.call.record, state, self.call.line)
 
 
 def run_task_sync(call: TaskCall) -> State:
@@ -467,26 +489,5 @@ def record_final(call: TaskCall, state: State) -> State:
     """Record a final state decided outside the task's own execution (by a runner)."""
     call.write(state)
     level = logging.ERROR if state.is_crashed() else logging.INFO
-    call.line(level, f"Finished in state {_label(state)}", state.exception)
+    call.line(level, f"Finished in state {state_label(state)}", state.exception)
     return state
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def _label(state: State) -> str:
-    return f"{state.name}({state.message!r})" if state.message else f"{state.name}()"
-
-
-def _exception_details(exc: BaseException | None, delay: float | None = None) -> dict[str, Any]:
-    details: dict[str, Any] = {}
-    if exc is not None:
-        details["exception_type"] = f"{type(exc).__module__}.{type(exc).__qualname__}"
-        details["traceback"] = "".join(
-            traceback.format_exception(type(exc), exc, exc.__traceback__)
-        )
-    if delay is not None:
-        details["retry_delay_seconds"] = delay
-    return details

@@ -9,6 +9,7 @@ import traceback
 from typing import TYPE_CHECKING, TextIO
 
 from sluice.logging.console import ConsoleHandler, ConsoleWriter
+from sluice.logging.forwarding import RootForwarder, forward_line
 from sluice.schemas import LogRecord
 
 if TYPE_CHECKING:
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
 ROOT_LOGGER_NAME = "sluice"
 
 _UTC = _dt.timezone.utc
+_root_logger = logging.getLogger()
 
 
 class StoreHandler(logging.Handler):
@@ -86,9 +88,11 @@ def setup_logging(settings: Settings, stream: TextIO | None = None) -> LogRoutin
         root = logging.getLogger(ROOT_LOGGER_NAME)
         root.addHandler(ConsoleHandler(routing.console, routing.console_level))
         root.addHandler(StoreHandler(level=routing.store_level))
+        root.addHandler(RootForwarder())
         root.setLevel(min(routing.console_level, routing.store_level))
-        # Our handlers print run logs already; letting them reach the root logger
+        # Our handlers print run logs already; propagating to the root logger
         # would print every line twice in apps that configure logging themselves.
+        # RootForwarder passes them to the root's other handlers (files, caplog).
         root.propagate = False
         _routing = routing
         return routing
@@ -134,6 +138,8 @@ def engine_line(
     if console and wanted and level >= route.console_level:
         line = route.console.line(now.timestamp(), level, label, message)
         route.console.write(line, urgent=level >= logging.WARNING)
+    if _root_logger.handlers:  # someone may listen (a log file, pytest's caplog)
+        forward_line(level, logger_name, label, message, now, flow_run_id, task_run_id)
 
 
 def flush_console() -> None:

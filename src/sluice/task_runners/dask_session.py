@@ -60,9 +60,9 @@ class _Inputs:
     slot_of: dict[str, Any] = field(default_factory=dict)
 
 
-class _UpstreamFailed(Exception):
-    def __init__(self, future: SluiceFuture[Any]) -> None:
-        self.future = future
+class _NotReady(Exception):
+    def __init__(self, state: State) -> None:
+        self.state = state
 
 
 class DaskSession:
@@ -136,17 +136,18 @@ class DaskSession:
         return result
 
     def _prepare_and_send(self, call: TaskCall, result: cf.Future[State]) -> None:
+        from sluice.engine.inputs import not_ready, unready_wait_for
         from sluice.engine.task_engine import TaskAttempts
 
         attempts = TaskAttempts(call)
         try:
             inputs = self._swap_inputs(call)
-        except _UpstreamFailed as failed:
-            state = Failed(
-                name="UpstreamFailed",
-                message=f"Upstream task run {failed.future.task_run_id} did not complete",
-            )
-            result.set_result(attempts.finish(state))
+        except _NotReady as unready:
+            result.set_result(attempts.finish(not_ready(unready.state)))
+            return
+        unready_state = unready_wait_for(call.wait_for) if call.wait_for else None
+        if unready_state is not None:
+            result.set_result(attempts.finish(not_ready(unready_state)))
             return
         call.upstream = []
         early = attempts.prepare()  # the cache, when the inputs are all local
@@ -190,9 +191,9 @@ class DaskSession:
                     slot = inputs.slot_of[value.task_run_id] = UpstreamSlot(len(inputs.held))
                     inputs.held.append(held)
                 return slot
-            if tolerate:
-                return state.result(raise_on_failure=False)
-            raise _UpstreamFailed(value)
+            return self._not_completed(state, tolerate)
+        if isinstance(value, State):
+            return value.result() if value.is_completed() else self._not_completed(value, tolerate)
         if isinstance(value, allow_failure):
             return self._swap(value.value, depth, True, inputs)
         if depth >= _MAX_DEPTH:
@@ -207,6 +208,13 @@ class DaskSession:
         if isinstance(value, dict):
             return {k: self._swap(v, depth + 1, tolerate, inputs) for k, v in value.items()}
         return value
+
+    @staticmethod
+    def _not_completed(state: State, tolerate: bool) -> Any:
+        """A Failed upstream's exception under ``allow_failure``; else the call is NotReady."""
+        if tolerate and state.is_failed():
+            return state.result(raise_on_failure=False)
+        raise _NotReady(state)
 
     def _send(self, call: TaskCall, inputs: _Inputs, result: cf.Future[State]) -> None:
         """Queue the call for the sender thread."""

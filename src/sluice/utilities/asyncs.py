@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -43,6 +43,16 @@ def run_coroutine_sync(coro: Coroutine[Any, Any, T]) -> T:
     if "error" in outcome:
         raise outcome["error"]
     return outcome["value"]
+
+
+def run_awaitable_sync(awaitable: Awaitable[T]) -> T:
+    """Wait for any awaitable (a coroutine, a future, an object with ``__await__``)
+    from synchronous code, as :func:`run_coroutine_sync` does."""
+
+    async def wait() -> T:
+        return await awaitable
+
+    return run_coroutine_sync(wait())
 
 
 def mark_coroutine_function(fn: F) -> F:
