@@ -138,7 +138,7 @@ def test_deployment_names_dashes_match_underscores(backend: Any) -> None:
 def test_bad_deployments_are_refused(backend: Any) -> None:
     with pytest.raises(ValueError, match="entrypoint"):
         backend.upsert_deployment(make_deployment(entrypoint="flows/etl.py"))
-    with pytest.raises(ValueError, match="without '/'"):
+    with pytest.raises(ValueError, match="must not contain '/'"):
         backend.upsert_deployment(make_deployment(name="a/b"))
     with pytest.raises(ValueError, match="max_active_runs"):
         backend.upsert_deployment(make_deployment(max_active_runs=-2))
@@ -219,6 +219,39 @@ def test_bad_parameters_create_no_run(backend: Any) -> None:
     assert "colour: unknown parameter" in message
     assert backend.list_deployment_runs("etl/daily") == []
     assert backend.list_flow_runs(FlowRunFilter()) == []
+
+
+def test_job_variables_are_kept_with_the_run(backend: Any) -> None:
+    dep = backend.upsert_deployment(make_deployment())
+    variables = {"env": {"STAGE": "test", "DROP": None}, "working_dir": "/srv", "image": "x:1"}
+    run = backend.create_flow_run_from_deployment(dep.id, job_variables=variables)
+    assert run.job_variables == variables
+    # The engine's snapshots of the run do not carry them: they stay as created.
+    engine_view = dataclasses.replace(run, job_variables={})
+    state = Running()
+    engine_view.apply(state)
+    backend.write_flow_run(engine_view, StateRecord.from_state(run.id, "flow", state))
+    backend.flush()
+    assert backend.read_flow_run(run.id).job_variables == variables
+    assert backend.list_deployment_runs(dep.id)[0].job_variables == variables
+    plain = backend.create_flow_run_from_deployment(dep.id)
+    assert backend.read_flow_run(plain.id).job_variables == {}
+
+
+@pytest.mark.parametrize(
+    ("variables", "message"),
+    [
+        ({"env": ["A=1"]}, "env must be a mapping"),
+        ({"env": {"A": 1}}, r"env\['A'\] must be text"),
+        ({"env": {"A=B": "1"}}, "not an environment variable name"),
+        ({"working_dir": 3}, "working_dir must be a directory path"),
+    ],
+)
+def test_bad_job_variables_create_no_run(backend: Any, variables: Any, message: str) -> None:
+    backend.upsert_deployment(make_deployment())
+    with pytest.raises(ValueError, match=message):
+        backend.create_flow_run_from_deployment("etl/daily", job_variables=variables)
+    assert backend.list_deployment_runs("etl/daily") == []
 
 
 def test_unknown_deployment(backend: Any) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from sluice.backend.factory import close_backends, get_backend
-from sluice.deployments import run_deployment
+from sluice.deployments import DeploymentRun, run_deployment
 from sluice.deployments.specs import DeploymentSpec
 from sluice.schemas import DeploymentRecord, WorkPoolRecord
 from sluice.states import StateType
@@ -275,3 +275,51 @@ def _utc(year: int) -> Any:
     import datetime as dt
 
     return dt.datetime(year, 1, 1, tzinfo=dt.timezone.utc)
+
+
+WHERE_FLOW = """
+import os
+from pathlib import Path
+
+from sluice import flow
+
+
+@flow
+def where() -> list:
+    return [Path(__file__).parent.name, os.getcwd(), os.environ.get("STAGE"),
+            os.environ.get("WORKER_ONLY")]
+"""
+
+
+def test_job_variables_env_and_working_dir_apply_to_the_runs_process(
+    backend: Any, workers: list[WorkerProcess], tmp_path: Path
+) -> None:
+    for folder in ("deployed", "elsewhere"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "where.py").write_text(WHERE_FLOW)
+    spec = DeploymentSpec(
+        name="dev",
+        entrypoint="where.py:where",
+        working_dir=str(tmp_path / "deployed"),
+        options={"work_pool_name": "pool"},
+    )
+    spec.apply()
+    plain = run_deployment("where/dev", timeout=0)
+    varied = run_deployment(
+        "where/dev",
+        timeout=0,
+        job_variables={
+            "env": {"STAGE": "qa", "WORKER_ONLY": None},
+            "working_dir": str(tmp_path / "elsewhere"),
+            "image": "ignored:1",
+        },
+    )
+    w = WorkerProcess("pool", tmp_path / "worker.log", env={"WORKER_ONLY": "from-worker"})
+    workers.append(w)
+    done = {r.id: wait_final(backend, r.id, 60, w.log) for r in (plain, varied)}
+    results = {i: DeploymentRun(r).state.result() for i, r in done.items()}
+    assert results[plain.id] == [
+        "deployed", str(tmp_path / "deployed"), None, "from-worker"
+    ]  # fmt: skip
+    assert results[varied.id] == ["elsewhere", str(tmp_path / "elsewhere"), "qa", None]
+    assert "job variables image do not apply to process pools" in w.log()

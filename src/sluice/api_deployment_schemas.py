@@ -26,6 +26,8 @@ class RunFromDeploymentRequest:
     parent_flow_run_id: str | None = None
     parent_task_run_id: str | None = None
     name: str | None = None
+    #: how a worker executes the run (see sluice.deployments.job_variables)
+    job_variables: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

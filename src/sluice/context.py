@@ -19,6 +19,7 @@ from sluice.errors import MissingContextError
 if TYPE_CHECKING:
     from sluice.backend.protocol import Backend
     from sluice.engine.journal import Journal
+    from sluice.engine.task_engine import TaskCall
     from sluice.flows import Flow
     from sluice.futures import SluiceFuture
     from sluice.logging.loggers import RunLogger
@@ -67,12 +68,27 @@ class TaskRunContext:
 
     task: Task[..., Any]
     task_run: TaskRunRecord
-    parameters: dict[str, Any]
+    #: the call being run (its ``args``/``kwargs`` are resolved before the function runs)
+    call: TaskCall | None
     log_prints: bool
     flow_run_id: str | None
     #: builds the run's logger; called on first use because most tasks never log
     make_logger: Callable[[], RunLogger]
     _logger: RunLogger | None = None
+    _parameters: dict[str, Any] | None = None
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        """The call's arguments by parameter name, defaults filled in (bound on first
+        use: most tasks never ask, and binding costs more than the rest of a call)."""
+        if self._parameters is None:
+            call = self.call
+            if call is None:
+                return {}
+            from sluice.engine.parameters import bind_arguments
+
+            self._parameters = bind_arguments(self.task.fn, self.task.name, call.args, call.kwargs)
+        return self._parameters
 
     def get_logger(self) -> RunLogger:
         """This task run's logger (created on first use)."""

@@ -10,6 +10,7 @@ The tree::
     Exception
     └── SluiceError                  base of every error Sluice raises on purpose
         ├── ConfigurationError       bad setting, bad config file
+        ├── InvalidInputError        a value given to an operation is refused (a blank name ...)
         ├── ScheduleError            a cron/interval/rrule schedule or its timezone is invalid
         ├── StoreError               the store cannot be opened or written
         │   ├── StoreCorruptError    the database file is not a usable Sluice store
@@ -34,6 +35,7 @@ The tree::
         │   └── TaskTimeoutError     the task ran past ``timeout_seconds``
         ├── FlowTimeoutError         the flow ran past ``timeout_seconds``
         ├── MissingContextError      a run-scoped API was used outside any run
+        ├── NotAwaitedError          a run_deployment call made in async code was not awaited
         ├── CrashedRunError          the run ended because the engine or process broke
         ├── FailedRunError           the run failed and no exception of its own says why
         ├── CancelledRunError        the run was cancelled (asked for its result)
@@ -73,6 +75,15 @@ class SluiceError(Exception):
 
 class ConfigurationError(SluiceError):
     """A setting or the config file holds a value Sluice cannot use."""
+
+
+class InvalidInputError(SluiceError, ValueError):
+    """A value given to an operation is refused (a blank or malformed name, a
+    limit of the wrong type, malformed job variables); nothing was changed.
+
+    Also a ``ValueError``: the deployment layer always refused bad input with one,
+    and the server answers it with a 422.
+    """
 
 
 class ScheduleError(SluiceError, ValueError):
@@ -223,6 +234,14 @@ class FlowTimeoutError(SluiceError, TimeoutError):
 
 class MissingContextError(SluiceError):
     """A run-scoped API (like ``get_run_logger``) was used outside any flow or task run."""
+
+
+class NotAwaitedError(SluiceError, RuntimeError):
+    """A ``run_deployment`` call made in async code was used before it was awaited.
+
+    In async code the call creates and waits for the run when awaited (so the
+    event loop is never blocked); until then there is no run to describe.
+    """
 
 
 class CrashedRunError(SluiceError):

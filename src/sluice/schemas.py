@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from sluice.states import State, StateType, utcnow
+from sluice.states import NOT_LOADED, State, StateType, utcnow
 
 #: ``StateType.RUNNING`` is an EnumType.__getattr__ call on Python 3.11; this is a global
 _RUNNING = StateType.RUNNING
@@ -140,6 +140,24 @@ class FlowRunRecord:
     idempotency_key: str | None = None
     #: the worker that claimed the run last
     worker_name: str | None = None
+    #: how a worker executes this run (``run_deployment(job_variables=...)``; which
+    #: ones apply depends on the pool's type, see :mod:`sluice.deployments.job_variables`)
+    job_variables: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def state(self) -> State:
+        """The run's current state as a :class:`State` (name, type, message, time);
+        for a completed run with a stored result, ``state.result()`` loads its value."""
+        state = State(
+            self.state_type,
+            self.state_name,
+            message=self.state_message,
+            data=NOT_LOADED if self.result is not None else None,
+            timestamp=self.updated,
+            result_ref=self.result,
+        )
+        state.run_id = self.id
+        return state
 
     def apply(self, state: State) -> None:
         """Move this record into ``state`` (start/end times follow the state)."""

@@ -1,4 +1,8 @@
-"""Settings of the example project: one app, SQLite, nothing else.
+"""Settings of the example project: SQLite, the apps below, nothing else.
+
+``studies`` triggers a run with ``run_deployment`` called plainly;
+``analyses`` + ``workflows`` are seed 001's pattern (``async_to_sync(run_deployment)``
+in ``workflows/signals.py``).
 
 ``DJANGO_TRIGGER_DB`` moves the database file (the test puts it in a temporary folder).
 """
@@ -14,6 +18,8 @@ ALLOWED_HOSTS: list[str] = []
 INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "studies.apps.StudiesConfig",
+    "analyses.apps.AnalysesConfig",
+    "workflows.apps.WorkflowsConfig",
 ]
 DATABASES = {
     "default": {

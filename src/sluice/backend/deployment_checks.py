@@ -12,6 +12,7 @@ import datetime as _dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from sluice.errors import InvalidInputError
 from sluice.schemas import (
     SKIPPED_STATE,
     DeploymentRecord,
@@ -22,24 +23,44 @@ from sluice.schemas import (
 from sluice.states import StateType
 
 
+def check_name(what: str, value: Any) -> None:
+    """Refuse a name people could not type back or see: empty or blank, with
+    whitespace around it, holding '/' (names are paths: ``FLOW/NAME``, URLs) or
+    control characters.
+
+    Args:
+        what: the name's owner for the message, e.g. ``"a work pool's name"``.
+
+    Raises:
+        InvalidInputError: saying which rule the name breaks.
+    """
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInputError(f"{what} must not be empty: {value!r}")
+    if value != value.strip():
+        raise InvalidInputError(f"{what} must not start or end with whitespace: {value!r}")
+    if "/" in value:
+        raise InvalidInputError(f"{what} must not contain '/': {value!r}")
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise InvalidInputError(f"{what} must not contain control characters: {value!r}")
+
+
 def check_deployment(rec: DeploymentRecord) -> None:
     """Refuse a deployment that could never be found or run.
 
     Raises:
-        ValueError: a bad name, entrypoint or limit (one line).
+        InvalidInputError: a bad name, entrypoint or limit (one line; a ValueError).
         ParameterValidationError: default parameters that do not fit the schema
             (missing required ones count only for a deployment with schedules).
     """
-    for label, value in (("name", rec.name), ("flow name", rec.flow_name)):
-        if not value or "/" in value or value != value.strip():
-            raise ValueError(f"a deployment's {label} must be non-empty, without '/': {value!r}")
+    check_name("a deployment's name", rec.name)
+    check_name("a deployment's flow name", rec.flow_name)
     if not rec.entrypoint or ":" not in rec.entrypoint:
-        raise ValueError(
+        raise InvalidInputError(
             f"a deployment's entrypoint is 'path/file.py:function' or 'module:function', "
             f"not {rec.entrypoint!r}"
         )
     if not rec.work_pool_name or not rec.work_queue_name:
-        raise ValueError("a deployment needs a work pool and queue name")
+        raise InvalidInputError("a deployment needs a work pool and queue name")
     check_limits(
         {
             "description": rec.description,
@@ -88,24 +109,26 @@ def check_limits(changes: Mapping[str, Any]) -> None:
     """
     for key in _TEXT_FIELDS:
         if key in changes and changes[key] is not None and type(changes[key]) is not str:
-            raise ValueError(f"{key} must be text or null, not {changes[key]!r}")
+            raise InvalidInputError(f"{key} must be text or null, not {changes[key]!r}")
     if "tags" in changes:
         tags = changes["tags"]
         if not isinstance(tags, (list, tuple)) or any(type(t) is not str for t in tags):
-            raise ValueError(f"tags must be a list of text, not {tags!r}")
+            raise InvalidInputError(f"tags must be a list of text, not {tags!r}")
     if "parameters" in changes and not isinstance(changes["parameters"], dict):
-        raise ValueError(f"parameters must be a mapping, not {changes['parameters']!r}")
+        raise InvalidInputError(f"parameters must be a mapping, not {changes['parameters']!r}")
     for key in ("concurrency_limit", "max_active_runs"):
         value = changes.get(key)
         if value is not None and (type(value) is not int or not 0 <= value < 2**31):
-            raise ValueError(f"{key} must be a whole number >= 0 (or null: none), not {value!r}")
+            raise InvalidInputError(
+                f"{key} must be a whole number >= 0 (or null: none), not {value!r}"
+            )
     if "priority" in changes and (
         type(changes["priority"]) is not int or abs(changes["priority"]) >= 2**31
     ):
-        raise ValueError(f"priority must be a whole number, not {changes['priority']!r}")
+        raise InvalidInputError(f"priority must be a whole number, not {changes['priority']!r}")
     for key in ("paused", "catchup"):
         if key in changes and type(changes[key]) is not bool:
-            raise ValueError(f"{key} must be true or false, not {changes[key]!r}")
+            raise InvalidInputError(f"{key} must be true or false, not {changes[key]!r}")
 
 
 def new_deployment_run(
@@ -119,6 +142,7 @@ def new_deployment_run(
     parent_flow_run_id: str | None = None,
     parent_task_run_id: str | None = None,
     name: str | None = None,
+    job_variables: Mapping[str, Any] | None = None,
     state_type: StateType = StateType.SCHEDULED,
     state_name: str = "Scheduled",
     state_message: str | None = None,
@@ -127,12 +151,15 @@ def new_deployment_run(
 
     Raises:
         ParameterValidationError: the merged parameters do not fit the schema.
+        ValueError: ``job_variables`` of the wrong shape.
     """
+    from sluice.deployments.job_variables import check_job_variables
     from sluice.parameter_schemas import check_parameters
     from sluice.utilities.names import generate_run_name
 
     merged = {**dep.parameters, **(parameters or {})}
     check_parameters(dep.flow_name, dep.parameter_schema, merged)
+    variables = check_job_variables(job_variables)
     return FlowRunRecord(
         id=new_id(),
         flow_name=dep.flow_name,
@@ -154,6 +181,7 @@ def new_deployment_run(
         scheduled_start_time=scheduled_start_time or now,
         idempotency_key=idempotency_key,
         end_time=now if state_type is StateType.CANCELLED else None,
+        job_variables=variables,
     )
 
 

@@ -155,18 +155,21 @@ class DeploymentBackend(Protocol):
         parent_flow_run_id: str | None = None,
         parent_task_run_id: str | None = None,
         name: str | None = None,
+        job_variables: Mapping[str, Any] | None = None,
     ) -> FlowRunRecord:
         """Create a Scheduled run of a deployment, due at ``scheduled_start_time`` (default now).
 
         Its parameters are the deployment's defaults updated with
         ``parameters``, checked against the deployment's parameter schema
-        first. Its tags are the deployment's plus ``tags``. With an
-        ``idempotency_key`` already used for this deployment, the existing
-        run is returned and nothing is created.
+        first. Its tags are the deployment's plus ``tags``. ``job_variables``
+        are kept with the run (see :mod:`sluice.deployments.job_variables`).
+        With an ``idempotency_key`` already used for this deployment, the
+        existing run is returned and nothing is created.
 
         Raises:
             NotFoundError: unknown deployment.
             ParameterValidationError: naming each bad parameter; no run is created.
+            ValueError: ``job_variables`` of the wrong shape; no run is created.
         """
         ...
 

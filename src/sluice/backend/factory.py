@@ -72,9 +72,11 @@ def _open(settings: Settings) -> Backend:
         try:
             from sluice.backend.http import HttpBackend
         except ImportError as exc:
+            from sluice.distribution import install_command
+
             raise ConfigurationError(
-                f"Client mode (SLUICE_API_URL={settings.api_url}) needs its extra: "
-                f"pip install 'sluice[client]' ({exc})"
+                f"Client mode (SLUICE_API_URL={settings.api_url}) needs packages the plain "
+                f"install includes; reinstall Sluice: {install_command()} ({exc})"
             ) from exc
         return HttpBackend(settings)
     from sluice.backend.local import LocalBackend

@@ -34,6 +34,7 @@ from sluice.backend.deployments_protocol import RELEASED_MESSAGE
 from sluice.errors import (
     AmbiguousIdError,
     ConflictError,
+    InvalidInputError,
     NotFoundError,
     ParameterValidationError,
     TransitionRefused,
@@ -81,7 +82,7 @@ def refusal_error(status: int, detail: str) -> Exception | None:
         pairs = [(e[0], e[1]) if len(e) == 2 else (e[0], "") for e in errors]
         return ParameterValidationError(m["flow"], pairs)
     if status == 422 and not detail.startswith("["):
-        return ValueError(detail)
+        return InvalidInputError(detail)
     return None
 
 
@@ -314,6 +315,7 @@ class HttpDeploymentsMixin:
         parent_flow_run_id: str | None = None,
         parent_task_run_id: str | None = None,
         name: str | None = None,
+        job_variables: Mapping[str, Any] | None = None,
     ) -> FlowRunRecord:
         """Create a Scheduled run of a deployment (retried only with an idempotency key)."""
         body = RunFromDeploymentRequest(
@@ -324,6 +326,7 @@ class HttpDeploymentsMixin:
             parent_flow_run_id=parent_flow_run_id,
             parent_task_run_id=parent_task_run_id,
             name=name,
+            job_variables=dict(job_variables or {}),
         )
         path = self._deployment_path(key) + "/runs"
         result: FlowRunRecord = self._call(

@@ -20,11 +20,13 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from sluice.backend.deployment_checks import (
     check_deployment,
     check_limits,
+    check_name,
     new_deployment_run,
     normalized_schedules,
     tick_run,
 )
 from sluice.backend.deployments_protocol import RELEASED_MESSAGE
+from sluice.errors import InvalidInputError
 from sluice.schemas import (
     DeploymentRecord,
     FlowRunRecord,
@@ -146,10 +148,9 @@ class LocalDeploymentsMixin:
         """Create a pool with its ``default`` queue. Raises ConflictError if the name is taken."""
         from sluice.store import deployment_writes as dw
 
-        if not pool.name or "/" in pool.name:
-            raise ValueError(f"a work pool's name must be non-empty, without '/': {pool.name!r}")
+        check_name("a work pool's name", pool.name)
         if pool.type != "process":
-            raise ValueError(f"unknown work pool type {pool.type!r}; known: process")
+            raise InvalidInputError(f"unknown work pool type {pool.type!r}; known: process")
         check_limits({"concurrency_limit": pool.concurrency_limit})
         return self._write_now(lambda conn: dw.create_work_pool(conn, pool))
 
@@ -183,8 +184,7 @@ class LocalDeploymentsMixin:
         """Create a queue in an existing pool."""
         from sluice.store import deployment_writes as dw
 
-        if not queue.name or "/" in queue.name:
-            raise ValueError(f"a work queue's name must be non-empty, without '/': {queue.name!r}")
+        check_name("a work queue's name", queue.name)
         check_limits({"concurrency_limit": queue.concurrency_limit, "priority": queue.priority})
         return self._write_now(lambda conn: dw.create_work_queue(conn, queue))
 
@@ -231,6 +231,7 @@ class LocalDeploymentsMixin:
         parent_flow_run_id: str | None = None,
         parent_task_run_id: str | None = None,
         name: str | None = None,
+        job_variables: Mapping[str, Any] | None = None,
     ) -> FlowRunRecord:
         """Create a Scheduled run of a deployment (see the protocol)."""
         from sluice.store import deployment_queries as dq
@@ -250,6 +251,7 @@ class LocalDeploymentsMixin:
                 parent_flow_run_id=parent_flow_run_id,
                 parent_task_run_id=parent_task_run_id,
                 name=name,
+                job_variables=job_variables,
             )
             return dw.insert_deployment_run(conn, run)[0]
 
@@ -389,7 +391,7 @@ class LocalDeploymentsMixin:
         from sluice.store import deployment_writes as dw
 
         if status not in ("ONLINE", "STOPPED"):
-            raise ValueError(f"a worker's status is ONLINE or STOPPED, not {status!r}")
+            raise InvalidInputError(f"a worker's status is ONLINE or STOPPED, not {status!r}")
         at = _moment(now)
         rec = WorkerRecord(
             pool_name,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import time
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -79,16 +81,34 @@ def list_deployments(
     console.print(table)
 
 
+#: how many of the schedules' next ticks ``deployment inspect`` shows
+NEXT_TICKS = 5
+
+
+def next_ticks_of(dep: DeploymentRecord, *, now: _dt.datetime, count: int) -> list[_dt.datetime]:
+    """The next ``count`` ticks of the deployment's schedules after ``now`` (UTC)."""
+    from sluice.deployments.schedules import next_ticks, schedule_from_dict
+
+    return next_ticks([schedule_from_dict(s) for s in dep.schedules], now, count)
+
+
 @app.command("inspect")
 def inspect_deployment(name: Name, output: OutputOption = OutputFormat.table) -> None:
-    """Show a deployment: settings, schedules, parameters and its upcoming and recent runs."""
+    """Show a deployment: settings, schedules, parameters, the schedules' next ticks, and
+    its upcoming and recent runs."""
+    from sluice.states import utcnow
+
     backend = _backend()
     dep = backend.read_deployment(name)
     runs = backend.list_deployment_runs(dep.id, limit=0)
     upcoming = [r for r in runs if r.state_type is StateType.SCHEDULED][:10]
     recent = [r for r in reversed(runs) if r.state_type is not StateType.SCHEDULED][:10]
+    ticks = next_ticks_of(dep, now=utcnow(), count=NEXT_TICKS)
     if output is OutputFormat.json:
-        print_json({"deployment": dep, "upcoming_runs": upcoming, "recent_runs": recent})
+        print_json(
+            {"deployment": dep, "next_ticks": ticks, "upcoming_runs": upcoming,
+             "recent_runs": recent}
+        )  # fmt: skip
         return
     console = make_console()
     print_kv(
@@ -110,8 +130,33 @@ def inspect_deployment(name: Name, output: OutputOption = OutputFormat.table) ->
             ("catchup", "yes" if dep.catchup else "no"),
         ],
     )
+    _print_ticks(dep, ticks, upcoming)
     _print_runs(upcoming, "Upcoming runs")
     _print_runs(recent, "Recent runs")
+
+
+def _print_ticks(
+    dep: DeploymentRecord, ticks: list[_dt.datetime], upcoming: list[FlowRunRecord]
+) -> None:
+    """The schedules' next ticks, each with its run once the scheduler created it (runs
+    are created a short horizon ahead, so a daily schedule's next run often has none yet)."""
+    if not ticks:
+        return
+    from zoneinfo import ZoneInfo
+
+    zones = {str(s.get("timezone") or "UTC") for s in dep.schedules}
+    zone = zones.pop() if len(zones) == 1 else "UTC"
+    title = "Next runs of the schedules" + (" (paused: none will be created)" if dep.paused else "")
+    columns = ["scheduled (UTC)", *([f"in {zone}"] if zone != "UTC" else []), "run"]
+    table = new_table(*columns, title=title)
+    by_time = {r.scheduled_start_time: r for r in upcoming}
+    for tick in ticks:
+        run = by_time.get(tick)
+        local = [tick.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M %Z")]
+        table.add_row(
+            fmt_time(tick), *(local if zone != "UTC" else []), run.id if run else "not created yet"
+        )
+    make_console().print(table)
 
 
 def _print_runs(runs: list[FlowRunRecord], title: str) -> None:
@@ -238,6 +283,31 @@ def delete(name: Name) -> None:
     make_console().print(f"Deleted deployment {dep.full_name}.")
 
 
+@contextlib.contextmanager
+def _backfill_progress(console: Any, label: str) -> Iterator[Callable[[int, int], None]]:
+    """A callback ``(done, total)`` shown as a live bar on a terminal, and as one
+    plain line per change elsewhere (a pipe or a log file has no use for a bar)."""
+    if not console.is_terminal:
+        shown: list[tuple[int, int]] = []
+
+        def line(done: int, total: int) -> None:
+            if not shown or shown[-1] != (done, total):
+                shown.append((done, total))
+                console.print(f"{label}: {done}/{total} runs finished")
+
+        yield line
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    # markup=False: the label holds user text (a deployment's name), printed as it is.
+    with Progress(
+        TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), console=console,
+    ) as progress:  # fmt: skip
+        bar = progress.add_task(label, total=None)
+        yield lambda done, total: progress.update(bar, completed=done, total=total)
+
+
 def parse_when(text: str, flag: str, *, end: bool, zone: str | None) -> _dt.datetime:
     """A ``--start``/``--end`` value: a date (the whole day for ``--end``) or an ISO
     date-time; without an offset, in ``zone`` (default UTC)."""
@@ -312,19 +382,10 @@ def backfill_command(
 def _follow_backfill(
     backend: Any, dep: DeploymentRecord, begin: _dt.datetime, finish: _dt.datetime, schedule: Any
 ) -> None:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
     from sluice.deployments.backfills import backfill
 
-    with Progress(
-        "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), console=make_console(),
-    ) as progress:  # fmt: skip
-        bar = progress.add_task(f"Backfill {dep.full_name}", total=None)
-
-        def on_progress(done: int, total: int) -> None:
-            progress.update(bar, completed=done, total=total)
-
+    console = make_console()
+    with _backfill_progress(console, f"Backfill {dep.full_name}") as on_progress:
         report = backfill(
             dep.id, begin, finish, schedule=schedule, wait=True, poll_interval=0.5,
             on_progress=on_progress, backend=backend,

@@ -16,6 +16,7 @@ from sluice.cli.deploy import apply_command, build_command, deploy_command
 from sluice.cli.errors import SluiceGroup
 from sluice.cli.render import OutputFormat, OutputOption, make_console, print_json, print_kv
 from sluice.cli.run import run_flow
+from sluice.distribution import DISTRIBUTION
 
 app = typer.Typer(
     cls=SluiceGroup,
@@ -26,6 +27,9 @@ app = typer.Typer(
     # Expected errors are one-liners (see SluiceGroup); a real bug keeps the plain
     # Python traceback instead of Typer's boxed one, which is unreadable in logs.
     pretty_exceptions_enable=False,
+    # Help texts are plain text: with Rich markup, "[start, end]" or "NAME[:INDEX]"
+    # would be read as style tags and vanish from --help.
+    rich_markup_mode=None,
 )
 app.add_typer(flows.app, name="flow")
 app.add_typer(flow_runs.app, name="flow-run")
@@ -68,7 +72,7 @@ def version_command(output: OutputOption = OutputFormat.table) -> None:
 
     settings = load_cli_settings()
     info = {
-        "version": _version_of("sluice"),
+        "version": _version_of(DISTRIBUTION),
         "python": platform.python_version(),
         "database_url": redact_url(settings.resolved_database_url),
         "sqlalchemy": _version_of("sqlalchemy"),

@@ -6,6 +6,7 @@ commands need SQLAlchemy and Alembic alone.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 from typing import TYPE_CHECKING, Annotated
 
@@ -13,13 +14,15 @@ import typer
 
 from sluice.cli.backend import load_cli_settings
 from sluice.cli.errors import CliError
-from sluice.cli.render import make_console
+from sluice.cli.render import OutputFormat, OutputOption, make_console, print_json
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
 app = typer.Typer(help="Run the Sluice API server, and manage its database.", no_args_is_help=True)
-database_app = typer.Typer(help="Upgrade or reset the Sluice database.", no_args_is_help=True)
+database_app = typer.Typer(
+    help="Check, upgrade or reset the Sluice database.", no_args_is_help=True
+)
 app.add_typer(database_app, name="database")
 
 LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
@@ -69,7 +72,12 @@ def start(
 
         from sluice.server.app import create_app
     except ImportError as exc:
-        raise CliError(f"The server needs its extra: pip install 'sluice[server]' ({exc})") from exc
+        from sluice.distribution import install_command
+
+        raise CliError(
+            "The server needs packages the plain install includes; reinstall Sluice: "
+            f"{install_command()} ({exc})"
+        ) from exc
     app_ = create_app(settings)
     # uvicorn shuts down cleanly on SIGINT/SIGTERM, then re-sends the signal
     # to the handler that was installed before it; a no-op one lets the command
@@ -106,15 +114,55 @@ def database_upgrade() -> None:
     make_console().print(f"Database {label} is up to date.")
 
 
+@database_app.command("check")
+def database_check(
+    quick: Annotated[
+        bool, typer.Option("--quick", help="SQLite's quick_check (faster, fewer checks).")
+    ] = False,
+    output: OutputOption = OutputFormat.table,
+) -> None:
+    """Check the store and report its state in one line: where it is, its schema
+    revision, row counts and the integrity check's verdict. Exit status 1 if it is
+    damaged or unusable. Changes nothing (on SQLite the file is opened read-only)."""
+    from sluice.store.health import check_store
+
+    health = check_store(load_cli_settings().resolved_database_url, quick=quick)
+    if output is OutputFormat.json:
+        print_json({"ok": health.ok, **dataclasses.asdict(health)})
+    else:
+        make_console(stderr=not health.ok).print(health.line(), soft_wrap=True)
+    if not health.ok:
+        raise typer.Exit(1)
+
+
+def confirm_reset(label: str) -> None:
+    """Ask on the terminal whether to reset ``label``.
+
+    Raises:
+        CliError: no terminal to ask on (stdin or stdout is not one), or the answer was no.
+    """
+    import sys
+
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise CliError("This deletes every flow, run and log; pass --yes to confirm")
+    question = f"Reset the database {label}? This deletes every flow, run and log"
+    if not typer.confirm(question, default=False):
+        raise CliError(f"Nothing was reset: {label} is unchanged")
+
+
 @database_app.command("reset")
 def database_reset(
     yes: Annotated[bool, typer.Option("--yes", help="Confirm: every run is deleted.")] = False,
 ) -> None:
-    """Drop every table and create an empty database (all history is lost)."""
+    """Drop every table and create an empty database (all history is lost).
+
+    Without --yes it asks on a terminal, and refuses when there is none to ask on.
+    """
+    from sluice.store.database import database_label
     from sluice.store.migrate import reset
 
     if not yes:
-        raise CliError("This deletes every flow, run and log; pass --yes to confirm")
+        confirm_reset(database_label(load_cli_settings().resolved_database_url))
     engine, label = _engine_and_label()
     try:
         reset(engine, label=label)

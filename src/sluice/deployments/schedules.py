@@ -59,6 +59,7 @@ __all__ = [
     "RunPlan",
     "Schedule",
     "describe",
+    "next_ticks",
     "next_times",
     "parse_schedule",
     "plan_runs",
@@ -183,6 +184,15 @@ def next_times(s: Schedule, after: datetime, count: int) -> list[datetime]:
         raise ScheduleError(f"count must be a whole number >= 0, got {count!r}")
     ticks = (t for t in _ticks_from(s, after) if t > after)
     return list(itertools.islice(ticks, count))
+
+
+def next_ticks(schedules: Sequence[Schedule], after: datetime, count: int) -> list[datetime]:
+    """The first ``count`` ticks of all ``schedules`` together strictly after ``after``
+    (a tick two schedules share counts once), ascending UTC datetimes."""
+    ticks: set[datetime] = set()
+    for s in schedules:
+        ticks.update(next_times(s, after, count))
+    return sorted(ticks)[:count]
 
 
 def _ticks_from(s: Schedule, start: datetime) -> Iterator[datetime]:

@@ -271,7 +271,7 @@ class TaskAttempts:
     def enter(self) -> None:
         call = self.call
         ctx = TaskRunContext(
-            self.task, call.record, {}, call.log_prints, call.record.flow_run_id, call.logger
+            self.task, call.record, call, call.log_prints, call.record.flow_run_id, call.logger
         )
         self._task_token = task_run_var.set(ctx)
         # A direct call already runs in its flow run's context; setting the

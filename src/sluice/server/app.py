@@ -37,12 +37,9 @@ OPENAPI_PATH = f"{API_PREFIX}/openapi.json"
 
 
 def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
+    from sluice.distribution import installed_version
 
-    try:
-        return version("sluice")
-    except PackageNotFoundError:  # pragma: no cover - running from a source tree
-        return "unknown"
+    return installed_version()
 
 
 def create_app(settings: Settings | None = None, *, crash_interval: float | None = None) -> FastAPI:

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, select, update
 
-from sluice.errors import ConflictError
+from sluice.errors import ConflictError, InvalidInputError
 from sluice.schemas import (
     SCHEDULED_KEY_PREFIX,
     DeploymentRecord,
@@ -187,7 +187,7 @@ def delete_work_queue(conn: Connection, pool_name: str, name: str) -> None:
 def _check_fields(kind: str, changes: Mapping[str, Any], allowed: frozenset[str]) -> None:
     unknown = sorted(set(changes) - allowed)
     if unknown:
-        raise ValueError(
+        raise InvalidInputError(
             f"cannot change {', '.join(unknown)} of a {kind}; "
             f"changeable: {', '.join(sorted(allowed))}"
         )
@@ -417,6 +417,7 @@ def insert_deployment_run(
     row["scheduled_start_time"] = (
         None if run.scheduled_start_time is None else run.scheduled_start_time.timestamp()
     )
+    row["job_variables"] = dumps(run.job_variables) if run.job_variables else None
     if run.idempotency_key is None:
         conn.execute(flow_run.insert(), row)
     else:

@@ -342,6 +342,7 @@ def flow_run_from_row(m: Mapping[Any, Any]) -> FlowRunRecord:
         scheduled_start_time=dt(m["scheduled_start_time"]),
         idempotency_key=m["idempotency_key"],
         worker_name=m["worker_name"],
+        job_variables=_loads(m["job_variables"], {}),
     )
 
 

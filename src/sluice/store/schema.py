@@ -81,6 +81,8 @@ flow_run = Table(
     Column("scheduled_start_time", Double),
     Column("idempotency_key", String),
     Column("worker_name", String),
+    # 0006: run_deployment(job_variables=...), JSON (NULL: none)
+    Column("job_variables", Text),
     Index("ix_flow_run_flow_name_created", "flow_name", "created"),
     # 0003: (created, id) matches the runs list's ORDER BY created DESC, id DESC
     Index("ix_flow_run_created_id", "created", "id"),

@@ -92,6 +92,7 @@ CREATE_SCHEMA = (
     scheduled_start_time DOUBLE,
     idempotency_key VARCHAR,
     worker_name VARCHAR,
+    job_variables TEXT,
     PRIMARY KEY (id)
 )""",
     "CREATE INDEX ix_flow_run_claim ON flow_run (work_pool_name, state_type, scheduled_start_time)",
@@ -193,7 +194,7 @@ CREATE_SCHEMA = (
     version_num VARCHAR(32) NOT NULL,
     CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)
 )""",
-    "INSERT INTO alembic_version (version_num) VALUES ('0005')",
+    "INSERT INTO alembic_version (version_num) VALUES ('0006')",
 )
 
 #: Group of a ``RowBatch`` -> (SQL, the row key bound to each ``?`` in order),

@@ -213,6 +213,7 @@ _RUN_KEEP = (
     "scheduled_start_time",
     "idempotency_key",
     "worker_name",
+    "job_variables",
 )
 
 

@@ -65,7 +65,9 @@ class DaskTaskRunner(TaskRunner):
     ) -> None:
         super().__init__()
         if importlib.util.find_spec("distributed") is None:
-            raise ImportError("DaskTaskRunner needs Dask: pip install 'sluice[dask]'")
+            from sluice.distribution import install_command
+
+            raise ImportError(f"DaskTaskRunner needs Dask: {install_command('dask')}")
         if address is not None and (cluster_class or cluster_kwargs or adapt_kwargs):
             raise ValueError(
                 "DaskTaskRunner: pass either address= (a running scheduler) or cluster "

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import threading
-from collections.abc import Awaitable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def in_async_context() -> bool:
@@ -51,3 +53,20 @@ def run_awaitable_sync(awaitable: Awaitable[T]) -> T:
         return await awaitable
 
     return run_coroutine_sync(wait())
+
+
+def mark_coroutine_function(fn: F) -> F:
+    """Make ``fn`` pass as a coroutine function to ``inspect``/``asyncio`` checks.
+
+    For a function whose every result is awaitable, so that wrappers that
+    insist on an async callable (asgiref's ``async_to_sync`` warns otherwise)
+    take it: whoever treats it as a coroutine function awaits its result, and
+    that works. Python 3.12 has ``inspect.markcoroutinefunction``; before it,
+    ``asyncio.iscoroutinefunction`` looks for the marker set here.
+    """
+    mark = getattr(inspect, "markcoroutinefunction", None)
+    if mark is not None:
+        marked: F = mark(fn)
+        return marked
+    fn._is_coroutine = asyncio.coroutines._is_coroutine  # type: ignore[attr-defined]
+    return fn

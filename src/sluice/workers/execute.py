@@ -115,8 +115,10 @@ def _read_run(backend: Backend, run_id: str) -> tuple[FlowRunRecord, str | None,
         )
     if record.deployment_id is None:
         return record, record.entrypoint, None
+    from sluice.deployments.job_variables import process_working_dir
+
     dep = backend.read_deployment(record.deployment_id)  # type: ignore[attr-defined]
-    return record, dep.entrypoint, dep.working_dir
+    return record, dep.entrypoint, process_working_dir(dep.working_dir, record.job_variables)
 
 
 def load_run_flow(entrypoint: str | None, working_dir: str | None, run_id: str) -> Flow[..., Any]:

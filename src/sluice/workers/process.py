@@ -8,8 +8,11 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
+from sluice.deployments.job_variables import process_environment
 from sluice.workers.payload import CANCEL_LINE, CONTROL_ENV, RunPayload, encode_payload
 
 #: the command a worker runs per flow run (the run id is appended)
@@ -79,8 +82,10 @@ class FlowRunProcess:
             pass
 
 
-def _spawn(argument: str, cwd: str | None) -> subprocess.Popen[bytes]:
-    env = dict(os.environ)
+def _spawn(
+    argument: str, cwd: str | None, job_variables: Mapping[str, Any] | None = None
+) -> subprocess.Popen[bytes]:
+    env = process_environment(os.environ, job_variables or {})
     env[CONTROL_ENV] = "stdin"
     return subprocess.Popen(
         [*EXECUTE_COMMAND, argument],
@@ -97,10 +102,13 @@ def launch(payload: RunPayload, spare: subprocess.Popen[bytes] | None = None) ->
     """Start executing ``payload.run``: in ``spare`` (a warmed-up process, see
     :func:`spawn_spare`) when given and alive, else in a new subprocess started in
     the deployment's working directory when it exists (the subprocess fails the
-    run if it does not; a spare changes into it itself)."""
+    run if it does not; a spare changes into it itself) with the run's ``env``
+    job variables applied (a spare has the worker's environment: the caller
+    passes none for a run with ``env``)."""
     if spare is None or spare.poll() is not None:
         folder = payload.working_dir
-        spare = _spawn(payload.run.id, folder if folder and os.path.isdir(folder) else None)
+        cwd = folder if folder and os.path.isdir(folder) else None
+        spare = _spawn(payload.run.id, cwd, payload.run.job_variables)
     process = FlowRunProcess(payload.run.id, spare)
     process._say(encode_payload(payload))
     return process

@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from sluice.deployments.job_variables import ignored_by_process_pools, process_working_dir
 from sluice.errors import NotFoundError, SluiceError
 from sluice.states import StateType
 from sluice.workers.outcomes import fail_unlaunched, settle
@@ -222,8 +223,18 @@ class Worker:
         except SluiceError as exc:
             fail_unlaunched(self.backend, record, f"Cannot start the run: {exc}")
             return
-        payload = RunPayload(record, dep.entrypoint, dep.working_dir)
-        spare, self._spare = self._spare, None
+        variables = record.job_variables
+        folder = process_working_dir(dep.working_dir, variables)
+        payload = RunPayload(record, dep.entrypoint, folder)
+        ignored = ignored_by_process_pools(variables)
+        if ignored:
+            logger.warning(
+                "Flow run %s: job variables %s do not apply to process pools (kept with the run)",
+                record.id, ", ".join(ignored),
+            )  # fmt: skip
+        spare = None
+        if not variables.get("env"):  # a spare already has the worker's environment
+            spare, self._spare = self._spare, None
         try:
             process = launch(payload, spare)
         except OSError as exc:

@@ -129,6 +129,7 @@ def create_run(
             parent_flow_run_id=body.parent_flow_run_id,
             parent_task_run_id=body.parent_task_run_id,
             name=body.name,
+            job_variables=body.job_variables,
         )
 
 
