@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import datetime as _dt
 import enum
-from typing import Any
+from typing import Any, Generic
+
+from typing_extensions import TypeVar
 
 from sluice.errors import CrashedRunError, SluiceError
 
@@ -49,6 +51,9 @@ RESUMABLE_TYPES = frozenset({StateType.FAILED, StateType.CRASHED, StateType.CANC
 
 _DEFAULT_NAMES = {t: t.value.title() for t in StateType}
 
+#: the type of a state's result (``State[int]`` in annotations)
+R = TypeVar("R", default=Any)
+
 
 class _NotLoaded:
     def __repr__(self) -> str:
@@ -64,8 +69,8 @@ def utcnow() -> _dt.datetime:
     return _dt.datetime.now(_dt.timezone.utc)
 
 
-class State:
-    """One state of a run.
+class State(Generic[R]):
+    """One state of a run; ``State[int]`` annotates one whose result is an int.
 
     Attributes:
         type: the state's :class:`StateType`.

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from typing_extensions import ParamSpec
 
-from sluice.engine.retries import RetryDelay, RetryPolicy
+from sluice.engine.retries import RetryDelay, RetryPolicy, exponential_backoff
 
 if TYPE_CHECKING:
     import datetime
@@ -26,6 +26,9 @@ R = TypeVar("R")
 TaskHook = Callable[["Task[..., Any]", "TaskRunRecord", "State"], Any]
 #: Keyword arguments of ``submit``/``map``/``__call__`` that belong to the engine.
 ENGINE_KEYWORDS = ("wait_for", "return_state")
+
+
+__all__ = ["Task", "exponential_backoff", "task", "task_input_hash"]
 
 
 class Task(Generic[P, R]):

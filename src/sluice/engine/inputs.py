@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from sluice.futures import SluiceFuture
-from sluice.utilities.annotations import allow_failure
+from sluice.utilities.annotations import BaseAnnotation, allow_failure, opaque, quote
 
 #: How deep into nested lists/dicts futures are looked for; deeper ones pass as-is.
 _MAX_DEPTH = 4
@@ -35,6 +35,9 @@ def _collect(value: Any, found: list[SluiceFuture[Any]], depth: int) -> None:
         found.append(value)
     elif isinstance(value, allow_failure):
         _collect(value.value, found, depth)
+    elif isinstance(value, opaque):
+        # The wrapped future counts, nothing inside the value does.
+        _collect(value.value, found, _MAX_DEPTH)
     elif depth < _MAX_DEPTH and isinstance(value, (list, tuple, set, frozenset)):
         for item in value:
             _collect(item, found, depth + 1)
@@ -76,6 +79,10 @@ def _resolve(value: Any, depth: int, tolerate: bool) -> Any:
         raise _Failed(value)
     if isinstance(value, allow_failure):
         return _resolve(value.value, depth, True)
+    if isinstance(value, quote):
+        return value.value
+    if isinstance(value, opaque):
+        return _resolve(value.value, _MAX_DEPTH, tolerate)
     if depth >= _MAX_DEPTH:
         return value
     if isinstance(value, list):
@@ -88,6 +95,15 @@ def _resolve(value: Any, depth: int, tolerate: bool) -> Any:
     if isinstance(value, dict):
         return {k: _resolve(v, depth + 1, tolerate) for k, v in value.items()}
     return value
+
+
+def has_annotations(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+    """True when an argument is wrapped (``quote``, ``opaque`` ...): the call must
+    unwrap it (with :func:`resolve_inputs`) even when it has no upstream future."""
+    for value in args:
+        if isinstance(value, BaseAnnotation):
+            return True
+    return any(isinstance(value, BaseAnnotation) for value in kwargs.values())
 
 
 def input_fingerprint(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
@@ -127,8 +143,8 @@ class _Unfingerprintable(Exception):
 def _fingerprint_default(value: Any) -> Any:
     if isinstance(value, SluiceFuture):
         return f"<future {value.task_key}>"
-    if isinstance(value, allow_failure):
-        return {"allow_failure": value.value}
+    if isinstance(value, BaseAnnotation):
+        return {type(value).__name__: value.value}
     if isinstance(value, (set, frozenset)):
         return sorted(value, key=repr)
     import cloudpickle

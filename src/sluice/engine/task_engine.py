@@ -15,7 +15,12 @@ from typing import TYPE_CHECKING, Any
 from sluice.context import FlowRunContext, TaskRunContext, flow_run_var, tags_var, task_run_var
 from sluice.engine import task_results
 from sluice.engine.attempts import run_attempts_async, run_attempts_sync
-from sluice.engine.inputs import collect_upstream, input_fingerprint, resolve_inputs
+from sluice.engine.inputs import (
+    collect_upstream,
+    has_annotations,
+    input_fingerprint,
+    resolve_inputs,
+)
 from sluice.engine.retries import retry_delay, should_retry
 from sluice.errors import AbortRun, CancelRun, EngineSignal, SerializationError, TaskTimeoutError
 from sluice.logging.handlers import engine_line
@@ -310,7 +315,7 @@ class TaskAttempts:
         if call.prepared:
             return None
         call.prepared = True
-        if call.upstream:
+        if call.upstream or has_annotations(call.args, call.kwargs):
             args, kwargs, failed = resolve_inputs(call.args, call.kwargs)
             if failed is not None:
                 state = Failed(
