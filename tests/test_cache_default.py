@@ -1,4 +1,4 @@
-"""``cache_policy=DEFAULT`` means what Prefect's default means; Sluice's own default stays "no cache"."""
+"""``cache_policy=DEFAULT`` means what it means in Prefect; Sluice still caches nothing unasked."""
 
 from __future__ import annotations
 
