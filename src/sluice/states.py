@@ -254,6 +254,12 @@ def Crashed(**kw: Any) -> State:
     return State(_CRASHED, "Crashed", **kw)
 
 
+def RolledBack(**kw: Any) -> State:
+    """A completed task run whose transaction was rolled back: its effect was undone
+    (a Cancelled-type state, so it is neither replayed nor a cache hit)."""
+    return State(_CANCELLED, "RolledBack", **kw)
+
+
 def Cancelling(**kw: Any) -> State:
     """A run asked to stop that has not stopped yet."""
     return State(_CANCELLING, "Cancelling", **kw)

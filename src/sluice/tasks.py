@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from sluice.results.serializers import Serializer
     from sluice.schemas import TaskRunRecord
     from sluice.states import State
+    from sluice.transactions import TransactionHook
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -64,6 +65,8 @@ class Task(Generic[P, R]):
         cache_key_fn: Callable[..., str | None] | None = None,
         cache_expiration: datetime.timedelta | None = None,
         refresh_cache: bool = False,
+        on_commit: list[TransactionHook] | None = None,
+        on_rollback: list[TransactionHook] | None = None,
     ) -> None:
         if not callable(fn):
             raise TypeError(f"@task needs a function, got {type(fn).__name__}")
@@ -86,6 +89,9 @@ class Task(Generic[P, R]):
         self.log_prints = log_prints
         self.on_completion = list(on_completion or [])
         self.on_failure = list(on_failure or [])
+        #: called with the run's transaction when it commits / rolls back (sluice.transactions)
+        self.on_commit_hooks: list[TransactionHook] = list(on_commit or [])
+        self.on_rollback_hooks: list[TransactionHook] = list(on_rollback or [])
         from sluice.cache_policies import resolve_policy
         from sluice.results.serializers import resolve_serializer
 
@@ -135,6 +141,18 @@ class Task(Generic[P, R]):
         wait_for, _ = self._engine_options(kwargs)
         return map_task(self, args, kwargs, wait_for)
 
+    def on_commit(self, fn: TransactionHook) -> TransactionHook:
+        """Decorator: run ``fn(transaction)`` when a completed run of this task is
+        committed (see :mod:`sluice.transactions`)."""
+        self.on_commit_hooks.append(fn)
+        return fn
+
+    def on_rollback(self, fn: TransactionHook) -> TransactionHook:
+        """Decorator: run ``fn(transaction)`` when a completed run of this task is
+        rolled back with its transaction, to undo its effect."""
+        self.on_rollback_hooks.append(fn)
+        return fn
+
     def with_options(self, **overrides: Any) -> Task[P, R]:
         """A copy of this task with some decorator arguments replaced."""
         current: dict[str, Any] = {
@@ -160,6 +178,8 @@ class Task(Generic[P, R]):
             "cache_key_fn": self.cache_key_fn,
             "cache_expiration": self.cache_expiration,
             "refresh_cache": self.refresh_cache,
+            "on_commit": self.on_commit_hooks,
+            "on_rollback": self.on_rollback_hooks,
         }
         unknown = set(overrides) - set(current)
         if unknown:
@@ -234,6 +254,8 @@ def task(
     cache_key_fn: Callable[..., str | None] | None = None,
     cache_expiration: datetime.timedelta | None = None,
     refresh_cache: bool = False,
+    on_commit: list[TransactionHook] | None = None,
+    on_rollback: list[TransactionHook] | None = None,
 ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 
 
@@ -252,6 +274,10 @@ def task(__fn: Callable[..., Any] | None = None, **options: Any) -> Any:
     names), ``cache_result_in_memory``. Caching across runs is off unless
     ``cache_policy`` or ``cache_key_fn`` is given; ``cache_expiration`` and
     ``refresh_cache`` refine it.
+
+    Transactions: ``on_commit``/``on_rollback`` hooks, called as
+    ``hook(transaction)`` (see :mod:`sluice.transactions`); also as decorators,
+    ``@my_task.on_rollback``.
     """
     if __fn is not None:
         return Task(__fn, **options)

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 
 from sluice.resume_from import parse_from_task
 from sluice.schemas import TaskRunRecord
+from sluice.states import StateType
 
 
 def parse_from_key(text: str) -> tuple[str, int | None]:
@@ -75,8 +76,8 @@ class Journal:
                 self.stopped = True
                 return None
             entry = self._entries.get(task_key)
-            if entry is None:
-                return None
+            if entry is None or entry.state_type is not StateType.COMPLETED:
+                return None  # never ran to completion, or rolled back since: run it
             if entry.input_hash is None or entry.input_hash != input_hash:
                 self.stopped = True
                 if self._warn is not None:
