@@ -182,7 +182,7 @@ def test_opaque_resolves_the_wrapped_future_but_never_walks_into_a_value() -> No
 
 
 def test_an_annotation_around_a_plain_value_reaches_the_task_unwrapped() -> None:
-    from sluice import allow_failure
+    from sluice import allow_failure, unmapped
     from sluice.utilities.annotations import NotSet, opaque, quote
 
     @task
@@ -191,8 +191,13 @@ def test_an_annotation_around_a_plain_value_reaches_the_task_unwrapped() -> None
 
     @flow
     def plain_values() -> list[Any]:
-        return [identity(allow_failure(1)), identity(quote(2)), identity(value=opaque(3))]
+        return [
+            identity(allow_failure(1)),
+            identity(quote(2)),
+            identity(value=opaque(3)),
+            identity(unmapped(4)),
+        ]
 
-    assert plain_values() == [1, 2, 3]
+    assert plain_values() == [1, 2, 3, 4]
     assert quote(2).unquote() == 2 and quote(2) == quote(2) and quote(2) != opaque(2)
     assert NotSet is not None

@@ -38,6 +38,8 @@ def _collect(value: Any, found: list[SluiceFuture[Any]], depth: int) -> None:
     elif isinstance(value, opaque):
         # The wrapped future counts, nothing inside the value does.
         _collect(value.value, found, _MAX_DEPTH)
+    elif isinstance(value, BaseAnnotation) and not isinstance(value, quote):
+        _collect(value.value, found, depth)  # unmapped() given to a plain call
     elif depth < _MAX_DEPTH and isinstance(value, (list, tuple, set, frozenset)):
         for item in value:
             _collect(item, found, depth + 1)
@@ -83,6 +85,8 @@ def _resolve(value: Any, depth: int, tolerate: bool) -> Any:
         return value.value
     if isinstance(value, opaque):
         return _resolve(value.value, _MAX_DEPTH, tolerate)
+    if isinstance(value, BaseAnnotation):
+        return _resolve(value.value, depth, tolerate)  # unmapped() given to a plain call
     if depth >= _MAX_DEPTH:
         return value
     if isinstance(value, list):

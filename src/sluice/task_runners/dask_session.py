@@ -24,7 +24,7 @@ from sluice.errors import SerializationError
 from sluice.futures import SluiceFuture
 from sluice.states import Cancelled, Crashed, Failed, State, StateType
 from sluice.task_runners.dask import DaskHeldState, resolve_cluster_class
-from sluice.utilities.annotations import allow_failure, opaque, quote
+from sluice.utilities.annotations import BaseAnnotation, allow_failure, opaque, quote
 
 if TYPE_CHECKING:
     from sluice.engine.task_engine import TaskCall
@@ -201,6 +201,8 @@ class DaskSession:
             return value.value
         if isinstance(value, opaque):
             return self._swap(value.value, _MAX_DEPTH, tolerate, inputs)
+        if isinstance(value, BaseAnnotation):
+            return self._swap(value.value, depth, tolerate, inputs)
         if depth >= _MAX_DEPTH:
             return value
         if isinstance(value, list):
