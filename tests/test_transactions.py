@@ -5,6 +5,10 @@ rollback means for the run's record and a resume."""
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import signal
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -12,7 +16,8 @@ from typing import Any
 import pytest
 
 from sluice import flow, resume_flow_run, task
-from sluice.states import StateType
+from sluice.backend.factory import get_backend
+from sluice.states import StateType, utcnow
 from sluice.task_runners import ThreadPoolTaskRunner
 from sluice.transactions import (
     CommitMode,
@@ -21,7 +26,8 @@ from sluice.transactions import (
     get_transaction,
     transaction,
 )
-from tests.helpers import flow_runs, only_flow_run, task_runs
+from tests.helpers import flow_runs, only_flow_run, states, task_runs
+from tests.worker_helpers import wait_for
 
 events: list[tuple[str, Any]] = []
 
@@ -372,3 +378,124 @@ def test_a_flow_retry_runs_rolled_back_tasks_again(tmp_path: Path) -> None:
     flaky()
     # "before" was replayed on the retry; the rolled-back stage_rows ran again.
     assert events == [("before", 1), ("stage", 1), ("unstage", 1), ("stage", 2)]
+
+
+def test_a_run_is_staged_until_its_transaction_commits() -> None:
+    seen: list[list[str]] = []
+
+    @task
+    def load(n: int) -> int:
+        return n
+
+    @flow
+    def staged() -> None:
+        run_id = only_flow_run("staged").id
+        with transaction():
+            load(1)
+            seen.append([t.state_name for t in task_runs(run_id)])
+        seen.append([t.state_name for t in task_runs(run_id)])
+
+    staged()
+    assert seen == [["Staged"], ["Completed"]]
+    (run,) = task_runs(only_flow_run("staged").id)
+    assert [s.name for s in states(run.id)][-2:] == ["Staged", "Completed"]
+    assert run.result is not None
+
+
+CRASHING = """
+import os
+import signal
+from pathlib import Path
+
+from sluice import flow, task
+from sluice.backend.factory import get_backend
+from sluice.transactions import transaction
+
+OUT = Path(os.environ["TXN_OUT"])
+
+
+def note(text: str) -> None:
+    with OUT.open("a") as handle:
+        handle.write(text + "\\n")
+
+
+@task
+def before() -> str:
+    note("before")
+    return "ok"
+
+
+@task
+def load(n: int) -> int:
+    note(f"load-{n}")
+    return n
+
+
+@task
+def crash_unless_resumed() -> None:
+    if not os.environ.get("TXN_RESUMED"):
+        get_backend().flush()  # the staged runs are in the store: only a commit is missing
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+@flow
+def batch() -> int:
+    before()
+    with transaction():
+        total = load(1) + load(2)
+        crash_unless_resumed()
+    return total
+
+
+if __name__ == "__main__":
+    batch()
+"""
+
+
+@pytest.mark.integration
+def test_after_a_crash_in_an_open_transaction_a_resume_runs_its_staged_tasks_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "out.txt"
+    (tmp_path / "crashing.py").write_text(CRASHING)
+    monkeypatch.setenv("TXN_OUT", str(out))
+    monkeypatch.setenv("SLUICE_HEARTBEAT_INTERVAL", "0.2")
+    done = subprocess.run([sys.executable, str(tmp_path / "crashing.py")], timeout=120)
+    assert done.returncode == -signal.SIGKILL
+    run = only_flow_run("batch")
+    recorded = {t.task_name: t.state_name for t in task_runs(run.id)}
+    assert recorded["load"] == "Staged" and recorded["before"] == "Completed"
+    backend: Any = get_backend()
+
+    def marked_crashed() -> bool:
+        now = utcnow()
+        backend.mark_lapsed_runs_crashed(heartbeat_before=now - dt.timedelta(seconds=1), now=now)
+        return backend.read_flow_run(run.id).state_type is StateType.CRASHED
+
+    wait_for(marked_crashed, 30, "the killed run to be marked Crashed")
+    monkeypatch.setenv("TXN_RESUMED", "1")
+    assert resume_flow_run(run.id).result() == 3
+    # "before" was replayed; the loads, which never committed, ran again (as in Prefect).
+    assert out.read_text().splitlines() == ["before", "load-1", "load-2", "load-1", "load-2"]
+
+
+def test_a_staged_result_is_no_cache_hit_until_its_transaction_commits() -> None:
+    from sluice.cache_policies import DEFAULT
+
+    calls: list[int] = []
+
+    @task(cache_policy=DEFAULT)
+    def add_one(x: int) -> int:
+        calls.append(x)
+        return x + 1
+
+    @flow
+    def cached_in_block() -> list[str]:
+        with transaction():
+            inside = [add_one(1, return_state=True), add_one(1, return_state=True)]
+        after = add_one(1, return_state=True)
+        return [s.name for s in [*inside, after]]
+
+    # Read committed, as in Prefect: uncommitted results are not seen; committed ones are.
+    assert cached_in_block() == ["Completed", "Completed", "Cached"]
+    assert calls == [1, 1]

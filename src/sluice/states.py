@@ -254,6 +254,16 @@ def Crashed(**kw: Any) -> State:
     return State(_CRASHED, "Crashed", **kw)
 
 
+#: the name of a completed task run whose transaction has not committed yet
+STAGED_STATE = "Staged"
+
+
+def Staged(**kw: Any) -> State:
+    """A completed task run inside a transaction that has not committed yet: its
+    result is not final (neither replayed by a resume nor a cache hit) until then."""
+    return State(_COMPLETED, STAGED_STATE, **kw)
+
+
 def RolledBack(**kw: Any) -> State:
     """A completed task run whose transaction was rolled back: its effect was undone
     (a Cancelled-type state, so it is neither replayed nor a cache hit)."""

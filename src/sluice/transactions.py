@@ -145,9 +145,10 @@ class Transaction:
         self._token: Token[Transaction | None] | None = None
         self._locked = False
         self._lock = threading.Lock()
-        #: called once this transaction is rolled back after being staged (the
-        #: engine marks the task run RolledBack)
+        #: called once this transaction is rolled back after being staged, or
+        #: committed (the engine records what became of the task run)
         self._after_rollback: list[Callable[[], None]] = []
+        self._after_commit: list[Callable[[], None]] = []
 
     # -- values --------------------------------------------------------------------------
     def set(self, name: str, value: Any) -> None:
@@ -287,6 +288,8 @@ class Transaction:
                 self._run_hook(hook, "commit")
             if self.key is not None and self.write_on_commit:
                 self._key_records().write(self.key)
+            for after in self._after_commit:
+                after()
         except Exception:
             self.logger.exception("Transaction %r could not commit; rolling back", self.key)
             self.rollback()
@@ -321,6 +324,10 @@ class Transaction:
     def when_rolled_back(self, callback: Callable[[], None]) -> None:
         """Call ``callback()`` if this transaction is rolled back after being staged."""
         self._after_rollback.append(callback)
+
+    def when_committed(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` when this transaction commits."""
+        self._after_commit.append(callback)
 
     def _run_hook(self, hook: TransactionHook, kind: str) -> None:
         name = _hook_name(hook)

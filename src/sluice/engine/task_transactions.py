@@ -5,7 +5,11 @@ A task run started where a transaction is in progress, or one whose task has
 the one in progress. When the run reaches its final state it is settled here:
 a completed run is staged with its task's hooks and handed to the parent (or
 committed at once without one); a run that did not complete rolls the parent
-back. A staged run that is rolled back later is recorded ``RolledBack``.
+back. A run whose transaction is left to commit later is recorded ``Staged``
+until it does (then ``Completed`` again): a resume after a crash runs it again
+rather than replaying a result that never committed, as Prefect, which
+persists a result only at commit, would. A staged run rolled back later is
+recorded ``RolledBack``.
 """
 
 from __future__ import annotations
@@ -55,11 +59,26 @@ def settle(call: TaskCall, own: Transaction | None, state: State) -> None:
     if own.commit_mode is CommitMode.EAGER:
         own.commit()
     if parent is not None:
+        if own.is_staged():  # its parent decides later
+            _mark_staged(call, own)
         parent.add_child(own)
     elif own.commit_mode is CommitMode.OFF:
         own.rollback()
     else:
         own.commit()
+
+
+def _mark_staged(call: TaskCall, own: Transaction) -> None:
+    """Record the run Staged until ``own`` commits, then Completed again."""
+    from sluice.states import Completed, Staged
+
+    result = call.record.result
+    call.write(Staged(result_ref=result, message="Completed; waiting for its transaction"))
+
+    def committed() -> None:
+        call.write(Completed(result_ref=result, message="Committed with its transaction"))
+
+    own.when_committed(committed)
 
 
 def _mark_rolled_back(call: TaskCall) -> None:
