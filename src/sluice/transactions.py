@@ -28,7 +28,9 @@ How it works:
   the block's, holding a copy of the block's values (``txn.get``/``txn.set``;
   ``get_transaction()`` inside the task returns it).
 * A task run that completes is *staged* with its ``on_commit`` and
-  ``on_rollback`` hooks; one that fails rolls the block back at once.
+  ``on_rollback`` hooks (recorded ``Staged`` until the block commits: a resume
+  after a crash runs it again, and it is no cache hit before); one that fails
+  rolls the block back at once.
 * Leaving the block normally commits it (``commit_mode=LAZY``, the default:
   the outermost transaction commits everything, then each staged task's
   ``on_commit`` hooks run). An exception leaving the block rolls it back:
