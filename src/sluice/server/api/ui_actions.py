@@ -219,7 +219,8 @@ def backfill(flow_name: str, name: str, body: BackfillForm, backend: BackendDep)
     with refusals():
         schedules = active_schedules(dep.schedules)
         if not schedules:
-            raise ValueError(f"deployment {dep.full_name} has no active schedule to backfill")
+            which = "active schedule" if dep.schedules else "schedule"
+            raise ValueError(f"deployment {dep.full_name} has no {which} to backfill")
         ticks = backfill_ticks(schedules, body.start, body.end)
     if len(ticks) > MAX_BACKFILL_TICKS:
         raise HTTPException(
