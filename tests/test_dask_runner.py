@@ -459,3 +459,27 @@ def test_async_tasks_log_prints_wait_for_and_unpicklable_arguments(cluster: Any)
     assert by_name["prints"].upstream_ids == [by_name["async_double"].id]
     message = by_name["takes"].state_message or ""
     assert "takes" in message and "lock" in message.lower()
+
+
+@task
+def describe_arg(value: Any) -> str:
+    if isinstance(value, list):
+        return "list of " + ",".join(type(v).__name__ for v in value)
+    return f"{type(value).__name__} {value}"
+
+
+@flow
+def wrapped_arguments() -> list[str]:
+    from sluice.utilities.annotations import opaque, quote
+
+    first = square.submit(3)
+    return [
+        describe_arg.submit(opaque(first)).result(),  # resolved on the cluster too
+        describe_arg.submit(quote([1, "x"])).result(),
+    ]
+
+
+def test_quote_and_opaque_arguments_reach_dask_tasks_unwrapped(cluster: Any) -> None:
+    described = on(cluster, wrapped_arguments)()
+    assert described[0].startswith("tuple (9, ")
+    assert described[1] == "list of int,str"

@@ -695,3 +695,50 @@ def test_update_schedules_refuses_bad_ones_and_incomplete_defaults(backend: Any)
     assert backend.read_deployment("etl/daily").schedules == []
     done = backend.update_deployment("etl/daily", {"schedules": [CRON], "parameters": {"n": 2}})
     assert done.schedules == [CRON] and done.parameters == {"n": 2}
+
+
+# -- schedules with their own parameters (sluice.schedules, as in Prefect) -----------------
+
+
+def _cron(expression: str, **options: Any) -> dict[str, Any]:
+    return {"kind": "cron", "cron": expression, "timezone": "UTC", "day_or": True, **options}
+
+
+def test_schedules_with_their_own_parameters_make_their_own_runs(backend: Any) -> None:
+    six = at(0).replace(hour=6, minute=0)
+    schedules = [
+        _cron("0 6 * * *", parameters={"n": 2, "label": "a"}, slug="a"),
+        _cron("0 6 * * *", parameters={"n": 3}),
+        _cron("0 6 * * *"),  # the deployment's defaults
+        _cron("0 6 * * *", parameters={"n": 4}, active=False),
+    ]
+    dep = backend.upsert_deployment(make_deployment(parameters={"n": 1}, schedules=schedules))
+    assert dep.schedules == schedules
+    assert backend.create_scheduled_runs(dep.id, times=[six]) == 3
+    assert backend.create_scheduled_runs(dep.id, times=[six]) == 0  # still one run per schedule
+    runs = backend.list_deployment_runs(dep.id)
+    assert sorted(r.parameters["n"] for r in runs) == [1, 2, 3]
+    assert {r.parameters.get("label") for r in runs} == {"a", None}
+    keys = {r.parameters["n"]: r.idempotency_key for r in runs}
+    assert keys[1] == scheduled_key(six)
+    assert keys[2].startswith(scheduled_key(six) + "#") and keys[2] != keys[3]
+    # A time none of them ticks at (a backfill of another schedule): the defaults.
+    assert backend.create_scheduled_runs(dep.id, times=[six.replace(hour=7)]) == 1
+
+
+def test_each_schedule_may_supply_a_required_parameter(backend: Any) -> None:
+    with_n = [_cron("0 6 * * *", parameters={"n": 5}), _cron("0 7 * * *", parameters={"n": 6})]
+    dep = backend.upsert_deployment(make_deployment(parameters={}, schedules=with_n))
+    assert [s["parameters"] for s in dep.schedules] == [{"n": 5}, {"n": 6}]
+    with pytest.raises(ParameterValidationError, match="n: missing required"):
+        backend.update_deployment(dep.id, {"schedules": [*with_n, _cron("0 8 * * *")]})
+    with pytest.raises(ParameterValidationError, match="n: expected integer"):
+        backend.update_deployment(
+            dep.id, {"schedules": [_cron("0 8 * * *", parameters={"n": "x"})]}
+        )
+    with pytest.raises(ValueError, match="slug 'same'"):
+        backend.update_deployment(
+            dep.id,
+            {"schedules": [_cron("0 6 * * *", slug="same"), _cron("0 7 * * *", slug="same")]},
+        )
+    assert backend.read_deployment(dep.id).schedules == with_n

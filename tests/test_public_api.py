@@ -43,11 +43,65 @@ def test_submodule_names_the_seeds_import() -> None:
     from sluice.testing import sluice_test_harness  # noqa: F401
 
 
+#: the Prefect-named modules and the names their ``__all__`` exports
+PREFECT_NAMED_MODULES = {
+    "sluice.cache_policies": [
+        "DEFAULT", "FLOW_PARAMETERS", "INPUTS", "NONE", "NO_CACHE", "RUN_ID", "TASK_SOURCE",
+        "CacheContext", "CacheKeyFnPolicy", "CachePolicy", "CompoundCachePolicy",
+        "CompoundPolicy", "FlowParameters", "Inputs", "NoCache", "RunId", "TaskSource",
+        "excluded", "resolve_policy", "task_input_hash",
+    ],
+    "sluice.client.schemas": [
+        "Deployment", "Flow", "FlowRun", "Log", "State", "StateType", "TaskRun", "WorkPool",
+        "WorkQueue", "Worker",
+    ],
+    "sluice.client.schemas.objects": [
+        "Deployment", "Flow", "FlowRun", "Log", "State", "StateType", "TaskRun", "WorkPool",
+        "WorkQueue", "Worker",
+    ],
+    "sluice.client.schemas.schedules": ["CronSchedule", "IntervalSchedule", "RRuleSchedule"],
+    "sluice.schedules": ["Cron", "Interval", "RRule", "Schedule"],
+    "sluice.tasks": ["Task", "exponential_backoff", "task", "task_input_hash"],
+    "sluice.testing": ["sluice_test_harness"],
+    "sluice.transactions": [
+        "CommitMode", "IsolationLevel", "Transaction", "TransactionState", "get_transaction",
+        "transaction",
+    ],
+    "sluice.utilities.annotations": [
+        "BaseAnnotation", "NotSet", "allow_failure", "opaque", "quote", "unmapped",
+    ],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("module_name", sorted(PREFECT_NAMED_MODULES))
+def test_prefect_named_modules_export_pinned_names(module_name: str) -> None:
+    import importlib
+
+    module = importlib.import_module(module_name)
+    assert module.__all__ == PREFECT_NAMED_MODULES[module_name]
+    for name in module.__all__:
+        assert hasattr(module, name), name
+
+
+def test_prefect_import_paths_name_the_same_objects() -> None:
+    from sluice.client.schemas.objects import FlowRun, State, TaskRun
+    from sluice.schemas import FlowRunRecord, TaskRunRecord
+    from sluice.testing import sluice_test_harness
+    from sluice.testing.utilities import sluice_test_harness as harness
+    from sluice.utilities.annotations import allow_failure, unmapped
+
+    assert (TaskRun, FlowRun, State) == (TaskRunRecord, FlowRunRecord, sluice.State)
+    assert harness is sluice_test_harness
+    assert (allow_failure, unmapped) == (sluice.allow_failure, sluice.unmapped)
+
+
 def test_import_sluice_loads_nothing_heavy_and_touches_no_files(tmp_path: Path) -> None:
     script = textwrap.dedent(
         """
         import os, sys
         import sluice, sluice.task_runners, sluice.futures, sluice.states
+        import sluice.cache_policies, sluice.client.schemas.objects, sluice.schedules
+        import sluice.testing.utilities, sluice.transactions, sluice.utilities.annotations
         heavy = ("sqlalchemy", "alembic", "pydantic", "typer", "rich", "cloudpickle", "dask",
                  "fastapi", "httpx", "psycopg")
         print(",".join(sorted(m for m in sys.modules if m.split(".")[0] in heavy)))

@@ -448,7 +448,8 @@ def test_calls_reject_naive_datetimes_and_bad_counts() -> None:
     ("data", "message"),
     [
         ({"kind": "weekly"}, "schedule kind 'weekly' is not one of cron, interval, rrule"),
-        ({"cron": "0 * * * *"}, "schedule kind None"),
+        ({"cron": "0 * * * *", "rrule": "FREQ=DAILY"}, "schedule kind None"),
+        ({"timezone": "UTC"}, "schedule kind None"),
         ({"kind": "cron"}, "cron schedule is missing cron"),
         ({"kind": "cron", "cron": "0 * * * *", "tz": "UTC"}, "unknown keys: tz"),
         ({"kind": "cron", "cron": 5}, "cron must be a string"),

@@ -445,7 +445,11 @@ def test_resume_a_failed_deployment_run_from_a_chosen_task(setup: Setup, watched
 def test_edit_schedules_from_the_deployments_page(setup: Setup, watched: Watched) -> None:
     from playwright.sync_api import expect
 
-    london = {"kind": "cron", "cron": "0 6 * * *", "timezone": "Europe/London"}
+    # The editor does not show a schedule's own parameters and slug; a save keeps them.
+    london = {
+        "kind": "cron", "cron": "0 6 * * *", "timezone": "Europe/London",
+        "parameters": {"name": "Lon"}, "slug": "london",
+    }  # fmt: skip
     setup.send(
         "PUT",
         "/api/deployments",
@@ -492,10 +496,14 @@ def test_edit_schedules_from_the_deployments_page(setup: Setup, watched: Watched
     page.click("#save-schedules")
     expect(form).to_be_hidden()
     expect(page.locator("#action-result")).to_contain_text("Schedules saved (2)")
-    expect(page.locator("#schedules")).to_contain_text("cron '30 7 * * 1-5' (Europe/London)")
+    expect(page.locator("#schedules")).to_contain_text(
+        """cron '30 7 * * 1-5' (Europe/London) [london] with parameters {"name": "Lon"}"""
+    )
     expect(page.locator("#schedules")).to_contain_text("every 2h from")
     stored = get_json(setup.server, "/api/deployments/greet/editable")
     assert [s["kind"] for s in stored["schedules"]] == ["cron", "interval"]
+    assert stored["schedules"][0]["parameters"] == {"name": "Lon"}
+    assert stored["schedules"][0]["slug"] == "london"
     assert stored["schedules"][1]["interval"] == 7200
     # Editing again starts from what is stored; removing a row drops that schedule.
     page.click("#edit-schedules")

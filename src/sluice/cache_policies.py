@@ -5,8 +5,11 @@ compose: ``INPUTS + TASK_SOURCE`` keys on both, ``INPUTS - "verbose"`` ignores
 one argument. Computing a key is pure: the same call gives the same key in any
 process, which is what lets a cache hit cross processes and flows.
 
-Sluice caches nothing across runs unless a task asks for it (``cache_policy=``
-or ``cache_key_fn=``).
+Sluice caches nothing unless a task asks for it (``cache_policy=`` or
+``cache_key_fn=``): a task with side effects called twice runs twice. Prefect's
+default, :data:`DEFAULT` (``INPUTS + TASK_SOURCE + RUN_ID``: a repeated
+identical call inside one flow run is answered from the first), is one
+``cache_policy=DEFAULT`` away.
 """
 
 from __future__ import annotations
@@ -25,12 +28,19 @@ from sluice.results.serializers import is_plain_json
 
 @dataclass(frozen=True)
 class CacheContext:
-    """What a policy may look at besides the call's arguments."""
+    """What a policy (or a ``cache_key_fn``) may look at besides the call's arguments.
+
+    ``task`` and ``task_run`` are the :class:`~sluice.tasks.Task` and the task
+    run record (``context.task_run.flow_run_id``, as in Prefect's docs), when
+    the key is computed for a real call.
+    """
 
     task_name: str
     fn: Callable[..., Any]
     flow_run_id: str | None
     flow_parameters: dict[str, Any] = field(default_factory=dict)
+    task: Any = None
+    task_run: Any = None
 
 
 def hash_value(value: Any, what: str) -> str:
@@ -70,6 +80,13 @@ class CachePolicy(abc.ABC):
 
     def __add__(self, other: CachePolicy) -> CachePolicy:
         return CompoundPolicy((*_policies(self), *_policies(other)))
+
+    @classmethod
+    def from_cache_key_fn(
+        cls, cache_key_fn: Callable[[CacheContext, dict[str, Any]], str | None]
+    ) -> CacheKeyFnPolicy:
+        """The policy of a ``cache_key_fn(context, parameters)``."""
+        return CacheKeyFnPolicy(cache_key_fn)
 
 
 def _policies(policy: CachePolicy) -> tuple[CachePolicy, ...]:
@@ -136,10 +153,12 @@ class FlowParameters(CachePolicy):
 
 @dataclass(frozen=True)
 class RunId(CachePolicy):
-    """Key on the flow run: calls share results only within one flow run."""
+    """Key on the flow run: calls share results only within one flow run. A call
+    outside any flow shares with nothing (Prefect keys it on its own task run),
+    so it is not cached."""
 
-    def key_parts(self, ctx: CacheContext, inputs: dict[str, Any]) -> list[str]:
-        return [f"run={ctx.flow_run_id}"]
+    def key_parts(self, ctx: CacheContext, inputs: dict[str, Any]) -> list[str] | None:
+        return None if ctx.flow_run_id is None else [f"run={ctx.flow_run_id}"]
 
 
 @dataclass(frozen=True)
@@ -151,14 +170,21 @@ class NoCache(CachePolicy):
 
 
 @dataclass(frozen=True)
-class KeyFunction(CachePolicy):
-    """A user's ``cache_key_fn(context, parameters) -> str | None``."""
+class CacheKeyFnPolicy(CachePolicy):
+    """A user's ``cache_key_fn(context, parameters) -> str | None`` as a policy
+    (what ``cache_key_fn=`` on a task makes); combine it with others by ``+``."""
 
-    fn: Callable[[CacheContext, dict[str, Any]], str | None]
+    cache_key_fn: Callable[[CacheContext, dict[str, Any]], str | None]
 
     def key_parts(self, ctx: CacheContext, inputs: dict[str, Any]) -> list[str] | None:
-        key = self.fn(ctx, inputs)
+        key = self.cache_key_fn(ctx, inputs)
         return None if key is None else [f"fn={key}"]
+
+
+#: the earlier name of :class:`CacheKeyFnPolicy`
+KeyFunction = CacheKeyFnPolicy
+#: Prefect's name for a sum of policies
+CompoundCachePolicy = CompoundPolicy
 
 
 INPUTS = Inputs()
@@ -167,6 +193,34 @@ FLOW_PARAMETERS = FlowParameters()
 RUN_ID = RunId()
 NONE = NoCache()
 NO_CACHE = NONE
+#: Prefect's default policy: the same inputs to the same code within one flow run
+#: (outside a flow: within one task run, i.e. never shared). Sluice's tasks do not
+#: use it unless asked: ``@task(cache_policy=DEFAULT)``.
+DEFAULT = INPUTS + TASK_SOURCE + RUN_ID
+
+
+__all__ = [
+    "DEFAULT",
+    "FLOW_PARAMETERS",
+    "INPUTS",
+    "NONE",
+    "NO_CACHE",
+    "RUN_ID",
+    "TASK_SOURCE",
+    "CacheContext",
+    "CacheKeyFnPolicy",
+    "CachePolicy",
+    "CompoundCachePolicy",
+    "CompoundPolicy",
+    "FlowParameters",
+    "Inputs",
+    "NoCache",
+    "RunId",
+    "TaskSource",
+    "excluded",
+    "resolve_policy",
+    "task_input_hash",
+]
 
 
 def task_input_hash(context: CacheContext, arguments: dict[str, Any]) -> str:
@@ -180,7 +234,7 @@ def resolve_policy(
 ) -> CachePolicy | None:
     """The policy a task uses: ``cache_key_fn`` wins; None means no caching."""
     if key_fn is not None:
-        return KeyFunction(key_fn)
+        return CacheKeyFnPolicy(key_fn)
     if policy is None or isinstance(policy, NoCache):
         return None
     return policy

@@ -107,11 +107,13 @@ class Flow(Generic[P, R]):
         *,
         work_pool_name: str = "default",
         work_queue_name: str = "default",
-        cron: str | None = None,
-        interval: float | str | _dt.timedelta | None = None,
+        cron: str | list[str] | None = None,
+        interval: float | str | _dt.timedelta | list[Any] | None = None,
         anchor_date: _dt.datetime | str | None = None,
-        rrule: str | None = None,
+        rrule: str | list[str] | None = None,
         timezone: str | None = None,
+        schedule: Any = None,
+        schedules: list[Any] | None = None,
         parameters: dict[str, Any] | None = None,
         tags: Iterable[str] | None = None,
         description: str | None = None,
@@ -123,8 +125,10 @@ class Flow(Generic[P, R]):
         entrypoint: str | None = None,
     ) -> DeploymentRecord:
         """Create or update the deployment ``<flow name>/<name>``: a worker of
-        ``work_pool_name`` then runs it on its schedule or when triggered
-        (``run_deployment``). See :func:`sluice.deployments.deploying.deploy`."""
+        ``work_pool_name`` then runs it on its schedules or when triggered
+        (``run_deployment``). ``schedules=[Cron(...), Interval(...)]`` (from
+        :mod:`sluice.schedules`) gives each schedule its own parameters. See
+        :func:`sluice.deployments.deploying.deploy`."""
         from sluice.deployments.deploying import deploy
 
         return deploy(
@@ -137,6 +141,8 @@ class Flow(Generic[P, R]):
             anchor_date=anchor_date,
             rrule=rrule,
             timezone=timezone,
+            schedule=schedule,
+            schedules=schedules,
             parameters=parameters,
             tags=tags,
             description=description,
@@ -152,7 +158,8 @@ class Flow(Generic[P, R]):
         """A deployment of this flow for :func:`sluice.serve`, not stored yet.
 
         ``options`` are the keyword arguments of :meth:`deploy` (``cron``,
-        ``interval``, ``rrule``, ``timezone``, ``parameters``, ``tags``, ...).
+        ``interval``, ``rrule``, ``timezone``, ``schedules``, ``parameters``,
+        ``tags``, ...).
         """
         from sluice.deployments.specs import DeploymentSpec
 

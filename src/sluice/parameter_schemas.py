@@ -17,7 +17,7 @@ Pure functions, no imports beyond the standard library.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sluice.errors import ParameterValidationError
@@ -70,6 +70,38 @@ def check_parameters(
 
 
 _Problem = tuple[str, str]  # (path suffix like "[2].x", message)
+
+
+def check_deployment_parameters(
+    flow_name: str,
+    schema: Mapping[str, Any] | None,
+    defaults: Mapping[str, Any],
+    schedules: Sequence[Mapping[str, Any]],
+) -> None:
+    """Refuse a deployment's default parameters that do not fit ``schema`` and,
+    when it has schedules, any schedule whose runs would lack a required
+    parameter: a schedule's runs take the defaults updated with that schedule's
+    own ``parameters`` (see :mod:`sluice.deployments.schedule_options`).
+
+    Raises:
+        ParameterValidationError: naming each bad parameter.
+    """
+    check_parameters(flow_name, schema, defaults, complete=False)
+    for own in schedule_parameter_sets(schedules):
+        check_parameters(flow_name, schema, {**defaults, **own}, complete=True)
+
+
+def schedule_parameter_sets(schedules: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The distinct ``parameters`` of the active stored schedules (``{}`` for those
+    without), in order."""
+    found: list[dict[str, Any]] = []
+    for stored in schedules:
+        if stored.get("active", True) is False:
+            continue
+        own = dict(stored.get("parameters") or {})
+        if own not in found:
+            found.append(own)
+    return found
 
 
 def check_schema_shape(schema: Any) -> None:

@@ -243,10 +243,13 @@ AWAITING_RESUME_STATE = "AwaitingResume"
 BACKFILL_TAG = "backfill"
 
 
-def scheduled_key(at: _dt.datetime) -> str:
+def scheduled_key(at: _dt.datetime, variant: str | None = None) -> str:
     """The idempotency key of a deployment's run for the schedule tick ``at``:
-    ``scheduled:<UTC ISO time>``, so one tick has one run whoever creates it."""
-    return SCHEDULED_KEY_PREFIX + at.astimezone(_dt.timezone.utc).isoformat()
+    ``scheduled:<UTC ISO time>``, so one tick has one run whoever creates it;
+    ``#<variant>`` is appended for the run of a schedule with its own
+    parameters (see :mod:`sluice.deployments.schedule_options`)."""
+    key = SCHEDULED_KEY_PREFIX + at.astimezone(_dt.timezone.utc).isoformat()
+    return key if variant is None else f"{key}#{variant}"
 
 
 @dataclass(slots=True)

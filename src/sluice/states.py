@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import datetime as _dt
 import enum
-from typing import Any
+from typing import Any, Generic
+
+from typing_extensions import TypeVar
 
 from sluice.errors import (
     CancelledRunError,
@@ -55,6 +57,9 @@ RESUMABLE_TYPES = frozenset({StateType.FAILED, StateType.CRASHED, StateType.CANC
 
 _DEFAULT_NAMES = {t: t.value.title() for t in StateType}
 
+#: the type of a state's result (``State[int]`` in annotations)
+R = TypeVar("R", default=Any)
+
 
 class _NotLoaded:
     def __repr__(self) -> str:
@@ -74,8 +79,8 @@ def utcnow() -> _dt.datetime:
     return _dt.datetime.now(_dt.timezone.utc)
 
 
-class State:
-    """One state of a run.
+class State(Generic[R]):
+    """One state of a run; ``State[int]`` annotates one whose result is an int.
 
     Attributes:
         type: the state's :class:`StateType`.
@@ -281,6 +286,22 @@ def TimedOut(**kw: Any) -> State:
 def Crashed(**kw: Any) -> State:
     """A run ended by a failure of the engine or its process."""
     return State(_CRASHED, "Crashed", **kw)
+
+
+#: the name of a completed task run whose transaction has not committed yet
+STAGED_STATE = "Staged"
+
+
+def Staged(**kw: Any) -> State:
+    """A completed task run inside a transaction that has not committed yet: its
+    result is not final (neither replayed by a resume nor a cache hit) until then."""
+    return State(_COMPLETED, STAGED_STATE, **kw)
+
+
+def RolledBack(**kw: Any) -> State:
+    """A completed task run whose transaction was rolled back: its effect was undone
+    (a Cancelled-type state, so it is neither replayed nor a cache hit)."""
+    return State(_CANCELLED, "RolledBack", **kw)
 
 
 def Cancelling(**kw: Any) -> State:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 from typing_extensions import ParamSpec
 
 from sluice.engine.hooks import Hooks
-from sluice.engine.retries import RetryDelay, RetryPolicy
+from sluice.engine.retries import RetryDelay, RetryPolicy, exponential_backoff
 
 if TYPE_CHECKING:
     import datetime
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from sluice.results.serializers import Serializer
     from sluice.schemas import TaskRunRecord
     from sluice.states import State
+    from sluice.transactions import TransactionHook
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -27,6 +28,9 @@ R = TypeVar("R")
 TaskHook = Callable[["Task[..., Any]", "TaskRunRecord", "State"], Any]
 #: Keyword arguments of ``submit``/``map``/``__call__`` that belong to the engine.
 ENGINE_KEYWORDS = ("wait_for", "return_state")
+
+
+__all__ = ["Task", "exponential_backoff", "task", "task_input_hash"]
 
 
 class Task(Generic[P, R]):
@@ -63,6 +67,8 @@ class Task(Generic[P, R]):
         cache_key_fn: Callable[..., str | None] | None = None,
         cache_expiration: datetime.timedelta | None = None,
         refresh_cache: bool = False,
+        on_commit: list[TransactionHook] | None = None,
+        on_rollback: list[TransactionHook] | None = None,
     ) -> None:
         if not callable(fn):
             raise TypeError(f"@task needs a function, got {type(fn).__name__}")
@@ -87,6 +93,9 @@ class Task(Generic[P, R]):
         self.on_completion: Hooks[TaskHook] = Hooks(on_completion or [])
         self.on_failure: Hooks[TaskHook] = Hooks(on_failure or [])
         self.on_running: Hooks[TaskHook] = Hooks(on_running or [])
+        #: called with the run's transaction when it commits / rolls back (sluice.transactions)
+        self.on_commit_hooks: list[TransactionHook] = list(on_commit or [])
+        self.on_rollback_hooks: list[TransactionHook] = list(on_rollback or [])
         from sluice.cache_policies import resolve_policy
         from sluice.results.serializers import resolve_serializer
 
@@ -136,6 +145,18 @@ class Task(Generic[P, R]):
         wait_for, _ = self._engine_options(kwargs)
         return map_task(self, args, kwargs, wait_for)
 
+    def on_commit(self, fn: TransactionHook) -> TransactionHook:
+        """Decorator: run ``fn(transaction)`` when a completed run of this task is
+        committed (see :mod:`sluice.transactions`)."""
+        self.on_commit_hooks.append(fn)
+        return fn
+
+    def on_rollback(self, fn: TransactionHook) -> TransactionHook:
+        """Decorator: run ``fn(transaction)`` when a completed run of this task is
+        rolled back with its transaction, to undo its effect."""
+        self.on_rollback_hooks.append(fn)
+        return fn
+
     def with_options(self, **overrides: Any) -> Task[P, R]:
         """A copy of this task with some decorator arguments replaced."""
         current: dict[str, Any] = {
@@ -162,6 +183,8 @@ class Task(Generic[P, R]):
             "cache_key_fn": self.cache_key_fn,
             "cache_expiration": self.cache_expiration,
             "refresh_cache": self.refresh_cache,
+            "on_commit": self.on_commit_hooks,
+            "on_rollback": self.on_rollback_hooks,
         }
         unknown = set(overrides) - set(current)
         if unknown:
@@ -229,6 +252,8 @@ def task(
     cache_key_fn: Callable[..., str | None] | None = None,
     cache_expiration: datetime.timedelta | None = None,
     refresh_cache: bool = False,
+    on_commit: list[TransactionHook] | None = None,
+    on_rollback: list[TransactionHook] | None = None,
 ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 
 
@@ -252,6 +277,10 @@ def task(__fn: Callable[..., Any] | None = None, **options: Any) -> Any:
     names), ``cache_result_in_memory``. Caching across runs is off unless
     ``cache_policy`` or ``cache_key_fn`` is given; ``cache_expiration`` and
     ``refresh_cache`` refine it.
+
+    Transactions: ``on_commit``/``on_rollback`` hooks, called as
+    ``hook(transaction)`` (see :mod:`sluice.transactions`); also as decorators,
+    ``@my_task.on_rollback``.
     """
     if __fn is not None:
         return Task(__fn, **options)

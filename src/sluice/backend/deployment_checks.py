@@ -74,13 +74,10 @@ def check_deployment(rec: DeploymentRecord) -> None:
             "catchup": rec.catchup,
         }
     )
-    from sluice.parameter_schemas import check_parameters, check_schema_shape
+    from sluice.parameter_schemas import check_deployment_parameters, check_schema_shape
 
     check_schema_shape(rec.parameter_schema)
-    # Scheduled runs take the defaults alone, so they must be complete then.
-    check_parameters(
-        rec.flow_name, rec.parameter_schema, rec.parameters, complete=bool(rec.schedules)
-    )
+    check_deployment_parameters(rec.flow_name, rec.parameter_schema, rec.parameters, rec.schedules)
 
 
 def normalized_schedules(schedules: Any) -> list[dict[str, Any]]:
@@ -89,12 +86,12 @@ def normalized_schedules(schedules: Any) -> list[dict[str, Any]]:
     Raises:
         ScheduleError: not a list, or a schedule that cannot be read (a ValueError).
     """
-    from sluice.deployments.schedules import schedule_from_dict, schedule_to_dict
+    from sluice.deployments.schedule_options import canonical_schedules
     from sluice.errors import ScheduleError
 
     if not isinstance(schedules, (list, tuple)):
         raise ScheduleError(f"schedules must be a list of schedules, not {schedules!r}")
-    return [dict(schedule_to_dict(schedule_from_dict(s))) for s in schedules]
+    return canonical_schedules(schedules)
 
 
 _TEXT_FIELDS = ("description", "version", "working_dir")
@@ -185,28 +182,38 @@ def new_deployment_run(
     )
 
 
-def tick_run(
+def tick_runs(
     dep: DeploymentRecord,
     at: _dt.datetime,
     now: _dt.datetime,
     tags: Sequence[str] | None,
     skipped: str | None = None,
-) -> FlowRunRecord:
-    """The run of the schedule tick ``at`` (a Skipped record when ``skipped`` says why)."""
-    run = new_deployment_run(
-        dep,
-        None,
-        now=now,
-        idempotency_key=scheduled_key(at),
-        scheduled_start_time=at.astimezone(_dt.timezone.utc),
-        tags=tags,
-    )
-    if skipped is not None:
-        run = dataclasses.replace(
-            run,
-            state_type=StateType.CANCELLED,
-            state_name=SKIPPED_STATE,
-            state_message=skipped,
-            end_time=now,
+) -> list[FlowRunRecord]:
+    """The runs of the schedule tick ``at`` (Skipped records when ``skipped`` says why).
+
+    One run, unless schedules with their own parameters tick at ``at``: then
+    one per distinct parameter set, each with the deployment's defaults
+    updated with that set (see :mod:`sluice.deployments.schedule_options`).
+    """
+    from sluice.deployments.schedule_options import parameters_variant, tick_parameters
+
+    runs = []
+    for parameters in tick_parameters(dep.schedules, at):
+        run = new_deployment_run(
+            dep,
+            parameters,
+            now=now,
+            idempotency_key=scheduled_key(at, parameters_variant(parameters)),
+            scheduled_start_time=at.astimezone(_dt.timezone.utc),
+            tags=tags,
         )
-    return run
+        if skipped is not None:
+            run = dataclasses.replace(
+                run,
+                state_type=StateType.CANCELLED,
+                state_name=SKIPPED_STATE,
+                state_message=skipped,
+                end_time=now,
+            )
+        runs.append(run)
+    return runs

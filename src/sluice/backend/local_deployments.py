@@ -23,7 +23,7 @@ from sluice.backend.deployment_checks import (
     check_name,
     new_deployment_run,
     normalized_schedules,
-    tick_run,
+    tick_runs,
 )
 from sluice.backend.deployments_protocol import RELEASED_MESSAGE
 from sluice.errors import InvalidInputError
@@ -277,12 +277,13 @@ class LocalDeploymentsMixin:
             runs: list[FlowRunRecord] = []
             messages: list[str | None] = []
             for at in times:
-                runs.append(tick_run(dep, at, now, tags))
-                messages.append(None)
+                made = tick_runs(dep, at, now, tags)
+                runs.extend(made)
+                messages.extend([None] * len(made))
             for at, why in skipped:
-                run = tick_run(dep, at, now, tags, skipped=why)
-                runs.append(run)
-                messages.append(why)
+                made = tick_runs(dep, at, now, tags, skipped=why)
+                runs.extend(made)
+                messages.extend([why] * len(made))
             created = dw.insert_deployment_runs(conn, runs, messages)
             if planned_until is not None:
                 dw.set_planned_until(conn, dep.id, planned_until.timestamp())

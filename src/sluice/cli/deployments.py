@@ -48,9 +48,9 @@ def _backend() -> Any:
 
 def schedules_text(dep: DeploymentRecord) -> str:
     """The deployment's schedules in words, ``-`` without any."""
-    from sluice.deployments.schedules import describe, schedule_from_dict
+    from sluice.deployments.schedule_options import describe_stored
 
-    return join_or_dash([describe(schedule_from_dict(s)) for s in dep.schedules])
+    return join_or_dash([describe_stored(s) for s in dep.schedules])
 
 
 @app.command("ls")

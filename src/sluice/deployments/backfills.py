@@ -88,19 +88,17 @@ def backfill(
         ValueError: a deployment without schedules and no ``schedule``, a bad
             range, ``max_active < 1``.
     """
-    from sluice.deployments.schedules import schedule_from_dict
+    from sluice.deployments.schedule_options import active_schedules
 
     if max_active is not None and max_active < 1:
         raise ValueError(f"max_active must be at least 1, not {max_active!r}")
     store = backend if backend is not None else _default_backend()
     dep = store.read_deployment(deployment_name)
-    if schedule is not None:
-        schedules = [schedule]
-    else:
-        schedules = [schedule_from_dict(d) for d in dep.schedules]
+    schedules = [schedule] if schedule is not None else active_schedules(dep.schedules)
     if not schedules:
+        which = "active schedule" if dep.schedules else "schedule"
         raise ValueError(
-            f"deployment {dep.full_name} has no schedule; give one for the backfill "
+            f"deployment {dep.full_name} has no {which}; give one for the backfill "
             "(cron, interval or rrule)"
         )
     report = BackfillReport(ticks=backfill_ticks(schedules, start, end))

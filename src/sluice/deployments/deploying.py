@@ -18,7 +18,6 @@ from sluice.schemas import DeploymentRecord
 
 if TYPE_CHECKING:
     from sluice.backend.deployments_protocol import DeploymentBackend
-    from sluice.deployments.schedules import Schedule
     from sluice.flows import Flow
 
 
@@ -28,12 +27,13 @@ def deploy(
     name: str,
     work_pool_name: str = "default",
     work_queue_name: str = "default",
-    cron: str | None = None,
-    interval: float | str | _dt.timedelta | None = None,
+    cron: str | Sequence[str] | None = None,
+    interval: float | str | _dt.timedelta | Sequence[float | str | _dt.timedelta] | None = None,
     anchor_date: _dt.datetime | str | None = None,
-    rrule: str | None = None,
+    rrule: str | Sequence[str] | None = None,
     timezone: str | None = None,
-    schedules: Sequence[Schedule | Mapping[str, Any]] | None = None,
+    schedule: Any = None,
+    schedules: Sequence[Any] | None = None,
     parameters: Mapping[str, Any] | None = None,
     tags: Iterable[str] | None = None,
     description: str | None = None,
@@ -50,7 +50,9 @@ def deploy(
 
     Give at most one of ``cron``, ``interval`` (seconds, a timedelta, or
     ``"1h30m"``; optional ``anchor_date``) and ``rrule`` (all in ``timezone``,
-    default UTC), and/or ``schedules`` (schedule objects or their dicts).
+    default UTC; each may be a list), and/or ``schedule``/``schedules``
+    (:mod:`sluice.schedules` objects such as ``Cron("0 6 * * *",
+    parameters={...})``, whose runs take their own parameters, or dicts).
 
     Raises:
         ScheduleError: a schedule or timezone that cannot be used.
@@ -79,6 +81,7 @@ def deploy(
             anchor_date=anchor_date,
             rrule=rrule,
             timezone=timezone,
+            schedule=schedule,
             schedules=schedules,
         ),
         paused=paused,
@@ -96,40 +99,77 @@ def deploy(
 
 def build_schedules(
     *,
-    cron: str | None = None,
-    interval: float | str | _dt.timedelta | None = None,
+    cron: str | Sequence[str] | None = None,
+    interval: float | str | _dt.timedelta | Sequence[float | str | _dt.timedelta] | None = None,
     anchor_date: _dt.datetime | str | None = None,
-    rrule: str | None = None,
+    rrule: str | Sequence[str] | None = None,
     timezone: str | None = None,
-    schedules: Sequence[Schedule | Mapping[str, Any]] | None = None,
+    schedule: Any = None,
+    schedules: Sequence[Any] | None = None,
 ) -> list[dict[str, Any]]:
-    """Schedules as stored: the one given by flags, then ``schedules``, canonical dicts.
+    """Schedules as stored: those given by flags (each of ``cron``, ``interval``,
+    ``rrule`` may be a list, as in Prefect), then ``schedule``, then ``schedules``.
+
+    A schedule object is a :mod:`sluice.schedules` one (``Cron(...)``, with its
+    own parameters), a :mod:`sluice.deployments.schedules` one, or its dict.
 
     Raises:
-        ScheduleError: naming the flag or schedule at fault.
+        ScheduleError: naming the flag or schedule at fault (two with one slug too).
     """
-    from sluice.deployments.schedules import (
-        parse_schedule,
-        schedule_from_dict,
-        schedule_to_dict,
-    )
+    from sluice.deployments.schedule_options import canonical_schedules
+    from sluice.errors import ScheduleError
 
-    out: list[dict[str, Any]] = []
-    if cron is not None or interval is not None or rrule is not None:
-        seconds = interval.total_seconds() if isinstance(interval, _dt.timedelta) else interval
-        anchor = anchor_date.isoformat() if isinstance(anchor_date, _dt.datetime) else anchor_date
-        parsed = parse_schedule(
-            cron=cron, interval=seconds, anchor=anchor, rrule=rrule, timezone=timezone
+    flags = [f"--{k}" for k, v in (("cron", cron), ("interval", interval), ("rrule", rrule)) if v]
+    if len(flags) > 1:
+        raise ScheduleError(
+            f"give exactly one of --cron, --interval, --rrule (got {', '.join(flags)}); "
+            "several schedules go in schedules="
         )
-        out.append(dict(schedule_to_dict(parsed)))
-    elif anchor_date is not None:
-        from sluice.errors import ScheduleError
-
+    out: list[dict[str, Any]] = [
+        *_flag_schedules("cron", cron, timezone),
+        *_flag_schedules("interval", interval, timezone, anchor_date),
+        *_flag_schedules("rrule", rrule, timezone),
+    ]
+    if anchor_date is not None and interval is None:
         raise ScheduleError(f"anchor_date {anchor_date!r}: only applies to an interval")
-    for item in schedules or ():
-        obj = schedule_from_dict(item) if isinstance(item, Mapping) else item
-        out.append(dict(schedule_to_dict(obj)))
+    given = [schedule] if schedule is not None else []
+    out.extend(_stored(item) for item in [*given, *(schedules or ())])
+    return canonical_schedules(out)
+
+
+def _flag_schedules(
+    flag: str, value: Any, timezone: str | None, anchor_date: Any = None
+) -> list[dict[str, Any]]:
+    from sluice.deployments.schedules import parse_schedule, schedule_to_dict
+
+    if value is None:
+        return []
+    values = list(value) if isinstance(value, (list, tuple)) else [value]
+    out = []
+    for one in values:
+        if isinstance(one, _dt.timedelta):
+            one = one.total_seconds()
+        anchor = anchor_date.isoformat() if isinstance(anchor_date, _dt.datetime) else anchor_date
+        parsed = parse_schedule(timezone=timezone, anchor=anchor, **{flag: one})
+        out.append(dict(schedule_to_dict(parsed)))
     return out
+
+
+def _stored(item: Any) -> dict[str, Any]:
+    from sluice.deployments.schedule_options import stored_schedule
+    from sluice.errors import ScheduleError
+    from sluice.schedules import Schedule as ScheduleWithOptions
+
+    if isinstance(item, ScheduleWithOptions):
+        return item.to_dict()
+    if isinstance(item, Mapping):
+        return dict(item)
+    try:
+        return stored_schedule(item)
+    except ScheduleError:
+        raise ScheduleError(
+            f"not a schedule: {item!r} (use sluice.schedules.Cron, Interval or RRule)"
+        ) from None
 
 
 def _entrypoint(flow: Flow[..., Any], workdir: Path) -> str:

@@ -114,9 +114,10 @@ def _plan_deployment(
     grace: _dt.timedelta,
 ) -> tuple[int, int]:
     """Create the runs ``plan_runs`` asks for; (created, skipped)."""
-    from sluice.deployments.schedules import plan_runs, schedule_from_dict
+    from sluice.deployments.schedule_options import active_schedules
+    from sluice.deployments.schedules import plan_runs
 
-    schedules = [schedule_from_dict(d) for d in dep.schedules]
+    schedules = active_schedules(dep.schedules)
     plan = plan_runs(
         schedules,
         now=now,

@@ -53,6 +53,7 @@ from sluice.deployments.wallclock import (
 from sluice.errors import ScheduleError
 
 __all__ = [
+    "OPTION_KEYS",
     "CronSchedule",
     "IntervalSchedule",
     "RRuleSchedule",
@@ -305,21 +306,27 @@ _DICT_KEYS = {
     "interval": ({"interval"}, {"anchor_date", "timezone"}),
     "rrule": ({"rrule"}, {"timezone"}),
 }
+#: keys a stored schedule may carry besides its tick math (read by
+#: :mod:`sluice.deployments.schedule_options`; ignored here)
+OPTION_KEYS = frozenset({"parameters", "active", "slug"})
 
 
 def schedule_from_dict(d: Mapping[str, object]) -> Schedule:
-    """The schedule :func:`schedule_to_dict` described.
+    """The schedule :func:`schedule_to_dict` described (options such as
+    ``parameters`` are read by :mod:`sluice.deployments.schedule_options`).
+    Without a ``kind``, the one key of ``cron``, ``interval``, ``rrule`` present
+    says it, as in Prefect's ``prefect.yaml``.
 
     Raises:
         ScheduleError: unknown kind, missing or unknown keys, bad values.
     """
     if not isinstance(d, Mapping):
         raise ScheduleError(f"a schedule must be a mapping with a 'kind', got {d!r}")
-    kind = d.get("kind")
+    kind = d.get("kind", _kind_of(d))
     if not isinstance(kind, str) or kind not in _DICT_KEYS:
         raise ScheduleError(f"schedule kind {kind!r} is not one of cron, interval, rrule")
     required, optional = _DICT_KEYS[kind]
-    keys = set(d) - {"kind"}
+    keys = set(d) - {"kind"} - OPTION_KEYS
     if required - keys:
         raise ScheduleError(f"{kind} schedule is missing {', '.join(sorted(required - keys))}")
     if keys - required - optional:
@@ -339,6 +346,13 @@ def schedule_from_dict(d: Mapping[str, object]) -> Schedule:
         anchor_date=None if anchor is None else _parse_anchor(anchor, "anchor_date"),
         timezone=timezone,
     )
+
+
+def _kind_of(d: Mapping[str, object]) -> str | None:
+    """The kind of a dict without one, as Prefect's ``prefect.yaml`` writes schedules
+    (``{cron: "0 6 * * *", timezone: ...}``): the one kind key present, if exactly one."""
+    present = [kind for kind in _DICT_KEYS if kind in d]
+    return present[0] if len(present) == 1 else None
 
 
 def _text(value: object, key: str) -> str:

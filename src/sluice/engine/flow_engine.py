@@ -55,6 +55,7 @@ from sluice.states import (
     TimedOut,
 )
 from sluice.utilities.asyncs import in_async_context, run_coroutine_sync
+from sluice.utilities.names import generate_run_name, is_generated_run_name
 
 if TYPE_CHECKING:
     from sluice.flows import Flow
@@ -169,7 +170,10 @@ class FlowRunDriver:
         return FlowRunRecord(
             id=run_id,
             flow_name=self.flow.name,
-            name=run_name(self.flow, parameters),
+            # A callable name is asked for in the run's context (see enter).
+            name=generate_run_name()
+            if callable(self.flow.flow_run_name)
+            else run_name(self.flow, parameters),
             parameters=jsonable({str(k): v for k, v in self.parameters.items()}),
             tags=sorted(self.flow.tags | tags_var.get()),
             parent_flow_run_id=self.parent.flow_run.id if self.parent else None,
@@ -267,6 +271,7 @@ class FlowRunDriver:
         )
         self.ctx.resumable_children = self._resumable_children()
         self._tokens = [flow_run_var.set(self.ctx), task_run_var.set(None)]
+        self._name_run()
         if log_prints:
             from sluice.logging.loggers import install_print_capture
 
@@ -281,6 +286,23 @@ class FlowRunDriver:
         self.log.info("%s flow run %r for flow %r", verb, self.record.name, self.flow.name)
         if len(self.journal):
             self.log.info("The journal holds %d completed task runs", len(self.journal))
+
+    def _name_run(self) -> None:
+        """Give a run starting for the first time its ``flow_run_name``: a callable one
+        (it may read ``sluice.runtime.flow_run``), and any for a run created ahead
+        under a generated name (a deployment's run; a name chosen with
+        ``run_deployment(flow_run_name=...)`` stays). Kept from then on."""
+        template = self.flow.flow_run_name
+        if template is None or self.record.run_count:
+            return
+        if self.resume is None and not callable(template):
+            return  # named when created
+        if self.resume is not None and not is_generated_run_name(self.record.name):
+            return
+        try:
+            self.record.name = run_name(self.flow, self.parameters)
+        except Exception:
+            self.log.exception("flow_run_name raised; the run keeps the name %r", self.record.name)
 
     def _resumable_children(self) -> dict[str, FlowRunRecord]:
         """Failed/Crashed/Cancelled subflow runs of a resumed run, by parent position."""

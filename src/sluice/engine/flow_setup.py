@@ -50,7 +50,13 @@ def _attribute_holding(module: Any, flow: Flow[..., Any]) -> str | None:
 
 
 def run_name(flow: Flow[..., Any], parameters: dict[str, Any]) -> str:
-    """The flow run's name from its template, callable, or a generated one."""
+    """The flow run's name from its template (``"{city}-weekly"``, filled with the
+    parameters), callable, or a generated one.
+
+    A callable is called with no arguments; called where the run's context is
+    set (as :meth:`FlowRunDriver.enter` does), it can read
+    ``sluice.runtime.flow_run.parameters``.
+    """
     template = flow.flow_run_name
     if template is None:
         return generate_run_name()

@@ -14,7 +14,7 @@ from typing import Any
 
 from sluice.futures import SluiceFuture, resolved_future
 from sluice.states import Pending, State
-from sluice.utilities.annotations import allow_failure
+from sluice.utilities.annotations import BaseAnnotation, allow_failure, opaque, quote
 
 #: How deep into nested lists/dicts futures are looked for; deeper ones pass as-is.
 _MAX_DEPTH = 4
@@ -45,6 +45,11 @@ def _collect(value: Any, found: list[SluiceFuture[Any]], depth: int) -> None:
         found.append(resolved_future(value.run_id or "", "", value))
     elif isinstance(value, allow_failure):
         _collect(value.value, found, depth)
+    elif isinstance(value, opaque):
+        # The wrapped future counts, nothing inside the value does.
+        _collect(value.value, found, _MAX_DEPTH)
+    elif isinstance(value, BaseAnnotation) and not isinstance(value, quote):
+        _collect(value.value, found, depth)  # unmapped() given to a plain call
     elif depth < _MAX_DEPTH and isinstance(value, (list, tuple, set, frozenset)):
         for item in value:
             _collect(item, found, depth + 1)
@@ -115,6 +120,12 @@ def _resolve(value: Any, depth: int, tolerate: bool) -> Any:
         return upstream_value(value, tolerate)
     if isinstance(value, allow_failure):
         return _resolve(value.value, depth, True)
+    if isinstance(value, quote):
+        return value.value
+    if isinstance(value, opaque):
+        return _resolve(value.value, _MAX_DEPTH, tolerate)
+    if isinstance(value, BaseAnnotation):
+        return _resolve(value.value, depth, tolerate)  # unmapped() given to a plain call
     if depth >= _MAX_DEPTH:
         return value
     if isinstance(value, list):
@@ -147,6 +158,15 @@ def futures_to_states(value: Any, depth: int = 0) -> Any:
     if isinstance(value, dict):
         return {k: futures_to_states(v, depth + 1) for k, v in value.items()}
     return value
+
+
+def has_annotations(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+    """True when an argument is wrapped (``quote``, ``opaque`` ...): the call must
+    unwrap it (with :func:`resolve_inputs`) even when it has no upstream future."""
+    for value in args:
+        if isinstance(value, BaseAnnotation):
+            return True
+    return any(isinstance(value, BaseAnnotation) for value in kwargs.values())
 
 
 def input_fingerprint(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
@@ -190,8 +210,8 @@ def _fingerprint_default(value: Any) -> Any:
         if value.run_id:
             return f"<state {value.run_id}>"
         return {"state": [value.type.value, value.name, value.message], "data": value.data}
-    if isinstance(value, allow_failure):
-        return {"allow_failure": value.value}
+    if isinstance(value, BaseAnnotation):
+        return {type(value).__name__: value.value}
     if isinstance(value, (set, frozenset)):
         return sorted(value, key=repr)
     import cloudpickle

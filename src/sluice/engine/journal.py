@@ -18,6 +18,12 @@ from collections.abc import Callable, Iterable
 
 from sluice.resume_from import parse_from_task
 from sluice.schemas import TaskRunRecord
+from sluice.states import STAGED_STATE, StateType
+
+
+def _final(entry: TaskRunRecord) -> bool:
+    """A completed run whose result counts: not one still staged in an open transaction."""
+    return entry.state_type is StateType.COMPLETED and entry.state_name != STAGED_STATE
 
 
 def parse_from_key(text: str) -> tuple[str, int | None]:
@@ -75,8 +81,8 @@ class Journal:
                 self.stopped = True
                 return None
             entry = self._entries.get(task_key)
-            if entry is None:
-                return None
+            if entry is None or not _final(entry):
+                return None  # never ran to completion, rolled back, or never committed
             if entry.input_hash is None or entry.input_hash != input_hash:
                 self.stopped = True
                 if self._warn is not None:

@@ -169,10 +169,20 @@ def retry_delay(policy: RetryPolicy, retry_number: int, rng: random.Random | Non
     return delay
 
 
+#: most retry delays a callable ``retry_delay_seconds`` is asked for
+MAX_RETRY_DELAYS = 50
+
+
 def exponential_backoff(backoff_factor: float) -> Callable[[int], list[float]]:
-    """A ``retry_delay_seconds`` callable: ``factor * 2**n`` for retry n (0-based)."""
+    """A ``retry_delay_seconds`` callable: ``factor * 2**n`` seconds before retry n+1.
+
+    ``retries=3, retry_delay_seconds=exponential_backoff(10)`` waits 10, 20 and
+    40 s; with ``retry_jitter_factor`` each delay is then stretched at random
+    (see :func:`retry_delay`). At most 50 delays are made (the last repeats).
+    """
 
     def delays(retries: int) -> list[float]:
-        return [backoff_factor * (2**n) for n in range(max(retries, 1))]
+        count = min(max(retries, 1), MAX_RETRY_DELAYS)
+        return [backoff_factor * (2**n) for n in range(count)]
 
     return delays

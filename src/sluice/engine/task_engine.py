@@ -19,6 +19,7 @@ from sluice.engine.final_state import final_state_of, holds_states
 from sluice.engine.hooks import call_hooks, task_hooks_for
 from sluice.engine.inputs import (
     collect_upstream,
+    has_annotations,
     input_fingerprint,
     not_ready,
     resolve_inputs,
@@ -26,6 +27,7 @@ from sluice.engine.inputs import (
 )
 from sluice.engine.retries import retry_delay, should_retry
 from sluice.engine.task_replay import replay
+from sluice.engine.task_transactions import open_task_transaction, settle
 from sluice.errors import AbortRun, CancelRun, EngineSignal, SerializationError, TaskTimeoutError
 from sluice.logging.handlers import engine_line
 from sluice.logging.loggers import (
@@ -48,6 +50,7 @@ from sluice.states import (
     TimedOut,
     utcnow,
 )
+from sluice.transactions import Transaction, activate, deactivate, get_transaction
 
 if TYPE_CHECKING:
     from contextvars import Token
@@ -82,6 +85,7 @@ class TaskCall:
         "settings",
         "sink",
         "task",
+        "transaction",
         "upstream",
         "wait_for",
     )
@@ -118,6 +122,8 @@ class TaskCall:
         #: what the function returned when that was a state or states (a direct
         #: call gives it back as it is, as Prefect does)
         self.returned_state: Any = None
+        #: the transaction in progress where the call was made (see sluice.transactions)
+        self.transaction = get_transaction()
 
     def reader(self) -> Backend:
         """The backend to read from (the flow's, or the standalone one)."""
@@ -263,6 +269,9 @@ class TaskAttempts:
     def __init__(self, call: TaskCall) -> None:
         self.call = call
         self.task = call.task
+        #: the run's own transaction and the token making it current (see enter)
+        self._txn: Transaction | None = None
+        self._txn_token: Token[Transaction | None] | None = None
         self._task_token: Token[TaskRunContext | None] | None = None
         self._flow_token: Token[FlowRunContext | None] | None = None
         self._print_token: Token[Any] | None = None
@@ -283,8 +292,14 @@ class TaskAttempts:
 
             install_print_capture()
             self._print_token = print_target_var.set(ctx.get_logger())
+        if call.transaction is not None or self.task.on_commit_hooks or self.task.on_rollback_hooks:
+            self._txn = open_task_transaction(call)
+            if self._txn is not None:
+                self._txn_token = activate(self._txn)
 
     def exit(self) -> None:
+        if self._txn_token is not None:
+            deactivate(self._txn_token)
         if self._print_token is not None:
             print_target_var.reset(self._print_token)
         if self._flow_token is not None:
@@ -301,7 +316,7 @@ class TaskAttempts:
         if call.prepared:
             return None
         call.prepared = True
-        if call.upstream:
+        if call.upstream or has_annotations(call.args, call.kwargs):
             args, kwargs, unready = resolve_inputs(call.args, call.kwargs)
             if unready is None and call.wait_for:
                 unready = unready_wait_for(call.wait_for)
@@ -437,6 +452,8 @@ class TaskAttempts:
             self.call.line(logging.INFO, message, at=state.timestamp, store=not routine)
         if self.task.on_completion or self.task.on_failure:
             self._run_hooks(state)
+        if self._txn is not None or self.call.transaction is not None:
+            settle(self.call, self._txn, state)
         return state
 
     def timeout_error(self) -> TaskTimeoutError:

@@ -102,6 +102,8 @@ def cache_key_for(call: TaskCall) -> str | None:
         task.fn,
         call.record.flow_run_id,
         flow_ctx.parameters if flow_ctx is not None else {},
+        task,
+        call.record,
     )
     return policy.compute_key(context, parameters)
 

@@ -269,13 +269,13 @@ def update_deployment(
     _check_fields("deployment", changes, _DEPLOYMENT_FIELDS)
     current = dq.get_deployment(conn, key)
     if "parameters" in changes or "schedules" in changes:
-        from sluice.parameter_schemas import check_parameters
+        from sluice.parameter_schemas import check_deployment_parameters
 
-        check_parameters(
+        check_deployment_parameters(
             current.flow_name,
             current.parameter_schema,
             changes.get("parameters", current.parameters),
-            complete=bool(changes.get("schedules", current.schedules)),
+            changes.get("schedules", current.schedules),
         )
     values: dict[str, Any] = {"updated": now}
     for name, value in changes.items():

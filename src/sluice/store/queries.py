@@ -33,7 +33,7 @@ from sluice.schemas import (
     StateRecord,
     TaskRunRecord,
 )
-from sluice.states import StateType
+from sluice.states import STAGED_STATE, StateType
 from sluice.store import rows
 from sluice.store.schema import flow, flow_run, log, run_state, task_run
 
@@ -196,6 +196,7 @@ def find_cached_task_run(
         .where(
             task_run.c.cache_key == cache_key,
             task_run.c.state_type == StateType.COMPLETED.value,
+            task_run.c.state_name != STAGED_STATE,
             task_run.c.result.is_not(None),
             or_(
                 task_run.c.cache_expiration.is_(None),
@@ -220,6 +221,8 @@ def list_journal(conn: Connection, flow_run_id: str) -> list[TaskRunRecord]:
         .where(
             task_run.c.flow_run_id == flow_run_id,
             task_run.c.state_type == StateType.COMPLETED.value,
+            # a run whose transaction has not committed is not a result yet
+            task_run.c.state_name != STAGED_STATE,
             task_run.c.result.is_not(None),
         )
         .order_by(task_run.c.created, task_run.c.id)

@@ -24,7 +24,7 @@ from sluice.errors import SerializationError
 from sluice.futures import SluiceFuture
 from sluice.states import Cancelled, Crashed, Failed, State, StateType
 from sluice.task_runners.dask import DaskHeldState, resolve_cluster_class
-from sluice.utilities.annotations import allow_failure
+from sluice.utilities.annotations import BaseAnnotation, allow_failure, opaque, quote
 
 if TYPE_CHECKING:
     from sluice.engine.task_engine import TaskCall
@@ -170,8 +170,10 @@ class DaskSession:
         self._send(call, _Inputs(call.args, call.kwargs), result)
 
     def _swap_inputs(self, call: TaskCall) -> _Inputs:
+        from sluice.engine.inputs import has_annotations
+
         inputs = _Inputs(call.args, call.kwargs)
-        if not call.upstream:
+        if not call.upstream and not has_annotations(call.args, call.kwargs):
             return inputs
         inputs.args = tuple(self._swap(v, 0, False, inputs) for v in call.args)
         inputs.kwargs = {k: self._swap(v, 0, False, inputs) for k, v in call.kwargs.items()}
@@ -196,6 +198,12 @@ class DaskSession:
             return value.result() if value.is_completed() else self._not_completed(value, tolerate)
         if isinstance(value, allow_failure):
             return self._swap(value.value, depth, True, inputs)
+        if isinstance(value, quote):
+            return value.value
+        if isinstance(value, opaque):
+            return self._swap(value.value, _MAX_DEPTH, tolerate, inputs)
+        if isinstance(value, BaseAnnotation):
+            return self._swap(value.value, depth, tolerate, inputs)
         if depth >= _MAX_DEPTH:
             return value
         if isinstance(value, list):

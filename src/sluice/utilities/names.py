@@ -24,6 +24,16 @@ def generate_run_name(rng: random.Random | None = None) -> str:
     return f"{r.choice(_ADJECTIVES)}-{r.choice(_NOUNS)}"
 
 
+def is_generated_run_name(name: str) -> bool:
+    """True for a name :func:`generate_run_name` could have made (so no one chose it)."""
+    adjective, _, noun = name.partition("-")
+    return adjective in _ADJECTIVE_SET and noun in _NOUN_SET
+
+
+_ADJECTIVE_SET = frozenset(_ADJECTIVES)
+_NOUN_SET = frozenset(_NOUNS)
+
+
 def normalize_name(name: str) -> str:
     """The lookup form of a flow name: ``my_flow`` and ``my-flow`` are the same flow."""
     return name.strip().replace("_", "-").lower()

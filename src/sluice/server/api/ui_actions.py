@@ -65,6 +65,10 @@ class ScheduleRow(BaseModel):
     timezone: str = "UTC"
     #: an interval's phase, kept from the schedule being edited (None: the default)
     anchor_date: str | None = None
+    #: the schedule's own options, kept from the schedule being edited
+    parameters: dict[str, Any] | None = None
+    active: bool = True
+    slug: str | None = None
 
 
 class SchedulesForm(BaseModel):
@@ -80,12 +84,12 @@ def _key(flow_name: str, name: str) -> str:
 
 
 def _schedule_texts(dep: DeploymentRecord) -> list[dict[str, Any]]:
-    from sluice.deployments.schedules import describe, schedule_from_dict
+    from sluice.deployments.schedule_options import describe_stored
 
     texts = []
     for stored in dep.schedules:
         try:
-            text = describe(schedule_from_dict(stored))
+            text = describe_stored(stored, with_active=False)
         except ValueError as exc:  # a stored schedule this version cannot read
             text = f"unreadable schedule ({exc})"
         texts.append({"text": text, "active": stored.get("active", True)})
@@ -174,7 +178,7 @@ def replace_schedules(
 
 def _schedules_of(rows: list[ScheduleRow]) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
     """The stored (canonical) form of each row, and each problem as (field, message)."""
-    from sluice.deployments.schedules import schedule_from_dict, schedule_to_dict
+    from sluice.deployments.schedule_options import canonical_schedule, canonical_schedules
     from sluice.deployments.wallclock import load_zone
     from sluice.errors import ScheduleError
 
@@ -190,10 +194,16 @@ def _schedules_of(rows: list[ScheduleRow]) -> tuple[list[dict[str, Any]], list[t
         stored: dict[str, Any] = {"kind": row.kind, row.kind: row.value.strip(), "timezone": zone}
         if row.kind == "interval" and row.anchor_date:
             stored["anchor_date"] = row.anchor_date
+        stored.update(parameters=row.parameters, active=row.active, slug=row.slug)
         try:
-            schedules.append(dict(schedule_to_dict(schedule_from_dict(stored))))
+            schedules.append(canonical_schedule(stored))
         except ScheduleError as exc:
             problems.append((f"schedules.{i}.value", str(exc)))
+    if not problems:
+        try:
+            canonical_schedules(schedules)  # two schedules with one slug
+        except ScheduleError as exc:
+            problems.append(("schedules", str(exc)))
     return schedules, problems
 
 
@@ -203,13 +213,14 @@ def backfill(flow_name: str, name: str, body: BackfillForm, backend: BackendDep)
     runs are created a few at a time in the background; the answer counts the ticks."""
     from sluice.deployments.backfills import backfill as run_backfill
     from sluice.deployments.backfills import backfill_ticks
-    from sluice.deployments.schedules import schedule_from_dict
+    from sluice.deployments.schedule_options import active_schedules
 
     dep = backend.read_deployment(_key(flow_name, name))
     with refusals():
-        if not dep.schedules:
-            raise ValueError(f"deployment {dep.full_name} has no schedule to backfill")
-        schedules = [schedule_from_dict(s) for s in dep.schedules]
+        schedules = active_schedules(dep.schedules)
+        if not schedules:
+            which = "active schedule" if dep.schedules else "schedule"
+            raise ValueError(f"deployment {dep.full_name} has no {which} to backfill")
         ticks = backfill_ticks(schedules, body.start, body.end)
     if len(ticks) > MAX_BACKFILL_TICKS:
         raise HTTPException(

@@ -19,11 +19,25 @@ function intervalText(seconds) {
   return String(n);
 }
 
+// What the form does not edit but a save must keep: an interval's phase and the
+// schedule's own options (parameters, active, slug; see schedule_options.py).
+const KEPT = ["anchor_date", "parameters", "active", "slug"];
+
+function keptOf(schedule) {
+  return Object.fromEntries(KEPT.filter((key) => schedule[key] !== undefined && schedule[key] !== null).map((key) => [key, schedule[key]]));
+}
+
 /** A stored schedule (a dict with a kind) as a row of the form. */
 function rowOf(schedule) {
   const kind = KINDS.includes(schedule.kind) ? schedule.kind : "cron";
   const value = kind === "interval" ? intervalText(schedule.interval) : String(schedule[kind] ?? "");
-  return { kind, value, timezone: schedule.timezone || "UTC", anchor_date: schedule.anchor_date || null };
+  return { kind, value, timezone: schedule.timezone || "UTC", kept: keptOf(schedule) };
+}
+
+/** A row as the body of the save request. */
+function bodyOf({ kind, value, timezone, kept }) {
+  const { anchor_date, ...options } = kept || {};
+  return anchor_date && kind === "interval" ? { kind, value, timezone, anchor_date, ...options } : { kind, value, timezone, ...options };
 }
 
 function errorSlot(field) { return h("span", { class: "field-error", "data-error-for": field }); }
@@ -40,7 +54,7 @@ export function scheduleEditor(form, path, saved) {
       kind: row.querySelector("[data-field=kind]").value,
       value: row.querySelector("[data-field=value]").value,
       timezone: row.querySelector("[data-field=timezone]").value,
-      anchor_date: rows[i] ? rows[i].anchor_date : null,
+      kept: rows[i] ? rows[i].kept : {},
     }));
   }
 
@@ -61,7 +75,7 @@ export function scheduleEditor(form, path, saved) {
 
   function draw() {
     const add = h("button", { type: "button", id: "add-schedule" }, "Add schedule");
-    add.addEventListener("click", () => { rows = readRows(); rows.push({ kind: "cron", value: "", timezone: "UTC", anchor_date: null }); draw(); });
+    add.addEventListener("click", () => { rows = readRows(); rows.push({ kind: "cron", value: "", timezone: "UTC", kept: {} }); draw(); });
     const cancel = h("button", { type: "button", id: "cancel-schedules" }, "Cancel");
     cancel.addEventListener("click", close);
     fill(form,
@@ -94,7 +108,7 @@ export function scheduleEditor(form, path, saved) {
     rows = readRows();
     for (const slot of form.querySelectorAll("[data-error-for]")) slot.textContent = "";
     for (const input of form.querySelectorAll(".invalid")) input.classList.remove("invalid");
-    const body = { schedules: rows.map(({ kind, value, timezone, anchor_date }) => (anchor_date && kind === "interval" ? { kind, value, timezone, anchor_date } : { kind, value, timezone })) };
+    const body = { schedules: rows.map(bodyOf) };
     try {
       const { data } = await api(`/api/ui/deployments/${path}/schedules`, { method: "PUT", body });
       close();

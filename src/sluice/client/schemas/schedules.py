@@ -1,0 +1,7 @@
+"""The schedule classes under Prefect's ``prefect.client.schemas.schedules`` path
+(``schedules=[IntervalSchedule(interval=timedelta(minutes=10))]``); they are the
+ones in :mod:`sluice.deployments.schedules`."""
+
+from sluice.deployments.schedules import CronSchedule, IntervalSchedule, RRuleSchedule
+
+__all__ = ["CronSchedule", "IntervalSchedule", "RRuleSchedule"]
