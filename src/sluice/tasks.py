@@ -128,22 +128,32 @@ class Task(Generic[P, R]):
     def submit(self, *args: P.args, **kwargs: P.kwargs) -> SluiceFuture[R]:
         """Run the task on the flow's task runner; returns a future of its result.
 
-        ``wait_for=[futures]`` adds dependencies that pass no data.
+        ``wait_for=[futures]`` adds dependencies that pass no data;
+        ``return_state=True`` waits and returns the call's final state instead.
         """
         from sluice.engine.task_calls import submit_task
 
-        wait_for, _ = self._engine_options(kwargs)
-        return submit_task(self, args, kwargs, wait_for)
+        wait_for, return_state = self._engine_options(kwargs)
+        future = submit_task(self, args, kwargs, wait_for)
+        if return_state:
+            future.wait()
+            return future.state  # type: ignore[return-value]
+        return future
 
     def map(self, *args: Any, **kwargs: Any) -> SluiceFutureList[R]:
         """Submit one call per element of the iterable arguments (zipped).
 
-        Wrap an argument in ``unmapped()`` to pass it whole to every call.
+        Wrap an argument in ``unmapped()`` to pass it whole to every call;
+        ``return_state=True`` waits and returns the calls' final states instead.
         """
         from sluice.engine.task_calls import map_task
 
-        wait_for, _ = self._engine_options(kwargs)
-        return map_task(self, args, kwargs, wait_for)
+        wait_for, return_state = self._engine_options(kwargs)
+        futures = map_task(self, args, kwargs, wait_for)
+        if return_state:
+            futures.wait()
+            return [future.state for future in futures]  # type: ignore[return-value]
+        return futures
 
     def on_commit(self, fn: TransactionHook) -> TransactionHook:
         """Decorator: run ``fn(transaction)`` when a completed run of this task is

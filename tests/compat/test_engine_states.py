@@ -240,3 +240,24 @@ def test_a_returned_state_comes_back_from_a_worker_process() -> None:
     run = only_flow_run("skips_in_a_child_process")
     (record,) = task_runs(run.id)
     assert (record.state_name, record.state_message) == ("SKIPPED", "no rows newer than yesterday")
+
+
+def test_submit_and_map_with_return_state_give_final_states() -> None:
+    """Prefect: ``submit(return_state=True)`` waits and returns the run's state;
+    ``map(return_state=True)`` returns the states of every call."""
+
+    @task
+    def half(x: int) -> float:
+        if x == 0:
+            raise ValueError("zero")
+        return 1 / x
+
+    @flow
+    def states_of_calls() -> tuple[State, list[State]]:
+        one = half.submit(2, return_state=True)
+        many = half.map([1, 0], return_state=True)
+        return one, many
+
+    one, many = states_of_calls()
+    assert isinstance(one, State) and one.is_completed() and one.result() == 0.5
+    assert [s.type for s in many] == [StateType.COMPLETED, StateType.FAILED]
