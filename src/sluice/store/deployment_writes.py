@@ -448,15 +448,34 @@ def insert_deployment_runs(
 # -- workers ----------------------------------------------------------------------------------
 
 
+def mark_lapsed_workers_offline(conn: Connection, timeout: float) -> int:
+    """Record OFFLINE for workers saying ONLINE whose heartbeat is ``timeout`` seconds old
+    (on the database's clock): they died without saying so. How many."""
+    from sluice.store.clock import db_now
+
+    done = conn.execute(
+        update(worker)
+        .where(worker.c.status == "ONLINE", worker.c.last_heartbeat < db_now() - timeout)
+        .values(status="OFFLINE")
+    )
+    return int(done.rowcount or 0)
+
+
 def worker_heartbeat(conn: Connection, rec: WorkerRecord) -> WorkerRecord:
-    """Create or update a worker's row from its heartbeat."""
+    """Create or update a worker's row from its heartbeat.
+
+    The heartbeat is stamped with the database's clock (``rec.last_heartbeat``,
+    the worker's clock, is not stored), the clock its lapse is judged with.
+    """
+    from sluice.store.clock import db_now
+
     insert = _insert(conn)
     values = {
         "id": new_id(),
         "pool_name": rec.pool_name,
         "name": rec.name,
         "status": rec.status,
-        "last_heartbeat": rec.last_heartbeat.timestamp(),
+        "last_heartbeat": db_now(),
         "hostname": rec.hostname,
         "pid": rec.pid,
         "created": rec.created.timestamp(),

@@ -81,6 +81,11 @@ flow_run = Table(
     Column("scheduled_start_time", Double),
     Column("idempotency_key", String),
     Column("worker_name", String),
+    # 0006: liveness and fencing: which execution holds the run, and the
+    # identity of its process (host, pid and the process's start time)
+    Column("attempt", Integer),
+    Column("host_id", String),
+    Column("pid_started", BigInteger),
     Index("ix_flow_run_flow_name_created", "flow_name", "created"),
     # 0003: (created, id) matches the runs list's ORDER BY created DESC, id DESC
     Index("ix_flow_run_created_id", "created", "id"),
