@@ -340,6 +340,11 @@ class FlowRunDriver:
         flow_run_var.reset(flow_token)
 
     # -- attempts ----------------------------------------------------------------
+    @property
+    def started(self) -> bool:
+        """Whether an attempt began (the flow's code may have run)."""
+        return self._attempts > 0
+
     def begin_attempt(self) -> None:
         self.record.run_count += 1
         ctx = self.ctx
