@@ -37,7 +37,8 @@ FLOW = textwrap.dedent(
         import datetime
         import sluice.states as states
 
-        _real, _shift = states.utcnow, datetime.timedelta(seconds=float(os.environ["LIVENESS_SHIFT"]))
+        _real = states.utcnow
+        _shift = datetime.timedelta(seconds=float(os.environ["LIVENESS_SHIFT"]))
         states.utcnow = lambda: _real() + _shift
 
     from sluice import flow, task
@@ -227,7 +228,7 @@ def test_a_host_whose_clock_is_behind_keeps_its_live_run(tmp_path: Path, pg_url:
             time.sleep(0.1)
     finally:
         backend.close()  # type: ignore[attr-defined]
-    stdout, stderr = proc.communicate(timeout=30)
+    _stdout, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 0, stderr
     assert marked == []
     counts = Counter(i for i, _pid in _lines(out))
