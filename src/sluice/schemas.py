@@ -333,5 +333,5 @@ class WorkerRecord:
 
     def is_online(self) -> bool:
         """Online: it says so, and its heartbeat has not lapsed (the store reads a
-        lapsed worker OFFLINE, judged with the database's clock)."""
+        lapsed worker OFFLINE)."""
         return self.status == "ONLINE"

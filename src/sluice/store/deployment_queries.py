@@ -196,8 +196,9 @@ def list_workers(
     """The workers of a pool, most recently heard from first.
 
     With ``timeout``, a worker saying ONLINE whose last heartbeat is older than
-    that (on the database's clock, which stamps worker heartbeats) reads
-    OFFLINE: it died without saying so (SIGKILL, a lost machine).
+    that (against the database's clock; worker heartbeats still carry the
+    worker's time) reads OFFLINE: it died without saying so (SIGKILL, a lost
+    machine).
     """
     status: Any = worker.c.status
     if timeout is not None:

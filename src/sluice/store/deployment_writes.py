@@ -462,20 +462,14 @@ def mark_lapsed_workers_offline(conn: Connection, timeout: float) -> int:
 
 
 def worker_heartbeat(conn: Connection, rec: WorkerRecord) -> WorkerRecord:
-    """Create or update a worker's row from its heartbeat.
-
-    The heartbeat is stamped with the database's clock (``rec.last_heartbeat``,
-    the worker's clock, is not stored), the clock its lapse is judged with.
-    """
-    from sluice.store.clock import db_now
-
+    """Create or update a worker's row from its heartbeat."""
     insert = _insert(conn)
     values = {
         "id": new_id(),
         "pool_name": rec.pool_name,
         "name": rec.name,
         "status": rec.status,
-        "last_heartbeat": db_now(),
+        "last_heartbeat": rec.last_heartbeat.timestamp(),
         "hostname": rec.hostname,
         "pid": rec.pid,
         "created": rec.created.timestamp(),

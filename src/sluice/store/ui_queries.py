@@ -444,12 +444,8 @@ def queue_depths(conn: Connection, pool_name: str, now: float) -> dict[str, dict
     return depths
 
 
-def online_workers(conn: Connection, timeout: float) -> list[View]:
-    """Workers saying ONLINE whose last heartbeat is under ``timeout`` seconds old (on
-    the database's clock, which stamps worker heartbeats)."""
-    from sluice.store.clock import db_now
-
-    heard_since = db_now() - timeout
+def online_workers(conn: Connection, heard_since: float) -> list[View]:
+    """Workers saying ONLINE whose last heartbeat is at or after ``heard_since``."""
     stmt = (
         select(worker.c.pool_name, worker.c.name, worker.c.hostname)
         .where(worker.c.status == "ONLINE", worker.c.last_heartbeat >= heard_since)

@@ -169,11 +169,11 @@ def dashboard(
     now = time.time()
     until = (now // width + 1) * width
     since = until - span
-    timeout = backend.settings.heartbeat_timeout
+    heard_since = now - backend.settings.heartbeat_timeout
 
     def read(conn: Connection) -> dict[str, Any]:
         view = ui_queries.dashboard(conn, since, until, width, now, LATE_AFTER_SECONDS)
-        view["workers_online"] = ui_queries.online_workers(conn, timeout)
+        view["workers_online"] = ui_queries.online_workers(conn, heard_since)
         return view
 
     body = _read(backend, read)
