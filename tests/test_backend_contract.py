@@ -28,7 +28,7 @@ from sluice.schemas import (
     new_id,
 )
 from sluice.settings import Settings, StoreSettings
-from sluice.states import Completed, Failed, Pending, Running, StateType
+from sluice.states import Completed, Failed, Pending, Running, StateType, utcnow
 from tests.pg_databases import pg_database
 
 # Read at import: the autouse fixture in conftest.py clears SLUICE_* per test.
@@ -174,7 +174,7 @@ def test_flow_run_round_trip_keeps_every_field(backend: Backend) -> None:
         run_count=2,
         start_time=at(1),
         end_time=at(2.000001),
-        heartbeat=at(1.5),
+        # heartbeat: only a heartbeat sets it, with the store's clock
         parent_flow_run_id=new_id(),
         parent_task_run_id=new_id(),
         flow_version="abc123",
@@ -183,6 +183,9 @@ def test_flow_run_round_trip_keeps_every_field(backend: Backend) -> None:
         result='{"value": 42}',
         entrypoint="flows/etl.py:etl",
         parameters_ref="params/0190aa.pickle",
+        attempt=3,
+        host_id="boot-id/pid:[4026531836]",
+        pid_started=2**40,
     )
     backend.write_flow_run(run)
     assert backend.read_flow_run(run.id) == run
@@ -422,20 +425,25 @@ def test_task_run_by_id_prefix(backend: Backend) -> None:
 # -- heartbeats ---------------------------------------------------------------------------
 
 
-def test_heartbeat_moves_forward_only(backend: Backend) -> None:
+def test_heartbeat_is_stamped_with_the_stores_clock_and_moves_forward_only(
+    backend: Backend,
+) -> None:
     run = make_flow_run()
     backend.write_flow_run(run)
+    before = utcnow() - dt.timedelta(seconds=5)
+    # The sender's clock (far in the past or future) plays no part: one clock decides.
     backend.heartbeat(run.id, at(10))
-    assert backend.read_flow_run(run.id).heartbeat == at(10)
-    backend.heartbeat(run.id, at(5))
-    assert backend.read_flow_run(run.id).heartbeat == at(10)
-    # A later snapshot of the run without a heartbeat does not erase it.
+    first = backend.read_flow_run(run.id).heartbeat
+    assert first is not None and before <= first <= utcnow() + dt.timedelta(seconds=5)
+    backend.heartbeat(run.id, at(10) + dt.timedelta(days=365))
+    second = backend.read_flow_run(run.id).heartbeat
+    assert second is not None and first <= second <= utcnow() + dt.timedelta(seconds=5)
+    # A later snapshot of the run (which never carries the heartbeat) does not erase it.
     run.apply(Completed(timestamp=at(11)))
+    run.heartbeat = at(99)
     backend.write_flow_run(run)
     stored = backend.read_flow_run(run.id)
-    assert stored.heartbeat == at(10) and stored.state_name == "Completed"
-    backend.heartbeat(run.id, at(12))
-    assert backend.read_flow_run(run.id).heartbeat == at(12)
+    assert stored.heartbeat == second and stored.state_name == "Completed"
 
 
 # -- logs ----------------------------------------------------------------------------------
@@ -584,13 +592,15 @@ def running_flow_run(created: float, **kw: object) -> FlowRunRecord:
 
 
 def test_mark_lapsed_runs_crashed(backend: Backend) -> None:
-    silent = running_flow_run(0, heartbeat=at(10))
-    never_beat = running_flow_run(5)  # started at 5, no heartbeat
-    fresh = running_flow_run(0, heartbeat=at(95))
+    silent = running_flow_run(0)  # started long ago, never beat
+    never_beat = running_flow_run(5)
+    fresh = running_flow_run(0)
     finished = make_flow_run(created=0, state_type=StateType.COMPLETED, state_name="Completed")
     pending = make_flow_run(created=0)
     for run in (silent, never_beat, fresh, finished, pending):
         backend.write_flow_run(run)
+    # Stamped with the store's clock, whatever time the sender says it is.
+    backend.heartbeat(fresh.id, at(1))
     tasks = {
         "running": make_task_run(silent.id, created=1, state_type=StateType.RUNNING),
         "pending": make_task_run(silent.id, created=2, state_type=StateType.PENDING),
@@ -606,26 +616,30 @@ def test_mark_lapsed_runs_crashed(backend: Backend) -> None:
     for task in tasks.values():
         backend.write_task_run(task)
 
-    marked = backend.mark_lapsed_runs_crashed(at(90), at(100))
+    before = utcnow()
+    marked = backend.mark_lapsed_runs_crashed(60)
+    after = utcnow()
     assert sorted(marked) == sorted([silent.id, never_beat.id])
 
-    for run, seen in ((silent, at(10)), (never_beat, at(5))):
+    ended = backend.read_flow_run(silent.id).end_time
+    assert ended is not None and before - dt.timedelta(seconds=1) <= ended <= after
+    for run, seen in ((silent, at(0)), (never_beat, at(5))):
         stored = backend.read_flow_run(run.id)
         assert (stored.state_type, stored.state_name) == (StateType.CRASHED, "Crashed")
-        assert stored.end_time == at(100) and stored.updated == at(100)
+        assert stored.end_time == ended and stored.updated == ended
         assert stored.start_time == run.start_time
         message = stored.state_message or ""
         assert message.startswith("No heartbeat since") and "marked Crashed" in message
         assert str(seen.year) in message
         history = backend.read_states(run.id)
         assert [(s.type, s.name, s.timestamp) for s in history] == [
-            (StateType.CRASHED, "Crashed", at(100))
+            (StateType.CRASHED, "Crashed", ended)
         ]
         assert history[0].kind == "flow" and history[0].message == message
     for key in ("running", "pending", "retry"):
         stored_task = backend.read_task_run(tasks[key].id)
         assert (stored_task.state_type, stored_task.state_name) == (StateType.CRASHED, "Crashed")
-        assert stored_task.end_time == at(100)
+        assert stored_task.end_time == ended
         assert [(s.kind, s.type) for s in backend.read_states(tasks[key].id)] == [
             ("task", StateType.CRASHED)
         ]
@@ -636,24 +650,28 @@ def test_mark_lapsed_runs_crashed(backend: Backend) -> None:
     ):
         assert backend.read_task_run(tasks[key].id).state_type is state
         assert backend.read_states(tasks[key].id) == []
+    beat = backend.read_flow_run(fresh.id).heartbeat
+    assert beat is not None and before - dt.timedelta(seconds=5) <= beat <= after
     for run in (fresh, finished, pending):
-        assert backend.read_flow_run(run.id) == run
+        stored = backend.read_flow_run(run.id)
+        stored.heartbeat = run.heartbeat
+        assert stored == run
         assert backend.read_states(run.id) == []
 
     # Idempotent: nothing more to mark, no second history row.
-    assert backend.mark_lapsed_runs_crashed(at(90), at(101)) == []
+    assert backend.mark_lapsed_runs_crashed(60) == []
     assert len(backend.read_states(silent.id)) == 1
-    assert backend.read_flow_run(silent.id).end_time == at(100)
+    assert backend.read_flow_run(silent.id).end_time == ended
 
 
 def test_mark_lapsed_counts_a_heartbeat_not_yet_flushed(backend: Backend) -> None:
     run = running_flow_run(0)
     backend.write_flow_run(run)
     backend.flush()
-    backend.heartbeat(run.id, at(95))  # buffered: must count
-    assert backend.mark_lapsed_runs_crashed(at(90), at(100)) == []
+    backend.heartbeat(run.id, at(0))  # buffered: must count, stamped when written
+    assert backend.mark_lapsed_runs_crashed(60) == []
     assert backend.read_flow_run(run.id).state_type is StateType.RUNNING
-    assert backend.mark_lapsed_runs_crashed(at(96), at(100)) == [run.id]
+    assert backend.mark_lapsed_runs_crashed(0) == [run.id]
 
 
 def test_mark_lapsed_from_two_backends_marks_each_run_once(backend: Backend) -> None:
@@ -661,7 +679,7 @@ def test_mark_lapsed_from_two_backends_marks_each_run_once(backend: Backend) -> 
 
     from sluice.backend.local import LocalBackend
 
-    runs = [running_flow_run(i, heartbeat=at(i)) for i in range(20)]
+    runs = [running_flow_run(i) for i in range(20)]
     for run in runs:
         backend.write_flow_run(run)
         backend.write_task_run(make_task_run(run.id, state_type=StateType.RUNNING))
@@ -672,7 +690,7 @@ def test_mark_lapsed_from_two_backends_marks_each_run_once(backend: Backend) -> 
 
     def mark(other: Backend) -> None:
         barrier.wait()
-        results.append(other.mark_lapsed_runs_crashed(at(90), at(100)))
+        results.append(other.mark_lapsed_runs_crashed(60))
 
     try:
         threads = [threading.Thread(target=mark, args=(o,)) for o in others]

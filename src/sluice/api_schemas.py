@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import datetime as _dt
 from dataclasses import dataclass, field
+from typing import Annotated
+
+from annotated_types import Interval
 
 from sluice.schemas import FlowRecord, FlowRunRecord, LogRecord, StateRecord, TaskRunRecord
 from sluice.states import StateType
@@ -25,6 +28,15 @@ class HeartbeatWrite:
 
 
 @dataclass
+class AttemptFence:
+    """The attempt of a flow run the sender of a batch holds: if a later attempt took the
+    run over, the store refuses the batch's records of that run (and says so)."""
+
+    flow_run_id: str
+    attempt: int
+
+
+@dataclass
 class IngestBatch:
     """Everything a client's batcher collected since its last send.
 
@@ -33,6 +45,7 @@ class IngestBatch:
     have been sent in an earlier batch). ``resent`` marks a batch the client
     sends again because it never saw the answer to an earlier attempt: the
     server then skips the states and logs it already holds (see docs/api.md).
+    ``fences`` are the attempts the sender holds (see :class:`AttemptFence`).
     """
 
     flows: list[FlowRecord] = field(default_factory=list)
@@ -42,6 +55,7 @@ class IngestBatch:
     logs: list[LogRecord] = field(default_factory=list)
     heartbeats: list[HeartbeatWrite] = field(default_factory=list)
     resent: bool = False
+    fences: list[AttemptFence] = field(default_factory=list)
 
     def record_count(self) -> int:
         """How many records the batch holds."""
@@ -57,9 +71,11 @@ class IngestBatch:
 
 @dataclass
 class Accepted:
-    """The answer to an ingest: how many records were made durable."""
+    """The answer to an ingest: how many records it held, and the fenced runs a later
+    attempt took over (their records were refused; the sender must stop running them)."""
 
     accepted: int
+    superseded: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -84,8 +100,31 @@ class SetStateRequest:
 
 @dataclass
 class MarkLapsedRequest:
-    heartbeat_before: _dt.datetime
-    now: _dt.datetime
+    """Mark Running runs silent for ``timeout`` seconds (on the database's clock) Crashed."""
+
+    timeout: Annotated[float, Interval(ge=0, le=1e9)]
+
+
+@dataclass
+class GoneProcess:
+    """A Running run whose process the caller saw gone from its host."""
+
+    flow_run_id: str
+    host_id: str
+    pid: int
+    pid_started: int
+
+
+@dataclass
+class MarkGoneRequest:
+    runs: list[GoneProcess]
+
+
+@dataclass
+class AttemptAnswer:
+    """A flow run's attempt: the one taken (claim) or the one stored (read)."""
+
+    attempt: int
 
 
 @dataclass

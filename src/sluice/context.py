@@ -51,6 +51,11 @@ class FlowRunContext:
     resumable_children: dict[str, FlowRunRecord] = field(default_factory=dict)
     #: futures submitted in this run, awaited before the flow finishes
     futures: list[SluiceFuture[Any]] = field(default_factory=list)
+    #: this execution's hold on the run (checked before each task call; see
+    #: sluice.engine.fencing), None for runs that are not fenced
+    guard: Any = None
+    #: the heartbeat of the run's top-level flow run in this process
+    heartbeat: Any = None
     _counter_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def next_call_index(self, task_name: str) -> int:

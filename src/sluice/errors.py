@@ -7,6 +7,7 @@ The tree::
         ├── CancelRun                cannot swallow these
         ├── PauseRun
         └── AbortRun
+            └── Superseded           another process took the run over: stop, record nothing
     Exception
     └── SluiceError                  base of every error Sluice raises on purpose
         ├── ConfigurationError       bad setting, bad config file
@@ -67,6 +68,28 @@ class PauseRun(EngineSignal):
 
 class AbortRun(EngineSignal):
     """Raised to end a run immediately without changing its recorded state."""
+
+
+class Superseded(AbortRun):
+    """Raised in a run whose attempt was superseded: another process executes the run
+    now (it was presumed dead and resumed), and the store refuses this one's writes.
+    The run stops and records nothing further.
+
+    Attributes:
+        flow_run_id: the run taken over.
+        attempt: the attempt this process held.
+    """
+
+    def __init__(self, flow_run_id: str, attempt: int) -> None:
+        super().__init__(
+            f"Flow run {flow_run_id} was taken over by a later attempt than this process's "
+            f"({attempt}); this process stops without recording anything further"
+        )
+        self.flow_run_id = flow_run_id
+        self.attempt = attempt
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.flow_run_id, self.attempt))
 
 
 class SluiceError(Exception):

@@ -143,6 +143,15 @@ class FlowRunRecord:
     #: how a worker executes this run (``run_deployment(job_variables=...)``; which
     #: ones apply depends on the pool's type, see :mod:`sluice.deployments.job_variables`)
     job_variables: dict[str, Any] = field(default_factory=dict)
+    # -- liveness and fencing (see sluice.liveness)
+    #: the execution that holds the run: each process that starts or resumes it
+    #: takes the next number, and the store refuses writes of earlier ones
+    attempt: int = 0
+    #: the boot and PID namespace of the process running it (with ``pid`` and
+    #: ``pid_started``, an observer on that host sees at once that it is gone)
+    host_id: str | None = None
+    #: the start time of that process, in clock ticks since boot
+    pid_started: int | None = None
 
     @property
     def state(self) -> State:
@@ -336,13 +345,14 @@ class WorkerRecord:
     pool_name: str
     name: str
     last_heartbeat: _dt.datetime
-    #: what the worker last said it is doing: "ONLINE" or "STOPPED"
+    #: "ONLINE" or "STOPPED" as the worker last said, or "OFFLINE": it went silent
+    #: for the heartbeat timeout without saying it stopped (killed, machine lost)
     status: str = "ONLINE"
     hostname: str | None = None
     pid: int | None = None
     created: _dt.datetime = field(default_factory=utcnow)
 
-    def is_online(self, now: _dt.datetime, timeout: float) -> bool:
-        """Online when it says so and its last heartbeat is under ``timeout`` s old."""
-        age = (now - self.last_heartbeat).total_seconds()
-        return self.status == "ONLINE" and age < timeout
+    def is_online(self) -> bool:
+        """Online: it says so, and its heartbeat has not lapsed (the store reads a
+        lapsed worker OFFLINE)."""
+        return self.status == "ONLINE"

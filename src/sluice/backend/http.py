@@ -28,6 +28,7 @@ from typing import Any
 from urllib.parse import quote
 
 from sluice.backend import wire
+from sluice.backend.attempts import HeldAttempts
 from sluice.backend.batcher import WriteBatch, WriteBehindBatcher
 from sluice.backend.http_deployments import HttpDeploymentsMixin
 from sluice.backend.transport import (
@@ -89,6 +90,8 @@ class HttpBackend(HttpDeploymentsMixin):
             name="sluice-http-writer",
         )
         self._put = self._batcher.put
+        #: attempts this process holds: every ingest body is fenced with them
+        self.attempts = HeldAttempts()
 
     def __repr__(self) -> str:
         return f"HttpBackend({self.url!r})"
@@ -187,29 +190,36 @@ class HttpBackend(HttpDeploymentsMixin):
         retry = partial is not None and partial[0] is batch
         delivered = partial[1] if partial is not None and retry else {}
         self._partial = None
+        fences, sent_at = self.attempts.fences()
+        superseded: set[str] = set()
         try:
-            for body in wire.request_bodies(batch, delivered, resent=retry):
-                self._deliver(body, delivered)
+            for body in wire.request_bodies(batch, delivered, resent=retry, fences=fences):
+                superseded |= self._deliver(body, delivered)
         except Exception:
             self._partial = (batch, delivered)
             raise
+        self.attempts.settle(fences, superseded, sent_at)
 
-    def _deliver(self, body: wire.Body, delivered: dict[int, int]) -> None:
-        """Post one body; count what it delivered into ``delivered``.
+    def _deliver(self, body: wire.Body, delivered: dict[int, int]) -> set[str]:
+        """Post one body; count what it delivered into ``delivered``; the fenced runs the
+        server refused (a later attempt holds them).
 
         A body the server refuses as such (422: a value it cannot store; 413) is
         split in halves until the refused records are alone; those are dropped
         with a message on stderr, so one bad record cannot block all the others.
         """
+        superseded: set[str] = set()
         try:
-            self._transport.request("POST", "/api/ingest", content=body.data)
+            response = self._transport.request("POST", "/api/ingest", content=body.data)
+            answer = wire.decode(dict[str, Any], response.content) if response.content else {}
+            superseded.update(answer.get("superseded") or ())
         except RequestRefusedError as exc:
             if exc.status not in (413, 422):
                 raise
             if len(body.parts) > 1:
                 for half in body.halves():
-                    self._deliver(half, delivered)
-                return
+                    superseded |= self._deliver(half, delivered)
+                return superseded
             print(
                 f"sluice: the server at {self.url} refused a record, which is dropped "
                 f"({exc.status}: {exc.detail}): {body.describe()}",
@@ -217,6 +227,7 @@ class HttpBackend(HttpDeploymentsMixin):
             )
         for kind, count in body.delivered.items():
             delivered[kind] = delivered.get(kind, 0) + count
+        return superseded
 
     # -- reads ---------------------------------------------------------------------
 
@@ -304,24 +315,77 @@ class HttpBackend(HttpDeploymentsMixin):
         result: list[TaskRunRecord] = self._get(path, list[TaskRunRecord])
         return result
 
-    def mark_lapsed_runs_crashed(
-        self, heartbeat_before: _dt.datetime, now: _dt.datetime
-    ) -> list[str]:
-        """Mark Running flow runs whose last heartbeat (or start, if none) is older than
-        ``heartbeat_before`` as Crashed (the server does it in one transaction); the
-        flow run ids marked. Pending writes (this process's heartbeats) are delivered
-        first. Retried while the server is unreachable: marking is idempotent."""
+    def mark_lapsed_runs_crashed(self, timeout: float) -> list[str]:
+        """Mark Running flow runs silent for ``timeout`` seconds (the server judges with its
+        database's clock) as Crashed, in one transaction; the flow run ids marked.
+        Pending writes (this process's heartbeats) are delivered first. Retried while
+        the server is unreachable: marking is idempotent."""
+        return self._post_ids("/api/flow_runs/mark_lapsed", {"timeout": timeout})
+
+    def mark_gone_runs_crashed(self, runs: Sequence[FlowRunRecord]) -> list[str]:
+        """Mark these Running flow runs Crashed, each only if it still runs in the process
+        it recorded (which the caller saw gone from its host); the ids marked."""
+        gone = [
+            {"flow_run_id": r.id, "host_id": r.host_id, "pid": r.pid, "pid_started": r.pid_started}
+            for r in runs
+            if r.host_id is not None and r.pid is not None and r.pid_started is not None
+        ]
+        return self._post_ids("/api/flow_runs/mark_gone", {"runs": gone}) if gone else []
+
+    def _post_ids(self, path: str, body: dict[str, Any]) -> list[str]:
         self.flush()
-        body = {
-            "heartbeat_before": wire.encode_time(heartbeat_before),
-            "now": wire.encode_time(now),
-        }
         response = with_retries(
-            lambda: self._transport.request("POST", "/api/flow_runs/mark_lapsed", json=body),
+            lambda: self._transport.request("POST", path, json=body),
             min(READ_RETRY_TIMEOUT, self._retry_timeout),
         )
         ids: dict[str, list[str]] = wire.decode(dict[str, list[str]], response.content)
         return ids["ids"]
+
+    # -- attempts (see sluice.liveness) -------------------------------------------------
+
+    def claim_attempt(self, flow_run_id: str) -> int:
+        """Take the next attempt of a flow run for this process (the server does it in
+        one transaction); its number.
+
+        Raises:
+            NotFoundError: no such run.
+        """
+        self.flush()
+        path = f"/api/flow_runs/{_seg(flow_run_id)}/attempt"
+        response = with_retries(
+            # A JSON body, as every state-changing request of the API carries.
+            lambda: self._transport.request(
+                "POST", path, json={}, lookup=("flow run", flow_run_id)
+            ),
+            self._retry_timeout,
+        )
+        return int(wire.decode(dict[str, int], response.content)["attempt"])
+
+    def hold_attempt(self, flow_run_id: str, attempt: int) -> None:
+        """Fence every ingest body sent from now on with ``attempt`` of ``flow_run_id``."""
+        self.attempts.hold(flow_run_id, attempt)
+
+    def release_attempt(self, flow_run_id: str) -> None:
+        """Stop fencing ingest bodies for ``flow_run_id``."""
+        self.attempts.release(flow_run_id)
+
+    def attempt_lost(self, flow_run_id: str) -> bool:
+        """Whether the server refused this process's records of ``flow_run_id``."""
+        return self.attempts.lost(flow_run_id)
+
+    def attempt_confirmed_at(self, flow_run_id: str) -> float:
+        """When (monotonic) a delivery last proved this process's attempt still held."""
+        return self.attempts.confirmed_at(flow_run_id)
+
+    def confirm_attempt(self, flow_run_id: str, attempt: int) -> bool:
+        """Ask the server now whether ``attempt`` still holds ``flow_run_id``."""
+        from sluice.liveness import is_superseded
+
+        path = f"/api/flow_runs/{_seg(flow_run_id)}/attempt"
+        stored = self._get(path, dict[str, int], None, ("flow run", flow_run_id))["attempt"]
+        held = not is_superseded(attempt, stored)
+        self.attempts.settle([(flow_run_id, attempt)], set() if held else {flow_run_id}, 0.0)
+        return held
 
     def read_logs(
         self,

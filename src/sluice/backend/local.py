@@ -19,6 +19,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, TypeVar, cast
 
+from sluice.backend.attempts import HeldAttempts
 from sluice.backend.batcher import WriteBatch, WriteBehindBatcher
 from sluice.backend.local_deployments import LocalDeploymentsMixin
 from sluice.schemas import (
@@ -30,6 +31,7 @@ from sluice.schemas import (
     TaskRunRecord,
 )
 from sluice.settings import Settings, load_settings
+from sluice.store.fencing import FENCES, fence_row
 from sluice.store.retry import driver_error, retry_when_busy, store_error
 from sluice.store.rows import (
     RowBatch,
@@ -100,6 +102,8 @@ class LocalBackend(LocalDeploymentsMixin):
             stall_timeout=self._lock_timeout,
         )
         self._put = self._batcher.put
+        #: attempts this process holds: every batch is fenced with them
+        self.attempts = HeldAttempts()
 
     def __repr__(self) -> str:
         return f"LocalBackend({self._label!r})"
@@ -200,7 +204,11 @@ class LocalBackend(LocalDeploymentsMixin):
         if _HEARTBEAT in latest:
             beats = [heartbeat_row(cast(str, k), at) for k, at in latest[_HEARTBEAT].items()]
             groups.append(("heartbeats", row_values("heartbeats", beats)))
-        self._sqlite.write_values(groups)
+        fences, sent_at = self.attempts.fences()
+        if fences:
+            groups.insert(0, (FENCES, fences))
+        superseded = self._sqlite.write_values(groups)
+        self.attempts.settle(fences, superseded, sent_at)
 
     def _write_with_sqlalchemy(self, batch: WriteBatch) -> None:
         """The batcher's sink on PostgreSQL: one batch, one transaction."""
@@ -219,12 +227,15 @@ class LocalBackend(LocalDeploymentsMixin):
                 for run_id, at in latest.get(_HEARTBEAT, {}).items()
             ],
         )
-        run_write(
+        fences, sent_at = self.attempts.fences()
+        rows.fences = [fence_row(run_id, attempt) for run_id, attempt in fences]
+        superseded = run_write(
             self.engine,
             lambda conn: writes.write_batch(conn, rows),
             lock_timeout=self._lock_timeout,
             label=self._label,
         )
+        self.attempts.settle(fences, superseded, sent_at)
 
     # -- reads ---------------------------------------------------------------------
 
@@ -312,27 +323,92 @@ class LocalBackend(LocalDeploymentsMixin):
 
         return self._read(lambda conn: queries.list_journal(conn, flow_run_id))
 
-    def mark_lapsed_runs_crashed(
-        self, heartbeat_before: _dt.datetime, now: _dt.datetime
-    ) -> list[str]:
-        """Mark Running flow runs whose last heartbeat (or start, if none) is older than
-        ``heartbeat_before`` as Crashed, their unfinished task runs too, each with a state
-        record saying why; the flow run ids marked.
+    def mark_lapsed_runs_crashed(self, timeout: float) -> list[str]:
+        """Mark Running flow runs silent for ``timeout`` seconds (on the database's
+        clock) as Crashed, their unfinished task runs too, each with a state record
+        saying why; the flow run ids marked.
 
         Pending writes (this process's heartbeats) are flushed first; the marking is
         one transaction, and safe to run from several processes at once.
         """
         from sluice.store import writes
-        from sluice.store.database import run_write
 
         self._batcher.flush()
-        before, at = heartbeat_before.timestamp(), now.timestamp()
-        return run_write(
-            self.engine,
-            lambda conn: writes.mark_lapsed_runs_crashed(conn, before, at),
-            lock_timeout=self._lock_timeout,
-            label=self._label,
-        )
+        return self._write_now(lambda conn: writes.mark_lapsed_runs_crashed(conn, timeout))
+
+    def mark_gone_runs_crashed(self, runs: Sequence[FlowRunRecord]) -> list[str]:
+        """Mark these Running flow runs Crashed, each only if it is still Running with the
+        process it recorded (whose absence the caller saw); the ids marked."""
+        from sluice.store import writes
+
+        gone = [
+            (r.id, r.host_id, r.pid, r.pid_started)
+            for r in runs
+            if r.host_id is not None and r.pid is not None and r.pid_started is not None
+        ]
+        if not gone:
+            return []
+        self._batcher.flush()
+        return self._write_now(lambda conn: writes.mark_gone_runs_crashed(conn, gone))
+
+    # -- attempts (see sluice.liveness) -------------------------------------------------
+
+    def claim_attempt(self, flow_run_id: str) -> int:
+        """Take the next attempt of a flow run for this process (one transaction); its
+        number. Writes fenced with earlier attempts are refused from then on.
+
+        Raises:
+            NotFoundError: no such run.
+        """
+        from sluice.errors import NotFoundError
+        from sluice.store import writes
+
+        self._batcher.flush()
+        attempt = self._write_now(lambda conn: writes.claim_attempt(conn, flow_run_id))
+        if attempt is None:
+            raise NotFoundError("flow run", flow_run_id)
+        return attempt
+
+    def hold_attempt(self, flow_run_id: str, attempt: int) -> None:
+        """Fence every batch written from now on with ``attempt`` of ``flow_run_id``."""
+        self.attempts.hold(flow_run_id, attempt)
+
+    def release_attempt(self, flow_run_id: str) -> None:
+        """Stop fencing batches for ``flow_run_id``."""
+        self.attempts.release(flow_run_id)
+
+    def attempt_lost(self, flow_run_id: str) -> bool:
+        """Whether the store refused this process's writes for ``flow_run_id``."""
+        return self.attempts.lost(flow_run_id)
+
+    def attempt_confirmed_at(self, flow_run_id: str) -> float:
+        """When (monotonic) a write last proved this process's attempt still held."""
+        return self.attempts.confirmed_at(flow_run_id)
+
+    def read_attempt(self, flow_run_id: str) -> int:
+        """The run's stored attempt (0: never executed under fencing).
+
+        Raises:
+            NotFoundError: no such run.
+        """
+        from sluice.errors import NotFoundError
+        from sluice.store import writes
+
+        stored = self._read(lambda conn: writes.read_attempt(conn, flow_run_id))
+        if stored is None:
+            raise NotFoundError("flow run", flow_run_id)
+        return stored
+
+    def confirm_attempt(self, flow_run_id: str, attempt: int) -> bool:
+        """Ask the store now whether ``attempt`` still holds ``flow_run_id``."""
+        from sluice.liveness import is_superseded
+        from sluice.store import writes
+
+        self._batcher.flush()
+        stored = self._read(lambda conn: writes.read_attempt(conn, flow_run_id))
+        held = not is_superseded(attempt, stored)
+        self.attempts.settle([(flow_run_id, attempt)], set() if held else {flow_run_id}, 0.0)
+        return held
 
     def read_logs(
         self,

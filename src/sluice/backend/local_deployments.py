@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine
 
     from sluice.backend.protocol import Backend
+    from sluice.settings import Settings
 
 T = TypeVar("T")
 
@@ -54,6 +55,7 @@ class LocalDeploymentsMixin:
     if TYPE_CHECKING:
         _lock_timeout: float
         _label: str
+        settings: Settings
 
         @property
         def engine(self) -> Engine: ...
@@ -416,7 +418,7 @@ class LocalDeploymentsMixin:
 
         def query(conn: Connection) -> list[WorkerRecord]:
             dq.get_work_pool(conn, pool_name)
-            return dq.list_workers(conn, pool_name)
+            return dq.list_workers(conn, pool_name, self.settings.heartbeat_timeout)
 
         return self._read(query)
 

@@ -99,12 +99,43 @@ class Backend(Protocol):
         """Every Completed task run of a flow run that has a stored result (its journal)."""
         ...
 
-    def mark_lapsed_runs_crashed(
-        self, heartbeat_before: _dt.datetime, now: _dt.datetime
-    ) -> list[str]:
-        """Mark Running flow runs whose last heartbeat (or start, if none) is older than
-        ``heartbeat_before`` as Crashed, with a state record saying why; their Running
-        and Pending task runs become Crashed too. Returns the flow run ids marked."""
+    def mark_lapsed_runs_crashed(self, timeout: float) -> list[str]:
+        """Mark Running flow runs whose last heartbeat (or start, if none) is ``timeout``
+        seconds old on the database's clock as Crashed, with a state record saying why;
+        their unfinished task runs become Crashed too. Returns the flow run ids marked."""
+        ...
+
+    def mark_gone_runs_crashed(self, runs: Sequence[FlowRunRecord]) -> list[str]:
+        """Mark these Running flow runs Crashed, each only if it still runs in the process
+        it recorded (``host_id``, ``pid``, ``pid_started``), which the caller saw gone
+        from its host; the ids marked."""
+        ...
+
+    # -- attempts: the fence between executions of one run (see sluice.liveness) ----
+    def claim_attempt(self, flow_run_id: str) -> int:
+        """Take the next attempt of a flow run for this process, at once (not buffered);
+        its number. From then on the store refuses writes fenced with earlier ones."""
+        ...
+
+    def hold_attempt(self, flow_run_id: str, attempt: int) -> None:
+        """Fence every write sent from now on with ``attempt`` of ``flow_run_id``."""
+        ...
+
+    def release_attempt(self, flow_run_id: str) -> None:
+        """Stop fencing writes for ``flow_run_id``."""
+        ...
+
+    def attempt_lost(self, flow_run_id: str) -> bool:
+        """Whether the store refused writes fenced with this process's attempt (cheap)."""
+        ...
+
+    def attempt_confirmed_at(self, flow_run_id: str) -> float:
+        """When (``time.monotonic()``) a write last proved the attempt still held (cheap)."""
+        ...
+
+    def confirm_attempt(self, flow_run_id: str, attempt: int) -> bool:
+        """Ask the store now (after delivering pending writes) whether ``attempt`` still
+        holds ``flow_run_id``."""
         ...
 
     def read_logs(

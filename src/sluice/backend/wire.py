@@ -22,7 +22,7 @@ import msgspec
 from pydantic import TypeAdapter
 from pydantic_core import PydanticSerializationError
 
-from sluice.api_schemas import HeartbeatWrite, IngestBatch
+from sluice.api_schemas import AttemptFence, HeartbeatWrite, IngestBatch
 from sluice.backend.batcher import WriteBatch
 from sluice.schemas import TaskRunRecord
 from sluice.store.rows import TaskRunSnapshot
@@ -114,6 +114,8 @@ def task_run_record(s: TaskRunSnapshot) -> TaskRunRecord:
 
 #: one record of a request body: (section, entry, its appended kind or None if keyed)
 _Part = tuple[str, Any, int | None]
+#: ``(flow run id, attempt)`` pairs a sender holds
+Fences = Sequence[tuple[str, int]]
 
 
 def _parts(batch: WriteBatch, skip: dict[int, int]) -> list[_Part]:
@@ -138,8 +140,8 @@ def _parts(batch: WriteBatch, skip: dict[int, int]) -> list[_Part]:
     return parts
 
 
-def _batch_of(parts: Sequence[_Part], resent: bool) -> IngestBatch:
-    body = IngestBatch(resent=resent)
+def _batch_of(parts: Sequence[_Part], resent: bool, fences: Fences = ()) -> IngestBatch:
+    body = IngestBatch(resent=resent, fences=[AttemptFence(r, n) for r, n in fences])
     for section, entry, _kind in parts:
         getattr(body, section).append(entry)
     return body
@@ -155,11 +157,16 @@ class Body:
     parts: Sequence[_Part]
     delivered: dict[int, int]
     resent: bool = False
+    #: the attempts the sender holds, sent with every body (see AttemptFence)
+    fences: Fences = ()
 
     def halves(self) -> list[Body]:
         """The same records as two bodies (to isolate a record the server refuses)."""
         middle = len(self.parts) // 2
-        return [_body(self.parts[:middle], self.resent), _body(self.parts[middle:], self.resent)]
+        return [
+            _body(self.parts[:middle], self.resent, self.fences),
+            _body(self.parts[middle:], self.resent, self.fences),
+        ]
 
     def describe(self) -> str:
         """What the body holds, for error messages (its first record)."""
@@ -168,7 +175,7 @@ class Body:
 
 
 def request_bodies(
-    batch: WriteBatch, skip: dict[int, int], *, resent: bool = False
+    batch: WriteBatch, skip: dict[int, int], *, resent: bool = False, fences: Fences = ()
 ) -> Iterator[Body]:
     """The request bodies that deliver ``batch``, in order, within the server's size
     limits; appended records already delivered (``skip``: kind -> count) are left out.
@@ -176,24 +183,26 @@ def request_bodies(
     Args:
         resent: mark the bodies as possibly delivered already (a retry after a
             failure whose outcome the client does not know).
+        fences: ``(flow run id, attempt)`` pairs the sender holds, in every body.
     """
     parts = _parts(batch, skip)
     for start in range(0, len(parts), MAX_BODY_RECORDS):
-        yield from _sized(parts[start : start + MAX_BODY_RECORDS], resent)
+        yield from _sized(parts[start : start + MAX_BODY_RECORDS], resent, fences)
 
 
-def _sized(parts: Sequence[_Part], resent: bool) -> Iterator[Body]:
-    body = _body(parts, resent)
+def _sized(parts: Sequence[_Part], resent: bool, fences: Fences) -> Iterator[Body]:
+    body = _body(parts, resent, fences)
     if len(body.data) > MAX_BODY_BYTES and len(parts) > 1:
         for half in body.halves():
-            yield from _sized(half.parts, resent)
+            yield from _sized(half.parts, resent, fences)
         return
     yield body
 
 
-def _body(parts: Sequence[_Part], resent: bool) -> Body:
+def _body(parts: Sequence[_Part], resent: bool, fences: Fences = ()) -> Body:
     delivered: dict[int, int] = {}
     for _section, _entry, kind in parts:
         if kind is not None:
             delivered[kind] = delivered.get(kind, 0) + 1
-    return Body(encode_batch(_batch_of(parts, resent)), parts, delivered, resent)
+    data = encode_batch(_batch_of(parts, resent, fences))
+    return Body(data, parts, delivered, resent, fences)

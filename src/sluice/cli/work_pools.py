@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from sluice.cli.backend import cli_backend, load_cli_settings
+from sluice.cli.backend import cli_backend
 from sluice.cli.errors import CliError
 from sluice.cli.render import (
     OutputFormat,
@@ -73,9 +73,8 @@ def create_pool(
 def list_pools(output: OutputOption = OutputFormat.table) -> None:
     """List work pools with their limits and online workers."""
     backend = _backend()
-    settings = load_cli_settings()
     pools = backend.list_work_pools()
-    rows = [(p, _online_workers(backend, p.name, settings.heartbeat_timeout)) for p in pools]
+    rows = [(p, _online_workers(backend, p.name)) for p in pools]
     if output is OutputFormat.json:
         print_json([{**to_jsonable(p), "online_workers": n} for p, n in rows])
         return
@@ -92,11 +91,8 @@ def list_pools(output: OutputOption = OutputFormat.table) -> None:
     console.print(table)
 
 
-def _online_workers(backend: Any, pool: str, timeout: float) -> int:
-    from sluice.states import utcnow
-
-    now = utcnow()
-    return sum(1 for w in backend.list_workers(pool) if w.is_online(now, timeout))
+def _online_workers(backend: Any, pool: str) -> int:
+    return sum(1 for w in backend.list_workers(pool) if w.is_online())
 
 
 @pools_app.command("inspect")
@@ -122,14 +118,9 @@ def inspect_pool(name: PoolName, output: OutputOption = OutputFormat.table) -> N
         ],
     )
     _print_queues(queues)
-    timeout = load_cli_settings().heartbeat_timeout
-    from sluice.states import utcnow
-
-    now = utcnow()
     table = new_table("worker", "status", "last heartbeat (UTC)", "host", "pid", title="Workers")
     for w in workers:
-        status = w.status if w.is_online(now, timeout) or w.status != "ONLINE" else "OFFLINE"
-        table.add_row(w.name, status, fmt_time(w.last_heartbeat), w.hostname or "-", str(w.pid))
+        table.add_row(w.name, w.status, fmt_time(w.last_heartbeat), w.hostname or "-", str(w.pid))
     console.print(table)
 
 

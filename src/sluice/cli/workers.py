@@ -64,6 +64,8 @@ def start_worker(
             queues=queue or None,
             limit=limit_concurrency,
             poll_interval=poll_interval,
+            # As often as runs beat: both lapse after settings.heartbeat_timeout.
+            heartbeat_interval=settings.heartbeat_interval,
             shutdown_grace=shutdown_grace,
             run_once=run_once,
         )

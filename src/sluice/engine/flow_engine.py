@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from sluice.context import FlowRunContext, flow_run_var, tags_var, task_run_var
 from sluice.engine.attempts import run_attempts_async, run_attempts_sync
 from sluice.engine.describe import describe, exception_details, state_label
+from sluice.engine.fencing import AttemptGuard
 from sluice.engine.final_state import NO_RETURN, call_result, final_state_of
 from sluice.engine.flow_setup import (
     entrypoint_of,
@@ -38,6 +39,7 @@ from sluice.errors import (
     FlowTimeoutError,
     ParameterValidationError,
     SerializationError,
+    Superseded,
 )
 from sluice.logging.loggers import flow_run_logger, print_target_var
 from sluice.schemas import FlowRecord, FlowRunRecord, StateRecord, TaskRunRecord, new_id
@@ -121,6 +123,7 @@ class FlowRunDriver:
         self.parameters: dict[str, Any] = {}
         self._tokens: list[Any] = []
         self._heartbeat: Heartbeat | None = None
+        self.guard: AttemptGuard | None = None
         #: attempts made by this driver (a resumed run already has earlier ones)
         self._attempts = 0
         #: what the flow function returned, futures turned into their states
@@ -167,7 +170,7 @@ class FlowRunDriver:
 
     def _new_record(self, parameters: dict[str, Any]) -> FlowRunRecord:
         run_id = new_id()
-        return FlowRunRecord(
+        record = FlowRunRecord(
             id=run_id,
             flow_name=self.flow.name,
             # A callable name is asked for in the run's context (see enter).
@@ -184,7 +187,11 @@ class FlowRunDriver:
             parameters_ref=persist_parameters(self.settings, run_id, self.parameters)
             if parameters
             else None,
+            # A new run is its own first attempt: nobody else can hold it yet.
+            attempt=1,
         )
+        _record_this_process(record)
+        return record
 
     def _enter_parent_position(self) -> State | None:
         """Claim this subflow call's position in the parent: replay it from the
@@ -241,6 +248,20 @@ class FlowRunDriver:
         return state
 
     # -- context -----------------------------------------------------------------
+    def _take_hold(self) -> AttemptGuard:
+        """Take this execution's attempt of the run (a resumed run: the next one, from
+        the store) and fence every write from now on with it."""
+        from sluice.liveness import lease_window
+
+        record = self.record
+        if self.resume is not None:
+            record.attempt = self.backend.claim_attempt(record.id)
+            _record_this_process(record)
+        self.backend.hold_attempt(record.id, record.attempt)
+        window = lease_window(self.settings.heartbeat_timeout)
+        parent_guard = self.parent.guard if self.parent is not None else None
+        return AttemptGuard(self.backend, record.id, record.attempt, window, parent_guard)
+
     def enter(self) -> None:
         from sluice.task_runners.threads import ThreadPoolTaskRunner
 
@@ -270,6 +291,7 @@ class FlowRunDriver:
             keep_journal=self.flow.retries > 0,
         )
         self.ctx.resumable_children = self._resumable_children()
+        self.guard = self.ctx.guard = self._take_hold()
         self._tokens = [flow_run_var.set(self.ctx), task_run_var.set(None)]
         self._name_run()
         if log_prints:
@@ -279,9 +301,14 @@ class FlowRunDriver:
             self._tokens.append(print_target_var.set(self.log))
         if self.parent is None:
             self._heartbeat = Heartbeat(
-                self.backend, self.record.id, self.settings.heartbeat_interval
+                self.backend, self.record.id, self.settings.heartbeat_interval, self.guard
             )
             self._heartbeat.start()
+            self.ctx.heartbeat = self._heartbeat
+        elif self.parent.heartbeat is not None:
+            # A subflow beats with its parent: it is alive as long as the process is.
+            self.ctx.heartbeat = self.parent.heartbeat
+            self.ctx.heartbeat.add(self.record.id)
         verb = "Resuming" if self.resume is not None and self.record.run_count else "Beginning"
         self.log.info("%s flow run %r for flow %r", verb, self.record.name, self.flow.name)
         if len(self.journal):
@@ -327,6 +354,11 @@ class FlowRunDriver:
     def exit(self, failed: bool) -> None:
         if self._heartbeat is not None:
             self._heartbeat.stop()
+        elif self.ctx.heartbeat is not None:
+            self.ctx.heartbeat.remove(self.record.id)
+        if not self.backend.attempt_lost(self.record.id):
+            # A superseded attempt keeps its fence: what it still has buffered is refused.
+            self.backend.release_attempt(self.record.id)
         self.ctx.task_runner.shutdown(cancel_pending=failed)
         flow_token, task_token, *rest = self._tokens
         if rest:
@@ -335,6 +367,11 @@ class FlowRunDriver:
         flow_run_var.reset(flow_token)
 
     # -- attempts ----------------------------------------------------------------
+    @property
+    def started(self) -> bool:
+        """Whether an attempt began (the flow's code may have run)."""
+        return self._attempts > 0
+
     def begin_attempt(self) -> None:
         self.record.run_count += 1
         ctx = self.ctx
@@ -375,6 +412,8 @@ class FlowRunDriver:
 
     def on_exception(self, exc: BaseException) -> State | float:
         """The final state for ``exc``, or the delay before the next attempt."""
+        if isinstance(exc, Superseded):
+            raise exc  # another process runs it now: record nothing, wait for nothing
         self._wait_for_submitted()
         if isinstance(exc, AbortRun):
             raise exc
@@ -413,6 +452,10 @@ class FlowRunDriver:
 
             flush_console()
             self.backend.flush()
+            if self.guard is not None and self.backend.attempt_lost(self.record.id):
+                # The store refused this attempt's records: the state above is not
+                # the run's, whatever this process computed.
+                raise Superseded(self.record.id, self.record.attempt)
         return state
 
     def timeout_error(self) -> FlowTimeoutError:
@@ -431,6 +474,17 @@ class FlowRunDriver:
 
     def _hook_line(self, level: int, message: str, exc: BaseException) -> None:
         self.log.log(level, "%s", message, exc_info=exc)
+
+
+def _record_this_process(record: FlowRunRecord) -> None:
+    """Record on ``record`` the process that executes it (for same-host crash detection)."""
+    from sluice.utilities.process_identity import this_process
+
+    record.hostname = socket.gethostname()
+    record.pid = os.getpid()
+    identity = this_process()
+    record.host_id = identity.host_id if identity else None
+    record.pid_started = identity.started if identity else None
 
 
 def run_flow_sync(driver: FlowRunDriver) -> State:

@@ -194,6 +194,8 @@ def create_task_call(
     """
     input_hash: str | None = None
     if flow_ctx is not None:
+        if flow_ctx.guard is not None:
+            flow_ctx.guard.check()  # no new work once another process took the run over
         sink: RecordSink = flow_ctx.backend
         settings = flow_ctx.settings
         if call_index is None:

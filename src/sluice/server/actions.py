@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as _dt
 from collections.abc import Sequence
 
-from sluice.api_schemas import IngestBatch
+from sluice.api_schemas import Accepted, IngestBatch
 from sluice.backend import transitions
 from sluice.backend.protocol import Backend
 from sluice.errors import BatchTooLarge
@@ -29,7 +29,19 @@ def ingest(
     limit: int = MAX_BATCH_RECORDS,
     unicode_checked: bool = False,
 ) -> int:
-    """Write a client's batch and make it durable; the number of records it holds.
+    """Write a client's batch (see :func:`ingest_batch`); the number of records it holds."""
+    return ingest_batch(writer, batch, limit=limit, unicode_checked=unicode_checked).accepted
+
+
+def ingest_batch(
+    writer: IngestWriter,
+    batch: IngestBatch,
+    *,
+    limit: int = MAX_BATCH_RECORDS,
+    unicode_checked: bool = False,
+) -> Accepted:
+    """Write a client's batch and make it durable; how many records it holds, and the
+    fenced runs whose records were refused (a later attempt holds them).
 
     Run rows are upserts and heartbeats only move forward, so writing them
     again is harmless. State history and logs are appended, except in a batch
@@ -51,10 +63,10 @@ def ingest(
     check_storable(batch, unicode_checked=unicode_checked)
     # Acknowledged means durable: both return once committed.
     if batch.resent:
-        writer.write_resent(rows_of(batch))
+        _new, superseded = writer.write_resent(rows_of(batch))
     else:
-        writer.write(batch)
-    return count
+        superseded = writer.write(batch)
+    return Accepted(accepted=count, superseded=sorted(superseded))
 
 
 def set_flow_run_state(

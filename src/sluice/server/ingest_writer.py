@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from sluice.api_schemas import IngestBatch
+from sluice.store.fencing import FENCES, fence_row
 from sluice.store.rows import (
     RowBatch,
     flow_row,
@@ -52,6 +53,7 @@ def rows_of(batch: IngestBatch) -> RowBatch:
         states=[state_row(state_snapshot(s)) for s in batch.states],
         logs=[log_row(log_snapshot(r)) for r in batch.logs],
         heartbeats=[heartbeat_row(h.flow_run_id, h.at.timestamp()) for h in batch.heartbeats],
+        fences=[fence_row(f.flow_run_id, f.attempt) for f in batch.fences],
     )
 
 
@@ -63,6 +65,8 @@ def value_groups_of(batch: IngestBatch) -> list[ValueGroup]:
     one writer at a time, so nothing needs sorting into a lock order.
     """
     groups: list[ValueGroup] = []
+    if batch.fences:
+        groups.append((FENCES, [(f.flow_run_id, f.attempt) for f in batch.fences]))
     if batch.flows:
         groups.append(("flows", row_values("flows", map(flow_row, batch.flows))))
     if batch.flow_runs:
@@ -123,22 +127,22 @@ class IngestWriter:
         else:
             self._write_rows = _sqlalchemy_writer(engine(), lock_timeout, label)
 
-    def write(self, batch: IngestBatch) -> None:
-        """Commit ``batch`` in one transaction (retried while the database is busy).
+    def write(self, batch: IngestBatch) -> set[str]:
+        """Commit ``batch`` in one transaction (retried while the database is busy); the
+        fenced runs a later attempt took over (their records are refused).
 
         Raises:
             StoreError: the write failed; nothing of ``batch`` is stored.
         """
         if self._sqlite is not None:
-            self._sqlite.write_values(value_groups_of(batch))
-        else:
-            self._write_rows(rows_of(batch))
+            return self._sqlite.write_values(value_groups_of(batch))
+        return self._write_rows(rows_of(batch))
 
-    def write_resent(self, rows: RowBatch) -> int:
+    def write_resent(self, rows: RowBatch) -> tuple[int, set[str]]:
         """Commit ``rows`` that may be in the database already (a batch sent again),
         in one transaction: runs, flows and heartbeats as usual (upserts), and only
         the states and log lines the database does not hold yet; how many states
-        and lines were new.
+        and lines were new, and the fenced runs a later attempt took over.
 
         Raises:
             StoreError: the write failed; nothing of ``rows`` is stored.
@@ -161,12 +165,12 @@ class IngestWriter:
 
 def _sqlalchemy_writer(
     engine: Engine, lock_timeout: float, label: str
-) -> Callable[[RowBatch], None]:
-    def write(rows: RowBatch) -> None:
+) -> Callable[[RowBatch], set[str]]:
+    def write(rows: RowBatch) -> set[str]:
         from sluice.store import writes
         from sluice.store.database import run_write
 
-        run_write(
+        return run_write(
             engine,
             lambda conn: writes.write_batch(conn, rows),
             lock_timeout=lock_timeout,

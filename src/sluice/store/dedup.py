@@ -32,18 +32,20 @@ _STATE_COLUMNS = ("run_id", "kind", "type", "name", "timestamp", "message", "det
 _LOG_COLUMNS = ("flow_run_id", "task_run_id", "level", "logger", "message", "timestamp")
 
 
-def write_resent(conn: Connection, rows: RowBatch) -> int:
+def write_resent(conn: Connection, rows: RowBatch) -> tuple[int, set[str]]:
     """Write a batch that may be stored already: its runs, flows and heartbeats as
     usual (upserts), and only the state and log rows not stored yet, in their
-    order; how many of those were new. Run it in one write transaction (the look
-    and the write must see the same database)."""
+    order; how many of those were new, and the fenced runs a later attempt took
+    over (their records refused, as by :func:`~sluice.store.writes.write_batch`).
+    Run it in one write transaction (the look and the write must see the same
+    database)."""
     postgres = conn.dialect.name == "postgresql"
     held_states = Counter(_held_states(conn, rows.states))
     held_logs = Counter(_held_logs(conn, rows.logs))
     new_states = _unmatched(rows.states, _STATE_COLUMNS, held_states, postgres)
     new_logs = _unmatched(rows.logs, _LOG_COLUMNS, held_logs, postgres)
-    writes.write_batch(conn, replace(rows, states=new_states, logs=new_logs))
-    return len(new_states) + len(new_logs)
+    superseded = writes.write_batch(conn, replace(rows, states=new_states, logs=new_logs))
+    return len(new_states) + len(new_logs), superseded
 
 
 def _key(row: Any, columns: Sequence[str], postgres: bool) -> tuple[Hashable, ...]:

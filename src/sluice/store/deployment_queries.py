@@ -11,7 +11,7 @@ import datetime as _dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, and_, case, func, select
 
 from sluice.errors import AmbiguousIdError, NotFoundError
 from sluice.schemas import (
@@ -190,10 +190,25 @@ def get_worker(conn: Connection, pool_name: str, name: str) -> WorkerRecord:
     return worker_from_row(row)
 
 
-def list_workers(conn: Connection, pool_name: str) -> list[WorkerRecord]:
-    """The workers of a pool, most recently heard from first."""
+def list_workers(
+    conn: Connection, pool_name: str, timeout: float | None = None
+) -> list[WorkerRecord]:
+    """The workers of a pool, most recently heard from first.
+
+    With ``timeout``, a worker saying ONLINE whose last heartbeat is older than
+    that (against the database's clock; worker heartbeats still carry the
+    worker's time) reads OFFLINE: it died without saying so (SIGKILL, a lost
+    machine).
+    """
+    status: Any = worker.c.status
+    if timeout is not None:
+        from sluice.store.clock import db_now
+
+        lapsed = and_(worker.c.status == "ONLINE", worker.c.last_heartbeat < db_now() - timeout)
+        status = case((lapsed, "OFFLINE"), else_=worker.c.status)
+    columns = [c for c in worker.c if c.name != "status"]
     stmt = (
-        select(worker)
+        select(*columns, status.label("status"))
         .where(worker.c.pool_name == pool_name)
         .order_by(worker.c.last_heartbeat.desc(), worker.c.name)
     )

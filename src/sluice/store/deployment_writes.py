@@ -449,6 +449,19 @@ def insert_deployment_runs(
 # -- workers ----------------------------------------------------------------------------------
 
 
+def mark_lapsed_workers_offline(conn: Connection, timeout: float) -> int:
+    """Record OFFLINE for workers saying ONLINE whose heartbeat is ``timeout`` seconds old
+    (on the database's clock): they died without saying so. How many."""
+    from sluice.store.clock import db_now
+
+    done = conn.execute(
+        update(worker)
+        .where(worker.c.status == "ONLINE", worker.c.last_heartbeat < db_now() - timeout)
+        .values(status="OFFLINE")
+    )
+    return int(done.rowcount or 0)
+
+
 def worker_heartbeat(conn: Connection, rec: WorkerRecord) -> WorkerRecord:
     """Create or update a worker's row from its heartbeat."""
     insert = _insert(conn)

@@ -13,7 +13,7 @@ from sluice.errors import StoreCorruptError
 #: The newest migration in ``migrations/versions``; bump it with every new one
 #: (then regenerate :mod:`sluice.store.sqlite_sql`). A test checks it against
 #: the scripts' head.
-HEAD_REVISION = "0006"
+HEAD_REVISION = "0007"
 
 
 def refuse_unversioned(

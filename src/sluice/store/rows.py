@@ -105,7 +105,6 @@ def flow_run_row(rec: FlowRunRecord) -> Row:
         "end_time": ts(rec.end_time),
         "created": rec.created.timestamp(),
         "updated": rec.updated.timestamp(),
-        "heartbeat": ts(rec.heartbeat),
         "parent_flow_run_id": rec.parent_flow_run_id,
         "parent_task_run_id": rec.parent_task_run_id,
         "flow_version": rec.flow_version,
@@ -114,6 +113,9 @@ def flow_run_row(rec: FlowRunRecord) -> Row:
         "result": rec.result,
         "entrypoint": rec.entrypoint,
         "parameters_ref": rec.parameters_ref,
+        "attempt": rec.attempt,
+        "host_id": rec.host_id,
+        "pid_started": rec.pid_started,
     }
 
 
@@ -252,9 +254,13 @@ def log_row(s: LogSnapshot) -> Row:
     return dict(zip(LOG_COLUMNS, log_values(s), strict=True))
 
 
-def heartbeat_row(flow_run_id: str, at: float) -> Row:
-    """The parameters of a heartbeat update (``at`` in epoch seconds)."""
-    return {"b_id": flow_run_id, "b_heartbeat": at}
+def heartbeat_row(flow_run_id: str, at: float | None = None) -> Row:
+    """The parameters of a heartbeat update.
+
+    ``at`` (the sender's clock) is not stored: the store stamps a heartbeat
+    with the database's clock, so liveness is judged with one clock.
+    """
+    return {"b_id": flow_run_id}
 
 
 # -- a batch of rows, as written in one transaction -----------------------------
@@ -283,6 +289,9 @@ class RowBatch:
     logs: list[Row] = field(default_factory=list)
     #: rows from :func:`heartbeat_row` (update parameters)
     heartbeats: list[Row] = field(default_factory=list)
+    #: the attempts the batch's writer holds (:func:`sluice.store.fencing.fence_row`):
+    #: checked, never written, before anything else (see :mod:`sluice.store.fencing`)
+    fences: list[Row] = field(default_factory=list)
 
     def in_write_order(self) -> Iterator[tuple[str, list[Row]]]:
         """The non-empty groups as ``(name, rows)``, in :data:`WRITE_ORDER`.
@@ -343,6 +352,9 @@ def flow_run_from_row(m: Mapping[Any, Any]) -> FlowRunRecord:
         idempotency_key=m["idempotency_key"],
         worker_name=m["worker_name"],
         job_variables=_loads(m["job_variables"], {}),
+        attempt=m["attempt"] or 0,
+        host_id=m["host_id"],
+        pid_started=m["pid_started"],
     )
 
 

@@ -83,6 +83,11 @@ flow_run = Table(
     Column("worker_name", String),
     # 0006: run_deployment(job_variables=...), JSON (NULL: none)
     Column("job_variables", Text),
+    # 0007: liveness and fencing: which execution holds the run, and the
+    # identity of its process (host, pid and the process's start time)
+    Column("attempt", Integer),
+    Column("host_id", String),
+    Column("pid_started", BigInteger),
     Index("ix_flow_run_flow_name_created", "flow_name", "created"),
     # 0003: (created, id) matches the runs list's ORDER BY created DESC, id DESC
     Index("ix_flow_run_created_id", "created", "id"),

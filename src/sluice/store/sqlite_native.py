@@ -30,6 +30,7 @@ from urllib.parse import unquote
 
 from sluice.errors import StoreError
 from sluice.store import sqlite_sql
+from sluice.store.fencing import FENCES, fence_row, refusal_for, superseded_runs
 from sluice.store.retry import retry_when_busy, store_error
 from sluice.store.revision import HEAD_REVISION, refuse_unversioned
 from sluice.store.rows import Row, RowBatch
@@ -226,6 +227,79 @@ def _execute_group(conn: sqlite3.Connection, name: str, values: Sequence[tuple[A
         conn.executemany(_WRITES[name][0], values[start:] if start else values)
 
 
+# -- fences -----------------------------------------------------------------------------
+
+
+class _Lookups:
+    """:class:`~sluice.store.fencing.FenceLookups` on a ``sqlite3`` connection."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def _rows(self, sql: str, ids: list[str]) -> list[tuple[Any, ...]]:
+        found: list[tuple[Any, ...]] = []
+        for start in range(0, len(ids), _MAX_PARAMETERS):
+            chunk = ids[start : start + _MAX_PARAMETERS]
+            marks = ", ".join("?" * len(chunk))
+            found.extend(self._conn.execute(sql.format(marks), chunk).fetchall())
+        return found
+
+    def attempts(self, run_ids: list[str]) -> dict[str, int | None]:
+        sql = "SELECT id, attempt FROM flow_run WHERE id IN ({})"
+        return {rid: n for rid, n in self._rows(sql, run_ids)}
+
+    def children(self, run_ids: list[str]) -> set[str]:
+        sql = "SELECT id FROM flow_run WHERE parent_flow_run_id IN ({})"
+        return {rid for (rid,) in self._rows(sql, run_ids)}
+
+    def task_owners(self, task_ids: list[str]) -> dict[str, str | None]:
+        sql = "SELECT id, flow_run_id FROM task_run WHERE id IN ({})"
+        return {tid: owner for tid, owner in self._rows(sql, task_ids)}
+
+
+def _without_refused(
+    groups: Sequence[ValueGroup], superseded: set[str], lookups: _Lookups
+) -> list[ValueGroup]:
+    """``groups`` without the records of ``superseded`` runs (and their subflows)."""
+    fields = {
+        name: {p: i for i, p in enumerate(params)}
+        for name, (_, params) in sqlite_sql.WRITES.items()
+    }
+
+    def column(name: str, key: str) -> list[Any]:
+        found = [values for group, values in groups if group == name]
+        at = fields[name].get(key)
+        return [] if at is None or not found else [v[at] for v in found[0]]
+
+    run_ids, parents = column("flow_runs", "id"), column("flow_runs", "parent_flow_run_id")
+    task_ids, owners = column("task_runs", "id"), column("task_runs", "flow_run_id")
+    kinds, state_runs = column("states", "kind"), column("states", "run_id")
+    named_tasks = [rid for kind, rid in zip(kinds, state_runs, strict=True) if kind == "task"]
+    named_tasks += [t for t in column("logs", "task_run_id") if t is not None]
+    refusal = refusal_for(
+        superseded,
+        zip(run_ids, parents, strict=True),
+        zip(task_ids, owners, strict=True),
+        named_tasks,
+        lookups,
+    )
+    kept: list[ValueGroup] = []
+    for name, values in groups:
+        at = fields[name]
+        rest = [v for v in values if not refusal.refuses(name, _getter(v, at))]
+        if rest:
+            kept.append((name, rest))
+    return kept
+
+
+def _getter(values: tuple[Any, ...], at: dict[str, int]) -> Callable[[str], Any]:
+    def get(key: str) -> Any:
+        i = at.get(key)
+        return None if i is None else values[i]
+
+    return get
+
+
 # -- the store --------------------------------------------------------------------------
 
 
@@ -259,31 +333,50 @@ class SqliteStore:
     def __repr__(self) -> str:
         return f"SqliteStore({self.label!r})"
 
-    def write_batch(self, batch: RowBatch) -> None:
-        """Write ``batch`` in one transaction, retried while another writer holds the file.
+    def write_batch(self, batch: RowBatch) -> set[str]:
+        """Write ``batch`` in one transaction, retried while another writer holds the file;
+        the fenced runs a later attempt took over (their records are left out).
 
         Raises:
             StoreError: still locked after ``lock_timeout``, or the write failed.
         """
         groups = [(name, row_values(name, rows)) for name, rows in batch.in_write_order()]
-        self.write_values(groups)
+        if batch.fences:
+            groups.insert(0, (FENCES, [(f["f_id"], f["f_attempt"]) for f in batch.fences]))
+        return self.write_values(groups)
 
-    def write_values(self, groups: Sequence[ValueGroup]) -> None:
+    def write_values(self, groups: Sequence[ValueGroup]) -> set[str]:
         """Write groups of parameter tuples, in the order given, in one transaction.
 
         The embedded writer's path: tuples bind as they are, with no dict per
-        row in between. Retried like :meth:`write_batch`.
+        row in between. Retried like :meth:`write_batch`. A group named
+        ``fences`` holds ``(flow run id, attempt)`` pairs: the records of runs a
+        later attempt took over are left out (see :mod:`sluice.store.fencing`).
+
+        Returns:
+            The fenced runs a later attempt took over (normally none).
 
         Raises:
             StoreError: still locked after ``lock_timeout``, or the write failed.
         """
+        fences = [v for name, values in groups if name == FENCES for v in values]
+        groups = [g for g in groups if g[0] != FENCES]
 
-        def work(conn: sqlite3.Connection) -> None:
-            for name, values in groups:
+        def work(conn: sqlite3.Connection) -> set[str]:
+            superseded: set[str] = set()
+            todo = groups
+            if fences:
+                lookups = _Lookups(conn)
+                rows = [fence_row(run_id, attempt) for run_id, attempt in fences]
+                superseded = superseded_runs(rows, lookups)
+                if superseded:
+                    todo = _without_refused(todo, superseded, lookups)
+            for name, values in todo:
                 _execute_group(conn, name, values)
+            return superseded
 
         with self._lock:
-            self._retrying(lambda: self._transaction(work))
+            return self._retrying(lambda: self._transaction(work))
 
     def close(self) -> None:
         """Close the connection (idempotent)."""

@@ -93,6 +93,9 @@ CREATE_SCHEMA = (
     idempotency_key VARCHAR,
     worker_name VARCHAR,
     job_variables TEXT,
+    attempt INTEGER,
+    host_id VARCHAR,
+    pid_started BIGINT,
     PRIMARY KEY (id)
 )""",
     "CREATE INDEX ix_flow_run_claim ON flow_run (work_pool_name, state_type, scheduled_start_time)",
@@ -194,7 +197,7 @@ CREATE_SCHEMA = (
     version_num VARCHAR(32) NOT NULL,
     CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)
 )""",
-    "INSERT INTO alembic_version (version_num) VALUES ('0006')",
+    "INSERT INTO alembic_version (version_num) VALUES ('0007')",
 )
 
 #: Group of a ``RowBatch`` -> (SQL, the row key bound to each ``?`` in order),
@@ -214,22 +217,23 @@ ON CONFLICT DO NOTHING""",
     ),
     "flow_runs": (
         """INSERT INTO flow_run (id, flow_name, name, parameters, tags, state_type, state_name,
-    state_message, run_count, start_time, end_time, created, updated, heartbeat,
-    parent_flow_run_id, parent_task_run_id, flow_version, hostname, pid, result, entrypoint,
-    parameters_ref)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    state_message, run_count, start_time, end_time, created, updated, parent_flow_run_id,
+    parent_task_run_id, flow_version, hostname, pid, result, entrypoint, parameters_ref,
+    attempt, host_id, pid_started)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (id)
 DO UPDATE SET flow_name = excluded.flow_name, name = excluded.name,
     parameters = excluded.parameters, tags = excluded.tags, state_type = excluded.state_type,
     state_name = excluded.state_name, state_message = excluded.state_message,
     run_count = excluded.run_count, start_time = excluded.start_time,
-    end_time = excluded.end_time, updated = excluded.updated, heartbeat = CASE WHEN
-    (excluded.heartbeat IS NULL) THEN flow_run.heartbeat WHEN (flow_run.heartbeat IS NULL) THEN
-    excluded.heartbeat WHEN (excluded.heartbeat > flow_run.heartbeat) THEN excluded.heartbeat
-    ELSE flow_run.heartbeat END, parent_flow_run_id = excluded.parent_flow_run_id,
+    end_time = excluded.end_time, updated = excluded.updated,
+    parent_flow_run_id = excluded.parent_flow_run_id,
     parent_task_run_id = excluded.parent_task_run_id, flow_version = excluded.flow_version,
     hostname = excluded.hostname, pid = excluded.pid, result = excluded.result,
-    entrypoint = excluded.entrypoint, parameters_ref = excluded.parameters_ref""",
+    entrypoint = excluded.entrypoint, parameters_ref = excluded.parameters_ref, attempt = CASE
+    WHEN (excluded.attempt IS NULL) THEN flow_run.attempt WHEN (flow_run.attempt IS NULL) THEN
+    excluded.attempt WHEN (excluded.attempt > flow_run.attempt) THEN excluded.attempt ELSE
+    flow_run.attempt END, host_id = excluded.host_id, pid_started = excluded.pid_started""",
         (
             "id",
             "flow_name",
@@ -244,7 +248,6 @@ DO UPDATE SET flow_name = excluded.flow_name, name = excluded.name,
             "end_time",
             "created",
             "updated",
-            "heartbeat",
             "parent_flow_run_id",
             "parent_task_run_id",
             "flow_version",
@@ -253,6 +256,9 @@ DO UPDATE SET flow_name = excluded.flow_name, name = excluded.name,
             "result",
             "entrypoint",
             "parameters_ref",
+            "attempt",
+            "host_id",
+            "pid_started",
         ),
     ),
     "task_runs": (
@@ -318,12 +324,9 @@ VALUES (?, ?, ?, ?, ?, ?)""",
         ),
     ),
     "heartbeats": (
-        """UPDATE flow_run SET heartbeat=?
-WHERE flow_run.id = ? AND (flow_run.heartbeat IS NULL OR flow_run.heartbeat < ?)""",
-        (
-            "b_heartbeat",
-            "b_id",
-            "b_heartbeat",
-        ),
+        """UPDATE flow_run SET heartbeat=((julianday() - 2440587.5) * 86400.0)
+WHERE flow_run.id = ? AND (flow_run.heartbeat IS NULL OR flow_run.heartbeat < ((julianday() -
+    2440587.5) * 86400.0))""",
+        ("b_id",),
     ),
 }

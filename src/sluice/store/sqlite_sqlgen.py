@@ -188,6 +188,8 @@ def _string(sql: str, indent: str) -> str:
 
 
 def _names(names: tuple[str, ...], indent: str) -> list[str]:
+    if len(names) == 1:  # ruff format keeps a one-item tuple on one line
+        return [f"{indent}({_quoted(names[0])},),"]
     return [f"{indent}(", *(f"{indent}{_INDENT}{_quoted(n)}," for n in names), f"{indent}),"]
 
 

@@ -34,30 +34,82 @@ from sqlalchemy import (
 )
 
 from sluice.errors import StoreError
+from sluice.liveness import lapse_threshold, next_attempt
 from sluice.states import TERMINAL_TYPES, StateType
-from sluice.store.rows import Row, RowBatch
+from sluice.store import fencing
+from sluice.store.clock import db_now, read_db_now
+from sluice.store.rows import WRITE_ORDER, Row, RowBatch
 from sluice.store.schema import flow, flow_run, log, run_state, task_run
 
 
-def write_batch(conn: Connection, batch: RowBatch) -> None:
-    """Write a whole batch: flows, flow runs, task runs, states, logs, heartbeats."""
+def write_batch(conn: Connection, batch: RowBatch) -> set[str]:
+    """Write a whole batch: flows, flow runs, task runs, states, logs, heartbeats.
+
+    The batch's fences are checked first (:mod:`sluice.store.fencing`): the
+    records of runs a later attempt took over are left out. Returns those
+    runs (empty when the writer still holds every run it fenced).
+    """
+    superseded: set[str] = set()
+    if batch.fences:
+        superseded = fencing.superseded_runs(batch.fences, _Lookups(conn))
+        if superseded:
+            batch = _without_refused(conn, batch, superseded)
     statements = write_statements(conn.dialect.name)
     text_fixer = _without_nul if conn.dialect.name == "postgresql" else None
     for name, batch_rows in batch.in_write_order():
         if text_fixer is not None:
             batch_rows = [text_fixer(row) for row in batch_rows]
         _executemany(conn, getattr(statements, name), batch_rows)
+    return superseded
+
+
+class _Lookups:
+    """:class:`~sluice.store.fencing.FenceLookups` through SQLAlchemy Core."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def attempts(self, run_ids: list[str]) -> dict[str, int | None]:
+        stmt = select(flow_run.c.id, flow_run.c.attempt).where(flow_run.c.id.in_(run_ids))
+        return {rid: n for rid, n in self._conn.execute(stmt)}
+
+    def children(self, run_ids: list[str]) -> set[str]:
+        stmt = select(flow_run.c.id).where(flow_run.c.parent_flow_run_id.in_(run_ids))
+        return set(self._conn.execute(stmt).scalars())
+
+    def task_owners(self, task_ids: list[str]) -> dict[str, str | None]:
+        stmt = select(task_run.c.id, task_run.c.flow_run_id).where(task_run.c.id.in_(task_ids))
+        return {tid: owner for tid, owner in self._conn.execute(stmt)}
+
+
+def _without_refused(conn: Connection, batch: RowBatch, superseded: set[str]) -> RowBatch:
+    """``batch`` without the records of ``superseded`` runs (and their subflows)."""
+    task_states = [s["run_id"] for s in batch.states if s["kind"] == "task"]
+    task_logs = [g["task_run_id"] for g in batch.logs if g["task_run_id"] is not None]
+    refusal = fencing.refusal_for(
+        superseded,
+        [(r["id"], r["parent_flow_run_id"]) for r in batch.flow_runs],
+        [(t["id"], t["flow_run_id"]) for t in batch.task_runs],
+        task_states + task_logs,
+        _Lookups(conn),
+    )
+    kept: dict[str, list[Row]] = {}
+    for name, _key in WRITE_ORDER:
+        kept[name] = [r for r in getattr(batch, name) if not refusal.refuses(name, r.get)]
+    return RowBatch(**kept)
 
 
 #: task run states a crashed flow run leaves unfinished (every non-final one)
 _UNFINISHED = tuple(sorted(t.value for t in StateType if t not in TERMINAL_TYPES))
 
 
-def mark_lapsed_runs_crashed(conn: Connection, heartbeat_before: float, now: float) -> list[str]:
-    """Mark Running flow runs last seen before ``heartbeat_before`` Crashed; their ids.
+def mark_lapsed_runs_crashed(conn: Connection, timeout: float) -> list[str]:
+    """Mark Running flow runs silent for ``timeout`` seconds Crashed; their ids.
 
-    A run's last sign of life is its heartbeat, else its start, else its
-    creation (epoch seconds, like ``now``). Each run is flipped by an UPDATE
+    Silence is measured with the database's clock, the one heartbeats are
+    stamped with (:mod:`sluice.store.clock`): the observer's clock, and the
+    running host's, play no part. A run's last sign of life is its
+    heartbeat, else its start, else its creation. Each run is flipped by an UPDATE
     that re-checks that it is still Running and lapsed, and only runs this
     call actually flipped get a history row, their unfinished task runs
     flipped too: two processes (or a run's last heartbeat) racing this call
@@ -65,17 +117,55 @@ def mark_lapsed_runs_crashed(conn: Connection, heartbeat_before: float, now: flo
     id order, the order batch writes take row locks in (no deadlocks on
     PostgreSQL). Run it inside one write transaction.
     """
+    now = read_db_now(conn)
     last_seen = func.coalesce(flow_run.c.heartbeat, flow_run.c.start_time, flow_run.c.created)
-    lapsed = (flow_run.c.state_type == StateType.RUNNING.value, last_seen < heartbeat_before)
+    lapsed = (
+        flow_run.c.state_type == StateType.RUNNING.value,
+        last_seen < lapse_threshold(now, timeout),
+    )
     candidates = conn.execute(
         select(flow_run.c.id, last_seen).where(*lapsed).order_by(flow_run.c.id)
     ).all()
-    marked: list[tuple[str, float]] = []
-    for run_id, seen in candidates:
-        message = (
-            f"No heartbeat since {_format_time(seen)} (the process running it is gone); "
-            "marked Crashed"
+    return _mark_crashed(
+        conn,
+        [
+            (run_id, lapsed, f"no heartbeat since {_format_time(seen)}")
+            for run_id, seen in candidates
+        ],
+        now,
+    )
+
+
+def mark_gone_runs_crashed(
+    conn: Connection, runs: list[tuple[str, str, int, int]], now: float | None = None
+) -> list[str]:
+    """Mark Running flow runs whose process is known to be gone Crashed; their ids.
+
+    ``runs`` holds ``(id, host_id, pid, pid_started)`` as the observer read
+    them: a run is marked only if it is still Running with that very process
+    (a run resumed meanwhile by another process is left alone).
+    """
+    at = read_db_now(conn) if now is None else now
+    found = []
+    for run_id, host, pid, started in sorted(runs):
+        still = (
+            flow_run.c.state_type == StateType.RUNNING.value,
+            flow_run.c.host_id == host,
+            flow_run.c.pid == pid,
+            flow_run.c.pid_started == started,
         )
+        found.append((run_id, still, f"its process (pid {pid}) is gone from its host"))
+    return _mark_crashed(conn, found, at)
+
+
+def _mark_crashed(
+    conn: Connection, runs: list[tuple[str, tuple[Any, ...], str]], now: float
+) -> list[str]:
+    """Flip each ``(id, conditions, why)`` run to Crashed if its conditions still hold,
+    with its unfinished task runs; the ids flipped."""
+    marked: list[tuple[str, str]] = []
+    for run_id, lapsed, why in runs:
+        message = _crash_message(why)
         done = conn.execute(
             update(flow_run)
             .where(flow_run.c.id == run_id, *lapsed)
@@ -88,24 +178,21 @@ def mark_lapsed_runs_crashed(conn: Connection, heartbeat_before: float, now: flo
             )
         )
         if done.rowcount == 1:
-            marked.append((run_id, seen))
+            marked.append((run_id, why))
             conn.execute(run_state.insert().values(_crashed_state(run_id, "flow", message, now)))
     if not marked:
         return []
-    seen_by_run = dict(marked)
+    why_by_run = dict(marked)
     tasks = conn.execute(
         select(task_run.c.id, task_run.c.flow_run_id)
         .where(
-            task_run.c.flow_run_id.in_(sorted(seen_by_run)),
+            task_run.c.flow_run_id.in_(sorted(why_by_run)),
             task_run.c.state_type.in_(_UNFINISHED),
         )
         .order_by(task_run.c.id)
     ).all()
     for task_id, run_id in tasks:
-        message = (
-            f"Its flow run crashed (no heartbeat since {_format_time(seen_by_run[run_id])}); "
-            "marked Crashed"
-        )
+        message = f"Its flow run crashed ({why_by_run[run_id]}); marked Crashed"
         done = conn.execute(
             update(task_run)
             .where(task_run.c.id == task_id, task_run.c.state_type.in_(_UNFINISHED))
@@ -120,6 +207,34 @@ def mark_lapsed_runs_crashed(conn: Connection, heartbeat_before: float, now: flo
         if done.rowcount == 1:
             conn.execute(run_state.insert().values(_crashed_state(task_id, "task", message, now)))
     return [run_id for run_id, _ in marked]
+
+
+def claim_attempt(conn: Connection, run_id: str) -> int | None:
+    """Take the next attempt of flow run ``run_id`` for a process about to execute it;
+    the number taken (None: no such run). From then on the store refuses
+    writes fenced with an earlier attempt. Run it inside one write transaction."""
+    stored = conn.execute(select(flow_run.c.attempt).where(flow_run.c.id == run_id)).first()
+    if stored is None:
+        return None
+    attempt = next_attempt(stored[0])
+    conn.execute(
+        update(flow_run)
+        .where(flow_run.c.id == run_id)
+        .values(attempt=func.coalesce(flow_run.c.attempt, 0) + 1)
+    )
+    return attempt
+
+
+def read_attempt(conn: Connection, run_id: str) -> int | None:
+    """The stored attempt of flow run ``run_id`` (None: no such run)."""
+    row = conn.execute(select(flow_run.c.attempt).where(flow_run.c.id == run_id)).first()
+    return None if row is None else int(row[0] or 0)
+
+
+def _crash_message(why: str) -> str:
+    if why.startswith("no heartbeat"):
+        return f"N{why[1:]} (the process running it is gone); marked Crashed"
+    return f"I{why[1:]}; marked Crashed"
 
 
 def _format_time(epoch: float) -> str:
@@ -203,10 +318,12 @@ class _WriteStatements:
 
 
 #: flow_run columns a run's later snapshots never overwrite: its creation
-#: time, and what the deployment layer sets (the engine's records do not carry
-#: those, so an upsert must not reset them)
+#: time, what the deployment layer sets (the engine's records do not carry
+#: those, so an upsert must not reset them), and its heartbeat, which only
+#: the heartbeat statement sets, with the database's clock
 _RUN_KEEP = (
     "created",
+    "heartbeat",
     "deployment_id",
     "work_pool_name",
     "work_queue_name",
@@ -224,14 +341,15 @@ def write_statements(dialect: str) -> _WriteStatements:
     return _WriteStatements(
         # A flow known by name (or id) is kept as it is.
         flows=insert(flow).on_conflict_do_nothing(),
-        flow_runs=_upsert(insert, flow_run, keep=_RUN_KEEP, monotonic=("heartbeat",)),
+        flow_runs=_upsert(insert, flow_run, keep=_RUN_KEEP, monotonic=("attempt",)),
         task_runs=_upsert(insert, task_run, keep=("created",)),
         states=run_state.insert(),
         logs=log.insert(),
+        # Stamped with the database's clock, never the sender's (one clock).
         heartbeats=update(flow_run)
         .where(flow_run.c.id == bindparam("b_id"))
-        .where(or_(flow_run.c.heartbeat.is_(None), flow_run.c.heartbeat < bindparam("b_heartbeat")))
-        .values(heartbeat=bindparam("b_heartbeat")),
+        .where(or_(flow_run.c.heartbeat.is_(None), flow_run.c.heartbeat < db_now()))
+        .values(heartbeat=db_now()),
     )
 
 
@@ -278,4 +396,12 @@ def _forward_only(current: Column[Any], new: Any) -> ColumnElement[Any]:
     )
 
 
-__all__ = ["compile_statement", "mark_lapsed_runs_crashed", "write_batch", "write_statements"]
+__all__ = [
+    "claim_attempt",
+    "compile_statement",
+    "mark_gone_runs_crashed",
+    "mark_lapsed_runs_crashed",
+    "read_attempt",
+    "write_batch",
+    "write_statements",
+]

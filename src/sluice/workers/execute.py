@@ -17,7 +17,11 @@ written before a SIGTERM makes that SIGTERM a cancellation (the run ends
 Cancelled) rather than an interruption (Crashed).
 
 Exit status: 0 Completed, 1 any other final state, 2 the run cannot be
-executed (not found, not Scheduled/Pending), 143 interrupted by SIGTERM.
+executed (not found, not Scheduled/Pending), 3 superseded (another process
+took the run over: nothing more was recorded), 4 not started because the
+store could not be reached (the run is for the queue again), 5 the run ended
+but its records could not all be made durable before exit (they are kept
+for delivery: see the store's writer), 143 interrupted by SIGTERM.
 """
 
 from __future__ import annotations
@@ -28,7 +32,14 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sluice.errors import CancelRun, CannotExecute, CodeUnavailable, SluiceError
+from sluice.errors import (
+    CancelRun,
+    CannotExecute,
+    CodeUnavailable,
+    SluiceError,
+    StoreError,
+    Superseded,
+)
 from sluice.states import StateType
 
 if TYPE_CHECKING:
@@ -41,6 +52,11 @@ if TYPE_CHECKING:
 #: states a run can be executed from
 EXECUTABLE = (StateType.SCHEDULED, StateType.PENDING)
 EXIT_COMPLETED, EXIT_NOT_COMPLETED, EXIT_CANNOT_RUN = 0, 1, 2
+EXIT_SUPERSEDED, EXIT_NOT_STARTED, EXIT_RECORDS_PENDING = 3, 4, 5
+
+
+class _NotStarted(Exception):
+    """The store failed before the run started: nothing of it ran."""
 
 
 def execute_flow_run(flow_run_id: str, payload: RunPayload | None = None) -> int:
@@ -59,11 +75,14 @@ def execute_flow_run(flow_run_id: str, payload: RunPayload | None = None) -> int
 
     settings = load_settings()
     setup_logging(settings)
-    backend = get_backend(settings)
-    if payload is None:
-        record, entrypoint, working_dir = _read_run(backend, flow_run_id)
-    else:
-        record, entrypoint, working_dir = payload.run, payload.entrypoint, payload.working_dir
+    try:
+        backend = get_backend(settings)
+        if payload is None:
+            record, entrypoint, working_dir = _read_run(backend, flow_run_id)
+        else:
+            record, entrypoint, working_dir = payload.run, payload.entrypoint, payload.working_dir
+    except StoreError as exc:
+        raise _NotStarted(str(exc)) from exc
     import socket
 
     record.hostname = socket.gethostname()
@@ -76,8 +95,11 @@ def execute_flow_run(flow_run_id: str, payload: RunPayload | None = None) -> int
     except CancelRun:
         end_without_running(backend, record, StateType.CANCELLED, "Cancelled", "Cancelled")
         return EXIT_NOT_COMPLETED
-    if payload is not None and _cancelled_since_claim(backend, record):
-        return EXIT_NOT_COMPLETED
+    try:
+        if payload is not None and _cancelled_since_claim(backend, record):
+            return EXIT_NOT_COMPLETED
+    except StoreError as exc:
+        raise _NotStarted(str(exc)) from exc
     state = _run(flow, record, backend, settings)
     return EXIT_COMPLETED if state.type is StateType.COMPLETED else EXIT_NOT_COMPLETED
 
@@ -183,9 +205,14 @@ def _run(flow: Flow[..., Any], record: FlowRunRecord, backend: Backend, settings
         journal = Journal(backend.read_journal(record.id), from_task, log.warning)
     parameters = _parameters_of(record, settings)
     driver = FlowRunDriver(flow, (), parameters, resume=record, journal=journal)
-    if flow.isasync:
-        return run_coroutine_sync(run_flow_async(driver))
-    return run_flow_sync(driver)
+    try:
+        if flow.isasync:
+            return run_coroutine_sync(run_flow_async(driver))
+        return run_flow_sync(driver)
+    except StoreError as exc:
+        if not driver.started:
+            raise _NotStarted(str(exc)) from exc
+        raise
 
 
 def _parameters_of(record: FlowRunRecord, settings: Settings) -> dict[str, Any]:
@@ -276,6 +303,17 @@ def main(argv: list[str] | None = None) -> int:
         if warm and payload is None:
             return EXIT_COMPLETED  # the worker closed our stdin: not needed after all
         return execute_flow_run(payload.run.id if payload else args[0], payload)
+    except Superseded as exc:
+        print(f"Stopped: {exc}", file=sys.stderr)
+        return EXIT_SUPERSEDED
+    except _NotStarted as exc:
+        print(f"Not started (the store is unreachable): {exc}", file=sys.stderr)
+        return EXIT_NOT_STARTED
+    except StoreError as exc:
+        # The run went on to its end (or was stopped) but its last records could
+        # not be written in time: the exit handler keeps trying to deliver them.
+        print(f"Error: {exc}", file=sys.stderr)
+        return EXIT_RECORDS_PENDING
     except SluiceError as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return EXIT_CANNOT_RUN

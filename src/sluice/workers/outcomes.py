@@ -8,6 +8,12 @@ worker decides from what it asked for and what the store holds:
 - handing runs back at shutdown: a run that never started goes back to
   Scheduled (released); one that started is recorded Crashed and queued to
   resume from its journal (AwaitingResume), for another worker;
+- superseded (exit 3: another process took the run over): nothing, the run
+  is that process's;
+- not started because the store was unreachable (exit 4): back to the queue
+  (Scheduled), like a run handed back before it started;
+- ended, its last records still being delivered (exit 5): nothing yet (the
+  records carry the run's final state);
 - otherwise: Crashed, with the exit status in the message.
 """
 
@@ -41,6 +47,9 @@ def settle(backend: Any, process: FlowRunProcess, code: int, worker_name: str) -
         return _hand_back(backend, record, code, worker_name)
     if final:
         return record.state_name.lower()
+    verdict = _by_exit_status(backend, record, code, worker_name)
+    if verdict is not None:
+        return verdict
     if record.state_type is StateType.SCHEDULED:
         # Queued again (a resume) after it finished and before we looked: the
         # process's part is over and the run belongs to whoever claims it next.
@@ -48,6 +57,24 @@ def settle(backend: Any, process: FlowRunProcess, code: int, worker_name: str) -
     message = f"The flow run's process ended ({describe_exit(code)}) without a final state"
     _write(backend, record, State(StateType.CRASHED, "Crashed", message))
     return "crashed"
+
+
+def _by_exit_status(backend: Any, record: FlowRunRecord, code: int, worker_name: str) -> str | None:
+    """The outcome an exit status decides on its own (see the module docstring)."""
+    from sluice.workers.execute import EXIT_NOT_STARTED, EXIT_RECORDS_PENDING, EXIT_SUPERSEDED
+
+    if code == EXIT_SUPERSEDED:
+        return "superseded"
+    if code == EXIT_NOT_STARTED and record.state_type is StateType.PENDING:
+        backend.release_flow_runs([record.id], worker_name=worker_name)
+        return "released"
+    if code == EXIT_RECORDS_PENDING:
+        logger.warning(
+            "Flow run %s ended but its last records were not yet written: they carry its "
+            "final state", record.id,
+        )  # fmt: skip
+        return "records pending"
+    return None
 
 
 def _hand_back(backend: Any, record: FlowRunRecord, code: int, worker_name: str) -> str:

@@ -7,7 +7,14 @@ from typing import Annotated
 from fastapi import Depends, Query
 from pydantic import AwareDatetime
 
-from sluice.api_schemas import Count, MarkedIds, MarkLapsedRequest, SetStateRequest
+from sluice.api_schemas import (
+    AttemptAnswer,
+    Count,
+    MarkedIds,
+    MarkGoneRequest,
+    MarkLapsedRequest,
+    SetStateRequest,
+)
 from sluice.orchestration import ProposedState
 from sluice.schemas import FlowRunFilter, FlowRunRecord, LogRecord, TaskRunRecord
 from sluice.server import actions
@@ -62,15 +69,47 @@ def count_flow_runs(backend: BackendDep, flt: FilterDep) -> Count:
 
 @router.post("/mark_lapsed", response_model=MarkedIds)
 def mark_lapsed(body: MarkLapsedRequest, backend: BackendDep) -> MarkedIds:
-    """Mark Running runs silent since ``heartbeat_before`` as Crashed; their ids."""
-    check_storable(body)  # ``now`` is stored as the runs' end time
-    return MarkedIds(ids=backend.mark_lapsed_runs_crashed(body.heartbeat_before, body.now))
+    """Mark Running runs silent for ``timeout`` seconds (judged with the database's
+    clock, never the caller's) as Crashed; their ids."""
+    return MarkedIds(ids=backend.mark_lapsed_runs_crashed(body.timeout))
+
+
+@router.post("/mark_gone", response_model=MarkedIds)
+def mark_gone(body: MarkGoneRequest, backend: BackendDep) -> MarkedIds:
+    """Mark Running runs whose process the caller saw gone from its host Crashed (each
+    only if it still runs in that very process); their ids."""
+    check_storable(body)
+    runs = [
+        FlowRunRecord(
+            id=g.flow_run_id,
+            flow_name="",
+            name="",
+            host_id=g.host_id,
+            pid=g.pid,
+            pid_started=g.pid_started,
+        )
+        for g in body.runs
+    ]
+    return MarkedIds(ids=backend.mark_gone_runs_crashed(runs))
 
 
 @router.get("/{flow_run_id}", response_model=FlowRunRecord)
 def read_flow_run(flow_run_id: str, backend: BackendDep) -> FlowRunRecord:
     """A flow run by id or unique id prefix."""
     return backend.read_flow_run(flow_run_id)
+
+
+@router.post("/{flow_run_id}/attempt", response_model=AttemptAnswer)
+def claim_attempt(flow_run_id: str, backend: BackendDep) -> AttemptAnswer:
+    """Take the next attempt of the run for the caller, who is about to execute it:
+    from now on, ingested records fenced with an earlier attempt are refused."""
+    return AttemptAnswer(attempt=backend.claim_attempt(flow_run_id))
+
+
+@router.get("/{flow_run_id}/attempt", response_model=AttemptAnswer)
+def read_attempt(flow_run_id: str, backend: BackendDep) -> AttemptAnswer:
+    """The run's current attempt (the execution that holds it)."""
+    return AttemptAnswer(attempt=backend.read_attempt(flow_run_id))
 
 
 @router.get("/{flow_run_id}/task_runs", response_model=list[TaskRunRecord])

@@ -73,10 +73,10 @@ def _body_errors(exc: ValidationError) -> RequestValidationError:
     return RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in errors])
 
 
-def ingest_body(writer: IngestWriter, body: bytes) -> int:
-    """Parse, check and write one request body; the number of records written."""
+def ingest_body(writer: IngestWriter, body: bytes) -> Accepted:
+    """Parse, check and write one request body; the answer (records written, runs refused)."""
     batch, unicode_checked = parse_batch(body)
-    return actions.ingest(writer, batch, unicode_checked=unicode_checked)
+    return actions.ingest_batch(writer, batch, unicode_checked=unicode_checked)
 
 
 class RawBodyRoute(APIRoute):
@@ -88,8 +88,9 @@ class RawBodyRoute(APIRoute):
             writer: IngestWriter = request.app.state.ingest_writer
             # Parsing thousands of records and waiting for the writer both
             # block: off the event loop, like a sync FastAPI route.
-            accepted = await run_in_threadpool(ingest_body, writer, body)
-            return JSONResponse({"accepted": accepted}, status_code=202)
+            answer = await run_in_threadpool(ingest_body, writer, body)
+            content = {"accepted": answer.accepted, "superseded": answer.superseded}
+            return JSONResponse(content, status_code=202)
 
         return handler
 
@@ -100,4 +101,4 @@ router = RouteTable(tags=["ingest"], route_class=RawBodyRoute)
 @router.post("/ingest", status_code=202, response_model=Accepted)
 def ingest(batch: IngestBatch, writer: IngestWriterDep) -> Accepted:
     """Write flows, runs, states, logs and heartbeats; 202 once durable."""
-    return Accepted(accepted=actions.ingest(writer, batch))
+    return actions.ingest_batch(writer, batch)

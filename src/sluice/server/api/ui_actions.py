@@ -272,8 +272,7 @@ def work_pools(request: Request, backend: BackendDep) -> Response:
             for q in backend.list_work_queues(pool.name)
         ]
         workers = [
-            {**_record_json(w), "online": w.is_online(now, timeout)}
-            for w in backend.list_workers(pool.name)
+            {**_record_json(w), "online": w.is_online()} for w in backend.list_workers(pool.name)
         ]
         views.append({**_record_json(pool), "queues": queues, "workers": workers})
     return _body_tagged(request, {"pools": views, "heartbeat_timeout": timeout})
