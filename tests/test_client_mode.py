@@ -210,7 +210,7 @@ def test_flush_gives_up_naming_the_url_when_the_server_never_comes_back(
     # It waited out the retry timeout, and then gave up rather than hanging.
     assert 1.0 <= time.monotonic() - started < 60.0
     assert "api_retry_timeout" in str(excinfo.value)
-    with pytest.raises(StoreError, match=r"1 records could not be written"):
+    with pytest.raises(StoreError, match=r"not written, and lost: 1 records"):
         backend.close()
 
 

@@ -87,6 +87,9 @@ class HttpBackend(HttpDeploymentsMixin):
             max_pending=MAX_PENDING,
             stall_timeout=self._retry_timeout,
             name="sluice-http-writer",
+            # A batch is an HTTP request and a server transaction: batches form
+            # over flush_interval rather than at every idle moment.
+            group_commit=False,
         )
         self._put = self._batcher.put
 

@@ -1,9 +1,9 @@
 """LocalBackend: the embedded store (SQLite or PostgreSQL) behind the Backend protocol.
 
 Writes take a snapshot of the record on the caller's thread and go through a
-:class:`~sluice.backend.batcher.WriteBehindBatcher`; each batch becomes one
-database transaction. Reads flush first, so a process always reads its own
-writes.
+:class:`~sluice.backend.batcher.WriteBehindBatcher`, which commits as soon as
+it is idle (group commit); each batch becomes one database transaction.
+Reads flush first, so a process always reads its own writes.
 
 On SQLite, opening the store and writing use the standard library's sqlite3
 alone (:class:`~sluice.store.sqlite_native.SqliteStore`): a process that only
@@ -82,7 +82,9 @@ class LocalBackend(LocalDeploymentsMixin):
         path = sqlite_file(self.url)
         self._sqlite: SqliteStore | None = None
         if path is not None:
-            self._sqlite = SqliteStore(path, lock_timeout=self._lock_timeout)
+            self._sqlite = SqliteStore(
+                path, lock_timeout=self._lock_timeout, background_checkpoints=True
+            )
             self._label = self._sqlite.label
             self._sink: Callable[[WriteBatch], None] = self._write_sqlite
         else:
@@ -100,6 +102,7 @@ class LocalBackend(LocalDeploymentsMixin):
             stall_timeout=self._lock_timeout,
         )
         self._put = self._batcher.put
+        self._settle = self._batcher.settle
 
     def __repr__(self) -> str:
         return f"LocalBackend({self._label!r})"
@@ -139,12 +142,15 @@ class LocalBackend(LocalDeploymentsMixin):
         self._put((_FLOW_RUN, run.id, flow_run_row(run)))
         if state is not None:
             self._put((_STATE, None, state_snapshot(state)))
+            self._settle()
 
     def write_task_run(self, run: TaskRunRecord, state: StateRecord | None = None) -> None:
         """Create or update a task run row and append ``state`` to its history."""
         self._put((_TASK_RUN, run.id, task_run_snapshot(run)))
         if state is not None:
             self._put((_STATE, None, state_snapshot(state)))
+            # A state change is where a lagging writer gets its turn (see settle).
+            self._settle()
 
     def write_logs(self, logs: Sequence[LogRecord]) -> None:
         """Append log lines."""
