@@ -5,7 +5,7 @@ Writes take a copy of the record on the caller's thread and go through a
 as the embedded store; the writer thread posts each batch to ``/api/ingest``.
 While the server is down or restarting the writer keeps the batch and retries
 it with backoff (capped at 2 s), so no record is lost; :meth:`HttpBackend.flush`
-waits for delivery up to ``settings.api_retry_timeout`` seconds. Reads flush
+waits for delivery up to ``settings.store.retry_timeout`` seconds. Reads flush
 first, so a process reads its own writes, and retry briefly while the server
 is unreachable.
 
@@ -75,7 +75,7 @@ class HttpBackend(HttpDeploymentsMixin):
             raise ConfigurationError(
                 f"SLUICE_API_URL must be an http:// or https:// URL, not {url!r}"
             )
-        self._retry_timeout = self.settings.api_retry_timeout
+        self._retry_timeout = self.settings.store.retry_timeout
         self._transport = Transport(url, self.settings.api_key)
         self.url = self._transport.url
         #: the batch being retried and its appended items already delivered (kind -> count)
@@ -132,7 +132,7 @@ class HttpBackend(HttpDeploymentsMixin):
 
     def flush(self) -> None:
         """Deliver every write made so far, waiting (with retries) while the server is
-        unreachable, for up to ``settings.api_retry_timeout`` seconds.
+        unreachable, for up to ``settings.store.retry_timeout`` seconds.
 
         Raises:
             StoreError: not delivered in time, or refused by the server (the records
