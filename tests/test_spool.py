@@ -144,6 +144,7 @@ def test_the_retry_timeout_keeps_its_older_name(tmp_path: Path) -> None:
     (home / "config.toml").write_text("api_retry_timeout = 5\n")
     assert load_settings(env).store.retry_timeout == 5.0
     assert Settings(api_retry_timeout=3).store.retry_timeout == 3.0
+    assert load_settings(env).api_retry_timeout == 5.0  # read under its older name too
 
 
 def test_a_lone_surrogate_in_a_log_line_is_stored_replaced_not_refusing_its_batch(

@@ -118,6 +118,16 @@ class Settings:
         return self.home / "config.toml"
 
 
+def _older_retry_timeout(self: Settings) -> float:
+    """The older name of ``store.retry_timeout`` (read here, and given to ``Settings()``)."""
+    return self.store.retry_timeout
+
+
+# Set after the class is built: the dataclass takes ``api_retry_timeout`` as an
+# init-only argument, and reading the attribute keeps working too.
+Settings.api_retry_timeout = property(_older_retry_timeout)  # type: ignore[attr-defined]
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Build settings from defaults, the config file and the environment.
 
