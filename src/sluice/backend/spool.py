@@ -9,10 +9,11 @@ the same ``SLUICE_HOME``) writes it (:func:`replay_spools`).
 
 One file per process and outage::
 
-    $SLUICE_HOME/spool/<store key>/<UTC time>-<pid>.jsonl
+    $SLUICE_HOME/spool/<store key>/<UTC time>-<pid>-<n>.jsonl
 
 ``<store key>`` is a hash of the database's name (its path, or its URL
-without password), so stores sharing a home keep apart. The file holds JSON
+without password), so stores sharing a home keep apart; ``<n>`` tells apart
+two files one process starts within a second. The file holds JSON
 lines: a header ``{"sluice_spool": 1, "database": ..., "host": ..., "pid": ...,
 "created": <epoch s>}``, then one line per batch, ``{"flows": [row, ...],
 "flow_runs": [...], "task_runs": [...], "states": [...], "logs": [...],
