@@ -51,7 +51,7 @@ RELAXED_REQUIREMENTS = ("certifi",)
 # Exact dependency versions the published Prefect figures were measured with.
 PREFECT_CONSTRAINTS = BENCH_DIR / "prefect-constraints.txt"
 
-WORKLOADS = ("import", "hello", "sequential", "map")
+WORKLOADS = ("import", "hello", "sequential", "durability", "map")
 DEFAULT_SIZES = (1000, 10_000, 100_000)
 RECORDS_SIZE = 10_000
 RESULT_MARKER = "BENCH-RESULT "
@@ -62,6 +62,7 @@ BUDGETS = {
     "import": ("<=", 0.15),
     "hello": ("<=", 0.5),
     "per_task_us": ("<=", 50.0),
+    "durability_p99_us": ("<=", 5000.0),
     "map_wall_10000": ("<=", 2.0),
     "map_rss_10000": ("<=", 200.0),
 }
@@ -614,6 +615,25 @@ class Bench:
         other_cpu.cells[side.name] = cell(run, lambda r: r.get("other_threads_cpu_us"))
         self.cleanup(Path(run.log_dir) / "home")
 
+    def run_durability(self, side: Side) -> None:
+        """From a task's return to the commit of its completion (Sluice only): tasks
+        returning at once, and tasks sleeping 1 ms (waiting on I/O)."""
+        n = self.opts.seq_n
+        for sleep_ms, kind in ((0, "trivial tasks"), (1, "1 ms tasks")):
+            rows = [
+                (f"durability_p50_{sleep_ms}", "p50_us", None),
+                (f"durability_p99_{sleep_ms}", "p99_us", BUDGETS["durability_p99_us"]),
+            ]
+            run = None
+            if side.name == "sluice":
+                run = self.child(side, "durability", f"durability-{sleep_ms}ms", [n, sleep_ms])
+            for key, field_name, budget in rows:
+                label = f"durability window {field_name[:3]}, {n:,} {kind}"
+                row = self.row(key, label, "us", budget)
+                row.cells[side.name] = "n/a" if run is None else cell(run, result_field(field_name))
+            if run is not None:
+                self.cleanup(Path(run.log_dir) / "home")
+
     def run_map(self, side: Side, n: int) -> None:
         """``task.map`` over N items: wall time, peak RSS, and (once) stored records."""
         run = self.child(side, "map", f"map-{n}", [n])
@@ -683,6 +703,11 @@ class Bench:
                 if not side.enabled:
                     row.cells.setdefault(side.name, "skipped")
         return list(self.rows.values())
+
+
+def result_field(name: str) -> Callable[[ChildRun], Cell]:
+    """A cell getter reading one field of a workload's result line."""
+    return lambda run: run.get(name)
 
 
 def tree_peak_mb(run: ChildRun) -> Cell:

@@ -209,8 +209,10 @@ def test_flush_gives_up_naming_the_url_when_the_server_never_comes_back(
         backend.flush()
     # It waited out the retry timeout, and then gave up rather than hanging.
     assert 1.0 <= time.monotonic() - started < 60.0
-    assert "api_retry_timeout" in str(excinfo.value)
-    with pytest.raises(StoreError, match=r"1 records could not be written"):
+    message = str(excinfo.value)
+    assert "SLUICE_API_RETRY_TIMEOUT" in message
+    assert "Not delivered yet" in message and "1 flow." in message
+    with pytest.raises(StoreError, match=r"not written, and lost: 1 flow\b"):
         backend.close()
 
 
@@ -253,4 +255,115 @@ def test_api_key_is_sent_and_a_wrong_one_is_a_configuration_error(tmp_path: Path
     finally:
         good.close()
         bad.close()
+        server.stop()
+
+
+CLIENT_FLOW = """
+import os, sys, time
+from pathlib import Path
+from sluice import flow, get_run_logger, task
+
+COUNTER = Path(os.environ["COUNTER_FILE"])
+
+@task
+def step(i: int) -> int:
+    get_run_logger().info("step %d", i)
+    time.sleep(0.01)
+    with COUNTER.open("a") as fh:
+        fh.write(f"{i}\\n")
+    return i
+
+@flow(name="pending-at-the-end")
+def pending(n: int) -> int:
+    return sum(step(i) for i in range(n))
+
+if __name__ == "__main__":
+    from sluice.errors import StoreError
+    try:
+        pending(int(sys.argv[1]))
+    except StoreError as exc:
+        print(f"flow call raised: {exc}", file=sys.stderr, flush=True)
+    # The test brings the server back, then lets this process exit.
+    while not Path(os.environ["GO_FILE"]).exists():
+        time.sleep(0.01)
+"""
+
+
+@pytest.mark.timeout(180)
+def test_an_outage_past_the_retry_timeout_says_what_is_pending_and_delivery_goes_on(
+    tmp_path: Path,
+) -> None:
+    # The flow's end falls in a server outage longer than the retry timeout: the
+    # flow call raises, saying what is still pending and that delivery goes on;
+    # the server comes back, the exit handler delivers it all and says so.
+    import os
+    import subprocess
+    import sys
+
+    server = ServerProcess(tmp_path / "server-home")
+    server.start()
+    script, counter = tmp_path / "pending_flow.py", tmp_path / "counter.txt"
+    script.write_text(CLIENT_FLOW)
+    stderr_path = tmp_path / "flow-stderr.txt"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
+    env.update(
+        SLUICE_HOME=str(tmp_path / "client-home"),
+        SLUICE_API_URL=server.url,
+        SLUICE_API_RETRY_TIMEOUT="1",  # the older name of store.retry_timeout
+        SLUICE_LOGGING_TASK_STATE_LINES="false",
+        COUNTER_FILE=str(counter),
+        GO_FILE=str(tmp_path / "go"),
+    )
+
+    def waiting_for(what: str, condition: object, proc: subprocess.Popen[bytes]) -> None:
+        deadline = time.monotonic() + 60
+        while not condition():  # type: ignore[operator]
+            assert proc.poll() is None, stderr_path.read_text()
+            assert time.monotonic() < deadline, f"never: {what}"
+            time.sleep(0.01)
+
+    n = 100
+    proc: subprocess.Popen[bytes] | None = None
+    try:
+        with stderr_path.open("wb") as err:
+            proc = subprocess.Popen(
+                [sys.executable, str(script), str(n)],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+            )
+        waiting_for(
+            "30 steps", lambda: counter.exists() and len(counter.read_text().split()) >= 30, proc
+        )
+        server.kill()
+        waiting_for(
+            "the pending error", lambda: "Not delivered yet" in stderr_path.read_text(), proc
+        )
+        server.start()
+        (tmp_path / "go").touch()
+        assert proc.wait(timeout=60) == 0
+        output = stderr_path.read_text()
+        error = next(line for line in output.splitlines() if "Not delivered yet" in line)
+        assert error.startswith("flow call raised: ")
+        assert f"to the Sluice server at {server.url}: 1 flow run, " in error
+        assert "delivery goes on in the background, and when this process exits" in error
+        assert "could not be delivered" not in output and "lost" not in output
+        assert output.strip().splitlines()[-1].startswith("sluice: the records reported pending (")
+        assert output.strip().endswith(f"have been delivered to {server.url}")
+
+        store = store_of(server)
+        try:
+            (run,) = store.list_flow_runs(FlowRunFilter(flow_name="pending-at-the-end"))
+            assert run.state_type is StateType.COMPLETED
+            tasks = store.read_task_runs(run.id)
+            assert sorted(t.call_index for t in tasks) == list(range(n))
+            assert all(t.state_type is StateType.COMPLETED for t in tasks)
+            steps = [r.message for r in store.read_logs(run.id) if r.message.startswith("step ")]
+            assert len(steps) == n
+        finally:
+            store.close()
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
         server.stop()

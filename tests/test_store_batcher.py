@@ -5,13 +5,14 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from sluice.backend.batcher import WriteBatch, WriteBehindBatcher
 from sluice.backend.local import LocalBackend
+from sluice.backend.outage import OutageRules
 from sluice.errors import StoreError
 from sluice.schemas import LogRecord, StateRecord, TaskRunRecord, new_id
 from sluice.settings import Settings, StoreSettings
@@ -20,20 +21,38 @@ from sluice.states import Completed, Pending, Running
 # -- the batcher on its own (a sink that keeps what it is given) ------------------------
 
 
+class Outage(Exception):
+    """What a sink raises while its store is away (the batcher is told it is transient)."""
+
+
+def is_outage(exc: BaseException) -> bool:
+    return isinstance(exc, Outage)
+
+
 class ListSink:
-    """Keeps every batch; fails while ``failing`` is set; can be slowed down."""
+    """Keeps every batch; fails while ``failing`` is set (``away``: with an Outage);
+    can be slowed down."""
 
     def __init__(self, delay: float = 0.0) -> None:
         self.batches: list[WriteBatch] = []
         self.failing = threading.Event()
+        self.away = threading.Event()
         self.delay = delay
+        #: when each batch was written
+        self.written_at: list[float] = []
+        #: batches handed to the sink so far (written or not)
+        self.calls = 0
 
     def __call__(self, batch: WriteBatch) -> None:
+        self.calls += 1
         if self.delay:
             time.sleep(self.delay)
+        if self.away.is_set():
+            raise Outage("the database went away")
         if self.failing.is_set():
             raise RuntimeError("disk on fire")
         self.batches.append(batch)
+        self.written_at.append(time.monotonic())
 
     def appended(self, kind: int) -> list[object]:
         return [p for b in self.batches for p in b.appended.get(kind, [])]
@@ -146,7 +165,7 @@ def test_close_reports_records_it_could_not_write(sink: ListSink) -> None:
     batcher = WriteBehindBatcher(sink, batch_size=10, flush_interval=0.01)
     sink.failing.set()
     batcher.put_many((2, None, i) for i in range(7))
-    with pytest.raises(StoreError, match="7 records could not be written"):
+    with pytest.raises(StoreError, match="not written, and lost: 7 records"):
         batcher.close()
 
 
@@ -165,6 +184,163 @@ def test_a_long_outage_pushes_back_on_producers(sink: ListSink) -> None:
     # Whatever was accepted before the error was written once the sink healed.
     assert sink.appended(2) == list(range(len(sink.appended(2))))
     assert len(sink.appended(2)) > 100
+
+
+def _wait_until(condition: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.002)
+
+
+def test_an_idle_writer_commits_at_once(sink: ListSink) -> None:
+    # Group commit: no waiting for an interval or a full batch (both far away here).
+    batcher = WriteBehindBatcher(sink, batch_size=10_000, flush_interval=60)
+    try:
+        for i in range(3):
+            put_at = time.monotonic()
+            batcher.put((2, None, i))
+            _wait_until(lambda i=i: len(sink.appended(2)) == i + 1, "never written")
+            assert sink.written_at[-1] - put_at < 5.0
+    finally:
+        batcher.close()
+
+
+def test_batches_form_while_a_write_is_in_progress(sink: ListSink) -> None:
+    sink.delay = 0.2
+    batcher = WriteBehindBatcher(sink, batch_size=10_000, flush_interval=60)
+    try:
+        batcher.put((2, None, "first"))
+        _wait_until(lambda: sink.calls == 1, "the writer never started")
+        # While the first batch is being written, everything else piles up ...
+        batcher.put_many((2, None, i) for i in range(500))
+        batcher.flush()
+        # ... and goes in the next transaction, not one transaction per item.
+        assert [b.size for b in sink.batches] == [1, 500]
+    finally:
+        batcher.close()
+
+
+def test_settle_waits_for_a_lagging_writer_once_per_batch(sink: ListSink) -> None:
+    sink.delay = 0.1
+    batcher = WriteBehindBatcher(sink)
+    try:
+        batcher.put((2, None, "x"))
+        _wait_until(lambda: sink.calls == 1, "the writer never started")
+        time.sleep(0.002)  # longer than SETTLE_AFTER: the writer lags
+        started = time.monotonic()
+        batcher.settle()  # gives the writer the interpreter lock for a while
+        assert time.monotonic() - started >= 0.004
+        started = time.monotonic()
+        batcher.settle()  # once per batch: the next call does not wait again
+        assert time.monotonic() - started < 0.004
+        batcher.flush()
+        started = time.monotonic()
+        batcher.settle()  # nothing owed: a flag check
+        assert time.monotonic() - started < 0.004
+    finally:
+        batcher.close()
+
+
+class ListFallback:
+    """Keeps batches in memory (the spool's role); ``failing``: cannot keep any."""
+
+    def __init__(self, sink: ListSink) -> None:
+        self.sink = sink
+        self.kept: list[WriteBatch] = []
+        self.failing = False
+        self.restored = 0
+
+    def keep(self, batch: WriteBatch, cause: BaseException | None) -> None:
+        if self.failing:
+            raise OSError(28, "No space left on device")
+        assert isinstance(cause, Outage)
+        self.kept.append(batch)
+
+    def restore(self) -> None:
+        for batch in self.kept:
+            self.sink(batch)
+        self.restored += len(self.kept)
+        self.kept = []
+
+    def describe(self) -> str:
+        return f"{len(self.kept)} batches in memory" if self.kept else ""
+
+
+def _patient(sink: ListSink, fallback: ListFallback | None, retry_timeout: float):
+    return WriteBehindBatcher(
+        sink,
+        outage=is_outage,
+        retry_timeout=retry_timeout,
+        fallback=fallback,
+        describe=lambda counts: f"{sum(counts.values())} records",
+    )
+
+
+def test_an_outage_shorter_than_the_retry_timeout_is_waited_out(sink: ListSink) -> None:
+    batcher = _patient(sink, None, retry_timeout=30)
+    try:
+        sink.away.set()
+        batcher.put_many((2, None, i) for i in range(20))
+        healer = threading.Timer(0.5, sink.away.clear)
+        healer.start()
+        started = time.monotonic()
+        batcher.flush()  # no error: it waits for the store to come back
+        assert time.monotonic() - started >= 0.4
+        assert sink.appended(2) == list(range(20))
+    finally:
+        batcher.close()
+
+
+def test_without_a_fallback_flush_names_what_is_pending_and_close_delivers_it(
+    sink: ListSink,
+) -> None:
+    batcher = _patient(sink, None, retry_timeout=0.3)
+    sink.away.set()
+    batcher.put_many((2, None, i) for i in range(20))
+    with pytest.raises(StoreError, match="not written yet: 20 records") as excinfo:
+        batcher.flush()
+    assert isinstance(excinfo.value.__cause__, Outage)
+    sink.away.clear()
+    batcher.close()  # still retrying: everything arrives
+    assert sink.appended(2) == list(range(20))
+
+
+def test_a_longer_outage_goes_to_the_fallback_and_back_in_order(sink: ListSink) -> None:
+    fallback = ListFallback(sink)
+    batcher = _patient(sink, fallback, retry_timeout=0.2)
+    try:
+        sink.away.set()
+        batcher.put_many((2, None, i) for i in range(10))
+        batcher.flush()  # kept aside after the retry timeout: no error
+        assert [p for b in fallback.kept for p in b.appended[2]] == list(range(10))
+        batcher.put_many((2, None, i) for i in range(10, 20))
+        batcher.flush()  # the store still fails: these are kept aside too, after the others
+        assert [p for b in fallback.kept for p in b.appended[2]] == list(range(20))
+        assert sink.batches == []
+        sink.away.clear()
+        batcher.put_many((2, None, i) for i in range(20, 30))
+        batcher.flush()
+        # What was kept reached the store first, then the new records.
+        assert sink.appended(2) == list(range(30))
+        assert fallback.kept == []
+    finally:
+        batcher.close()
+
+
+def test_when_the_fallback_fails_too_close_says_what_is_lost(sink: ListSink) -> None:
+    fallback = ListFallback(sink)
+    fallback.failing = True
+    batcher = _patient(sink, fallback, retry_timeout=0.1)
+    sink.away.set()
+    batcher.put_many((2, None, i) for i in range(7))
+    with pytest.raises(StoreError, match="nor kept aside") as flushed:
+        batcher.flush()
+    assert "No space left on device" in str(flushed.value)
+    with pytest.raises(StoreError, match="Not written, and lost: 7 records") as closed:
+        batcher.close()
+    assert "the database went away" in str(closed.value)
+    assert "No space left on device" in str(closed.value)
 
 
 def test_put_after_close_raises(sink: ListSink) -> None:
@@ -228,3 +404,43 @@ def test_locked_database_fails_flush_then_everything_lands(tmp_path: Path) -> No
     finally:
         holder.close()
         backend.close()
+
+
+# -- the outage rules on their own (pure: the time is passed in) ---------------------------
+
+
+def test_an_outage_is_waited_out_for_the_retry_timeout_then_kept_aside() -> None:
+    rules = OutageRules(retry_timeout=10.0, has_fallback=True)
+    rules.failed(100.0, transient=True, stopping=False)
+    rules.failed(105.0, transient=True, stopping=False)
+    assert rules.since == 100.0 and rules.seconds(105.0) == 5.0
+    assert not rules.keep_aside(109.9, transient=True, stopping=False)
+    assert rules.keep_aside(110.0, transient=True, stopping=False)
+    assert not rules.flush_gives_up(1000.0, transient=True)  # the fallback answers it
+    rules.recovered()
+    assert rules.seconds(200.0) == 0.0
+
+
+def test_without_a_fallback_flushes_give_up_and_close_waits_the_retry_timeout_again() -> None:
+    rules = OutageRules(retry_timeout=10.0, has_fallback=False)
+    rules.failed(0.0, transient=True, stopping=False)
+    assert not rules.keep_aside(50.0, transient=True, stopping=False)
+    assert not rules.flush_gives_up(9.0, transient=True)
+    assert rules.flush_gives_up(10.0, transient=True)
+    for now in (60.0, 61.0, 62.0):
+        rules.failed(now, transient=True, stopping=True)
+    assert not rules.give_up_at_close(69.0, stop_started=60.0, transient=True, keep_failed=False)
+    assert rules.give_up_at_close(70.0, stop_started=60.0, transient=True, keep_failed=False)
+
+
+def test_other_failures_surface_at_once_and_at_close_are_kept_aside_not_dropped() -> None:
+    rules = OutageRules(retry_timeout=10.0, has_fallback=True)
+    assert rules.flush_gives_up(0.0, transient=False)
+    rules.failed(0.0, transient=False, stopping=True)
+    rules.failed(0.1, transient=False, stopping=True)
+    assert not rules.keep_aside(0.1, transient=False, stopping=True)
+    assert not rules.give_up_at_close(0.1, 0.0, transient=False, keep_failed=False)
+    rules.failed(0.2, transient=False, stopping=True)
+    assert rules.keep_aside(0.2, transient=False, stopping=True)
+    # Kept aside failed too: nothing better can happen, the writer stops.
+    assert rules.give_up_at_close(0.2, 0.0, transient=True, keep_failed=True)

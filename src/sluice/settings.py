@@ -12,7 +12,7 @@ import dataclasses
 import os
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,12 +36,17 @@ class LoggingSettings:
 
 @dataclass(frozen=True)
 class StoreSettings:
-    #: records buffered before the writer flushes without waiting
+    #: client mode: records buffered before they are sent without waiting
     batch_size: int = 2000
-    #: longest a record waits in the buffer, in seconds
+    #: client mode: longest a record waits before it is sent, in seconds (the
+    #: embedded writer commits as soon as it is idle)
     flush_interval: float = 0.5
     #: total time a write keeps retrying while SQLite reports "database is locked"
     lock_timeout: float = 60.0
+    #: seconds the writer waits out an outage (database or server unreachable, disk
+    #: full) before embedded mode keeps the records in a spool file and client mode
+    #: reports them pending (``SLUICE_API_RETRY_TIMEOUT`` is the older name)
+    retry_timeout: float = 120.0
 
 
 @dataclass(frozen=True)
@@ -86,8 +91,6 @@ class Settings:
     api_url: str = ""
     #: sent as ``Authorization: Bearer <key>`` to the server (and required by it when set)
     api_key: str = ""
-    #: seconds the HTTP client keeps retrying delivery while the server is unreachable
-    api_retry_timeout: float = 120.0
     #: seconds between a running flow's heartbeats
     heartbeat_interval: float = 10.0
     #: a Running flow run whose heartbeat is older than this is marked Crashed
@@ -97,6 +100,13 @@ class Settings:
     results: ResultSettings = field(default_factory=ResultSettings)
     scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
     server: ServerSettings = field(default_factory=ServerSettings)
+    #: the older name of ``store.retry_timeout``, still accepted (it wins when given here)
+    api_retry_timeout: InitVar[float | None] = None
+
+    def __post_init__(self, api_retry_timeout: float | None) -> None:
+        if api_retry_timeout is not None:
+            store = dataclasses.replace(self.store, retry_timeout=float(api_retry_timeout))
+            object.__setattr__(self, "store", store)
 
     @property
     def resolved_database_url(self) -> str:
@@ -108,6 +118,16 @@ class Settings:
         return self.home / "config.toml"
 
 
+def _older_retry_timeout(self: Settings) -> float:
+    """The older name of ``store.retry_timeout`` (read here, and given to ``Settings()``)."""
+    return self.store.retry_timeout
+
+
+# Set after the class is built: the dataclass takes ``api_retry_timeout`` as an
+# init-only argument, and reading the attribute keeps working too.
+Settings.api_retry_timeout = property(_older_retry_timeout)  # type: ignore[attr-defined]
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Build settings from defaults, the config file and the environment.
 
@@ -117,7 +137,32 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if environ is None else environ
     home = Path(env.get("SLUICE_HOME") or (Path.home() / ".sluice")).expanduser()
     file_values = _read_config_file(home / "config.toml")
+    file_values, env = _renamed_settings(file_values, env)
     return _build(Settings, file_values, env, prefix="SLUICE_", overrides={"home": home})
+
+
+#: settings renamed, old name -> (new table, new key): the old name is read when
+#: the new one is not given (environment ``SLUICE_<OLD>``, or a top-level key in the file)
+RENAMED = {"api_retry_timeout": ("store", "retry_timeout")}
+
+
+def _renamed_settings(
+    file_values: dict[str, Any], env: Mapping[str, str]
+) -> tuple[dict[str, Any], Mapping[str, str]]:
+    """The config file's values and the environment with old setting names read as new."""
+    file_values = dict(file_values)
+    renamed_env: dict[str, str] | None = None
+    for old, (table, key) in RENAMED.items():
+        old_env, new_env = f"SLUICE_{old.upper()}", f"SLUICE_{table.upper()}_{key.upper()}"
+        if old_env in env and new_env not in env:
+            renamed_env = renamed_env if renamed_env is not None else dict(env)
+            renamed_env[new_env] = env[old_env]
+        if old in file_values:
+            value = file_values.pop(old)
+            section = dict(file_values.get(table) or {})
+            section.setdefault(key, value)
+            file_values[table] = section
+    return file_values, (renamed_env if renamed_env is not None else env)
 
 
 def _read_config_file(path: Path) -> dict[str, Any]:

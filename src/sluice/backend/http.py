@@ -3,11 +3,18 @@
 Writes take a copy of the record on the caller's thread and go through a
 :class:`~sluice.backend.batcher.WriteBehindBatcher`, with the same coalescing
 as the embedded store; the writer thread posts each batch to ``/api/ingest``.
+Unlike the embedded writer it does not commit as soon as it is idle: a batch
+is an HTTP request and a server transaction, so batches form over
+``store.flush_interval`` (or ``store.batch_size`` records), and flushes (a
+flow run's start and end, reads) send at once.
+
 While the server is down or restarting the writer keeps the batch and retries
-it with backoff (capped at 2 s), so no record is lost; :meth:`HttpBackend.flush`
-waits for delivery up to ``settings.api_retry_timeout`` seconds. Reads flush
-first, so a process reads its own writes, and retry briefly while the server
-is unreachable.
+it with backoff, so no record is lost; :meth:`HttpBackend.flush` waits up to
+``settings.store.retry_timeout`` seconds (``SLUICE_API_RETRY_TIMEOUT`` is the
+older name), then raises, naming what is still pending, while delivery goes
+on in the background and again when the process exits; once those records
+arrive, a line says so. Reads flush first, so a process reads its own
+writes, and retry briefly while the server is unreachable.
 
 Re-sending is harmless. Run rows are upserts; after a failure the writer
 skips the parts of a batch the server acknowledged, and sends the rest
@@ -22,14 +29,13 @@ import copy
 import dataclasses
 import datetime as _dt
 import sys
-import time
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
 
 from sluice.backend import wire
 from sluice.backend.attempts import HeldAttempts
-from sluice.backend.batcher import WriteBatch, WriteBehindBatcher
+from sluice.backend.batcher import WriteBatch, WriteBehindBatcher, counts_in_words
 from sluice.backend.http_deployments import HttpDeploymentsMixin
 from sluice.backend.transport import (
     READ_RETRY_TIMEOUT,
@@ -55,6 +61,7 @@ from sluice.store.rows import task_run_snapshot
 MAX_PENDING = 50_000
 #: flow runs the server returns per request at most
 MAX_PAGE = 1000
+_KIND_NAMES = ("flows", "flow runs", "task runs", "states", "log lines", "heartbeats")
 
 
 class HttpBackend(HttpDeploymentsMixin):
@@ -76,11 +83,13 @@ class HttpBackend(HttpDeploymentsMixin):
             raise ConfigurationError(
                 f"SLUICE_API_URL must be an http:// or https:// URL, not {url!r}"
             )
-        self._retry_timeout = self.settings.api_retry_timeout
+        self._retry_timeout = self.settings.store.retry_timeout
         self._transport = Transport(url, self.settings.api_key)
         self.url = self._transport.url
         #: the batch being retried and its appended items already delivered (kind -> count)
         self._partial: tuple[WriteBatch, dict[int, int]] | None = None
+        #: records a flush reported pending (not delivered in time), until they arrive
+        self._reported_pending: str | None = None
         self._batcher = WriteBehindBatcher(
             self._send_batch,
             batch_size=self.settings.store.batch_size,
@@ -88,6 +97,10 @@ class HttpBackend(HttpDeploymentsMixin):
             max_pending=MAX_PENDING,
             stall_timeout=self._retry_timeout,
             name="sluice-http-writer",
+            group_commit=False,
+            outage=lambda exc: isinstance(exc, ServerUnavailableError),
+            retry_timeout=self._retry_timeout,
+            describe=lambda counts: counts_in_words(counts, _KIND_NAMES),
         )
         self._put = self._batcher.put
         #: attempts this process holds: every ingest body is fenced with them
@@ -132,51 +145,62 @@ class HttpBackend(HttpDeploymentsMixin):
 
     def flush(self) -> None:
         """Deliver every write made so far, waiting (with retries) while the server is
-        unreachable, for up to ``settings.api_retry_timeout`` seconds.
+        unreachable, for up to ``settings.store.retry_timeout`` seconds.
 
         Raises:
-            StoreError: not delivered in time, or refused by the server (the records
-                are kept and retried; a later flush succeeds once the cause is gone).
+            StoreError: not delivered in time (the message says what is pending;
+                delivery goes on in the background and at exit), or refused by the
+                server (the records are kept and retried; a later flush succeeds
+                once the cause is gone).
             ConfigurationError: the server refused the API key.
         """
-        deadline = time.monotonic() + self._retry_timeout
-        while True:
-            try:
-                self._batcher.flush()
-                return
-            except StoreError as exc:
-                cause = exc.__cause__
-                if isinstance(cause, ConfigurationError):
-                    raise cause from exc
-                if not isinstance(cause, ServerUnavailableError):
-                    raise
-                if time.monotonic() >= deadline:
-                    raise StoreError(
-                        f"Records could not be delivered to the Sluice server at {self.url} "
-                        f"within {self._retry_timeout:g} s (api_retry_timeout); "
-                        f"last error: {cause}"
-                    ) from cause
-                # The writer retries the batch with its own backoff; wait for
-                # its next attempt instead of spinning.
-                time.sleep(0.05)
+        try:
+            self._batcher.flush()
+        except StoreError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, ConfigurationError):
+                raise cause from exc
+            if not isinstance(cause, ServerUnavailableError):
+                raise
+            raise self._pending_error(cause) from cause
+        self._say_delivered()
+
+    def _pending_error(self, cause: ServerUnavailableError) -> StoreError:
+        pending = self._batcher.pending_text()
+        self._reported_pending = pending
+        timeout = self._retry_timeout
+        return StoreError(
+            f"Not delivered yet to the Sluice server at {self.url}: {pending}. It has been "
+            f"unreachable for {self._batcher.outage_seconds:.0f} s (retry timeout "
+            f"{timeout:g} s, store.retry_timeout or SLUICE_API_RETRY_TIMEOUT); last error: "
+            f"{cause}. They are kept: delivery goes on in the background, and when this "
+            f"process exits for up to {timeout:g} s more"
+        )
+
+    def _say_delivered(self) -> None:
+        if self._reported_pending is not None:
+            print(
+                f"sluice: the records reported pending ({self._reported_pending}) "
+                f"have been delivered to {self.url}",
+                file=sys.stderr,
+            )
+            self._reported_pending = None
 
     def close(self) -> None:
-        """Deliver what is buffered (see :meth:`flush`), stop the writer, close connections.
+        """Deliver what is buffered, stop the writer, close connections. While the
+        server is unreachable, delivery is retried for up to
+        ``settings.store.retry_timeout`` seconds from here.
 
         Raises:
-            StoreError: some records could not be delivered (their count and the cause).
+            StoreError: some records could not be delivered (what, and the cause).
         """
         if self.closed:
             return
         try:
-            self.flush()
-        except StoreError:
-            pass  # the batcher's close below says how many records are lost
+            self._batcher.close()
+            self._say_delivered()
         finally:
-            try:
-                self._batcher.close()
-            finally:
-                self._transport.close()
+            self._transport.close()
 
     def _send_batch(self, batch: WriteBatch) -> None:
         """The batcher's sink: post the batch as one or more ingest requests.

@@ -1,9 +1,14 @@
 """LocalBackend: the embedded store (SQLite or PostgreSQL) behind the Backend protocol.
 
 Writes take a snapshot of the record on the caller's thread and go through a
-:class:`~sluice.backend.batcher.WriteBehindBatcher`; each batch becomes one
-database transaction. Reads flush first, so a process always reads its own
-writes.
+:class:`~sluice.backend.batcher.WriteBehindBatcher`, which commits as soon as
+it is idle (group commit); each batch becomes one database transaction.
+Reads flush first, so a process always reads its own writes.
+
+While the database is away (unreachable, its disk full) the writer retries
+for ``store.retry_timeout`` seconds, then keeps records in a spool file
+(:mod:`sluice.backend.spool`) that is written back when the database answers,
+or by the next process that opens the store: here, in the constructor.
 
 On SQLite, opening the store and writing use the standard library's sqlite3
 alone (:class:`~sluice.store.sqlite_native.SqliteStore`): a process that only
@@ -15,13 +20,16 @@ PostgreSQL uses SQLAlchemy for everything.
 from __future__ import annotations
 
 import datetime as _dt
+import re
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, TypeVar, cast
 
 from sluice.backend.attempts import HeldAttempts
-from sluice.backend.batcher import WriteBatch, WriteBehindBatcher
+from sluice.backend.batcher import WriteBatch, WriteBehindBatcher, counts_in_words
 from sluice.backend.local_deployments import LocalDeploymentsMixin
+from sluice.backend.spool import Spool, replay_spools, spool_dir
 from sluice.schemas import (
     FlowRecord,
     FlowRunFilter,
@@ -32,7 +40,7 @@ from sluice.schemas import (
 )
 from sluice.settings import Settings, load_settings
 from sluice.store.fencing import FENCES, fence_row
-from sluice.store.retry import driver_error, retry_when_busy, store_error
+from sluice.store.retry import driver_error, is_unavailable, retry_when_busy, store_error
 from sluice.store.rows import (
     RowBatch,
     flow_row,
@@ -58,6 +66,7 @@ T = TypeVar("T")
 # Batcher item kinds. Runs and heartbeats are keyed by id (coalesced: the
 # latest snapshot wins); flows, states and logs are appended.
 _FLOW, _FLOW_RUN, _TASK_RUN, _STATE, _LOG, _HEARTBEAT = range(6)
+_KIND_NAMES = ("flows", "flow runs", "task runs", "states", "log lines", "heartbeats")
 #: producers ahead of the writer by this many records wait (back-pressure)
 MAX_PENDING = 50_000
 
@@ -69,6 +78,9 @@ class LocalBackend(LocalDeploymentsMixin):
 
     The database is opened (created or upgraded if needed) in the constructor,
     so a corrupt or unreachable database raises here.
+
+    Records a process kept in a spool file while this database was away are
+    written to it here (see :mod:`sluice.backend.spool`).
 
     Raises:
         StoreCorruptError: the file is not a usable Sluice store (names the path).
@@ -84,7 +96,9 @@ class LocalBackend(LocalDeploymentsMixin):
         path = sqlite_file(self.url)
         self._sqlite: SqliteStore | None = None
         if path is not None:
-            self._sqlite = SqliteStore(path, lock_timeout=self._lock_timeout)
+            self._sqlite = SqliteStore(
+                path, lock_timeout=self._lock_timeout, background_checkpoints=True
+            )
             self._label = self._sqlite.label
             self._sink: Callable[[WriteBatch], None] = self._write_sqlite
         else:
@@ -94,16 +108,28 @@ class LocalBackend(LocalDeploymentsMixin):
             self._engine = open_store(self.url, lock_timeout=self._lock_timeout)
             self._label = database_label(self.url)
             self._sink = self._write_with_sqlalchemy
+        spools = spool_dir(self.settings.home, self._label)
+        replay_spools(spools, self._label, self._write_resent, is_unavailable)
+        self._spool = Spool(
+            spools, self._label, lambda batch: self._fenced_rows(batch)[0], self._write_resent
+        )
         self._batcher = WriteBehindBatcher(
             self._sink,
             batch_size=self.settings.store.batch_size,
             flush_interval=self.settings.store.flush_interval,
             max_pending=MAX_PENDING,
-            stall_timeout=self._lock_timeout,
+            # While the database is away, producers may wait until the writer
+            # keeps records in the spool (after retry_timeout), not fail first.
+            stall_timeout=self._lock_timeout + self.settings.store.retry_timeout,
+            outage=is_unavailable,
+            retry_timeout=self.settings.store.retry_timeout,
+            fallback=self._spool,
+            describe=lambda counts: counts_in_words(counts, _KIND_NAMES),
         )
         self._put = self._batcher.put
         #: attempts this process holds: every batch is fenced with them
         self.attempts = HeldAttempts()
+        self._settle = self._batcher.settle
 
     def __repr__(self) -> str:
         return f"LocalBackend({self._label!r})"
@@ -143,12 +169,15 @@ class LocalBackend(LocalDeploymentsMixin):
         self._put((_FLOW_RUN, run.id, flow_run_row(run)))
         if state is not None:
             self._put((_STATE, None, state_snapshot(state)))
+            self._settle()
 
     def write_task_run(self, run: TaskRunRecord, state: StateRecord | None = None) -> None:
         """Create or update a task run row and append ``state`` to its history."""
         self._put((_TASK_RUN, run.id, task_run_snapshot(run)))
         if state is not None:
             self._put((_STATE, None, state_snapshot(state)))
+            # A state change is where a lagging writer gets its turn (see settle).
+            self._settle()
 
     def write_logs(self, logs: Sequence[LogRecord]) -> None:
         """Append log lines."""
@@ -159,22 +188,32 @@ class LocalBackend(LocalDeploymentsMixin):
         self._put((_HEARTBEAT, flow_run_id, at.timestamp()))
 
     def flush(self) -> None:
-        """Make every write made so far durable.
+        """Make every write made so far durable: committed, or, when the database
+        has been away for ``store.retry_timeout`` seconds, kept in the spool file.
 
         Raises:
-            StoreError: the writer could not write them (they are kept and retried).
+            StoreError: the writer could not write them (they are kept and
+                retried), or during an outage could not keep them in the spool either.
         """
         self._batcher.flush()
 
     def close(self) -> None:
         """Flush, stop the writer and close the database connections.
 
+        Records still kept in the spool file stay there (a message says where)
+        for the next process that opens the store.
+
         Raises:
-            StoreError: some records could not be written.
+            StoreError: some records could be neither written nor kept (what
+                was kept and what was lost).
         """
         try:
             self._batcher.close()
         finally:
+            kept = self._spool.describe()
+            if kept:
+                print(f"sluice: {kept}", file=sys.stderr)
+            self._spool.close()
             if self._sqlite is not None:
                 self._sqlite.close()
             with self._engine_lock:
@@ -207,7 +246,16 @@ class LocalBackend(LocalDeploymentsMixin):
         fences, sent_at = self.attempts.fences()
         if fences:
             groups.insert(0, (FENCES, fences))
-        superseded = self._sqlite.write_values(groups)
+        try:
+            superseded = self._sqlite.write_values(groups)
+        except UnicodeEncodeError:
+            # Text the database cannot hold (a lone surrogate, say from a file
+            # name decoded with surrogateescape) must not make the whole batch
+            # fail forever: it is stored with U+FFFD in its place.
+            fixed = [
+                (name, [tuple(map(_text_fixed, row)) for row in values]) for name, values in groups
+            ]
+            superseded = self._sqlite.write_values(fixed)
         self.attempts.settle(fences, superseded, sent_at)
 
     def _write_with_sqlalchemy(self, batch: WriteBatch) -> None:
@@ -215,27 +263,43 @@ class LocalBackend(LocalDeploymentsMixin):
         from sluice.store import writes
         from sluice.store.database import run_write
 
-        latest, appended = batch.latest, batch.appended
-        rows = RowBatch(
-            flows=appended.get(_FLOW, []),
-            flow_runs=list(latest.get(_FLOW_RUN, {}).values()),
-            task_runs=[task_run_row(s) for s in latest.get(_TASK_RUN, {}).values()],
-            states=[state_row(s) for s in appended.get(_STATE, ())],
-            logs=[log_row(s) for s in appended.get(_LOG, ())],
-            heartbeats=[
-                heartbeat_row(cast(str, run_id), at)
-                for run_id, at in latest.get(_HEARTBEAT, {}).items()
-            ],
-        )
-        fences, sent_at = self.attempts.fences()
-        rows.fences = [fence_row(run_id, attempt) for run_id, attempt in fences]
-        superseded = run_write(
-            self.engine,
-            lambda conn: writes.write_batch(conn, rows),
-            lock_timeout=self._lock_timeout,
-            label=self._label,
+        rows, fences, sent_at = self._fenced_rows(batch)
+        superseded = _with_text_fixed(
+            lambda rows: run_write(
+                self.engine,
+                lambda conn: writes.write_batch(conn, rows),
+                lock_timeout=self._lock_timeout,
+                label=self._label,
+            ),
+            rows,
         )
         self.attempts.settle(fences, superseded, sent_at)
+
+    def _fenced_rows(self, batch: WriteBatch) -> tuple[RowBatch, list[tuple[str, int]], float]:
+        """The rows of ``batch`` fenced with the attempts this process holds, those
+        attempts, and when they were read (a spooled batch keeps its fences, so a
+        replay hours later is fenced too)."""
+        rows = _rows_of(batch)
+        fences, sent_at = self.attempts.fences()
+        rows.fences = [fence_row(run_id, attempt) for run_id, attempt in fences]
+        return rows, fences, sent_at
+
+    def _write_resent(self, rows: RowBatch) -> None:
+        """Write rows that may be stored already (a spool file's batch), in one
+        transaction: runs upserted, states and log lines only where not held yet,
+        nothing of a run a later attempt took over."""
+        from sluice.store import dedup
+        from sluice.store.database import run_write
+
+        _with_text_fixed(
+            lambda rows: run_write(
+                self.engine,
+                lambda conn: dedup.write_resent(conn, rows),
+                lock_timeout=self._lock_timeout,
+                label=self._label,
+            ),
+            rows,
+        )
 
     # -- reads ---------------------------------------------------------------------
 
@@ -432,3 +496,52 @@ class LocalBackend(LocalDeploymentsMixin):
                 limit=limit,
             )
         )
+
+
+def _rows_of(batch: WriteBatch) -> RowBatch:
+    """The table rows of a writer batch (for SQLAlchemy, and the spool file)."""
+    latest, appended = batch.latest, batch.appended
+    return RowBatch(
+        flows=list(appended.get(_FLOW, [])),
+        flow_runs=list(latest.get(_FLOW_RUN, {}).values()),
+        task_runs=[task_run_row(s) for s in latest.get(_TASK_RUN, {}).values()],
+        states=[state_row(s) for s in appended.get(_STATE, ())],
+        logs=[log_row(s) for s in appended.get(_LOG, ())],
+        heartbeats=[
+            heartbeat_row(cast(str, run_id), at)
+            for run_id, at in latest.get(_HEARTBEAT, {}).items()
+        ],
+    )
+
+
+_LONE_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def _text_fixed(value: object) -> object:
+    """Text without lone surrogates (U+FFFD instead); other values as they are."""
+    return _LONE_SURROGATES.sub("\ufffd", value) if type(value) is str else value
+
+
+def _with_text_fixed(write: Callable[[RowBatch], T], rows: RowBatch) -> T:
+    """``write(rows)``; if the driver cannot encode some text (a lone surrogate),
+    again with that text fixed (see :func:`_text_fixed`)."""
+    try:
+        return write(rows)
+    except Exception as exc:
+        if not _encoding_error(exc):
+            raise
+        fixed = {
+            name: [{k: _text_fixed(v) for k, v in row.items()} for row in group]
+            for name, group in vars(rows).items()
+        }
+        return write(RowBatch(**fixed))
+
+
+def _encoding_error(exc: BaseException | None) -> bool:
+    for _ in range(8):
+        if exc is None:
+            return False
+        if isinstance(exc, UnicodeEncodeError):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False

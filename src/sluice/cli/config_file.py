@@ -24,7 +24,13 @@ from sluice.errors import ConfigurationError
 from sluice.settings import Settings
 
 #: Friendlier spellings accepted by ``config set/unset``.
-ALIASES = {"api.url": "api_url", "api.key": "api_key"}
+ALIASES = {
+    "api.url": "api_url",
+    "api.key": "api_key",
+    # renamed settings (see sluice.settings.RENAMED), by old key and old env name
+    "api_retry_timeout": "store.retry_timeout",
+    "sluice_api_retry_timeout": "store.retry_timeout",
+}
 #: Keys whose value is never printed in full.
 SECRET_KEYS = frozenset({"api_key"})
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")

@@ -387,9 +387,10 @@ class FlowRunDriver:
             running = self.write(Running(name="Resuming"))
         else:
             running = self.write(Running() if self.record.run_count == 1 else Retrying())
-        if self.resume is not None and self._attempts == 1 and self.record.deployment_id:
-            # A worker's run: others (a cancel, the UI) act on its stored state,
-            # so Running is stored now rather than with the writer's next batch.
+        if self._attempts == 1:
+            # The run's own record is committed before its first task starts:
+            # a crash from here on leaves a run to find (Crashed) and resume,
+            # and a worker's run is Running for whoever acts on it (a cancel).
             self.backend.flush()
         if self.flow.on_running:
             self._run_hooks(running)

@@ -16,6 +16,7 @@ the same code runs there unchanged.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -62,8 +63,32 @@ def open_engine(url: str, *, lock_timeout: float = 60.0) -> Engine:
         raise StoreError(f"Invalid database URL {url!r}: {exc}") from exc
     backend = parsed.get_backend_name()
     if backend == "postgresql":
+        _quiet_pipeline_teardown()
         return create_engine(parsed, pool_pre_ping=True)
     raise StoreError(f"Sluice's store runs on SQLite or PostgreSQL, not {backend} ({url})")
+
+
+class _PipelineTeardownFilter(logging.Filter):
+    """Drops psycopg's "error ignored terminating <psycopg.Pipeline [BAD]>" lines.
+
+    When the connection is lost inside a pipeline (the database went away in
+    the middle of a batch), psycopg logs the second error it meets while
+    leaving the pipeline, at WARNING on a logger nobody configured, so Python
+    prints it on stderr. The first error is raised and handled (the writer
+    retries the batch); the line only alarms the user.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("error ignored terminating")
+
+
+_PIPELINE_FILTER = _PipelineTeardownFilter()
+
+
+def _quiet_pipeline_teardown() -> None:
+    logger = logging.getLogger("psycopg")
+    if _PIPELINE_FILTER not in logger.filters:
+        logger.addFilter(_PIPELINE_FILTER)
 
 
 def sqlite_engine(path: Path, *, lock_timeout: float = 60.0) -> Engine:

@@ -34,6 +34,7 @@ from sluice.store.fencing import FENCES, fence_row, refusal_for, superseded_runs
 from sluice.store.retry import retry_when_busy, store_error
 from sluice.store.revision import HEAD_REVISION, refuse_unversioned
 from sluice.store.rows import Row, RowBatch
+from sluice.store.wal_checkpoint import WalCheckpointer
 
 T = TypeVar("T")
 
@@ -155,7 +156,12 @@ def connect(path: Path, *, lock_timeout: float) -> sqlite3.Connection:
     """A configured connection to ``path`` (the caller retries busy errors)."""
     bind_none_directly()
     conn = sqlite3.connect(
-        path, timeout=busy_wait(lock_timeout), isolation_level=None, check_same_thread=False
+        path,
+        timeout=busy_wait(lock_timeout),
+        isolation_level=None,
+        check_same_thread=False,
+        # The writer's statements: each group's single- and many-row forms.
+        cached_statements=256,
     )
     try:
         configure(conn)
@@ -189,17 +195,19 @@ def row_values(name: str, rows: Iterable[Row]) -> list[tuple[Any, ...]]:
 _MAX_PARAMETERS = 999
 
 
-def _many_rows_sql(sql: str, width: int) -> tuple[str, int] | None:
-    """``sql`` inserting as many rows per statement as the parameter limit allows.
+def _many_rows_sql(sql: str, width: int, rows: int | None = None) -> tuple[str, int] | None:
+    """``sql`` inserting ``rows`` rows per statement (default: as many as the
+    parameter limit allows).
 
     One statement for dozens of rows costs SQLite's VM and the sqlite3 module
-    one step instead of one per row (and holds the GIL fewer times). ``None``
-    for statements that are not a single-row ``INSERT ... VALUES`` (updates).
+    one step instead of one per row (and gives up the GIL once instead of once
+    per row). ``None`` for statements that are not a single-row ``INSERT ...
+    VALUES`` (updates), or when the limit allows fewer than two rows.
     """
     one_row = "(" + ", ".join("?" * width) + ")"
     head, found, tail = sql.partition(f"VALUES {one_row}")
-    rows = _MAX_PARAMETERS // width
-    if not found or rows < 2:
+    rows = rows or _MAX_PARAMETERS // width
+    if not found or rows < 2 or rows * width > _MAX_PARAMETERS:
         return None
     return f"{head}VALUES {', '.join([one_row] * rows)}{tail}", rows
 
@@ -211,20 +219,53 @@ _MANY_ROWS = {
     if (many := _many_rows_sql(sql, len(params))) is not None
 }
 
+#: (group name, rows) -> SQL inserting that many rows: powers of two below the
+#: full chunk, built when first needed (a handful per group, so the sqlite3
+#: statement cache keeps them all prepared)
+_FEW_ROWS: dict[tuple[str, int], str] = {}
+
+
+def _few_rows_sql(name: str, rows: int) -> str:
+    sql = _FEW_ROWS.get((name, rows))
+    if sql is None:
+        statement, params = sqlite_sql.WRITES[name]
+        many = _many_rows_sql(statement, len(params), rows)
+        assert many is not None
+        sql = _FEW_ROWS[(name, rows)] = many[0]
+    return sql
+
 
 def _execute_group(conn: sqlite3.Connection, name: str, values: Sequence[tuple[Any, ...]]) -> None:
-    """Insert one group's rows: full chunks through the many-rows statement, the rest one by one."""
+    """Insert one group's rows: full chunks through the many-rows statement, the
+    rest in runs of 2**k rows (at most one statement per power of two), a last
+    odd row alone.
+
+    Small batches are the common case since the writer commits as soon as it is
+    idle: a few dozen rows then take a few steps, not one step per row.
+    """
     many = _MANY_ROWS.get(name)
-    start = 0
-    if many is not None and len(values) >= many[1]:
-        sql, rows = many
-        start = len(values) - len(values) % rows
+    if many is None:
+        conn.executemany(_WRITES[name][0], values)
+        return
+    sql, rows = many
+    start = len(values) - len(values) % rows
+    if start:
         conn.executemany(
             sql,
             [tuple(chain.from_iterable(values[i : i + rows])) for i in range(0, start, rows)],
         )
-    if start < len(values):
-        conn.executemany(_WRITES[name][0], values[start:] if start else values)
+    left = len(values) - start
+    size = 1 << (left.bit_length() - 1) if left else 0
+    while size >= 2:
+        if left >= size:
+            conn.execute(
+                _few_rows_sql(name, size), tuple(chain.from_iterable(values[start : start + size]))
+            )
+            start += size
+            left -= size
+        size >>= 1
+    if left:
+        conn.execute(_WRITES[name][0], values[start])
 
 
 # -- fences -----------------------------------------------------------------------------
@@ -309,12 +350,18 @@ class SqliteStore:
     It holds a single connection. Writes come from one thread at a time (the
     batcher's writer); a lock makes any other use safe rather than fast.
 
+    With ``background_checkpoints``, commits never run a WAL checkpoint
+    themselves: a :class:`~sluice.store.wal_checkpoint.WalCheckpointer` does,
+    from its own thread (the embedded writer's commits stay short).
+
     Raises:
         StoreCorruptError: the file is not a (Sluice) database, naming its path.
         StoreError: the database cannot be opened, created or upgraded.
     """
 
-    def __init__(self, path: Path, *, lock_timeout: float = 60.0) -> None:
+    def __init__(
+        self, path: Path, *, lock_timeout: float = 60.0, background_checkpoints: bool = False
+    ) -> None:
         self.path = path
         #: what to call the database in messages
         self.label = str(path)
@@ -329,6 +376,10 @@ class SqliteStore:
         except BaseException:
             self._conn.close()
             raise
+        self._checkpointer: WalCheckpointer | None = None
+        if background_checkpoints:
+            self._checkpointer = WalCheckpointer(path)
+            self._conn.execute("PRAGMA wal_autocheckpoint=0")
 
     def __repr__(self) -> str:
         return f"SqliteStore({self.label!r})"
@@ -376,11 +427,21 @@ class SqliteStore:
             return superseded
 
         with self._lock:
-            return self._retrying(lambda: self._transaction(work))
+            superseded = self._retrying(lambda: self._transaction(work))
+            checkpointer = self._checkpointer
+            if checkpointer is not None:
+                checkpointer.committed(sum(len(values) for _, values in groups))
+                if checkpointer.failed:
+                    # Back to SQLite's own checkpoints (its default threshold).
+                    self._conn.execute("PRAGMA wal_autocheckpoint=1000")
+                    self._checkpointer = None
+        return superseded
 
     def close(self) -> None:
         """Close the connection (idempotent)."""
         with self._lock:
+            if self._checkpointer is not None:
+                self._checkpointer.close()
             self._conn.close()
 
     # -- schema ------------------------------------------------------------------------
