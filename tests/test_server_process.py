@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import datetime
 import os
 import signal
 import socket
@@ -23,8 +22,8 @@ from sluice.cli.server import is_loopback
 from sluice.schemas import FlowRunFilter
 from sluice.server.app import create_app
 from sluice.settings import load_settings
-from sluice.states import StateType, utcnow
-from tests.server_helpers import flow_run, ingest_batch, payload, task_run
+from sluice.states import StateType
+from tests.server_helpers import flow_run, heartbeat, ingest_batch, payload, task_run
 
 runner = CliRunner()
 
@@ -129,12 +128,14 @@ def test_database_upgrade(sluice_home: Path) -> None:
 
 
 def test_crash_detection_service_marks_lapsed_runs(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SLUICE_HEARTBEAT_TIMEOUT", "1")
-    run, write = flow_run(StateType.RUNNING, heartbeat=0)  # heartbeat long ago
+    monkeypatch.setenv("SLUICE_HEARTBEAT_TIMEOUT", "30")
+    run, write = flow_run(StateType.RUNNING)  # started long ago, never a heartbeat
     fresh, fresh_write = flow_run(StateType.RUNNING)
-    fresh_write.run.heartbeat = utcnow() + datetime.timedelta(hours=1)
+    # The store stamps a heartbeat with its own clock (now), whatever time it carries.
+    beat = heartbeat(fresh.id, 0)
     with TestClient(create_app(load_settings(), crash_interval=0.05)) as client:
-        client.post("/api/ingest", json=payload(ingest_batch(flow_runs=[write, fresh_write])))
+        body = ingest_batch(flow_runs=[write, fresh_write], heartbeats=[beat])
+        client.post("/api/ingest", json=payload(body))
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if client.get(f"/api/flow_runs/{run.id}").json()["state_type"] == "CRASHED":

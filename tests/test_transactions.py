@@ -5,7 +5,6 @@ rollback means for the run's record and a resume."""
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import signal
 import subprocess
 import sys
@@ -17,7 +16,7 @@ import pytest
 
 from sluice import flow, resume_flow_run, task
 from sluice.backend.factory import get_backend
-from sluice.states import StateType, utcnow
+from sluice.states import StateType
 from sluice.task_runners import ThreadPoolTaskRunner
 from sluice.transactions import (
     CommitMode,
@@ -468,8 +467,7 @@ def test_after_a_crash_in_an_open_transaction_a_resume_runs_its_staged_tasks_aga
     backend: Any = get_backend()
 
     def marked_crashed() -> bool:
-        now = utcnow()
-        backend.mark_lapsed_runs_crashed(heartbeat_before=now - dt.timedelta(seconds=1), now=now)
+        backend.mark_lapsed_runs_crashed(1.0)
         return backend.read_flow_run(run.id).state_type is StateType.CRASHED
 
     wait_for(marked_crashed, 30, "the killed run to be marked Crashed")
