@@ -73,6 +73,10 @@ class ServerSettings:
     log_retention_days: float = 0.0
     #: seconds between two passes of the log retention service
     log_retention_interval: float = 3600.0
+    #: more names browsers reach the server by (a reverse proxy's, a LAN name),
+    #: comma-separated, each ``name`` or ``name:port``; ``*`` turns the check off.
+    #: The address it binds (and localhost, for a loopback one) is always served.
+    allowed_hosts: str = ""
 
 
 @dataclass(frozen=True)
@@ -162,6 +166,8 @@ def _coerce(raw: Any, default: Any, name: str) -> Any:
             return type(default)(raw)
         if isinstance(default, Path):
             return Path(str(raw)).expanduser()
+        if isinstance(raw, list):  # a TOML list for a comma-separated setting
+            return ",".join(str(item) for item in raw)
         return str(raw)
     except (TypeError, ValueError) as exc:
         raise ConfigurationError(f"Setting {name} has an invalid value {raw!r}: {exc}") from exc

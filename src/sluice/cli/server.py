@@ -6,7 +6,6 @@ commands need SQLAlchemy and Alembic alone.
 
 from __future__ import annotations
 
-import ipaddress
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -14,6 +13,7 @@ import typer
 from sluice.cli.backend import load_cli_settings
 from sluice.cli.errors import CliError
 from sluice.cli.render import make_console
+from sluice.server.served_hosts import is_loopback
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -21,18 +21,6 @@ if TYPE_CHECKING:
 app = typer.Typer(help="Run the Sluice API server, and manage its database.", no_args_is_help=True)
 database_app = typer.Typer(help="Upgrade or reset the Sluice database.", no_args_is_help=True)
 app.add_typer(database_app, name="database")
-
-LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
-
-
-def is_loopback(host: str) -> bool:
-    """True for a host only this machine can reach (``127.0.0.1``, ``::1``, ``localhost``)."""
-    if host.lower() in LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def check_bind(host: str, api_key: str, allow_unauthenticated: bool) -> None:
@@ -70,7 +58,7 @@ def start(
         from sluice.server.app import create_app
     except ImportError as exc:
         raise CliError(f"The server needs its extra: pip install 'sluice[server]' ({exc})") from exc
-    app_ = create_app(settings)
+    app_ = create_app(settings, host=host)
     # uvicorn shuts down cleanly on SIGINT/SIGTERM, then re-sends the signal
     # to the handler that was installed before it; a no-op one lets the command
     # return normally (exit 0) after a clean shutdown instead of dying by it.

@@ -26,6 +26,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic_core import from_json
 
+from sluice.server.middleware import is_json_type
+
 #: deepest nesting of arrays and objects a body may have (jiter's recursion limit)
 MAX_DEPTH = 200
 
@@ -144,12 +146,7 @@ def wants_json(request: Request) -> bool:
     """True when FastAPI would read this request's body as JSON (a JSON content
     type, or none at all)."""
     content_type = request.headers.get("content-type")
-    if not content_type:
-        return True
-    media = content_type.split(";", 1)[0].strip().lower()
-    return media == "application/json" or (
-        media.startswith("application/") and media.endswith("+json")
-    )
+    return not content_type or is_json_type(content_type)
 
 
 class _ParsedRequest(Request):
