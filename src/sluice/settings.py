@@ -119,9 +119,15 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ConfigurationError: the config file is not valid TOML or a value has the wrong type.
     """
     env = os.environ if environ is None else environ
-    home = Path(env.get("SLUICE_HOME") or (Path.home() / ".sluice")).expanduser()
+    home = home_folder(env)
     file_values = _read_config_file(home / "config.toml")
     return _build(Settings, file_values, env, prefix="SLUICE_", overrides={"home": home})
+
+
+def home_folder(environ: Mapping[str, str] | None = None) -> Path:
+    """``$SLUICE_HOME``, else ``~/.sluice`` (read without the config file: it lives there)."""
+    env = os.environ if environ is None else environ
+    return Path(env.get("SLUICE_HOME") or (Path.home() / ".sluice")).expanduser()
 
 
 def _read_config_file(path: Path) -> dict[str, Any]:

@@ -77,6 +77,8 @@ class State:
         run_id: the id of the flow or task run this state belongs to, once recorded.
         result_ref: reference to the persisted result; ``data`` is loaded from it
             on first use when the value is not held in memory.
+        result_owner: the record ``result_ref`` belongs to (see
+            :mod:`sluice.results.owners`): a result signed for another is refused.
     """
 
     __slots__ = (
@@ -84,6 +86,7 @@ class State:
         "exception",
         "message",
         "name",
+        "result_owner",
         "result_ref",
         "run_id",
         "timestamp",
@@ -99,6 +102,7 @@ class State:
         exception: BaseException | None = None,
         timestamp: _dt.datetime | None = None,
         result_ref: str | None = None,
+        result_owner: str | None = None,
     ) -> None:
         self.type = type
         self.name = name or _DEFAULT_NAMES[type]
@@ -108,6 +112,7 @@ class State:
         self.timestamp = timestamp or utcnow()
         self.run_id: str | None = None
         self.result_ref = result_ref
+        self.result_owner = result_owner
 
     @property
     def data(self) -> Any:
@@ -116,7 +121,7 @@ class State:
             from sluice.results.store import load_result
 
             assert self.result_ref is not None
-            self._data = load_result(self.result_ref)
+            self._data = load_result(self.result_ref, self.result_owner or "(unknown record)")
         return self._data
 
     @data.setter

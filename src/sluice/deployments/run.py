@@ -15,6 +15,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from sluice.results.owners import flow_result_owner
 from sluice.schemas import FlowRunRecord, StateRecord, TaskRunRecord, new_id
 from sluice.states import NOT_LOADED, State, StateType
 
@@ -67,6 +68,7 @@ class DeploymentRun:
             data=data,
             timestamp=rec.updated,
             result_ref=rec.result,
+            result_owner=flow_result_owner(rec.id),
         )
         state.run_id = rec.id
         return state

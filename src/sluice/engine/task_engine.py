@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 import traceback
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from sluice.context import FlowRunContext, TaskRunContext, flow_run_var, tags_var, task_run_var
@@ -17,7 +18,15 @@ from sluice.engine import task_results
 from sluice.engine.attempts import run_attempts_async, run_attempts_sync
 from sluice.engine.inputs import collect_upstream, input_fingerprint, resolve_inputs
 from sluice.engine.retries import retry_delay, should_retry
-from sluice.errors import AbortRun, CancelRun, EngineSignal, SerializationError, TaskTimeoutError
+from sluice.errors import (
+    AbortRun,
+    CancelRun,
+    EngineSignal,
+    ResultIntegrityError,
+    ResultMissingError,
+    SerializationError,
+    TaskTimeoutError,
+)
 from sluice.logging.handlers import engine_line
 from sluice.logging.loggers import (
     TASK_LOGGER_NAME,
@@ -25,6 +34,7 @@ from sluice.logging.loggers import (
     print_target_var,
     task_run_logger,
 )
+from sluice.results.owners import owner_of_task_run
 from sluice.schemas import StateRecord, TaskRunRecord, new_id
 from sluice.states import (
     NOT_LOADED,
@@ -176,7 +186,8 @@ def create_task_call(
         journal = flow_ctx.journal
         if not journal.stopped:
             key = task_key_of(task.name, call_index, map_index)
-            entry = journal.lookup(task.name, call_index, key, input_hash)
+            refusal = partial(task_results.replay_refusal, settings)
+            entry = journal.lookup(task.name, call_index, key, input_hash, refusal)
             if entry is not None:
                 return _replay(task, entry, flow_ctx, args, kwargs)
     else:
@@ -237,7 +248,12 @@ def _replay(
         flow_ctx.settings,
         prepared=True,
     )
-    state = Completed(name="Replayed", data=NOT_LOADED, result_ref=record.result)
+    state = Completed(
+        name="Replayed",
+        data=NOT_LOADED,
+        result_ref=record.result,
+        result_owner=owner_of_task_run(record),
+    )
     state.run_id = record.id
     # Only the state changes: the run keeps the times of the attempt that computed it.
     record.state_name = state.name
@@ -340,11 +356,17 @@ class TaskAttempts:
         hit = task_results.find_cached(call, key, now)
         if hit is None:
             return None
-        record.result = hit.result
+        try:
+            # Signed again for this record: the hit's own signature names the hit.
+            record.result = task_results.adopt_cached_result(call, hit)
+        except (ResultIntegrityError, ResultMissingError) as exc:
+            call.line(logging.WARNING, f"Cached result not used, the task runs: {exc}")
+            return None
         record.cache_expiration = hit.cache_expiration
         state = Cached(
             data=NOT_LOADED,
-            result_ref=hit.result,
+            result_ref=record.result,
+            result_owner=owner_of_task_run(record),
             message=f"Result of task run {hit.id} (cache key {key[:24]}...)",
         )
         return self.finish(state)
@@ -357,13 +379,17 @@ class TaskAttempts:
     def on_return(self, value: Any) -> State:
         call = self.call
         ref = None
+        owner = None
         if task_results.should_persist(call):
+            owner = owner_of_task_run(call.record)
             try:
-                ref = task_results.persist_task_result(call, value)
+                ref = task_results.persist_task_result(call, value, owner)
             except SerializationError as exc:
                 return self.finish(Failed(message=str(exc), exception=exc), exc)
         call.record.result = ref
-        state = self.finish(State(_COMPLETED, "Completed", data=value, result_ref=ref))
+        state = self.finish(
+            State(_COMPLETED, "Completed", data=value, result_ref=ref, result_owner=owner)
+        )
         if not self.task.cache_result_in_memory:
             state.forget_data()
         if call.flow_ctx is not None and call.flow_ctx.keep_journal:
