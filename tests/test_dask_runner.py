@@ -19,6 +19,7 @@ import sluice
 from sluice import flow, get_run_logger, task
 from sluice.cache_policies import INPUTS
 from sluice.flows import Flow
+from sluice.results.owners import owner_of_task_run
 from sluice.results.store import load_result
 from sluice.states import StateType
 from sluice.utilities.annotations import allow_failure
@@ -212,7 +213,8 @@ def test_results_states_and_logs_come_back_from_dask_workers(cluster: Any) -> No
     assert "squaring 3 in pid" in log_text(run.id)
     by_name = {t.name: t for t in runs}
     # Persisted on the worker, readable by anyone with the store.
-    assert load_result(by_name["add_all-0"].result or "") == 14
+    add_all = by_name["add_all-0"]
+    assert load_result(add_all.result or "", owner_of_task_run(add_all)) == 14
 
 
 def test_a_large_upstream_value_moves_between_workers_not_through_the_flow(

@@ -39,7 +39,7 @@ def test_slots_are_filled_in_nested_arguments() -> None:
 
 
 def test_small_values_ride_with_the_records_and_large_ones_stay() -> None:
-    assert _is_small(3, '{"s":"json","v":3}')
+    assert _is_small(3, '{"s":"json","h":"' + "0" * 32 + '","v":3}')
     assert _is_small(b"x", '{"s": "pickle", "b64": "..."}')
     assert not _is_small(b"x", '{"s": "pickle", "path": "/storage/run/task"}')
     assert _is_small(None, None) and _is_small("short", None)

@@ -29,7 +29,7 @@ def test_client_bodies_take_the_servers_fast_path_to_the_same_records() -> None:
     assert _STRICT_BATCH.decode(body) == batch
     # ... to the records pydantic reads from the same body.
     assert PYDANTIC.validate_json(body) == batch
-    assert parse_batch(body) == (batch, True)
+    assert parse_batch(body) == batch
 
 
 def test_a_body_the_strict_decoder_refuses_is_read_by_pydantic() -> None:
@@ -39,9 +39,7 @@ def test_a_body_the_strict_decoder_refuses_is_read_by_pydantic() -> None:
     plain["logs"][0]["level"] = "40"
     plain["task_runs"][0]["call_index"] = 3.0
     body = json.dumps(plain).encode()
-    parsed, unicode_checked = parse_batch(body)
-    assert parsed == batch
-    assert unicode_checked
+    assert parse_batch(body) == batch
 
 
 def test_values_msgspec_cannot_encode_go_through_pydantic() -> None:
@@ -55,7 +53,7 @@ def test_text_that_is_not_unicode_is_replaced_not_refused() -> None:
     batch = full_batch()
     batch.logs[0].message = "bad \ud800 text"
     body = wire.encode_batch(batch)
-    parsed, _ = parse_batch(body)
+    parsed = parse_batch(body)
     message = parsed.logs[0].message
     assert message.startswith("bad \ufffd") and message.endswith("\ufffd text")
     assert parsed.logs[0].logger == "sluice.task"  # the rest of the batch as it was

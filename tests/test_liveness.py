@@ -178,7 +178,9 @@ def test_a_sigkilled_worker_reads_offline_once_its_heartbeat_lapses(tmp_path: Pa
     assert took < 15
 
     settings = Settings(home=home, heartbeat_timeout=2)
-    with TestClient(create_app(settings, crash_interval=3600)) as client:
+    with TestClient(
+        create_app(settings, crash_interval=3600), base_url="http://127.0.0.1"
+    ) as client:
         (listed,) = client.get("/api/work_pools/p/workers").json()
         assert listed["status"] == "OFFLINE"
         pools = client.get("/api/ui/work_pools").json()["pools"]

@@ -24,7 +24,8 @@ def test_results_are_persisted_inline_by_default() -> None:
 
     assert keeper() == [0, 1, 2]
     run = only_flow_run("keeper")
-    assert json.loads(run.result or "") == {"s": "json", "v": [0, 1, 2]}
+    stored = json.loads(run.result or "")
+    assert stored["s"] == "json" and stored["v"] == [0, 1, 2] and len(stored["h"]) == 32
     (task_run,) = task_runs(run.id)
     assert json.loads(task_run.result or "")["v"] == [0, 1, 2]
 

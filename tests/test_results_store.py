@@ -1,4 +1,7 @@
-"""Result persistence: inline and file results, signatures, bad input."""
+"""Result persistence: inline and file results, signatures, bad input.
+
+(Binding a result to its record, and refusing one moved or edited: see
+``tests/test_results_binding.py``.)"""
 
 from __future__ import annotations
 
@@ -14,6 +17,8 @@ from sluice.results.serializers import is_plain_json, resolve_serializer
 from sluice.results.signing import load_signing_key
 from sluice.results.store import ResultStore
 
+OWNER = "the result of task t:0 of flow run r"
+
 
 @pytest.fixture
 def store(tmp_path: Path) -> ResultStore:
@@ -22,41 +27,41 @@ def store(tmp_path: Path) -> ResultStore:
 
 @pytest.mark.parametrize("value", [None, 3, 2.5, "text", [1, "a", None], {"k": [1, {"n": True}]}])
 def test_plain_json_values_are_inline_json(store: ResultStore, value: object) -> None:
-    ref = store.persist(value, "unused")
+    ref = store.persist(value, OWNER, "unused")
     assert json.loads(ref)["s"] == "json"
-    assert store.load(ref) == value
+    assert store.load(ref, OWNER) == value
 
 
 @pytest.mark.parametrize("value", [(1, 2), {1: "a"}, {"a", "b"}, b"bytes", float("nan")])
 def test_values_json_would_change_are_pickled(store: ResultStore, value: object) -> None:
     assert not is_plain_json(value)
-    ref = store.persist(value, "unused")
+    ref = store.persist(value, OWNER, "unused")
     assert json.loads(ref)["s"] == "pickle"
-    loaded = store.load(ref)
+    loaded = store.load(ref, OWNER)
     assert loaded == value or (loaded != loaded and value != value)
 
 
 def test_large_results_go_to_files_atomically(store: ResultStore, tmp_path: Path) -> None:
     value = {"rows": list(range(2000))}
-    ref = store.persist(value, "flow-1/task-0.json")
+    ref = store.persist(value, OWNER, "flow-1/task-0.json")
     path = Path(json.loads(ref)["path"])
     assert path.is_file() and path.parent.name == "flow-1"
     assert not [p for p in path.parent.iterdir() if p.name.startswith(".tmp-")]
-    assert store.load(ref) == value
+    assert store.load(ref, OWNER) == value
 
 
 def test_custom_storage_folder(store: ResultStore, tmp_path: Path) -> None:
-    ref = store.persist("x" * 5000, "big", storage=tmp_path / "elsewhere")
+    ref = store.persist("x" * 5000, OWNER, "big", storage=tmp_path / "elsewhere")
     assert json.loads(ref)["path"].startswith(str(tmp_path / "elsewhere"))
 
 
 def test_tampered_pickles_are_refused_before_unpickling(store: ResultStore) -> None:
-    ref = json.loads(store.persist((1, 2), "k"))
+    ref = json.loads(store.persist((1, 2), OWNER, "k"))
     blob = bytearray(base64.b64decode(ref["b64"]))
     blob[-3] ^= 0xFF
     ref["b64"] = base64.b64encode(bytes(blob)).decode()
     with pytest.raises(ResultIntegrityError, match="signature does not match"):
-        store.load(json.dumps(ref))
+        store.load(json.dumps(ref), OWNER)
 
 
 def test_unsigned_pickles_in_files_are_refused(store: ResultStore, tmp_path: Path) -> None:
@@ -64,20 +69,21 @@ def test_unsigned_pickles_in_files_are_refused(store: ResultStore, tmp_path: Pat
 
     evil = tmp_path / "evil.pkl"
     evil.write_bytes(pickle.dumps(("not", "signed")))
-    with pytest.raises(ResultIntegrityError, match="no Sluice signature"):
-        store.load(json.dumps({"s": "pickle", "path": str(evil)}))
+    with pytest.raises(ResultIntegrityError, match="earlier Sluice"):
+        store.load(json.dumps({"s": "pickle", "path": str(evil)}), OWNER)
 
 
 def test_a_store_with_another_key_cannot_load(tmp_path: Path) -> None:
-    ref = ResultStore(tmp_path / "a").persist((1,), "k")
-    with pytest.raises(ResultIntegrityError):
-        ResultStore(tmp_path / "b").load(ref)
+    for value in ((1,), 1, "x" * 5000):
+        ref = ResultStore(tmp_path / "a").persist(value, OWNER, "k")
+        with pytest.raises(ResultIntegrityError, match="signed with another key"):
+            ResultStore(tmp_path / "b").load(ref, OWNER)
 
 
 def test_signing_key_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SLUICE_RESULTS_SIGNING_KEY", "shared-secret")
-    ref = ResultStore(tmp_path / "a").persist((1,), "k")
-    assert ResultStore(tmp_path / "b").load(ref) == (1,)
+    ref = ResultStore(tmp_path / "a").persist((1,), OWNER, "k")
+    assert ResultStore(tmp_path / "b").load(ref, OWNER) == (1,)
     assert not (tmp_path / "a" / "results.key").exists()
 
 
@@ -104,24 +110,26 @@ def test_processes_racing_to_make_the_key_all_get_the_winners(tmp_path: Path) ->
 
 
 def test_key_file_is_private(store: ResultStore) -> None:
-    store.persist((1,), "k")
+    store.persist((1,), OWNER, "k")
     mode = (store.home / "results.key").stat().st_mode & 0o777
     assert mode == 0o600
 
 
 def test_missing_file_and_malformed_reference(store: ResultStore, tmp_path: Path) -> None:
-    gone = json.dumps({"s": "json", "path": str(tmp_path / "nope.json")})
+    ref = store.persist("x" * 5000, OWNER, "nope.json")
+    Path(json.loads(ref)["path"]).unlink()
     with pytest.raises(ResultMissingError, match=r"nope\.json"):
-        store.load(gone)
-    with pytest.raises(ResultMissingError, match="malformed"):
-        store.load("not json")
+        store.load(ref, OWNER)
+    for malformed in ("not json", "[1]", '{"s": "yaml", "h": "00", "v": 1}'):
+        with pytest.raises(ResultMissingError, match=r"malformed|unknown serializer"):
+            store.load(malformed, OWNER)
 
 
 def test_unserializable_values_and_escaping_keys(store: ResultStore) -> None:
     with pytest.raises(SerializationError, match="lock"):
-        store.persist(threading.Lock(), "k")
+        store.persist(threading.Lock(), OWNER, "k")
     with pytest.raises(SerializationError, match="leaves the storage folder"):
-        store.persist("x" * 5000, "../../outside")
+        store.persist("x" * 5000, OWNER, "../../outside")
 
 
 def test_serializer_names() -> None:

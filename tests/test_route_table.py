@@ -56,6 +56,6 @@ def test_the_server_app_includes_no_router_whose_routes_it_would_build_again(
     kinds = {type(route).__name__ for route in app.routes}
     # Plain routes and the static-files mount only: an included APIRouter
     # would rebuild every route it holds (start-up time, issue 4).
-    assert kinds <= {"APIRoute", "RawBodyRoute", "Route", "Mount"}, kinds
+    assert kinds <= {"APIRoute", "StrictJSONRoute", "RawBodyRoute", "Route", "Mount"}, kinds
     paths = {getattr(route, "path", "") for route in app.routes}
     assert {"/api/health", "/api/ingest", "/api/flow_runs", "/"} <= paths

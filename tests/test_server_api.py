@@ -31,7 +31,7 @@ JSON_TYPE = {"content-type": "application/json"}
 
 @pytest.fixture
 def client() -> Iterator[TestClient]:
-    with TestClient(create_app(load_settings())) as c:
+    with TestClient(create_app(load_settings()), base_url="http://127.0.0.1") as c:
         yield c
 
 
@@ -236,7 +236,7 @@ def test_too_many_records_is_413(client: TestClient) -> None:
 
 def test_api_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SLUICE_API_KEY", "s3cret")
-    with TestClient(create_app(load_settings())) as c:
+    with TestClient(create_app(load_settings()), base_url="http://127.0.0.1") as c:
         assert c.get("/api/health").status_code == 200  # open for probes
         assert c.get("/api/flow_runs").status_code == 401
         assert c.get("/api/nope").status_code == 401
@@ -264,7 +264,7 @@ def api_visible(n: int) -> int:
 def test_embedded_runs_show_up_in_the_api() -> None:
     assert api_visible(3) == 6
     close_backends()  # the engine's process is done; the server opens the same file
-    with TestClient(create_app(load_settings())) as client:
+    with TestClient(create_app(load_settings()), base_url="http://127.0.0.1") as client:
         runs = client.get("/api/flow_runs", params={"flow_name": "api_visible"}).json()
         assert len(runs) == 1 and runs[0]["state_type"] == "COMPLETED"
         assert runs[0]["parameters"] == {"n": 3}

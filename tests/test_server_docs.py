@@ -20,7 +20,9 @@ KEY = "s3cret"
 
 @pytest.fixture
 def keyed(tmp_path: Path) -> Iterator[TestClient]:
-    with TestClient(create_app(Settings(home=tmp_path, api_key=KEY))) as client:
+    with TestClient(
+        create_app(Settings(home=tmp_path, api_key=KEY)), base_url="http://127.0.0.1"
+    ) as client:
         yield client
 
 
@@ -45,7 +47,7 @@ def test_the_schema_is_served_without_the_key_and_declares_bearer_auth(
 
 
 def test_without_a_key_the_schema_declares_no_auth(tmp_path: Path) -> None:
-    with TestClient(create_app(Settings(home=tmp_path))) as client:
+    with TestClient(create_app(Settings(home=tmp_path)), base_url="http://127.0.0.1") as client:
         schema = client.get("/api/openapi.json").json()
     assert "security" not in schema
     assert "securitySchemes" not in schema.get("components", {})

@@ -113,7 +113,9 @@ def test_the_server_deletes_old_logs_when_configured(settings: Settings) -> None
         LogRecord(run_id, None, 20, "app", name, days_ago(age, now))
         for name, age in (("old", 8), ("recent", 6), ("new", 0))
     ]
-    with TestClient(create_app(with_retention(settings, days=7, interval=0.05))) as client:
+    with TestClient(
+        create_app(with_retention(settings, days=7, interval=0.05)), base_url="http://127.0.0.1"
+    ) as client:
         service = client.app.state.services[-1]  # type: ignore[attr-defined]
         assert service.name == "log-retention"
         body = payload(IngestBatch(logs=lines))
@@ -131,7 +133,7 @@ def test_the_server_deletes_old_logs_when_configured(settings: Settings) -> None
 def test_two_servers_on_postgresql_run_retention_once(tmp_path: Path) -> None:
     with pg_database() as url:
         settings = with_retention(Settings(home=tmp_path, database_url=url), days=7, interval=0.05)
-        clients = [TestClient(create_app(settings)) for _ in range(2)]
+        clients = [TestClient(create_app(settings), base_url="http://127.0.0.1") for _ in range(2)]
         open_clients = [c.__enter__() for c in clients]
         try:
             a, b = (c.app.state.services[-1] for c in clients)  # type: ignore[attr-defined]

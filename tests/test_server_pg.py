@@ -39,7 +39,10 @@ def wait_for(predicate: object, timeout: float = 10.0) -> bool:
 @pytest.mark.integration
 @pytest.mark.usefixtures("pg_url")
 def test_two_servers_run_crash_detection_once() -> None:
-    clients = [TestClient(create_app(load_settings(), crash_interval=0.05)) for _ in range(2)]
+    clients = [
+        TestClient(create_app(load_settings(), crash_interval=0.05), base_url="http://127.0.0.1")
+        for _ in range(2)
+    ]
     open_clients = [c.__enter__() for c in clients]
     try:
         a, b = (c.app.state.services[0] for c in clients)  # type: ignore[attr-defined]

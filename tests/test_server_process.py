@@ -18,7 +18,6 @@ from typer.testing import CliRunner
 
 from sluice.backend.local import LocalBackend
 from sluice.cli.main import app as cli
-from sluice.cli.server import is_loopback
 from sluice.schemas import FlowRunFilter
 from sluice.server.app import create_app
 from sluice.settings import load_settings
@@ -88,15 +87,6 @@ def test_refuses_non_loopback_without_key() -> None:
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize(
-    ("host", "loopback"),
-    [("127.0.0.1", True), ("localhost", True), ("::1", True), ("127.0.0.2", True),
-     ("0.0.0.0", False), ("::", False), ("192.168.1.5", False), ("example.com", False)],
-)  # fmt: skip
-def test_is_loopback(host: str, loopback: bool) -> None:
-    assert is_loopback(host) is loopback
-
-
 def test_database_reset_needs_yes(sluice_home: Path) -> None:
     run, write = flow_run()
     backend = LocalBackend(load_settings())
@@ -133,7 +123,9 @@ def test_crash_detection_service_marks_lapsed_runs(monkeypatch: pytest.MonkeyPat
     fresh, fresh_write = flow_run(StateType.RUNNING)
     # The store stamps a heartbeat with its own clock (now), whatever time it carries.
     beat = heartbeat(fresh.id, 0)
-    with TestClient(create_app(load_settings(), crash_interval=0.05)) as client:
+    with TestClient(
+        create_app(load_settings(), crash_interval=0.05), base_url="http://127.0.0.1"
+    ) as client:
         body = ingest_batch(flow_runs=[write, fresh_write], heartbeats=[beat])
         client.post("/api/ingest", json=payload(body))
         deadline = time.monotonic() + 10

@@ -33,7 +33,7 @@ def test_two_servers_schedule_once(monkeypatch: pytest.MonkeyPatch) -> None:
     anchor = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=1)
     schedule = [dict(schedule_to_dict(IntervalSchedule(dt.timedelta(seconds=5), anchor)))]
     store.upsert_deployment(make_deployment(schedules=schedule))
-    clients = [TestClient(create_app(settings)) for _ in range(2)]
+    clients = [TestClient(create_app(settings), base_url="http://127.0.0.1") for _ in range(2)]
     open_clients = [c.__enter__() for c in clients]
     try:
         a, b = (c.app.state.services[1] for c in clients)  # type: ignore[attr-defined]

@@ -29,7 +29,7 @@ The tree::
         ├── InvalidRecords           records hold values the store cannot keep
         ├── ParameterValidationError parameters rejected before a run starts
         ├── SerializationError       a result or parameter cannot be serialized
-        ├── ResultIntegrityError     a stored result is unsigned or tampered with
+        ├── ResultIntegrityError     a stored result is not its record's (moved, edited)
         ├── ResultMissingError       a stored result cannot be found or read
         ├── TaskRunError             base of failures reported by a task run
         │   ├── UpstreamTaskError    an upstream future did not complete
@@ -216,12 +216,14 @@ class SerializationError(SluiceError):
 
 
 class ResultIntegrityError(SluiceError):
-    """A stored pickled result failed its signature check; it was not unpickled."""
+    """A stored result is not its record's (copied from another record, edited, a file
+    moved from another storage key, signed with another key or by an earlier Sluice);
+    it was not deserialized. ``where`` names the record (or the file)."""
 
     def __init__(self, where: str, reason: str) -> None:
         self.where = where
         self.reason = reason
-        super().__init__(f"Refusing to load the result at {where}: {reason}")
+        super().__init__(f"Refusing to load {where}: {reason}")
 
     def __reduce__(self) -> tuple[object, ...]:
         return (type(self), (self.where, self.reason))

@@ -157,6 +157,10 @@ class FlowRunRecord:
     def state(self) -> State:
         """The run's current state as a :class:`State` (name, type, message, time);
         for a completed run with a stored result, ``state.result()`` loads its value."""
+        # Imported here: sluice.results loads the serializers, which a process
+        # that never reads a run's state does not need.
+        from sluice.results.owners import flow_result_owner
+
         state = State(
             self.state_type,
             self.state_name,
@@ -164,6 +168,7 @@ class FlowRunRecord:
             data=NOT_LOADED if self.result is not None else None,
             timestamp=self.updated,
             result_ref=self.result,
+            result_owner=flow_result_owner(self.id),
         )
         state.run_id = self.id
         return state

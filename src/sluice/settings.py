@@ -78,6 +78,10 @@ class ServerSettings:
     log_retention_days: float = 0.0
     #: seconds between two passes of the log retention service
     log_retention_interval: float = 3600.0
+    #: more names browsers reach the server by (a reverse proxy's, a LAN name),
+    #: comma-separated, each ``name`` or ``name:port``; ``*`` turns the check off.
+    #: The address it binds (and localhost, for a loopback one) is always served.
+    allowed_hosts: str = ""
 
 
 @dataclass(frozen=True)
@@ -135,10 +139,16 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ConfigurationError: the config file is not valid TOML or a value has the wrong type.
     """
     env = os.environ if environ is None else environ
-    home = Path(env.get("SLUICE_HOME") or (Path.home() / ".sluice")).expanduser()
+    home = home_folder(env)
     file_values = _read_config_file(home / "config.toml")
     file_values, env = _renamed_settings(file_values, env)
     return _build(Settings, file_values, env, prefix="SLUICE_", overrides={"home": home})
+
+
+def home_folder(environ: Mapping[str, str] | None = None) -> Path:
+    """``$SLUICE_HOME``, else ``~/.sluice`` (read without the config file: it lives there)."""
+    env = os.environ if environ is None else environ
+    return Path(env.get("SLUICE_HOME") or (Path.home() / ".sluice")).expanduser()
 
 
 #: settings renamed, old name -> (new table, new key): the old name is read when
@@ -207,6 +217,8 @@ def _coerce(raw: Any, default: Any, name: str) -> Any:
             return type(default)(raw)
         if isinstance(default, Path):
             return Path(str(raw)).expanduser()
+        if isinstance(raw, list):  # a TOML list for a comma-separated setting
+            return ",".join(str(item) for item in raw)
         return str(raw)
     except (TypeError, ValueError) as exc:
         raise ConfigurationError(f"Setting {name} has an invalid value {raw!r}: {exc}") from exc

@@ -92,6 +92,8 @@ class State(Generic[R]):
         run_id: the id of the flow or task run this state belongs to, once recorded.
         result_ref: reference to the persisted result; ``data`` is loaded from it
             on first use when the value is not held in memory.
+        result_owner: the record ``result_ref`` belongs to (see
+            :mod:`sluice.results.owners`): a result signed for another is refused.
     """
 
     __slots__ = (
@@ -99,6 +101,7 @@ class State(Generic[R]):
         "exception",
         "message",
         "name",
+        "result_owner",
         "result_ref",
         "run_id",
         "timestamp",
@@ -114,6 +117,7 @@ class State(Generic[R]):
         exception: BaseException | None = None,
         timestamp: _dt.datetime | None = None,
         result_ref: str | None = None,
+        result_owner: str | None = None,
     ) -> None:
         self.type = type
         self.name = name or _DEFAULT_NAMES[type]
@@ -123,6 +127,7 @@ class State(Generic[R]):
         self.timestamp = timestamp or utcnow()
         self.run_id: str | None = None
         self.result_ref = result_ref
+        self.result_owner = result_owner
 
     @property
     def data(self) -> Any:
@@ -131,7 +136,7 @@ class State(Generic[R]):
             from sluice.results.store import load_result
 
             assert self.result_ref is not None
-            self._data = load_result(self.result_ref)
+            self._data = load_result(self.result_ref, self.result_owner or "(unknown record)")
         return self._data
 
     @data.setter

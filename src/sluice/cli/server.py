@@ -7,7 +7,6 @@ commands need SQLAlchemy and Alembic alone.
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -15,6 +14,7 @@ import typer
 from sluice.cli.backend import load_cli_settings
 from sluice.cli.errors import CliError
 from sluice.cli.render import OutputFormat, OutputOption, make_console, print_json
+from sluice.server.served_hosts import is_loopback
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -24,18 +24,6 @@ database_app = typer.Typer(
     help="Check, upgrade or reset the Sluice database.", no_args_is_help=True
 )
 app.add_typer(database_app, name="database")
-
-LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
-
-
-def is_loopback(host: str) -> bool:
-    """True for a host only this machine can reach (``127.0.0.1``, ``::1``, ``localhost``)."""
-    if host.lower() in LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def check_bind(host: str, api_key: str, allow_unauthenticated: bool) -> None:
@@ -78,7 +66,7 @@ def start(
             "The server needs packages the plain install includes; reinstall Sluice: "
             f"{install_command()} ({exc})"
         ) from exc
-    app_ = create_app(settings)
+    app_ = create_app(settings, host=host)
     # uvicorn shuts down cleanly on SIGINT/SIGTERM, then re-sends the signal
     # to the handler that was installed before it; a no-op one lets the command
     # return normally (exit 0) after a clean shutdown instead of dying by it.

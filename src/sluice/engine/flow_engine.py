@@ -11,9 +11,11 @@ from __future__ import annotations
 import logging
 import os
 import socket
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from sluice.context import FlowRunContext, flow_run_var, tags_var, task_run_var
+from sluice.engine import task_results
 from sluice.engine.attempts import run_attempts_async, run_attempts_sync
 from sluice.engine.describe import describe, exception_details, state_label
 from sluice.engine.fencing import AttemptGuard
@@ -42,6 +44,8 @@ from sluice.errors import (
     Superseded,
 )
 from sluice.logging.loggers import flow_run_logger, print_target_var
+from sluice.results.owners import flow_result_owner, owner_of_task_run
+from sluice.results.store import result_store_for
 from sluice.schemas import FlowRecord, FlowRunRecord, StateRecord, TaskRunRecord, new_id
 from sluice.states import (
     NOT_LOADED,
@@ -201,7 +205,8 @@ class FlowRunDriver:
         index = parent.next_call_index(self.flow.name)
         key = task_key_of(self.flow.name, index, -1)
         input_hash = input_fingerprint(self.args, self.kwargs)
-        entry = parent.journal.lookup(self.flow.name, index, key, input_hash)
+        refusal = partial(task_results.replay_refusal, parent.settings)
+        entry = parent.journal.lookup(self.flow.name, index, key, input_hash, refusal)
         if entry is not None:
             return self._replay_from_parent(entry)
         child = parent.resumable_children.get(key)
@@ -222,7 +227,12 @@ class FlowRunDriver:
 
     def _replay_from_parent(self, entry: TaskRunRecord) -> State:
         assert self.parent is not None
-        state = Completed(name="Replayed", data=NOT_LOADED, result_ref=entry.result)
+        state = Completed(
+            name="Replayed",
+            data=NOT_LOADED,
+            result_ref=entry.result,
+            result_owner=owner_of_task_run(entry),
+        )
         state.run_id = entry.id
         entry.state_name = state.name
         entry.updated = state.timestamp
@@ -241,11 +251,20 @@ class FlowRunDriver:
         if self.parent_task is not None and state.type is not StateType.SCHEDULED:
             self.parent_task.apply(state)
             self.parent_task.run_count = self.record.run_count
-            self.parent_task.result = self.record.result
+            self.parent_task.result = self._result_for_parent()
             self.backend.write_task_run(
                 self.parent_task, StateRecord.from_state(self.parent_task.id, "task", state)
             )
         return state
+
+    def _result_for_parent(self) -> str | None:
+        """This run's result signed for the parent's task run standing for it (a
+        replay of the parent reads it from there)."""
+        ref, task = self.record.result, self.parent_task
+        if ref is None or task is None:
+            return None
+        store = result_store_for(self.settings.home, self.settings.results.inline_threshold)
+        return store.rebind(ref, flow_result_owner(self.record.id), owner_of_task_run(task))
 
     # -- context -----------------------------------------------------------------
     def _take_hold(self) -> AttemptGuard:
@@ -409,6 +428,7 @@ class FlowRunDriver:
         except SerializationError as exc:
             return self.finish(Failed(message=str(exc), exception=exc), exc)
         state.result_ref = self.record.result
+        state.result_owner = flow_result_owner(self.record.id)
         return self.finish(state)
 
     def on_exception(self, exc: BaseException) -> State | float:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sluice.errors import SerializationError
+from sluice.errors import ResultIntegrityError, ResultMissingError, SerializationError
+from sluice.results.owners import flow_result_owner, parameters_owner
 from sluice.utilities.names import generate_run_name
 
 if TYPE_CHECKING:
     from sluice.flows import Flow
+    from sluice.schemas import FlowRunRecord
     from sluice.settings import Settings
 
 
@@ -78,9 +81,28 @@ def persist_parameters(settings: Settings, run_id: str, parameters: dict[str, An
 
     store = result_store_for(settings.home, settings.results.inline_threshold)
     try:
-        return store.persist(parameters, f"{run_id}/parameters")
+        return store.persist(parameters, parameters_owner(run_id), f"{run_id}/parameters")
     except SerializationError:
         return None
+
+
+def stored_parameters(record: FlowRunRecord, settings: Settings) -> dict[str, Any]:
+    """The exact parameters a run was called with, for a resume: its stored copy, or
+    its JSON parameters when it has none, or when the copy is refused (not this
+    run's, or stored by an earlier Sluice: nothing is deserialized then, and a
+    warning says so)."""
+    if not record.parameters_ref:
+        return dict(record.parameters)
+    from sluice.results.store import result_store_for
+
+    store = result_store_for(settings.home, settings.results.inline_threshold)
+    try:
+        return dict(store.load(record.parameters_ref, parameters_owner(record.id)))
+    except (ResultIntegrityError, ResultMissingError) as exc:
+        logging.getLogger("sluice.flow_runs").warning(
+            "%s; the run's JSON parameters are used instead", exc
+        )
+        return dict(record.parameters)
 
 
 def persist_flow_result(
@@ -102,6 +124,7 @@ def persist_flow_result(
     try:
         return store.persist(
             value,
+            flow_result_owner(run_id),
             f"{run_id}/flow-result",
             flow.result_serializer,
             flow.result_storage or settings.results.storage or None,

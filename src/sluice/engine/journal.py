@@ -6,9 +6,10 @@ whose position holds a completed run with the same fingerprint returns that
 run's stored result without calling the function.
 
 Replaying stops for good at the first *divergence*: a position whose stored
-inputs differ from this call's (the code or data changed), or the position
-named by ``--from``. From there on every call executes, because results past a
-divergence may depend on what changed.
+inputs differ from this call's (the code or data changed), a position whose
+stored result is refused (not this record's, see :mod:`sluice.results.signing`),
+or the position named by ``--from``. From there on every call executes,
+because results past a divergence may depend on what changed.
 """
 
 from __future__ import annotations
@@ -69,9 +70,18 @@ class Journal:
         return len(self._entries)
 
     def lookup(
-        self, task_name: str, call_index: int, task_key: str, input_hash: str | None
+        self,
+        task_name: str,
+        call_index: int,
+        task_key: str,
+        input_hash: str | None,
+        refusal: Callable[[TaskRunRecord], str | None] | None = None,
     ) -> TaskRunRecord | None:
-        """The entry to replay for this call, or None if it must execute."""
+        """The entry to replay for this call, or None if it must execute.
+
+        Args:
+            refusal: why an entry's stored result cannot be used (None: it can).
+        """
         if self.stopped:
             return None
         with self._lock:
@@ -90,6 +100,15 @@ class Journal:
                         f"Task {task_key!r} was called with other inputs than in the journal "
                         "(the code or data changed): it and every later call will execute "
                         "instead of being replayed"
+                    )
+                return None
+            problem = refusal(entry) if refusal is not None else None
+            if problem is not None:
+                self.stopped = True
+                if self._warn is not None:
+                    self._warn(
+                        f"Task {task_key!r} is not replayed: {problem}. It and every later "
+                        "call will execute"
                     )
                 return None
             self.replayed += 1

@@ -36,6 +36,7 @@ def resume_flow_run(
     """
     from sluice.backend.factory import get_backend
     from sluice.engine.flow_engine import FlowRunDriver, run_flow_async, run_flow_sync
+    from sluice.engine.flow_setup import stored_parameters
     from sluice.engine.heartbeat import detect_crashed_runs
     from sluice.engine.journal import Journal, parse_from_key
     from sluice.logging.handlers import setup_logging
@@ -58,7 +59,7 @@ def resume_flow_run(
         except ValueError as exc:
             raise NotResumableError(str(exc)) from None
     flow = flow or _load_flow(record.entrypoint, record.id)
-    parameters = _parameters_of(record, settings)
+    parameters = stored_parameters(record, settings)
     log = logging.getLogger("sluice.flow_runs")
     journal = Journal(backend.read_journal(record.id), from_task, log.warning)
     driver = FlowRunDriver(flow, (), parameters, resume=record, journal=journal)
@@ -80,12 +81,3 @@ def _load_flow(entrypoint: str | None, run_id: str) -> Flow[..., Any]:
         return load_flow(entrypoint)
     except EntrypointError as exc:
         raise NotResumableError(f"Cannot load the flow of run {run_id}: {exc}") from None
-
-
-def _parameters_of(record: Any, settings: Any) -> dict[str, Any]:
-    if record.parameters_ref:
-        from sluice.results.store import result_store_for
-
-        value = result_store_for(settings.home).load(record.parameters_ref)
-        return dict(value)
-    return dict(record.parameters)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from sluice.context import FlowRunContext, TaskRunContext, flow_run_var, tags_var, task_run_var
@@ -28,7 +29,15 @@ from sluice.engine.inputs import (
 from sluice.engine.retries import retry_delay, should_retry
 from sluice.engine.task_replay import replay
 from sluice.engine.task_transactions import open_task_transaction, settle
-from sluice.errors import AbortRun, CancelRun, EngineSignal, SerializationError, TaskTimeoutError
+from sluice.errors import (
+    AbortRun,
+    CancelRun,
+    EngineSignal,
+    ResultIntegrityError,
+    ResultMissingError,
+    SerializationError,
+    TaskTimeoutError,
+)
 from sluice.logging.handlers import engine_line
 from sluice.logging.loggers import (
     TASK_LOGGER_NAME,
@@ -36,6 +45,7 @@ from sluice.logging.loggers import (
     print_target_var,
     task_run_logger,
 )
+from sluice.results.owners import owner_of_task_run
 from sluice.schemas import StateRecord, TaskRunRecord, new_id
 from sluice.states import (
     NOT_LOADED,
@@ -205,7 +215,8 @@ def create_task_call(
         journal = flow_ctx.journal
         if not journal.stopped:
             key = task_key_of(task.name, call_index, map_index)
-            entry = journal.lookup(task.name, call_index, key, input_hash)
+            refusal = partial(task_results.replay_refusal, settings)
+            entry = journal.lookup(task.name, call_index, key, input_hash, refusal)
             if entry is not None:
                 call = TaskCall(
                     task, args, kwargs, entry, sink, flow_ctx, [], False, settings, prepared=True
@@ -346,11 +357,17 @@ class TaskAttempts:
         hit = task_results.find_cached(call, key, now)
         if hit is None:
             return None
-        record.result = hit.result
+        try:
+            # Signed again for this record: the hit's own signature names the hit.
+            record.result = task_results.adopt_cached_result(call, hit)
+        except (ResultIntegrityError, ResultMissingError) as exc:
+            call.line(logging.WARNING, f"Cached result not used, the task runs: {exc}")
+            return None
         record.cache_expiration = hit.cache_expiration
         state = Cached(
             data=NOT_LOADED,
-            result_ref=hit.result,
+            result_ref=record.result,
+            result_owner=owner_of_task_run(record),
             message=f"Result of task run {hit.id} (cache key {key[:24]}...)",
         )
         return self.finish(state)
@@ -371,13 +388,17 @@ class TaskAttempts:
             return self._on_returned_states(value)
         call = self.call
         ref = None
+        owner = None
         if task_results.should_persist(call):
+            owner = owner_of_task_run(call.record)
             try:
-                ref = task_results.persist_task_result(call, value)
+                ref = task_results.persist_task_result(call, value, owner)
             except SerializationError as exc:
                 return self.finish(Failed(message=str(exc), exception=exc), exc)
         call.record.result = ref
-        state = self.finish(State(_COMPLETED, "Completed", data=value, result_ref=ref))
+        state = self.finish(
+            State(_COMPLETED, "Completed", data=value, result_ref=ref, result_owner=owner)
+        )
         if not self.task.cache_result_in_memory:
             state.forget_data()
         if call.flow_ctx is not None and call.flow_ctx.keep_journal:
@@ -393,8 +414,10 @@ class TaskAttempts:
         if not state.is_completed():
             return self.finish(state, state.exception)
         if task_results.should_persist(call):
+            owner = owner_of_task_run(call.record)
             try:
-                state.result_ref = task_results.persist_task_result(call, state.data)
+                state.result_ref = task_results.persist_task_result(call, state.data, owner)
+                state.result_owner = owner
             except SerializationError as exc:
                 return self.finish(Failed(message=str(exc), exception=exc), exc)
         call.record.result = state.result_ref

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from sluice.engine.describe import state_label
 from sluice.engine.final_state import returned_by_user
+from sluice.results.owners import owner_of_task_run
 from sluice.schemas import StateRecord
 from sluice.states import NOT_LOADED, Completed
 
@@ -30,11 +31,17 @@ def replay(call: TaskCall) -> TaskCall:
             message=record.state_message,
             data=NOT_LOADED,
             result_ref=record.result,
+            result_owner=owner_of_task_run(record),
         )
         call.returned_state = state
         details = {"replayed": True}
     else:
-        state = Completed(name="Replayed", data=NOT_LOADED, result_ref=record.result)
+        state = Completed(
+            name="Replayed",
+            data=NOT_LOADED,
+            result_ref=record.result,
+            result_owner=owner_of_task_run(record),
+        )
         details = None
     state.run_id = record.id
     record.state_name = state.name

@@ -9,7 +9,8 @@ from __future__ import annotations
 import datetime as _dt
 from typing import TYPE_CHECKING, Any
 
-from sluice.errors import SerializationError
+from sluice.errors import ResultIntegrityError, ResultMissingError, SerializationError
+from sluice.results.owners import owner_of_task_run
 from sluice.results.store import ResultStore, result_store_for
 
 if TYPE_CHECKING:
@@ -28,8 +29,9 @@ def should_persist(call: TaskCall) -> bool:
     return call.settings.results.persist_by_default
 
 
-def persist_task_result(call: TaskCall, value: Any) -> str:
-    """Store a task's return value; its reference.
+def persist_task_result(call: TaskCall, value: Any, owner: str) -> str:
+    """Store a task's return value for ``owner`` (its record, see
+    :mod:`sluice.results.owners`); its reference.
 
     Raises:
         SerializationError: naming the task and the value's type.
@@ -43,6 +45,7 @@ def persist_task_result(call: TaskCall, value: Any) -> str:
     try:
         return store.persist(
             value,
+            owner,
             _storage_key(call),
             serializer,
             storage or settings.results.storage or None,
@@ -116,6 +119,31 @@ def cache_expiration(call: TaskCall, now: _dt.datetime) -> _dt.datetime | None:
 def find_cached(call: TaskCall, key: str, now: _dt.datetime) -> TaskRunRecord | None:
     """A valid earlier run with ``key``, from any flow or process."""
     return call.reader().find_cached_task_run(key, now)
+
+
+def adopt_cached_result(call: TaskCall, hit: TaskRunRecord) -> str | None:
+    """``hit``'s result signed for this call's record (None when there is none).
+
+    Raises:
+        ResultIntegrityError: the cached result is not ``hit``'s (nothing is loaded).
+        ResultMissingError: its reference is malformed.
+    """
+    if hit.result is None:
+        return None
+    store = _result_store(call.settings)
+    return store.rebind(hit.result, owner_of_task_run(hit), owner_of_task_run(call.record))
+
+
+def replay_refusal(settings: Settings, entry: TaskRunRecord) -> str | None:
+    """Why ``entry``'s stored result cannot be replayed (None: it can): its signatures
+    are checked (a file's too), nothing is deserialized."""
+    if entry.result is None:
+        return None
+    try:
+        _result_store(settings).verify(entry.result, owner_of_task_run(entry))
+    except (ResultIntegrityError, ResultMissingError) as exc:
+        return str(exc)
+    return None
 
 
 def settings_for_standalone() -> Settings:

@@ -27,7 +27,8 @@ from sluice.server.api import (
 )
 from sluice.server.docs import declare_bearer_auth, install_docs
 from sluice.server.errors import install_error_handlers
-from sluice.server.middleware import ApiKeyAuth, BodyLimit
+from sluice.server.middleware import ApiKeyAuth, BodyLimit, CrossSiteGuard
+from sluice.server.served_hosts import served_hosts
 from sluice.server.ui import mount_ui
 from sluice.settings import Settings, load_settings
 
@@ -42,14 +43,28 @@ def _version() -> str:
     return installed_version()
 
 
-def create_app(settings: Settings | None = None, *, crash_interval: float | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    crash_interval: float | None = None,
+    host: str = "127.0.0.1",
+) -> FastAPI:
     """The API server over ``settings``' database (``None``: :func:`load_settings`).
 
     Args:
-        settings: where the database is, the API key, heartbeat timeouts.
+        settings: where the database is, the API key, heartbeat timeouts, the
+            extra host names it is reached by (``server.allowed_hosts``).
         crash_interval: seconds between crash detection passes (default 5).
+        host: the address the server listens on: requests for other hosts are
+            refused (see :mod:`sluice.server.served_hosts`).
+
+    Raises:
+        ConfigurationError: ``server.allowed_hosts`` holds an entry that is not a host.
     """
+    import socket
+
     resolved = settings or load_settings()
+    hosts = served_hosts(host, resolved.server.allowed_hosts, socket.gethostname())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -124,4 +139,7 @@ def create_app(settings: Settings | None = None, *, crash_interval: float | None
         open_paths = frozenset({HEALTH_PATH, OPENAPI_PATH})
         app.add_middleware(ApiKeyAuth, api_key=resolved.api_key, open_paths=open_paths)
         declare_bearer_auth(app, open_paths)
+    # Outermost: a request for another host, or from another site's page, is
+    # refused before anything else looks at it.
+    app.add_middleware(CrossSiteGuard, hosts=hosts)
     return app

@@ -1,12 +1,21 @@
-"""The one place that turns Sluice's exceptions into HTTP answers (``{"detail": ...}``)."""
+"""The one place that turns Sluice's exceptions into HTTP answers (``{"detail": ...}``).
+
+Error answers echo what the client sent (a field's value, a name it asked
+for), and what a client sends can be what JSON cannot carry: ``NaN``, a
+lone surrogate, nesting thousands deep. Every answer here goes through
+:func:`plain`, so rendering an error never fails (a failed render was a 500
+and a dropped connection).
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import math
+from typing import TYPE_CHECKING, Any
 
-from fastapi.encoders import jsonable_encoder
-from fastapi.responses import JSONResponse
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
+from starlette.exceptions import HTTPException
 
 from sluice.errors import (
     AmbiguousIdError,
@@ -20,38 +29,86 @@ from sluice.errors import (
 if TYPE_CHECKING:
     from fastapi import FastAPI, Request
 
+#: how deep an echoed value is kept in an error answer; deeper parts become "..."
+_ECHO_DEPTH = 8
+#: longest text echoed in an error answer
+_ECHO_TEXT = 1000
+#: errors listed in one answer
+_MAX_ERRORS = 20
+
+
+def plain(value: Any, depth: int = 0) -> Any:
+    """``value`` as JSON can carry it: non-finite numbers as text, lone surrogates
+    escaped, long text cut, nesting past a few levels elided, other objects as text."""
+    kind = type(value)
+    if value is None or kind is bool or kind is int:
+        return value
+    if kind is float:
+        return value if math.isfinite(value) else repr(value)
+    if isinstance(value, str):
+        text = value if len(value) <= _ECHO_TEXT else value[:_ECHO_TEXT] + "..."
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    if depth >= _ECHO_DEPTH:
+        return "..."
+    if isinstance(value, dict):
+        return {plain(str(k)): plain(v, depth + 1) for k, v in list(value.items())[:_MAX_ERRORS]}
+    if isinstance(value, (list, tuple)):
+        return [plain(v, depth + 1) for v in value[:_MAX_ERRORS]]
+    if isinstance(value, bytes):
+        return plain(value.decode("utf-8", "replace"), depth)
+    return plain(str(value), depth)
+
+
+def _answer(status: int, detail: Any, **extra: Any) -> JSONResponse:
+    return JSONResponse(plain({"detail": detail, **extra}), status_code=status)
+
 
 async def _not_found(_: Request, exc: Exception) -> JSONResponse:
     # AmbiguousIdError is a NotFoundError: the id is known, just not unique.
     status = 409 if isinstance(exc, AmbiguousIdError) else 404
-    return JSONResponse({"detail": str(exc)}, status_code=status)
+    return _answer(status, str(exc))
 
 
 async def _refused(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, TransitionRefused)
-    return JSONResponse({"detail": f"{exc.rule}: {exc.reason}", "rule": exc.rule}, status_code=409)
+    return _answer(409, f"{exc.rule}: {exc.reason}", rule=exc.rule)
 
 
 async def _too_large(_: Request, exc: Exception) -> JSONResponse:
-    return JSONResponse({"detail": str(exc)}, status_code=413)
+    return _answer(413, str(exc))
 
 
 async def _invalid(_: Request, exc: Exception) -> JSONResponse:
     # A body our own code validated (not FastAPI): same shape as FastAPI's 422.
     assert isinstance(exc, ValidationError)
     errors = exc.errors(include_url=False, include_context=False, include_input=False)
-    return JSONResponse({"detail": jsonable_encoder(errors)}, status_code=422)
+    return _answer(422, errors)
+
+
+async def _request_invalid(_: Request, exc: Exception) -> JSONResponse:
+    # FastAPI's own answer, with the echoed input made safe to encode.
+    assert isinstance(exc, RequestValidationError)
+    return _answer(422, list(exc.errors()))
 
 
 async def _unstorable(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, InvalidRecords)
-    return JSONResponse({"detail": exc.errors}, status_code=422)
+    return _answer(422, exc.errors)
 
 
 async def _store_unavailable(_: Request, exc: Exception) -> JSONResponse:
     # Not the client's mistake, and usually passing (database busy or
     # restarting): 503 tells a client's batcher to retry later.
-    return JSONResponse({"detail": str(exc)}, status_code=503)
+    return _answer(503, str(exc))
+
+
+async def _http_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code in (204, 304):  # answers without a body
+        return Response(status_code=exc.status_code, headers=exc.headers)
+    return JSONResponse(
+        plain({"detail": exc.detail}), status_code=exc.status_code, headers=exc.headers
+    )
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -62,3 +119,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ValidationError, _invalid)
     app.add_exception_handler(InvalidRecords, _unstorable)
     app.add_exception_handler(StoreError, _store_unavailable)
+    app.add_exception_handler(RequestValidationError, _request_invalid)
+    app.add_exception_handler(HTTPException, _http_error)

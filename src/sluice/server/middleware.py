@@ -1,7 +1,8 @@
-"""Pure ASGI middleware: API-key auth and the request body size limit.
+"""Pure ASGI middleware: cross-site protection, API-key auth and the body size limit.
 
 Pure ASGI (not Starlette's ``BaseHTTPMiddleware``) so a request body is
-streamed through untouched and counted as it goes.
+streamed through untouched and counted as it goes, and a refused request is
+answered before any of it is read.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from starlette.exceptions import HTTPException
+
+from sluice.server.served_hosts import ServedHosts
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -129,6 +132,95 @@ class ApiKeyAuth:
                 )
                 return
         await self.app(scope, receive, send)
+
+
+#: methods that change nothing (every route answering them only reads)
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+#: what a browser says of a request from a page of another origin
+_CROSS_SITE_FETCHES = frozenset({"cross-site", "same-site"})
+
+
+class CrossSiteGuard:
+    """Refuse what another site's page can make a browser send.
+
+    - Every request: a ``Host`` this server is not reached by (DNS
+      rebinding: see :mod:`sluice.server.served_hosts`) is a 400.
+    - Requests that change state (any method but GET, HEAD, OPTIONS): an
+      ``Origin`` that is not this server's, or ``Sec-Fetch-Site`` saying
+      cross-site, is a 403; a body that is not JSON (or a ``Content-Type``
+      other than JSON, body or not) is a 415. A page of another site can
+      send forms and ``text/plain`` without asking; a JSON body it can only
+      send after a CORS preflight, which this server never grants.
+
+    Clients that are not browsers (the CLI, workers, ``curl``) send no
+    ``Origin`` and pass, as does the UI, whose requests are same-origin JSON.
+    """
+
+    def __init__(self, app: ASGIApp, hosts: ServedHosts) -> None:
+        self.app = app
+        self.hosts = hosts
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            refusal = self._refusal(scope)
+            if refusal is not None:
+                if scope["type"] == "websocket":
+                    await send({"type": "websocket.close", "code": 1008})
+                    return
+                status, detail = refusal
+                await send_json(send, status, {"detail": detail})
+                return
+        await self.app(scope, receive, send)
+
+    def _refusal(self, scope: Scope) -> tuple[int, str] | None:
+        host = _header(scope, b"host")
+        if host is not None and not self.hosts.allows_host(host):
+            return 400, (
+                f"Host {_shown(host)} is not a name this server is reached by (DNS rebinding, "
+                "or a name it was not told about: add it to SLUICE_SERVER_ALLOWED_HOSTS)"
+            )
+        if scope["type"] != "http" or scope["method"] in SAFE_METHODS:
+            return None
+        origin = _header(scope, b"origin")
+        if origin is not None and not self.hosts.allows_origin(origin, host):
+            return 403, (
+                f"Cross-site request refused: Origin {_shown(origin)} is not this server "
+                "(a page of another site cannot change anything here; a reverse proxy's "
+                "name goes in SLUICE_SERVER_ALLOWED_HOSTS)"
+            )
+        if (_header(scope, b"sec-fetch-site") or "").lower() in _CROSS_SITE_FETCHES:
+            return 403, "Cross-site request refused (Sec-Fetch-Site: cross-site)"
+        content_type = _header(scope, b"content-type")
+        if content_type is not None:
+            if not is_json_type(content_type):
+                return 415, (
+                    f"Content-Type {_shown(content_type)} refused: requests that change "
+                    "state send application/json"
+                )
+        elif _has_body(scope):
+            return 415, "A request body needs Content-Type: application/json"
+        return None
+
+
+def is_json_type(content_type: str) -> bool:
+    """True for ``application/json`` (parameters allowed) and ``application/*+json``."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+
+
+def _has_body(scope: Scope) -> bool:
+    length = _header(scope, b"content-length")
+    if length is not None:
+        return length.strip() not in ("", "0")
+    return _header(scope, b"transfer-encoding") is not None
+
+
+def _shown(text: str) -> str:
+    """A header value quoted for an answer (cut, and only printable ASCII)."""
+    cut = text if len(text) <= 200 else text[:200] + "..."
+    return repr(cut.encode("ascii", "backslashreplace").decode("ascii"))
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

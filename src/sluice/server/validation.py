@@ -1,11 +1,16 @@
 """Checks a record must pass before it reaches the store's writer.
 
 JSON and pydantic accept values the store cannot hold: integers past 64
-bits, strings with lone surrogates (``"\\ud800"`` is valid JSON but not
-UTF-8), naive or out-of-range datetimes (stored as epoch seconds, they could
-not be read back). The writer batches records from every client together, so
-one such record would fail every batch it lands in; it is refused here, at
-the door, with a 422 naming the field.
+bits in a record's integer fields (database integers), numbers that are
+not finite, strings with lone surrogates (``"\\ud800"`` is valid JSON but
+not UTF-8), naive or out-of-range datetimes (stored as epoch seconds, they
+could not be read back). The writer batches records from every client
+together, so one such record would fail every batch it lands in; it is
+refused here, at the door, with a 422 naming the field.
+
+Free-form values (parameters, state details: fields the store keeps as JSON
+text) may hold integers of any size, as Python's do: the embedded store
+keeps them exactly, and so must a server (one rule for both).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import enum
+import math
 import operator
 import types
 import typing
@@ -35,25 +41,41 @@ MAX_ERRORS = 20
 Loc = tuple[str | int, ...]
 
 
-def check_storable(value: Any, loc: Loc = ("body",), *, unicode_checked: bool = False) -> None:
+def check_storable(
+    value: Any,
+    loc: Loc = ("body",),
+    *,
+    unicode_checked: bool = False,
+    shaped_as: type | None = None,
+) -> None:
     """Raise :class:`InvalidRecords` if ``value`` (records, lists, dicts) holds a value
     the store cannot hold; ``loc`` is where ``value`` sits in the request.
 
     Args:
-        unicode_checked: ``value`` was parsed from JSON bytes by pydantic, whose
-            parser refuses lone surrogates: the records' string fields need no
-            look (free-form fields are still walked).
+        unicode_checked: ``value`` was parsed from JSON by a parser that refuses
+            lone surrogates: the records' string fields need no look
+            (free-form fields are still walked).
+        shaped_as: ``value`` is a dict of some of this record type's fields (a
+            PATCH body): its keys are checked as those fields are.
     """
-    if _clean(value, unicode_checked):
+    if shaped_as is None and _clean(value, unicode_checked):
         return
     # Something looked suspect: walk everything again, collecting where and why.
     errors: list[dict[str, Any]] = []
-    _check(value, loc, errors)
+    if shaped_as is not None and type(value) is dict:
+        free = _free_fields(shaped_as)
+        for key, item in value.items():
+            _check(key, (*loc, str(key)), errors)
+            _check(item, (*loc, str(key)), errors, free=key in free)
+    else:
+        _check(value, loc, errors)
     if errors:
         raise InvalidRecords(errors)
 
 
-def _check(value: Any, loc: Loc, errors: list[dict[str, Any]]) -> None:
+def _check(value: Any, loc: Loc, errors: list[dict[str, Any]], free: bool = False) -> None:
+    """Append to ``errors`` what in ``value`` the store cannot hold; ``free``: the
+    value sits in a free-form (JSON) field, where integers may have any size."""
     if len(errors) >= MAX_ERRORS:
         return
     kind = type(value)
@@ -64,8 +86,11 @@ def _check(value: Any, loc: Loc, errors: list[dict[str, Any]]) -> None:
             except UnicodeEncodeError:
                 errors.append(_error(loc, "string holds a lone surrogate (not UTF-8)", "string"))
     elif kind is int:
-        if not INT64_MIN <= value <= INT64_MAX:
+        if not free and not INT64_MIN <= value <= INT64_MAX:
             errors.append(_error(loc, "integer does not fit in 64 bits", "int"))
+    elif kind is float:
+        if not math.isfinite(value):
+            errors.append(_error(loc, "number is not finite (NaN or infinite)", "finite_number"))
     elif kind is _dt.datetime:
         if value.tzinfo is None or value.utcoffset() is None:
             errors.append(_error(loc, "datetime needs a timezone", "timezone_aware"))
@@ -74,13 +99,24 @@ def _check(value: Any, loc: Loc, errors: list[dict[str, Any]]) -> None:
     elif kind is dict:
         for key, item in value.items():
             _check(key, (*loc, str(key)), errors)
-            _check(item, (*loc, str(key)), errors)
+            _check(item, (*loc, str(key)), errors, free)
     elif kind is list or kind is tuple:
         for index, item in enumerate(value):
-            _check(item, (*loc, index), errors)
+            _check(item, (*loc, index), errors, free)
     elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        free_fields = _free_fields(value.__class__)
         for f in dataclasses.fields(value):
-            _check(getattr(value, f.name), (*loc, f.name), errors)
+            _check(getattr(value, f.name), (*loc, f.name), errors, f.name in free_fields)
+
+
+@cache
+def _free_fields(cls: type) -> frozenset[str]:
+    """The fields of a record type the store keeps as JSON text (declared ``Any``,
+    ``dict[str, Any]`` ...), as opposed to columns of a type."""
+    if not dataclasses.is_dataclass(cls):
+        return frozenset()
+    hints = typing.get_type_hints(cls)
+    return frozenset(f.name for f in dataclasses.fields(cls) if _kind(hints[f.name]) is None)
 
 
 # -- the screen: a cheap pass that answers "certainly storable" ---------------------
@@ -112,9 +148,9 @@ def _clean(value: Any, unicode_checked: bool = False) -> bool:
     return _generic_clean(value)
 
 
-def _generic_clean(value: Any) -> bool:
+def _generic_clean(value: Any, free: bool = False) -> bool:
     errors: list[dict[str, Any]] = []
-    _check(value, (), errors)
+    _check(value, (), errors, free)
     return not errors
 
 
@@ -187,6 +223,7 @@ def _dataclass_screen(cls: type, unicode_checked: bool = False) -> _Screen:
     str_lists = _getter(groups.get(("list", str), []))
     skipped = _getter(groups.get("skip", []))
     low, high = INT64_MIN, INT64_MAX
+    isfinite = math.isfinite
 
     def screen(value: Any) -> bool:
         for x in ints(value):
@@ -215,11 +252,14 @@ def _dataclass_screen(cls: type, unicode_checked: bool = False) -> _Screen:
             elif not _generic_clean(x):
                 return False
         for x in free(value):
-            if x is not None and not _generic_clean(x):
+            if x is not None and not _generic_clean(x, free=True):
                 return False
         for x in skipped(value):
-            # Enums, floats, bools hold nothing to refuse; anything else is looked at.
-            if type(x) not in _PLAIN and not isinstance(x, enum.Enum) and not _generic_clean(x):
+            # Enums, bools, finite floats hold nothing to refuse; anything else is looked at.
+            if type(x) is float:
+                if not isfinite(x):
+                    return False
+            elif type(x) not in _PLAIN and not isinstance(x, enum.Enum) and not _generic_clean(x):
                 return False
         for name in nested:
             x = getattr(value, name)

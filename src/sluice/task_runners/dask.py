@@ -20,6 +20,7 @@ import importlib.util
 from typing import TYPE_CHECKING, Any
 
 from sluice.errors import ConfigurationError, SluiceError
+from sluice.results.owners import owner_of_task_run
 from sluice.states import NOT_LOADED, State, StateType
 from sluice.task_runners.base import TaskRunner
 
@@ -164,7 +165,14 @@ class DaskHeldState(State):
     __slots__ = ("_held",)
 
     def __init__(self, name: str, message: str | None, record: TaskRunRecord, held: Any) -> None:
-        super().__init__(StateType.COMPLETED, name, message, NOT_LOADED, result_ref=record.result)
+        super().__init__(
+            StateType.COMPLETED,
+            name,
+            message,
+            NOT_LOADED,
+            result_ref=record.result,
+            result_owner=owner_of_task_run(record),
+        )
         self._held = held
 
     @property
@@ -190,7 +198,7 @@ class DaskHeldState(State):
         if self.result_ref is not None:
             from sluice.results.store import load_result
 
-            return load_result(self.result_ref)
+            return load_result(self.result_ref, self.result_owner or "(unknown record)")
         raise SluiceError(
             "The task's result was held by the Dask cluster, which is closed, and it "
             "was not persisted (persist_result=False)"

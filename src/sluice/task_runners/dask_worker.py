@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from distributed.diagnostics.plugin import WorkerPlugin
 
+from sluice.results.store import is_inline
 from sluice.task_runners.remote import CollectingSink, RemoteOutcome, _portable_exception
 from sluice.utilities.annotations import allow_failure
 
@@ -101,7 +102,6 @@ class TaskValue:
 #: ``outcome`` is set on a task's last message, and holds the return value when
 #: ``carries_data`` (small values) -- larger ones stay on the worker.
 EventItem = tuple[str, list[tuple[str, Any, Any]], "RemoteOutcome | None", bool]
-_INLINE_JSON = '{"s":"json","v":'
 
 
 def pack_event(items: list[EventItem]) -> bytes:
@@ -177,7 +177,7 @@ def _is_small(value: Any, result_ref: str | None) -> bool:
     serializing it here).
     """
     if result_ref is not None:
-        return result_ref.startswith(_INLINE_JSON) or '"b64"' in result_ref[:40]
+        return is_inline(result_ref)
     kind = type(value)
     if kind in _SMALL_TYPES:
         return True
@@ -225,7 +225,9 @@ def _recorded_value(
 
         store = result_store_for(settings.home, settings.results.inline_threshold)
         logger.info("Task run %s was recorded Completed; reloading its stored result", stored.id)
-        return TaskValue(store.load(stored.result), None)
+        from sluice.results.owners import owner_of_task_run
+
+        return TaskValue(store.load(stored.result, owner_of_task_run(stored)), None)
     # No stored value to return (persist_result=False): computing it again is
     # the only way to give downstream tasks their input; nothing is recorded.
     logger.warning(

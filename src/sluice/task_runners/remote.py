@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sluice.errors import SerializationError
+from sluice.results.owners import owner_of_task_run
 from sluice.schemas import FlowRunRecord, LogRecord, StateRecord, TaskRunRecord
 from sluice.states import Failed, State, StateType
 
@@ -82,6 +83,7 @@ class RemoteOutcome:
             self.data,
             self.exception,
             result_ref=self.record.result,
+            result_owner=owner_of_task_run(self.record),
         )
 
 

@@ -191,7 +191,7 @@ def _run(flow: Flow[..., Any], record: FlowRunRecord, backend: Backend, settings
     import logging
 
     from sluice.engine.flow_engine import FlowRunDriver, run_flow_async, run_flow_sync
-    from sluice.engine.flow_setup import entrypoint_of
+    from sluice.engine.flow_setup import entrypoint_of, stored_parameters
     from sluice.engine.journal import Journal
     from sluice.resume_from import pending_from_task
     from sluice.utilities.asyncs import run_coroutine_sync
@@ -203,7 +203,7 @@ def _run(flow: Flow[..., Any], record: FlowRunRecord, backend: Backend, settings
         from_task = pending_from_task(backend.read_states(record.id))
         log = logging.getLogger("sluice.flow_runs")
         journal = Journal(backend.read_journal(record.id), from_task, log.warning)
-    parameters = _parameters_of(record, settings)
+    parameters = stored_parameters(record, settings)
     driver = FlowRunDriver(flow, (), parameters, resume=record, journal=journal)
     try:
         if flow.isasync:
@@ -213,14 +213,6 @@ def _run(flow: Flow[..., Any], record: FlowRunRecord, backend: Backend, settings
         if not driver.started:
             raise _NotStarted(str(exc)) from exc
         raise
-
-
-def _parameters_of(record: FlowRunRecord, settings: Settings) -> dict[str, Any]:
-    if record.parameters_ref:
-        from sluice.results.store import result_store_for
-
-        return dict(result_store_for(settings.home).load(record.parameters_ref))
-    return dict(record.parameters)
 
 
 # -- the process ------------------------------------------------------------------------

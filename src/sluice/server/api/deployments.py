@@ -92,7 +92,7 @@ def update_deployment(
     """Change some of ``paused``, ``concurrency_limit``, ``max_active_runs``, ``catchup``,
     ``description``, ``tags``, ``parameters``, ``version``, ``schedules`` (new
     schedules replace the old ones and their upcoming runs; a bad one is a 422)."""
-    check_storable(body)
+    check_storable(body, shaped_as=DeploymentRecord)
     refuse_nul(body)
     with refusals():
         return backend.update_deployment(_key(flow_name, name), body)

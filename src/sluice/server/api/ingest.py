@@ -14,7 +14,6 @@ replaces how the request is handled.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -31,39 +30,31 @@ from sluice.server import actions
 from sluice.server.api.deps import IngestWriterDep
 from sluice.server.api.route_table import RouteTable
 from sluice.server.ingest_writer import IngestWriter
+from sluice.server.json_bodies import parse_json_body
 
 _BATCH: TypeAdapter[IngestBatch] = TypeAdapter(IngestBatch)
 _STRICT_BATCH = msgspec.json.Decoder(IngestBatch)
 
 
-def parse_batch(body: bytes) -> tuple[IngestBatch, bool]:
-    """The batch in a request body, and whether a JSON parser that refuses lone
-    surrogates read it (its strings are then valid Unicode), or
-    :class:`RequestValidationError` (422) with the same field errors (``loc``
-    starting with ``"body"``) FastAPI would give."""
+def parse_batch(body: bytes) -> IngestBatch:
+    """The batch in a request body, or :class:`RequestValidationError` (422) with
+    the same field errors (``loc`` starting with ``"body"``) FastAPI would give.
+
+    Both parsers refuse lone surrogates, so the batch's strings are valid Unicode.
+    """
     try:
         # Accepts a subset of what pydantic accepts, to the same records;
         # anything else (even valid) goes the slower way below.
-        return _STRICT_BATCH.decode(body), True
-    except msgspec.MsgspecError:
+        return _STRICT_BATCH.decode(body)
+    except (msgspec.MsgspecError, RecursionError):
+        # RecursionError: nesting deeper than the interpreter's stack (msgspec
+        # builds values recursively); the strict parser below words the refusal.
         pass
+    # Strict JSON first (pydantic's own JSON parsing takes NaN and Infinity),
+    # then pydantic's laxer validation, which words the API's field errors.
+    data = parse_json_body(body)
     try:
-        return _BATCH.validate_json(body), True
-    except ValidationError as exc:
-        if not any(e["type"] == "json_invalid" for e in exc.errors()):
-            raise _body_errors(exc) from None
-    # Not JSON to pydantic's parser, which also refuses strings with lone
-    # surrogates ("\ud800"): the standard library's parser takes those, and
-    # the storable check then names the field that holds one.
-    try:
-        data = json.loads(body)
-    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
-        raise RequestValidationError(
-            [{"type": "json_invalid", "loc": ("body", getattr(exc, "pos", 0)),
-              "msg": "JSON decode error", "input": {}, "ctx": {"error": str(exc)}}]
-        ) from None  # fmt: skip
-    try:
-        return _BATCH.validate_python(data), False
+        return _BATCH.validate_python(data)
     except ValidationError as exc:
         raise _body_errors(exc) from None
 
@@ -74,9 +65,11 @@ def _body_errors(exc: ValidationError) -> RequestValidationError:
 
 
 def ingest_body(writer: IngestWriter, body: bytes) -> Accepted:
-    """Parse, check and write one request body; the answer (records written, runs refused)."""
-    batch, unicode_checked = parse_batch(body)
-    return actions.ingest_batch(writer, batch, unicode_checked=unicode_checked)
+    """Parse, check and write one request body; the answer (records written, runs refused).
+
+    Both parsers refuse lone surrogates, so the batch's strings are valid Unicode.
+    """
+    return actions.ingest_batch(writer, parse_batch(body), unicode_checked=True)
 
 
 class RawBodyRoute(APIRoute):

@@ -19,6 +19,8 @@ from fastapi import APIRouter
 from fastapi.params import Depends
 from fastapi.routing import APIRoute
 
+from sluice.server.json_bodies import StrictJSONRoute
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -38,13 +40,14 @@ class RouteTable:
         prefix: prepended to every path (after the prefix given to :meth:`add_to`).
         tags: OpenAPI tags of every route (before each route's own).
         dependencies: run before every route's own dependencies.
-        route_class: the ``APIRoute`` subclass the routes are built with.
+        route_class: the ``APIRoute`` subclass the routes are built with (by default
+            one that parses JSON bodies strictly, see :mod:`sluice.server.json_bodies`).
     """
 
     prefix: str = ""
     tags: Sequence[str] = ()
     dependencies: Sequence[Depends] = ()
-    route_class: type[APIRoute] = APIRoute
+    route_class: type[APIRoute] = StrictJSONRoute
     _routes: list[_Route] = field(default_factory=list)
 
     def api_route(self, path: str, *, methods: Sequence[str], **options: Any) -> Callable[[F], F]:

@@ -53,7 +53,7 @@ def update_work_pool(
     name: str, backend: BackendDep, body: Annotated[dict[str, Any], Body()]
 ) -> WorkPoolRecord:
     """Change some of ``description``, ``concurrency_limit`` (null: none), ``paused``."""
-    check_storable(body)
+    check_storable(body, shaped_as=WorkPoolRecord)
     refuse_nul(body)
     with refusals():
         return backend.update_work_pool(name, body)
@@ -95,7 +95,7 @@ def update_work_queue(
     name: str, queue: str, backend: BackendDep, body: Annotated[dict[str, Any], Body()]
 ) -> WorkQueueRecord:
     """Change some of ``priority``, ``description``, ``concurrency_limit``, ``paused``."""
-    check_storable(body)
+    check_storable(body, shaped_as=WorkQueueRecord)
     refuse_nul(body)
     with refusals():
         return backend.update_work_queue(name, queue, body)
