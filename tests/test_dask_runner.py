@@ -19,7 +19,7 @@ import sluice
 from sluice import flow, get_run_logger, task
 from sluice.cache_policies import INPUTS
 from sluice.flows import Flow
-from sluice.results.owners import owner_of_task_run
+from sluice.results.owners import flow_result_owner, owner_of_task_run
 from sluice.results.store import load_result
 from sluice.states import StateType
 from sluice.utilities.annotations import allow_failure
@@ -292,7 +292,8 @@ def test_states_returned_by_tasks_come_back_from_dask(cluster: Any) -> None:
     # Returned futures are stored as their states, without the cluster's handles.
     state = on(cluster, returns_futures)(return_state=True)
     assert (state.type, state.message) == (StateType.COMPLETED, "All states completed.")
-    stored = load_result(only_flow_run("returns_futures").result or "")
+    run = only_flow_run("returns_futures")
+    stored = load_result(run.result or "", flow_result_owner(run.id))
     assert [(s.name, s.result()) for s in stored] == [("SKIPPED", 2), ("SKIPPED", 3)]
 
 

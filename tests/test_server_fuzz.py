@@ -73,6 +73,7 @@ def test_published_schema_is_the_one_fuzzed(server: ServerProcess) -> None:
 #: state-changing operations that read no body (fuzzed by schemathesis alone)
 BODYLESS = {
     "POST /api/flow_runs/{flow_run_id}/cancel",
+    "POST /api/flow_runs/{flow_run_id}/attempt",
     "DELETE /api/deployments/{flow_name}/{name}",
     "DELETE /api/work_pools/{name}",
     "DELETE /api/work_pools/{name}/queues/{queue}",

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from sluice import states
 from sluice.errors import CrashedRunError, SluiceError
+from sluice.results.owners import flow_result_owner
+from sluice.results.store import result_store_for
 from sluice.states import StateType
 
 
@@ -69,7 +73,7 @@ def test_errors_with_context_survive_pickling() -> None:
         assert type(copy) is type(error) and str(copy) == str(error)
 
 
-def test_states_pickle_as_plain_states_that_keep_what_they_say() -> None:
+def test_states_pickle_as_plain_states_that_keep_what_they_say(sluice_home: Path) -> None:
     import pickle
 
     class Holding(states.State):
@@ -87,7 +91,9 @@ def test_states_pickle_as_plain_states_that_keep_what_they_say() -> None:
 
     skipped = states.Completed(name="SKIPPED", message="nothing new", data={"rows": 0})
     skipped.run_id = "run-1"
-    stored = states.Completed(data=states.NOT_LOADED, result_ref='{"s":"json","v":5}')
+    owner = flow_result_owner("run-2")
+    ref = result_store_for(sluice_home).persist(5, owner, storage_key="run-2")
+    stored = states.Completed(data=states.NOT_LOADED, result_ref=ref, result_owner=owner)
     failed = states.Failed(message="no", exception=KeyError("k"))
     copies = pickle.loads(pickle.dumps([skipped, stored, failed, Holding()]))
     assert [type(c) for c in copies] == [states.State] * 4

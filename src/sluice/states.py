@@ -224,7 +224,7 @@ class State(Generic[R]):
         if data is NOT_LOADED and self.result_ref is None:
             data = self.data
         fields = (self.type, self.name, self.message, data, self.exception, self.timestamp)
-        return (_rebuilt_state, (*fields, self.result_ref, self.run_id))
+        return (_rebuilt_state, (*fields, self.result_ref, self.result_owner, self.run_id))
 
     def __repr__(self) -> str:
         message = f", message={self.message!r}" if self.message else ""
