@@ -21,7 +21,7 @@ from sluice.schemas import FlowRunRecord, LogRecord, StateRecord, new_id
 from sluice.settings import Settings, load_settings
 from sluice.states import Running
 from sluice.store.rows import FLOW_RUN, LOG, STATE
-from sluice.store.write_groups import RecordKind, write_groups
+from sluice.store.write_groups import RecordKind, batch_snapshots, write_groups
 
 
 def _settings(home: Path) -> Settings:
@@ -33,7 +33,12 @@ def _spool_for(settings: Settings) -> Spool:
     backend = LocalBackend(settings)
     try:
         label = repr(backend)[len("LocalBackend('") : -2]
-        return Spool(spool_dir(settings.home, label), label, write_groups, backend._write_resent)
+        return Spool(
+            spool_dir(settings.home, label),
+            label,
+            lambda batch: write_groups(batch_snapshots(batch)),
+            backend._write_resent,
+        )
     finally:
         backend.close()
 

@@ -44,7 +44,7 @@ from sluice.schemas import (
 from sluice.settings import Settings, load_settings
 from sluice.store.retry import driver_error, is_unavailable, retry_when_busy, store_error
 from sluice.store.sqlite_native import SqliteStore, sqlite_file
-from sluice.store.write_groups import KIND_NAMES, ValueGroup, write_groups
+from sluice.store.write_groups import KIND_NAMES, ValueGroup, batch_snapshots, write_groups
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine
@@ -183,7 +183,8 @@ class LocalBackend(RecordWrites, LocalDeploymentsMixin):
         """The batcher's sink: one batch, its write groups fenced with the attempts this
         process holds, one transaction."""
         fences, sent_at = self.attempts.fences()
-        superseded = _with_text_fixed(self._write_groups, write_groups(batch, fences))
+        groups = write_groups(batch_snapshots(batch), fences)
+        superseded = _with_text_fixed(self._write_groups, groups)
         self.attempts.settle(fences, superseded, sent_at)
 
     def _write_with_sqlalchemy(self, groups: Sequence[ValueGroup]) -> set[str]:
@@ -201,7 +202,7 @@ class LocalBackend(RecordWrites, LocalDeploymentsMixin):
     def _fenced_groups(self, batch: WriteBatch) -> list[ValueGroup]:
         """The write groups of ``batch`` fenced with the attempts this process holds now
         (a spooled batch keeps its fences, so a replay hours later is fenced too)."""
-        return write_groups(batch, self.attempts.fences()[0])
+        return write_groups(batch_snapshots(batch), self.attempts.fences()[0])
 
     def _write_resent(self, groups: Sequence[ValueGroup]) -> None:
         """Write groups that may be stored already (a spool file's batch), in one

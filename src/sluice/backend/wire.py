@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -85,22 +85,11 @@ _Part = tuple[str, Any, int | None]
 Fences = Sequence[tuple[str, int]]
 
 
-def _heartbeat(run_id: Any, at: Any) -> HeartbeatWrite:
-    return HeartbeatWrite(str(run_id), at)
-
-
-def _record_of(kind: RecordKind) -> Callable[[Any, Any], Any]:
-    """``(key, snapshot) -> what the body carries`` for items of ``kind``."""
-    if kind == RecordKind.HEARTBEAT:
-        return _heartbeat
-    from_snapshot = CODECS[kind].from_snapshot
-    return lambda _key, snapshot: from_snapshot(snapshot)
-
-
-#: (kind, its body section, keyed?, item -> body entry), in body order
+#: (kind, its body section, keyed?, snapshot -> record) of the record kinds, in body order
 _SECTIONS = tuple(
-    (kind, GROUP_NAMES[kind], kind in KEYED_KINDS, _record_of(kind)) for kind in RecordKind
+    (kind, GROUP_NAMES[kind], kind in KEYED_KINDS, CODECS[kind].from_snapshot) for kind in CODECS
 )
+_HEARTBEATS = GROUP_NAMES[RecordKind.HEARTBEAT]
 
 
 def _parts(batch: WriteBatch, skip: dict[int, int]) -> list[_Part]:
@@ -112,11 +101,13 @@ def _parts(batch: WriteBatch, skip: dict[int, int]) -> list[_Part]:
     parts: list[_Part] = []
     for kind, section, keyed, record_of in _SECTIONS:
         if keyed:
-            for key, snapshot in latest.get(kind, {}).items():
-                parts.append((section, record_of(key, snapshot), None))
+            snapshots: Any = latest.get(kind, {}).values()
+            parts.extend([(section, record, None) for record in map(record_of, snapshots)])
         else:
-            for snapshot in appended.get(kind, [])[skip.get(kind, 0) :]:
-                parts.append((section, record_of(None, snapshot), kind))
+            snapshots = appended.get(kind, [])[skip.get(kind, 0) :]
+            parts.extend([(section, record, kind) for record in map(record_of, snapshots)])
+    for run_id, at in latest.get(RecordKind.HEARTBEAT, {}).items():
+        parts.append((_HEARTBEATS, HeartbeatWrite(str(run_id), at), None))
     return parts
 
 

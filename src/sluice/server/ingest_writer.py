@@ -17,16 +17,14 @@ statements of :mod:`sluice.store.writes`, on the engine it is given.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sluice.api_schemas import IngestBatch
-from sluice.backend.batcher import WriteBatch
 from sluice.store.sqlite_native import SqliteStore, sqlite_file
 from sluice.store.write_groups import (
     CODECS,
     GROUP_NAMES,
-    KEYED_KINDS,
     RecordKind,
     ValueGroup,
     write_groups,
@@ -38,30 +36,18 @@ if TYPE_CHECKING:
     from sluice.backend.local import LocalBackend
 
 
-def _item_of(kind: RecordKind) -> Callable[[Any], tuple[Any, Any]]:
-    """``entry -> (key, snapshot)`` for the entries of an ingest batch's section of ``kind``."""
-    if kind == RecordKind.HEARTBEAT:
-        return lambda beat: (beat.flow_run_id, beat.at)
-    snapshot = CODECS[kind].snapshot
-    if kind in KEYED_KINDS:
-        return lambda record: (record.id, snapshot(record))
-    return lambda record: (None, snapshot(record))
-
-
-#: (kind, its section of an IngestBatch, entry -> (key, snapshot)), in write order
-_SECTIONS = tuple((kind, GROUP_NAMES[kind], _item_of(kind)) for kind in RecordKind)
+#: (kind, its section of an IngestBatch, the kind's snapshot), in write order
+_SECTIONS = tuple((kind, GROUP_NAMES[kind], CODECS[kind].snapshot) for kind in CODECS)
 
 
 def groups_of(batch: IngestBatch) -> list[ValueGroup]:
-    """The write groups of an ingest batch: its records snapshotted, then converted as
-    the embedded writer's are (a run sent twice in one batch is written once, as sent
-    last)."""
-    snapshots = WriteBatch()
-    add = snapshots.add
-    for kind, section, item_of in _SECTIONS:
-        for entry in getattr(batch, section):
-            key, snapshot = item_of(entry)
-            add(kind, key, snapshot)
+    """The write groups of an ingest batch: its records snapshotted and converted as
+    the embedded writer's are (:func:`~sluice.store.write_groups.write_groups`), each
+    as it comes."""
+    snapshots: dict[int, Iterable[Any]] = {
+        kind: map(snapshot, getattr(batch, section)) for kind, section, snapshot in _SECTIONS
+    }
+    snapshots[RecordKind.HEARTBEAT] = [h.flow_run_id for h in batch.heartbeats]
     return write_groups(snapshots, [(f.flow_run_id, f.attempt) for f in batch.fences])
 
 

@@ -235,13 +235,19 @@ class RecordCodec(Generic[R]):
 
     @functools.cached_property
     def from_snapshot(self) -> Callable[[Snapshot], R]:
-        """The record of a :meth:`snapshot` (its other columns at their defaults): what
+        """The record of a :meth:`snapshot` (its other fields at their defaults): what
         client mode sends."""
-        items = ", ".join(
-            f"{c.name}={_applied(c, _UNSNAPSHOTS.get(c.encoding), f's[{i}]')}"
-            for i, c in enumerate(self.batched)
-        )
-        source = f"def from_snapshot(s):\n    return Record({items})\n"
+        at = {c.name: i for i, c in enumerate(self.batched)}
+        by_name = {c.name: c for c in self.columns}
+        items = []
+        # Positional, in the dataclass's field order: cheaper than keywords.
+        for name in self._fields:
+            if name in at:
+                spec = by_name[name]
+                items.append(_applied(spec, _UNSNAPSHOTS.get(spec.encoding), f"s[{at[name]}]"))
+            else:
+                items.append(f"F_{name}()")
+        source = f"def from_snapshot(s):\n    return Record({', '.join(items)})\n"
         return _compile("from_snapshot", source, self._namespace())
 
     def values_of_row(self, row: Mapping[str, Any]) -> tuple[Any, ...]:

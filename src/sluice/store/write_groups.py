@@ -18,7 +18,7 @@ comes first and is checked, never written.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from sluice.store.rows import FLOW, FLOW_RUN, LOG, STATE, TASK_RUN, RecordCodec
@@ -87,45 +87,49 @@ class SnapshotBatch(Protocol):
         ...
 
 
-def _values_of(codec: RecordCodec[Any], keyed: bool) -> Callable[[Any], list[tuple[Any, ...]]]:
-    values = codec.values
-    if keyed:
-        return lambda items: list(map(values, items.values()))
-    return lambda items: list(map(values, items))
+def batch_snapshots(batch: SnapshotBatch) -> dict[int, Iterable[Any]]:
+    """The snapshots of a writer batch by kind, as :func:`write_groups` takes them:
+    the latest snapshot of each run, every appended one, the run of each heartbeat."""
+    found: dict[int, Iterable[Any]] = dict(batch.appended)
+    for kind, latest in batch.latest.items():
+        found[kind] = latest.keys() if kind == RecordKind.HEARTBEAT else latest.values()
+    return found
 
 
-def _heartbeat_values(latest: Any) -> list[tuple[Any, ...]]:
+def _heartbeat_values(run_id: Any) -> tuple[Any, ...]:
     # The store stamps a heartbeat with its own clock: only the run is written.
-    return [(run_id,) for run_id in latest]
+    return (run_id,)
 
 
-#: (kind, its group, keyed?, its items -> value tuples), in write order
-_CONVERSIONS = tuple(
+#: (kind, its group, snapshot -> value tuple), in write order
+_CONVERSIONS: tuple[tuple[RecordKind, str, Callable[[Any], tuple[Any, ...]]], ...] = tuple(
     (
         kind,
         GROUP_NAMES[kind],
-        kind in KEYED_KINDS,
-        _heartbeat_values
-        if kind == RecordKind.HEARTBEAT
-        else _values_of(CODECS[kind], kind in KEYED_KINDS),
+        _heartbeat_values if kind == RecordKind.HEARTBEAT else CODECS[kind].values,
     )
     for kind in RecordKind
 )
 
 
-def write_groups(batch: SnapshotBatch, fences: Sequence[tuple[str, int]] = ()) -> list[ValueGroup]:
-    """The write groups of a batch of snapshots, in write order (empty groups left
-    out), its ``fences`` (``(flow run id, attempt)`` pairs) first.
+def write_groups(
+    snapshots: Mapping[int, Iterable[Any]], fences: Sequence[tuple[str, int]] = ()
+) -> list[ValueGroup]:
+    """The write groups of snapshots by kind (heartbeats: run ids), in write order,
+    empty groups left out, the ``fences`` (``(flow run id, attempt)`` pairs) first.
 
     The one conversion from records to what the store writes: the embedded
-    writer, the server's ingest and the spool all use it.
+    writer and the spool (:func:`batch_snapshots` of a writer batch) and the
+    server's ingest all use it. Snapshots may come as they are made (a ``map``):
+    none is kept once converted.
     """
     groups: list[ValueGroup] = [(FENCES, list(fences))] if fences else []
-    latest, appended = batch.latest, batch.appended
-    for kind, group, keyed, convert in _CONVERSIONS:
-        items = latest.get(kind) if keyed else appended.get(kind)
-        if items:
-            groups.append((group, convert(items)))
+    for kind, group, values in _CONVERSIONS:
+        items = snapshots.get(kind)
+        if items is not None:
+            rows = list(map(values, items))
+            if rows:
+                groups.append((group, rows))
     return groups
 
 
@@ -162,6 +166,7 @@ __all__ = [
     "RecordKind",
     "SnapshotBatch",
     "ValueGroup",
+    "batch_snapshots",
     "column_of",
     "group_rows",
     "group_values",
