@@ -160,10 +160,17 @@ class _NullableWithoutDefault:
     count: int = dataclasses.field(metadata=column(nullable=True))
 
 
+@dataclasses.dataclass
+class _StampedWithoutDefault:
+    id: str
+    seen: dt.datetime = dataclasses.field(metadata=column(write="store"))
+
+
 @pytest.mark.parametrize(
     ("record", "message"),
     [
         (_Odd, r"_Odd\.when: no column form"),
+        (_StampedWithoutDefault, r"_StampedWithoutDefault\.seen: a field the engine's writes"),
         (_BadHint, r"_BadHint\.name: often_same_as names 'id'"),
         (_NullableWithoutDefault, r"_NullableWithoutDefault\.count: a nullable column"),
     ],

@@ -161,6 +161,11 @@ def _check_hints(record: type, specs: list[ColumnSpec]) -> None:
                 )
         if spec.encoding == "time":
             earlier.add(spec.name)
+        if spec.write not in BATCHED and spec.default is None:
+            raise TypeError(
+                f"{record.__name__}.{spec.name}: a field the engine's writes do not carry "
+                f"(write policy {spec.write!r}) needs a default"
+            )
         if spec.nullable and not spec.optional and spec.default is None:
             raise TypeError(
                 f"{record.__name__}.{spec.name}: a nullable column of a field that takes no "

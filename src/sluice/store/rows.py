@@ -65,11 +65,6 @@ def _loads(text: str | None, empty: Callable[[], Any]) -> Any:
     return json.loads(text)
 
 
-def ts(value: _dt.datetime | None) -> float | None:
-    """A datetime as epoch seconds (``None`` stays ``None``)."""
-    return None if value is None else value.timestamp()
-
-
 def dt(value: float | None) -> _dt.datetime | None:
     """Epoch seconds as a UTC datetime (``None`` stays ``None``)."""
     return None if value is None else _dt.datetime.fromtimestamp(value, _UTC)
@@ -104,15 +99,15 @@ _DECODERS = {
 }
 
 
-def _applied(spec: ColumnSpec, template: str | None, value: str, none: str = "None") -> str:
-    """``template`` applied to the expression ``value``; for a field that takes None,
-    ``none`` when the value is None."""
+def _applied(spec: ColumnSpec, template: str | None, value: str) -> str:
+    """``template`` applied to the expression ``value`` (None stays None for a field
+    that takes None; the value is read once)."""
     if template is None:
         return value
     if spec.optional and value.isidentifier():
-        return f"{none} if {value} is None else {template.format(v=value, name=spec.name)}"
+        return f"None if {value} is None else {template.format(v=value, name=spec.name)}"
     if spec.optional:
-        return f"{none} if (v := {value}) is None else {template.format(v='v', name=spec.name)}"
+        return f"None if (v := {value}) is None else {template.format(v='v', name=spec.name)}"
     return template.format(v=value, name=spec.name)
 
 
@@ -250,10 +245,6 @@ class RecordCodec(Generic[R]):
         source = f"def from_snapshot(s):\n    return Record({', '.join(items)})\n"
         return _compile("from_snapshot", source, self._namespace())
 
-    def values_of_row(self, row: Mapping[str, Any]) -> tuple[Any, ...]:
-        """The :meth:`values` of a row given as a mapping (a missing column is NULL)."""
-        return tuple(row.get(name) for name in self.batched_names)
-
 
 @functools.cache
 def codec(record: type[R]) -> RecordCodec[R]:
@@ -323,5 +314,4 @@ __all__ = [
     "log_from_row",
     "state_from_row",
     "task_run_from_row",
-    "ts",
 ]
