@@ -246,10 +246,15 @@ class RecordCodec(Generic[R]):
         return _compile("from_snapshot", source, self._namespace())
 
 
-@functools.cache
+_CODECS: dict[type, RecordCodec[Any]] = {}
+
+
 def codec(record: type[R]) -> RecordCodec[R]:
     """The conversions of the stored record ``record`` (made once)."""
-    return RecordCodec(record)
+    found: RecordCodec[R] | None = _CODECS.get(record)
+    if found is None:
+        found = _CODECS[record] = RecordCodec(record)
+    return found
 
 
 FLOW = codec(FlowRecord)
