@@ -20,7 +20,8 @@ from sluice.backend.spool import Spool, spool_dir
 from sluice.schemas import FlowRunRecord, LogRecord, StateRecord, new_id
 from sluice.settings import Settings, load_settings
 from sluice.states import Running
-from sluice.store.rows import flow_run_row, log_snapshot, state_snapshot
+from sluice.store.rows import FLOW_RUN, LOG, STATE
+from sluice.store.write_groups import RecordKind, batch_snapshots, write_groups
 
 
 def _settings(home: Path) -> Settings:
@@ -32,7 +33,12 @@ def _spool_for(settings: Settings) -> Spool:
     backend = LocalBackend(settings)
     try:
         label = repr(backend)[len("LocalBackend('") : -2]
-        return Spool(spool_dir(settings.home, label), label, local._rows_of, backend._write_resent)
+        return Spool(
+            spool_dir(settings.home, label),
+            label,
+            lambda batch: write_groups(batch_snapshots(batch)),
+            backend._write_resent,
+        )
     finally:
         backend.close()
 
@@ -40,11 +46,11 @@ def _spool_for(settings: Settings) -> Spool:
 def _batch(run: FlowRunRecord, lines: int) -> WriteBatch:
     state = StateRecord.from_state(run.id, "flow", Running())
     batch = WriteBatch()
-    batch.add(local._FLOW_RUN, run.id, flow_run_row(run))
-    batch.add(local._STATE, None, state_snapshot(state))
+    batch.add(RecordKind.FLOW_RUN, run.id, FLOW_RUN.snapshot(run))
+    batch.add(RecordKind.STATE, None, STATE.snapshot(state))
     for i in range(lines):
         line = LogRecord(run.id, None, 20, "sluice.flow_runs", f"line {i} \ud800", state.timestamp)
-        batch.add(local._LOG, None, log_snapshot(line))
+        batch.add(RecordKind.LOG, None, LOG.snapshot(line))
     return batch
 
 
@@ -181,7 +187,7 @@ def test_a_spooled_batch_of_a_superseded_attempt_stores_nothing_when_written_bac
         spool = Spool(
             spool_dir(settings.home, label),
             label,
-            lambda batch: owner._fenced_rows(batch)[0],
+            owner._fenced_groups,
             owner._write_resent,
         )
         spool.keep(_batch(run, lines=3), None)

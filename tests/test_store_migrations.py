@@ -43,14 +43,20 @@ def test_head_revision_is_the_scripts_head() -> None:
 
 
 def _describe(engine: Engine) -> dict[str, Any]:
-    """Everything about the Sluice tables that a migration must reproduce."""
+    """Everything about the Sluice tables that a migration must reproduce: each column's
+    type and nullability, the primary key, indexes and unique constraints.
+
+    Columns are compared by name, not position: a table derived from its record
+    lists them in the record's field order, a migrated one in the order the
+    migrations added them, and every statement names the columns it uses.
+    """
     insp = inspect(engine)
     out: dict[str, Any] = {}
     for table in sorted(TABLE_NAMES):
         out[table] = {
-            "columns": [
-                (c["name"], str(c["type"]), c["nullable"]) for c in insp.get_columns(table)
-            ],
+            "columns": {
+                c["name"]: (str(c["type"]), c["nullable"]) for c in insp.get_columns(table)
+            },
             "pk": insp.get_pk_constraint(table)["constrained_columns"],
             "indexes": sorted(
                 (i["name"], tuple(i["column_names"]), bool(i["unique"]))

@@ -15,16 +15,16 @@ from sluice.errors import StoreCorruptError, StoreError
 from sluice.schemas import FlowRecord, FlowRunRecord, StateRecord, TaskRunRecord, new_id
 from sluice.settings import Settings
 from sluice.states import StateType, utcnow
-from sluice.store import rows, sqlite_sql, sqlite_sqlgen
+from sluice.store import sqlite_sql, sqlite_sqlgen
 from sluice.store.revision import HEAD_REVISION
-from sluice.store.rows import RowBatch, flow_row, flow_run_row, task_run_row, task_run_snapshot
+from sluice.store.rows import FLOW, FLOW_RUN, STATE, TASK_RUN
 from sluice.store.schema import TABLE_NAMES
 from sluice.store.sqlite_native import SqliteStore, bind_none_directly, sqlite_file
 
 
 def test_generated_sql_module_is_current() -> None:
-    # Fails after a change to schema.py, writes.py, rows.py or HEAD_REVISION
-    # until ``python -m sluice.store.sqlite_sqlgen --write`` is run.
+    # Fails after a change to a stored record's declaration, schema.py, writes.py
+    # or the migrations until ``python -m sluice.store.sqlite_sqlgen --write`` is run.
     committed = sqlite_sqlgen.TARGET.read_text(encoding="utf-8")
     assert committed == sqlite_sqlgen.render(), (
         "src/sluice/store/sqlite_sql.py is stale: run python -m sluice.store.sqlite_sqlgen --write"
@@ -38,9 +38,9 @@ def test_generated_schema_is_stamped_with_the_head_revision() -> None:
 
 def test_value_tuples_follow_the_generated_parameter_order() -> None:
     # The embedded writer binds these tuples as they are, without row dicts.
-    assert sqlite_sql.WRITES["task_runs"][1] == rows.TASK_RUN_COLUMNS
-    assert sqlite_sql.WRITES["states"][1] == rows.STATE_COLUMNS
-    assert sqlite_sql.WRITES["logs"][1] == rows.LOG_COLUMNS
+    assert sqlite_sql.WRITES["flow_runs"][1] == FLOW_RUN.batched_names
+    assert sqlite_sql.WRITES["task_runs"][1] == TASK_RUN.batched_names
+    assert sqlite_sql.WRITES["states"][1] == STATE.batched_names
 
 
 def test_generator_check_mode(capsys: pytest.CaptureFixture[str]) -> None:
@@ -134,14 +134,14 @@ def test_a_failed_batch_leaves_nothing_behind(tmp_path: Path) -> None:
     db = tmp_path / "store.db"
     store = SqliteStore(db, lock_timeout=1)
     try:
-        flow_run = flow_run_row(FlowRunRecord(id=new_id(), flow_name="etl", name="r"))
-        task_run = task_run_row(task_run_snapshot(TaskRunRecord(id="t", task_name="t", name="t")))
-        broken = {**task_run, "task_name": None}  # NOT NULL: fails after the flow run row
+        flow_run = FLOW_RUN.values(FLOW_RUN.snapshot(FlowRunRecord(new_id(), "etl", "r")))
+        task_run = TASK_RUN.values(TASK_RUN.snapshot(TaskRunRecord("t", "t", "t")))
+        broken = (task_run[0], None, *task_run[2:])  # NOT NULL: fails after the flow run row
         with pytest.raises(StoreError, match="NOT NULL") as excinfo:
-            store.write_batch(RowBatch(flow_runs=[flow_run], task_runs=[broken]))
+            store.write_values([("flow_runs", [flow_run]), ("task_runs", [broken])])
         assert str(db) in str(excinfo.value)
         assert _count(db, "flow_run") == 0
-        store.write_batch(RowBatch(flow_runs=[flow_run], task_runs=[task_run]))
+        store.write_values([("flow_runs", [flow_run]), ("task_runs", [task_run])])
         assert (_count(db, "flow_run"), _count(db, "task_run")) == (1, 1)
     finally:
         store.close()
@@ -159,11 +159,11 @@ def test_long_groups_are_written_whole_and_in_order(tmp_path: Path) -> None:
         ]
         store.write_values(
             [
-                ("task_runs", [rows.task_run_values(task_run_snapshot(r)) for r in runs]),
-                ("states", [rows.state_values(rows.state_snapshot(s)) for s in states]),
+                ("task_runs", [TASK_RUN.values(TASK_RUN.snapshot(r)) for r in runs]),
+                ("states", [STATE.values(STATE.snapshot(s)) for s in states]),
             ]
         )
-        store.write_values([("task_runs", [rows.task_run_values(task_run_snapshot(runs[5]))])])
+        store.write_values([("task_runs", [TASK_RUN.values(TASK_RUN.snapshot(runs[5]))])])
         conn = sqlite3.connect(db)
         try:
             names = [n for (n,) in conn.execute("SELECT name FROM run_state ORDER BY id")]
@@ -208,7 +208,7 @@ def test_a_batch_waits_for_another_writer(tmp_path: Path) -> None:
     releaser.start()
     try:
         started = time.monotonic()
-        store.write_batch(RowBatch(flows=[flow_row(FlowRecord(name="etl"))]))
+        store.write_values([("flows", [FLOW.values(FLOW.snapshot(FlowRecord(name="etl")))])])
         assert time.monotonic() - started > 0.2
         assert _count(db, "flow") == 1
     finally:

@@ -23,9 +23,10 @@ from _harness import arg_int, emit
 
 from sluice import flow, task
 from sluice.backend.factory import get_backend
-from sluice.backend.local import _TASK_RUN
 from sluice.context import task_run_var
 from sluice.states import StateType
+from sluice.store.rows import TASK_RUN
+from sluice.store.write_groups import RecordKind
 
 returned: dict[str, float] = {}
 committed: dict[str, float] = {}
@@ -53,13 +54,14 @@ def instrument() -> None:
     """Wrap the store writer's sink: note when each Completed task run was committed."""
     batcher = get_backend()._batcher
     sink = batcher._sink
+    state_type = TASK_RUN.batched_names.index("state_type")
 
     def timed_sink(batch):
         sink(batch)
         now = time.perf_counter()
-        for snapshot in batch.latest.get(_TASK_RUN, {}).values():
-            if snapshot[8] is StateType.COMPLETED:
-                committed.setdefault(snapshot[0], now)
+        for run_id, snapshot in batch.latest.get(RecordKind.TASK_RUN, {}).items():
+            if snapshot[state_type] is StateType.COMPLETED:
+                committed.setdefault(run_id, now)
 
     batcher._sink = timed_sink
 

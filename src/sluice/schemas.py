@@ -6,6 +6,13 @@ cheap; the API layer derives its pydantic models from them.
 
 Times are timezone-aware UTC datetimes. JSON-ish fields (parameters, tags,
 details) hold plain Python values that ``json.dumps`` accepts.
+
+The stored records (flows, flow runs, task runs, states, logs, deployments,
+work pools, work queues, workers) are declared here once: each field is a
+column of the record's table, typed by its annotation, and field metadata
+(:mod:`sluice.columns`) says the rest: ``Text`` columns, write policies.
+Tables, rows, snapshots, the SQLite SQL and the wire form are derived from
+these declarations (``docs/architecture.md``, "Stored records").
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from sluice.columns import BIGINT, BY_OPERATION, KEPT, TEXT, column
 from sluice.states import NOT_LOADED, State, StateType, utcnow
 
 #: ``StateType.RUNNING`` is an EnumType.__getattr__ call on Python 3.11; this is a global
@@ -70,9 +78,14 @@ class FlowRecord:
 
     name: str
     id: str = field(default_factory=new_id)
-    description: str | None = None
+    description: str | None = field(default=None, metadata=TEXT)
     version: str | None = None
     created: _dt.datetime = field(default_factory=utcnow)
+
+
+#: A run's ``updated`` is its ``end_time`` once it ended, its ``start_time`` when
+#: it starts (the same datetime, see ``_apply_state``): converted once.
+_UPDATED = column(often_same_as=("end_time", "start_time"))
 
 
 @dataclass(slots=True)
@@ -84,7 +97,7 @@ class StateRecord:
     type: StateType
     name: str
     timestamp: _dt.datetime
-    message: str | None = None
+    message: str | None = field(default=None, metadata=TEXT)
     #: structured context: exception type and traceback for failures, retry delay ...
     details: dict[str, Any] | None = None
 
@@ -106,52 +119,56 @@ class FlowRunRecord:
     tags: list[str] = field(default_factory=list)
     state_type: StateType = StateType.PENDING
     state_name: str = "Pending"
-    state_message: str | None = None
+    state_message: str | None = field(default=None, metadata=TEXT)
     #: attempts made so far (flow retries and resumes each add one)
     run_count: int = 0
     start_time: _dt.datetime | None = None
     end_time: _dt.datetime | None = None
-    created: _dt.datetime = field(default_factory=utcnow)
-    updated: _dt.datetime = field(default_factory=utcnow)
-    heartbeat: _dt.datetime | None = None
+    created: _dt.datetime = field(default_factory=utcnow, metadata=KEPT)
+    updated: _dt.datetime = field(default_factory=utcnow, metadata=_UPDATED)
+    #: when the process running it last said it was alive, on the store's clock
+    #: (the store stamps it: see :mod:`sluice.store.clock`)
+    heartbeat: _dt.datetime | None = field(default=None, metadata=column(write="store"))
     parent_flow_run_id: str | None = None
     parent_task_run_id: str | None = None
     flow_version: str | None = None
     hostname: str | None = None
     pid: int | None = None
     #: reference to the persisted return value (see ``sluice.results``), if any
-    result: str | None = None
+    result: str | None = field(default=None, metadata=TEXT)
     #: where the flow's code lives (``path/to/file.py:function`` or ``module:function``),
     #: so that a resume can load it again
-    entrypoint: str | None = None
+    entrypoint: str | None = field(default=None, metadata=TEXT)
     #: reference to the exact parameters (persisted like a result), for resumes
-    parameters_ref: str | None = None
+    parameters_ref: str | None = field(default=None, metadata=TEXT)
     # -- set when the run comes from a deployment (see sluice.deployments); the
     # store keeps them as created: later snapshots of the run never change them
     #: the deployment this run was created from
-    deployment_id: str | None = None
+    deployment_id: str | None = field(default=None, metadata=BY_OPERATION)
     #: the work pool and queue a worker claims the run from
-    work_pool_name: str | None = None
-    work_queue_name: str | None = None
+    work_pool_name: str | None = field(default=None, metadata=BY_OPERATION)
+    work_queue_name: str | None = field(default=None, metadata=BY_OPERATION)
     #: when the run is due (for a scheduled or backfilled run: its schedule tick)
-    scheduled_start_time: _dt.datetime | None = None
+    scheduled_start_time: _dt.datetime | None = field(default=None, metadata=BY_OPERATION)
     #: one run per (deployment, key): ``scheduled:<UTC ISO time>`` for schedule
     #: ticks and backfills, or the caller's key given to ``run_deployment``
-    idempotency_key: str | None = None
-    #: the worker that claimed the run last
-    worker_name: str | None = None
+    idempotency_key: str | None = field(default=None, metadata=BY_OPERATION)
+    #: the worker that claimed the run last (set by the claim)
+    worker_name: str | None = field(default=None, metadata=BY_OPERATION)
     #: how a worker executes this run (``run_deployment(job_variables=...)``; which
     #: ones apply depends on the pool's type, see :mod:`sluice.deployments.job_variables`)
-    job_variables: dict[str, Any] = field(default_factory=dict)
+    job_variables: dict[str, Any] = field(
+        default_factory=dict, metadata=column(nullable=True, write="operation")
+    )
     # -- liveness and fencing (see sluice.liveness)
     #: the execution that holds the run: each process that starts or resumes it
     #: takes the next number, and the store refuses writes of earlier ones
-    attempt: int = 0
+    attempt: int = field(default=0, metadata=column(nullable=True, write="forward"))
     #: the boot and PID namespace of the process running it (with ``pid`` and
     #: ``pid_started``, an observer on that host sees at once that it is gone)
     host_id: str | None = None
     #: the start time of that process, in clock ticks since boot
-    pid_started: int | None = None
+    pid_started: int | None = field(default=None, metadata=BIGINT)
 
     @property
     def state(self) -> State:
@@ -194,19 +211,19 @@ class TaskRunRecord:
     upstream_ids: list[str] = field(default_factory=list)
     state_type: StateType = StateType.PENDING
     state_name: str = "Pending"
-    state_message: str | None = None
+    state_message: str | None = field(default=None, metadata=TEXT)
     run_count: int = 0
     start_time: _dt.datetime | None = None
     end_time: _dt.datetime | None = None
-    created: _dt.datetime = field(default_factory=utcnow)
-    updated: _dt.datetime = field(default_factory=utcnow)
+    created: _dt.datetime = field(default_factory=utcnow, metadata=KEPT)
+    updated: _dt.datetime = field(default_factory=utcnow, metadata=_UPDATED)
     cache_key: str | None = None
     #: when the cached result stops being valid (None: never)
     cache_expiration: _dt.datetime | None = None
     #: fingerprint of the call's inputs: a replay must match it
     input_hash: str | None = None
     #: reference to the persisted return value (see ``sluice.results``), if any
-    result: str | None = None
+    result: str | None = field(default=None, metadata=TEXT)
 
     @property
     def task_key(self) -> str:
@@ -227,7 +244,7 @@ class LogRecord:
     task_run_id: str | None
     level: int
     logger: str
-    message: str
+    message: str = field(metadata=TEXT)
     timestamp: _dt.datetime
 
 
@@ -274,17 +291,17 @@ class DeploymentRecord:
     name: str
     flow_name: str
     #: where the flow's code lives: ``path/to/file.py:function`` or ``module:function``
-    entrypoint: str
+    entrypoint: str = field(metadata=TEXT)
     id: str = field(default_factory=new_id)
     #: the directory a worker runs the entrypoint from (None: the worker's own)
-    working_dir: str | None = None
+    working_dir: str | None = field(default=None, metadata=TEXT)
     #: default parameters; a run's parameters are these updated with its own
     parameters: dict[str, Any] = field(default_factory=dict)
     #: JSON schema of the flow's parameters, from its signature
     parameter_schema: dict[str, Any] | None = None
     tags: list[str] = field(default_factory=list)
     version: str | None = None
-    description: str | None = None
+    description: str | None = field(default=None, metadata=TEXT)
     work_pool_name: str = "default"
     work_queue_name: str = "default"
     #: schedules as ``sluice.deployments.schedules.schedule_to_dict`` makes them
@@ -318,7 +335,7 @@ class WorkPoolRecord:
     #: how workers of the pool execute runs ("process": a subprocess per run)
     type: str = "process"
     id: str = field(default_factory=new_id)
-    description: str | None = None
+    description: str | None = field(default=None, metadata=TEXT)
     #: how many runs of the pool may be Pending/Running at once (None: no limit)
     concurrency_limit: int | None = None
     #: a paused pool hands no runs to workers
@@ -336,7 +353,7 @@ class WorkQueueRecord:
     id: str = field(default_factory=new_id)
     #: lower numbers are served first
     priority: int = 1
-    description: str | None = None
+    description: str | None = field(default=None, metadata=TEXT)
     concurrency_limit: int | None = None
     paused: bool = False
     created: _dt.datetime = field(default_factory=utcnow)
@@ -355,7 +372,7 @@ class WorkerRecord:
     status: str = "ONLINE"
     hostname: str | None = None
     pid: int | None = None
-    created: _dt.datetime = field(default_factory=utcnow)
+    created: _dt.datetime = field(default_factory=utcnow, metadata=KEPT)
 
     def is_online(self) -> bool:
         """Online: it says so, and its heartbeat has not lapsed (the store reads a

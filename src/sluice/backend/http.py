@@ -1,8 +1,9 @@
 """HttpBackend: the Backend protocol over a Sluice server's REST API (client mode).
 
-Writes take a copy of the record on the caller's thread and go through a
-:class:`~sluice.backend.batcher.WriteBehindBatcher`, with the same coalescing
-as the embedded store; the writer thread posts each batch to ``/api/ingest``.
+Writes take a snapshot of the record on the caller's thread and go through a
+:class:`~sluice.backend.batcher.WriteBehindBatcher`, as in the embedded store
+(:mod:`sluice.backend.record_writes`, the same kinds and coalescing); the
+writer thread posts each batch to ``/api/ingest``.
 Unlike the embedded writer it does not commit as soon as it is idle: a batch
 is an HTTP request and a server transaction, so batches form over
 ``store.flush_interval`` (or ``store.batch_size`` records), and flushes (a
@@ -25,8 +26,6 @@ resent batch the server appends only the states and logs it does not hold.
 
 from __future__ import annotations
 
-import copy
-import dataclasses
 import datetime as _dt
 import sys
 from collections.abc import Sequence
@@ -37,6 +36,7 @@ from sluice.backend import wire
 from sluice.backend.attempts import HeldAttempts
 from sluice.backend.batcher import WriteBatch, WriteBehindBatcher, counts_in_words
 from sluice.backend.http_deployments import HttpDeploymentsMixin
+from sluice.backend.record_writes import RecordWrites, no_settle
 from sluice.backend.transport import (
     READ_RETRY_TIMEOUT,
     Params,
@@ -55,16 +55,15 @@ from sluice.schemas import (
     TaskRunRecord,
 )
 from sluice.settings import Settings, load_settings
-from sluice.store.rows import task_run_snapshot
+from sluice.store.write_groups import KIND_NAMES
 
 #: producers ahead of the writer by this many records wait (back-pressure)
 MAX_PENDING = 50_000
 #: flow runs the server returns per request at most
 MAX_PAGE = 1000
-_KIND_NAMES = ("flows", "flow runs", "task runs", "states", "log lines", "heartbeats")
 
 
-class HttpBackend(HttpDeploymentsMixin):
+class HttpBackend(RecordWrites, HttpDeploymentsMixin):
     """Record and read runs through the Sluice server at ``settings.api_url``.
 
     Deployments, work pools and claims: see :class:`HttpDeploymentsMixin`.
@@ -100,9 +99,12 @@ class HttpBackend(HttpDeploymentsMixin):
             group_commit=False,
             outage=lambda exc: isinstance(exc, ServerUnavailableError),
             retry_timeout=self._retry_timeout,
-            describe=lambda counts: counts_in_words(counts, _KIND_NAMES),
+            describe=lambda counts: counts_in_words(counts, KIND_NAMES),
         )
         self._put = self._batcher.put
+        self._put_many = self._batcher.put_many
+        # Batches form over the flush interval: no writer to wait for.
+        self._settle = no_settle
         #: attempts this process holds: every ingest body is fenced with them
         self.attempts = HeldAttempts()
 
@@ -114,34 +116,7 @@ class HttpBackend(HttpDeploymentsMixin):
         """True once :meth:`close` has been called."""
         return self._batcher.closed
 
-    # -- writes ----------------------------------------------------------------
-
-    def write_flow(self, flow: FlowRecord) -> None:
-        """Register a flow by name (a flow already known by that name is kept)."""
-        self._put((wire.FLOW, None, dataclasses.replace(flow)))
-
-    def write_flow_run(self, run: FlowRunRecord, state: StateRecord | None = None) -> None:
-        """Create or update a flow run row and append ``state`` to its history."""
-        copied = dataclasses.replace(
-            run, parameters=copy.deepcopy(run.parameters), tags=list(run.tags)
-        )
-        self._put((wire.FLOW_RUN, run.id, copied))
-        if state is not None:
-            self._put((wire.STATE, None, _copy_state(state)))
-
-    def write_task_run(self, run: TaskRunRecord, state: StateRecord | None = None) -> None:
-        """Create or update a task run row and append ``state`` to its history."""
-        self._put((wire.TASK_RUN, run.id, task_run_snapshot(run)))
-        if state is not None:
-            self._put((wire.STATE, None, _copy_state(state)))
-
-    def write_logs(self, logs: Sequence[LogRecord]) -> None:
-        """Append log lines."""
-        self._batcher.put_many([(wire.LOG, None, _copy_log(r)) for r in logs])
-
-    def heartbeat(self, flow_run_id: str, at: _dt.datetime) -> None:
-        """Record that the process running ``flow_run_id`` is alive (never moves back)."""
-        self._put((wire.HEARTBEAT, flow_run_id, at))
+    # -- writes (the record writes themselves: see RecordWrites) ------------------
 
     def flush(self) -> None:
         """Deliver every write made so far, waiting (with retries) while the server is
@@ -429,17 +404,6 @@ class HttpBackend(HttpDeploymentsMixin):
         path = f"/api/flow_runs/{_seg(flow_run_id)}/logs"
         result: list[LogRecord] = self._get(path, list[LogRecord], params)
         return result
-
-
-def _copy_state(s: StateRecord) -> StateRecord:
-    """A copy the engine cannot change afterwards (called per state change: no
-    ``dataclasses.replace``, which costs several times more)."""
-    details = None if s.details is None else copy.deepcopy(s.details)
-    return StateRecord(s.run_id, s.kind, s.type, s.name, s.timestamp, s.message, details)
-
-
-def _copy_log(r: LogRecord) -> LogRecord:
-    return LogRecord(r.flow_run_id, r.task_run_id, r.level, r.logger, r.message, r.timestamp)
 
 
 def _seg(value: str) -> str:

@@ -1,8 +1,10 @@
 """LocalBackend: the embedded store (SQLite or PostgreSQL) behind the Backend protocol.
 
 Writes take a snapshot of the record on the caller's thread and go through a
-:class:`~sluice.backend.batcher.WriteBehindBatcher`, which commits as soon as
-it is idle (group commit); each batch becomes one database transaction.
+:class:`~sluice.backend.batcher.WriteBehindBatcher` (see
+:mod:`sluice.backend.record_writes`), which commits as soon as it is idle
+(group commit); each batch becomes write groups
+(:func:`~sluice.store.write_groups.write_groups`) and one database transaction.
 Reads flush first, so a process always reads its own writes.
 
 While the database is away (unreachable, its disk full) the writer retries
@@ -24,11 +26,12 @@ import re
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, TypeVar, cast
+from typing import TYPE_CHECKING, TypeVar
 
 from sluice.backend.attempts import HeldAttempts
 from sluice.backend.batcher import WriteBatch, WriteBehindBatcher, counts_in_words
 from sluice.backend.local_deployments import LocalDeploymentsMixin
+from sluice.backend.record_writes import RecordWrites
 from sluice.backend.spool import Spool, replay_spools, spool_dir
 from sluice.schemas import (
     FlowRecord,
@@ -39,39 +42,20 @@ from sluice.schemas import (
     TaskRunRecord,
 )
 from sluice.settings import Settings, load_settings
-from sluice.store.fencing import FENCES, fence_row
 from sluice.store.retry import driver_error, is_unavailable, retry_when_busy, store_error
-from sluice.store.rows import (
-    RowBatch,
-    flow_row,
-    flow_run_row,
-    heartbeat_row,
-    log_row,
-    log_snapshot,
-    log_values,
-    state_row,
-    state_snapshot,
-    state_values,
-    task_run_row,
-    task_run_snapshot,
-    task_run_values,
-)
-from sluice.store.sqlite_native import SqliteStore, ValueGroup, row_values, sqlite_file
+from sluice.store.sqlite_native import SqliteStore, sqlite_file
+from sluice.store.write_groups import KIND_NAMES, ValueGroup, batch_snapshots, write_groups
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine
 
 T = TypeVar("T")
 
-# Batcher item kinds. Runs and heartbeats are keyed by id (coalesced: the
-# latest snapshot wins); flows, states and logs are appended.
-_FLOW, _FLOW_RUN, _TASK_RUN, _STATE, _LOG, _HEARTBEAT = range(6)
-_KIND_NAMES = ("flows", "flow runs", "task runs", "states", "log lines", "heartbeats")
 #: producers ahead of the writer by this many records wait (back-pressure)
 MAX_PENDING = 50_000
 
 
-class LocalBackend(LocalDeploymentsMixin):
+class LocalBackend(RecordWrites, LocalDeploymentsMixin):
     """Record runs in the database at ``settings.resolved_database_url``.
 
     Deployments, work pools and claims: see :class:`LocalDeploymentsMixin`.
@@ -100,24 +84,21 @@ class LocalBackend(LocalDeploymentsMixin):
                 path, lock_timeout=self._lock_timeout, background_checkpoints=True
             )
             self._label = self._sqlite.label
-            self._sink: Callable[[WriteBatch], None] = self._write_sqlite
+            self._write_groups: Callable[[Sequence[ValueGroup]], set[str]] = (
+                self._sqlite.write_values
+            )
         else:
             from sluice.store import open_store
             from sluice.store.database import database_label
 
             self._engine = open_store(self.url, lock_timeout=self._lock_timeout)
             self._label = database_label(self.url)
-            self._sink = self._write_with_sqlalchemy
+            self._write_groups = self._write_with_sqlalchemy
         self._spools = spool_dir(self.settings.home, self._label)
         self.replay_spools()
-        self._spool = Spool(
-            self._spools,
-            self._label,
-            lambda batch: self._fenced_rows(batch)[0],
-            self._write_resent,
-        )
+        self._spool = Spool(self._spools, self._label, self._fenced_groups, self._write_resent)
         self._batcher = WriteBehindBatcher(
-            self._sink,
+            self._write,
             batch_size=self.settings.store.batch_size,
             flush_interval=self.settings.store.flush_interval,
             max_pending=MAX_PENDING,
@@ -127,12 +108,13 @@ class LocalBackend(LocalDeploymentsMixin):
             outage=is_unavailable,
             retry_timeout=self.settings.store.retry_timeout,
             fallback=self._spool,
-            describe=lambda counts: counts_in_words(counts, _KIND_NAMES),
+            describe=lambda counts: counts_in_words(counts, KIND_NAMES),
         )
         self._put = self._batcher.put
+        self._put_many = self._batcher.put_many
+        self._settle = self._batcher.settle
         #: attempts this process holds: every batch is fenced with them
         self.attempts = HeldAttempts()
-        self._settle = self._batcher.settle
 
     def __repr__(self) -> str:
         return f"LocalBackend({self._label!r})"
@@ -161,34 +143,7 @@ class LocalBackend(LocalDeploymentsMixin):
         """True once :meth:`close` has been called."""
         return self._batcher.closed
 
-    # -- writes ----------------------------------------------------------------
-
-    def write_flow(self, flow: FlowRecord) -> None:
-        """Register a flow by name (a flow already known by that name is kept)."""
-        self._put((_FLOW, None, flow_row(flow)))
-
-    def write_flow_run(self, run: FlowRunRecord, state: StateRecord | None = None) -> None:
-        """Create or update a flow run row and append ``state`` to its history."""
-        self._put((_FLOW_RUN, run.id, flow_run_row(run)))
-        if state is not None:
-            self._put((_STATE, None, state_snapshot(state)))
-            self._settle()
-
-    def write_task_run(self, run: TaskRunRecord, state: StateRecord | None = None) -> None:
-        """Create or update a task run row and append ``state`` to its history."""
-        self._put((_TASK_RUN, run.id, task_run_snapshot(run)))
-        if state is not None:
-            self._put((_STATE, None, state_snapshot(state)))
-            # A state change is where a lagging writer gets its turn (see settle).
-            self._settle()
-
-    def write_logs(self, logs: Sequence[LogRecord]) -> None:
-        """Append log lines."""
-        self._batcher.put_many([(_LOG, None, log_snapshot(record)) for record in logs])
-
-    def heartbeat(self, flow_run_id: str, at: _dt.datetime) -> None:
-        """Record that the process running ``flow_run_id`` is alive (never moves back)."""
-        self._put((_HEARTBEAT, flow_run_id, at.timestamp()))
+    # -- writes (the record writes themselves: see RecordWrites) ------------------
 
     def flush(self) -> None:
         """Make every write made so far durable: committed, or, when the database
@@ -240,84 +195,46 @@ class LocalBackend(LocalDeploymentsMixin):
             if engine is not None:
                 engine.dispose()
 
-    def _write_sqlite(self, batch: WriteBatch) -> None:
-        """The batcher's sink on SQLite: one batch, one transaction.
-
-        Snapshots become parameter tuples directly (no row dicts), and nothing
-        is sorted: SQLite has one writer at a time, so no lock order to keep.
-        """
-        assert self._sqlite is not None
-        latest, appended = batch.latest, batch.appended
-        groups: list[ValueGroup] = []
-        if _FLOW in appended:
-            groups.append(("flows", row_values("flows", appended[_FLOW])))
-        if _FLOW_RUN in latest:
-            groups.append(("flow_runs", row_values("flow_runs", latest[_FLOW_RUN].values())))
-        if _TASK_RUN in latest:
-            groups.append(("task_runs", list(map(task_run_values, latest[_TASK_RUN].values()))))
-        if _STATE in appended:
-            groups.append(("states", list(map(state_values, appended[_STATE]))))
-        if _LOG in appended:
-            groups.append(("logs", list(map(log_values, appended[_LOG]))))
-        if _HEARTBEAT in latest:
-            beats = [heartbeat_row(cast(str, k), at) for k, at in latest[_HEARTBEAT].items()]
-            groups.append(("heartbeats", row_values("heartbeats", beats)))
+    def _write(self, batch: WriteBatch) -> None:
+        """The batcher's sink: one batch, its write groups fenced with the attempts this
+        process holds, one transaction."""
         fences, sent_at = self.attempts.fences()
-        if fences:
-            groups.insert(0, (FENCES, fences))
-        try:
-            superseded = self._sqlite.write_values(groups)
-        except UnicodeEncodeError:
-            # Text the database cannot hold (a lone surrogate, say from a file
-            # name decoded with surrogateescape) must not make the whole batch
-            # fail forever: it is stored with U+FFFD in its place.
-            fixed = [
-                (name, [tuple(map(_text_fixed, row)) for row in values]) for name, values in groups
-            ]
-            superseded = self._sqlite.write_values(fixed)
+        groups = write_groups(batch_snapshots(batch), fences)
+        superseded = _with_text_fixed(self._write_groups, groups)
         self.attempts.settle(fences, superseded, sent_at)
 
-    def _write_with_sqlalchemy(self, batch: WriteBatch) -> None:
-        """The batcher's sink on PostgreSQL: one batch, one transaction."""
+    def _write_with_sqlalchemy(self, groups: Sequence[ValueGroup]) -> set[str]:
+        """Write groups in one transaction through SQLAlchemy (PostgreSQL)."""
         from sluice.store import writes
         from sluice.store.database import run_write
 
-        rows, fences, sent_at = self._fenced_rows(batch)
-        superseded = _with_text_fixed(
-            lambda rows: run_write(
-                self.engine,
-                lambda conn: writes.write_batch(conn, rows),
-                lock_timeout=self._lock_timeout,
-                label=self._label,
-            ),
-            rows,
+        return run_write(
+            self.engine,
+            lambda conn: writes.write_batch(conn, groups),
+            lock_timeout=self._lock_timeout,
+            label=self._label,
         )
-        self.attempts.settle(fences, superseded, sent_at)
 
-    def _fenced_rows(self, batch: WriteBatch) -> tuple[RowBatch, list[tuple[str, int]], float]:
-        """The rows of ``batch`` fenced with the attempts this process holds, those
-        attempts, and when they were read (a spooled batch keeps its fences, so a
-        replay hours later is fenced too)."""
-        rows = _rows_of(batch)
-        fences, sent_at = self.attempts.fences()
-        rows.fences = [fence_row(run_id, attempt) for run_id, attempt in fences]
-        return rows, fences, sent_at
+    def _fenced_groups(self, batch: WriteBatch) -> list[ValueGroup]:
+        """The write groups of ``batch`` fenced with the attempts this process holds now
+        (a spooled batch keeps its fences, so a replay hours later is fenced too)."""
+        return write_groups(batch_snapshots(batch), self.attempts.fences()[0])
 
-    def _write_resent(self, rows: RowBatch) -> None:
-        """Write rows that may be stored already (a spool file's batch), in one
+    def _write_resent(self, groups: Sequence[ValueGroup]) -> None:
+        """Write groups that may be stored already (a spool file's batch), in one
         transaction: runs upserted, states and log lines only where not held yet,
         nothing of a run a later attempt took over."""
         from sluice.store import dedup
         from sluice.store.database import run_write
 
         _with_text_fixed(
-            lambda rows: run_write(
+            lambda groups: run_write(
                 self.engine,
-                lambda conn: dedup.write_resent(conn, rows),
+                lambda conn: dedup.write_resent(conn, groups),
                 lock_timeout=self._lock_timeout,
                 label=self._label,
             ),
-            rows,
+            groups,
         )
 
     # -- reads ---------------------------------------------------------------------
@@ -517,22 +434,6 @@ class LocalBackend(LocalDeploymentsMixin):
         )
 
 
-def _rows_of(batch: WriteBatch) -> RowBatch:
-    """The table rows of a writer batch (for SQLAlchemy, and the spool file)."""
-    latest, appended = batch.latest, batch.appended
-    return RowBatch(
-        flows=list(appended.get(_FLOW, [])),
-        flow_runs=list(latest.get(_FLOW_RUN, {}).values()),
-        task_runs=[task_run_row(s) for s in latest.get(_TASK_RUN, {}).values()],
-        states=[state_row(s) for s in appended.get(_STATE, ())],
-        logs=[log_row(s) for s in appended.get(_LOG, ())],
-        heartbeats=[
-            heartbeat_row(cast(str, run_id), at)
-            for run_id, at in latest.get(_HEARTBEAT, {}).items()
-        ],
-    )
-
-
 _LONE_SURROGATES = re.compile("[\ud800-\udfff]")
 
 
@@ -541,19 +442,17 @@ def _text_fixed(value: object) -> object:
     return _LONE_SURROGATES.sub("\ufffd", value) if type(value) is str else value
 
 
-def _with_text_fixed(write: Callable[[RowBatch], T], rows: RowBatch) -> T:
-    """``write(rows)``; if the driver cannot encode some text (a lone surrogate),
-    again with that text fixed (see :func:`_text_fixed`)."""
+def _with_text_fixed(write: Callable[[Sequence[ValueGroup]], T], groups: Sequence[ValueGroup]) -> T:
+    """``write(groups)``; if the driver cannot encode some text (a lone surrogate, say
+    from a file name decoded with surrogateescape), again with that text fixed (see
+    :func:`_text_fixed`): one such value must not make the whole batch fail forever."""
     try:
-        return write(rows)
+        return write(groups)
     except Exception as exc:
         if not _encoding_error(exc):
             raise
-        fixed = {
-            name: [{k: _text_fixed(v) for k, v in row.items()} for row in group]
-            for name, group in vars(rows).items()
-        }
-        return write(RowBatch(**fixed))
+        fixed = [(name, [tuple(map(_text_fixed, row)) for row in rows]) for name, rows in groups]
+        return write(fixed)
 
 
 def _encoding_error(exc: BaseException | None) -> bool:

@@ -17,8 +17,10 @@ two files one process starts within a second. The file holds JSON
 lines: a header ``{"sluice_spool": 1, "database": ..., "host": ..., "pid": ...,
 "created": <epoch s>}``, then one line per batch, ``{"flows": [row, ...],
 "flow_runs": [...], "task_runs": [...], "states": [...], "logs": [...],
-"heartbeats": [...], "fences": [...]}`` (empty groups left out), each row the
-column values the store writes (text, numbers, null); ``fences`` are the
+"heartbeats": [...], "fences": [...]}`` (empty groups left out): a batch's
+write groups (:mod:`sluice.store.write_groups`), each row an object of the
+column values the store writes (text, numbers, null), by column name, so a
+file stays readable after a column is added; ``fences`` are the
 attempts the writing process held, so a replay of a run that a later attempt
 took over stores nothing of it (see docs/architecture.md, "Liveness and
 fencing"). Each line is fsynced before the
@@ -52,7 +54,13 @@ from contextlib import suppress
 from pathlib import Path
 
 from sluice.backend.batcher import WriteBatch
-from sluice.store.rows import RowBatch
+from sluice.store.write_groups import (
+    FENCES,
+    RECORD_GROUPS,
+    ValueGroup,
+    group_rows,
+    group_values,
+)
 
 try:  # pragma: no cover - every supported POSIX system has it
     import fcntl
@@ -64,13 +72,11 @@ FORMAT = 1
 SUFFIX = ".jsonl"
 #: a file whose content the store refuses is renamed with this suffix and kept
 REJECTED_SUFFIX = ".rejected"
-#: the groups of a batch line, in write order (those of RowBatch)
-GROUPS = ("flows", "flow_runs", "task_runs", "states", "logs", "heartbeats", "fences")
-#: the groups that hold records (fences are the writer's attempts, checked on replay)
-RECORD_GROUPS = GROUPS[:-1]
+#: the groups of a batch line, in write order (fences, the writer's attempts, first)
+GROUPS = (FENCES, *RECORD_GROUPS)
 
-#: writes one batch of rows that may be stored already, in one transaction
-ResentWriter = Callable[[RowBatch], None]
+#: writes one batch's groups that may be stored already, in one transaction
+ResentWriter = Callable[[list[ValueGroup]], None]
 
 
 def spool_dir(home: Path, database: str) -> Path:
@@ -79,17 +85,17 @@ def spool_dir(home: Path, database: str) -> Path:
     return home / "spool" / key
 
 
-def _encode(rows: RowBatch) -> bytes:
-    line = {name: getattr(rows, name) for name in GROUPS if getattr(rows, name)}
+def _encode(groups: list[ValueGroup]) -> bytes:
+    line = {name: group_rows(name, values) for name, values in groups if values}
     # ASCII escapes keep lone surrogates (which UTF-8 cannot hold) intact.
     return (json.dumps(line, separators=(",", ":")) + "\n").encode("ascii")
 
 
-def _decode(line: bytes) -> RowBatch:
+def _decode(line: bytes) -> list[ValueGroup]:
     data = json.loads(line)
     if not isinstance(data, dict) or not set(data) <= set(GROUPS):
         raise ValueError(f"not a batch of rows: {line[:80]!r}")
-    return RowBatch(**{name: list(data[name]) for name in data})
+    return [(name, group_values(name, data[name])) for name in GROUPS if data.get(name)]
 
 
 class Spool:
@@ -98,7 +104,7 @@ class Spool:
     Args:
         directory: where the file goes (:func:`spool_dir`); created on the first keep.
         database: the database's name, for the header and messages.
-        rows_of: the rows of a writer batch.
+        groups_of: the write groups of a writer batch (with its fences).
         write_resent: writes rows that may be stored already (one transaction).
     """
 
@@ -106,12 +112,12 @@ class Spool:
         self,
         directory: Path,
         database: str,
-        rows_of: Callable[[WriteBatch], RowBatch],
+        groups_of: Callable[[WriteBatch], list[ValueGroup]],
         write_resent: ResentWriter,
     ) -> None:
         self.directory = directory
         self.database = database
-        self._rows_of = rows_of
+        self._groups_of = groups_of
         self._write_resent = write_resent
         self.path: Path | None = None
         self._fd: int | None = None
@@ -129,7 +135,7 @@ class Spool:
             OSError: the file cannot be written (a full disk); nothing of the
                 batch is left in it.
         """
-        line = _encode(self._rows_of(batch))
+        line = _encode(self._groups_of(batch))
         fd = self._open()
         try:
             written = os.write(fd, line)
@@ -163,8 +169,8 @@ class Spool:
             return
         path, fd = self.path, self._fd
         with open(path, "rb") as fh:
-            for rows in _batches(fh.read(), path):
-                self._write_resent(rows)
+            for groups in _batches(fh.read(), path):
+                self._write_resent(groups)
         kept = self.records
         self._forget(path, fd)
         print(
@@ -233,7 +239,7 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def _batches(data: bytes, path: Path) -> Iterator[RowBatch]:
+def _batches(data: bytes, path: Path) -> Iterator[list[ValueGroup]]:
     """The batches of a spool file's content (header checked, a cut-off last line ignored).
 
     Raises:
@@ -291,9 +297,9 @@ def _replay_file(
         records = 0
         try:
             with os.fdopen(os.dup(fd), "rb") as fh:
-                for rows in _batches(fh.read(), path):
-                    write_resent(rows)
-                    records += _count(rows)
+                for groups in _batches(fh.read(), path):
+                    write_resent(groups)
+                    records += _count(groups)
         except Exception as exc:
             _report_failed(path, database, exc, outage(exc))
             return
@@ -339,8 +345,8 @@ def _report_failed(path: Path, database: str, exc: BaseException, outage: bool) 
     )
 
 
-def _count(rows: RowBatch) -> int:
-    return sum(len(getattr(rows, name)) for name in RECORD_GROUPS)
+def _count(groups: list[ValueGroup]) -> int:
+    return sum(len(values) for name, values in groups if name != FENCES)
 
 
 __all__ = ["Spool", "replay_spools", "spool_dir"]

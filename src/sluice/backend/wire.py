@@ -5,15 +5,17 @@ Records are the dataclasses of :mod:`sluice.schemas`, (de)serialized with
 encoded by msgspec (several times faster, the same JSON), with pydantic for
 the values msgspec cannot encode. This module builds the request bodies
 of ``POST /api/ingest`` from a :class:`~sluice.backend.batcher.WriteBatch`
-and decodes read responses. It imports pydantic, so it is only imported in
-client mode.
+of snapshots (:mod:`sluice.backend.record_writes`; each kind's records go
+into the body's section of the same name as its write group, rebuilt from
+their snapshots by the record's codec) and decodes read responses. It
+imports pydantic, so it is only imported in client mode.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import json
-from collections.abc import Hashable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -24,16 +26,7 @@ from pydantic_core import PydanticSerializationError
 
 from sluice.api_schemas import AttemptFence, HeartbeatWrite, IngestBatch
 from sluice.backend.batcher import WriteBatch
-from sluice.schemas import TaskRunRecord
-from sluice.store.rows import TaskRunSnapshot
-
-# Batcher item kinds of the HTTP backend. Runs and heartbeats are keyed by id
-# (coalesced: the latest copy wins); flows, states and logs are appended.
-# A state names its run by id, so each run goes on the wire once per batch
-# however many states it went through.
-FLOW, FLOW_RUN, TASK_RUN, STATE, LOG, HEARTBEAT = range(6)
-#: appended kinds, in the order their records go into request bodies
-APPENDED_KINDS = (FLOW, STATE, LOG)
+from sluice.store.write_groups import CODECS, GROUP_NAMES, KEYED_KINDS, RecordKind
 
 #: a request body above this many bytes is split in two (the server takes 16 MiB)
 MAX_BODY_BYTES = 12 * 1024 * 1024
@@ -84,32 +77,6 @@ def encode_time(value: _dt.datetime) -> str:
     return value.isoformat()
 
 
-def task_run_record(s: TaskRunSnapshot) -> TaskRunRecord:
-    """The task run record of a :func:`sluice.store.rows.task_run_snapshot` tuple."""
-    return TaskRunRecord(
-        id=s[0],
-        task_name=s[1],
-        name=s[2],
-        flow_run_id=s[3],
-        call_index=s[4],
-        map_index=s[5],
-        tags=list(s[6]),
-        upstream_ids=list(s[7]),
-        state_type=s[8],
-        state_name=s[9],
-        state_message=s[10],
-        run_count=s[11],
-        start_time=s[12],
-        end_time=s[13],
-        created=s[14],
-        updated=s[15],
-        cache_key=s[16],
-        result=s[17],
-        cache_expiration=s[18],
-        input_hash=s[19],
-    )
-
-
 # -- from a write batch to request bodies ---------------------------------------------
 
 #: one record of a request body: (section, entry, its appended kind or None if keyed)
@@ -118,25 +85,29 @@ _Part = tuple[str, Any, int | None]
 Fences = Sequence[tuple[str, int]]
 
 
+#: (kind, its body section, keyed?, snapshot -> record) of the record kinds, in body order
+_SECTIONS = tuple(
+    (kind, GROUP_NAMES[kind], kind in KEYED_KINDS, CODECS[kind].from_snapshot) for kind in CODECS
+)
+_HEARTBEATS = GROUP_NAMES[RecordKind.HEARTBEAT]
+
+
 def _parts(batch: WriteBatch, skip: dict[int, int]) -> list[_Part]:
     """Every record of ``batch`` in body order; appended items already delivered
-    (``skip``: kind -> how many) are left out. Keyed rows are always included:
-    upserting them again is harmless."""
+    (``skip``: kind -> how many) are left out. Keyed records are always included:
+    upserting them again is harmless. A state names its run by id, so each run
+    goes on the wire once per batch however many states it went through."""
     latest, appended = batch.latest, batch.appended
     parts: list[_Part] = []
-    for flow in appended.get(FLOW, [])[skip.get(FLOW, 0) :]:
-        parts.append(("flows", flow, FLOW))
-    for run in latest.get(FLOW_RUN, {}).values():
-        parts.append(("flow_runs", run, None))
-    snapshots: dict[Hashable, TaskRunSnapshot] = latest.get(TASK_RUN, {})
-    for snapshot in snapshots.values():
-        parts.append(("task_runs", task_run_record(snapshot), None))
-    for state in appended.get(STATE, [])[skip.get(STATE, 0) :]:
-        parts.append(("states", state, STATE))
-    for log in appended.get(LOG, [])[skip.get(LOG, 0) :]:
-        parts.append(("logs", log, LOG))
-    for run_id, at in latest.get(HEARTBEAT, {}).items():
-        parts.append(("heartbeats", HeartbeatWrite(str(run_id), at), None))
+    for kind, section, keyed, record_of in _SECTIONS:
+        if keyed:
+            snapshots: Any = latest.get(kind, {}).values()
+            parts.extend([(section, record, None) for record in map(record_of, snapshots)])
+        else:
+            snapshots = appended.get(kind, [])[skip.get(kind, 0) :]
+            parts.extend([(section, record, kind) for record in map(record_of, snapshots)])
+    for run_id, at in latest.get(RecordKind.HEARTBEAT, {}).items():
+        parts.append((_HEARTBEATS, HeartbeatWrite(str(run_id), at), None))
     return parts
 
 

@@ -15,7 +15,7 @@ from sluice.backend.protocol import Backend
 from sluice.errors import BatchTooLarge
 from sluice.orchestration import SET_STATE_POLICY, ProposedState, Rule
 from sluice.schemas import FlowRunRecord
-from sluice.server.ingest_writer import IngestWriter, rows_of
+from sluice.server.ingest_writer import IngestWriter, groups_of
 from sluice.server.validation import check_storable
 
 #: most records one ingest request may carry (docs/api.md)
@@ -63,7 +63,7 @@ def ingest_batch(
     check_storable(batch, unicode_checked=unicode_checked)
     # Acknowledged means durable: both return once committed.
     if batch.resent:
-        _new, superseded = writer.write_resent(rows_of(batch))
+        _new, superseded = writer.write_resent(groups_of(batch))
     else:
         superseded = writer.write(batch)
     return Accepted(accepted=count, superseded=sorted(superseded))

@@ -30,9 +30,11 @@ from sluice.schemas import (
 from sluice.states import StateType
 from sluice.store import deployment_queries as dq
 from sluice.store.deployment_rows import (
+    WORKER,
     deployment_row,
     work_pool_row,
     work_queue_row,
+    worker_row,
 )
 from sluice.store.rows import dt, dumps, flow_row, flow_run_from_row
 from sluice.store.schema import deployment, flow, flow_run, run_state, work_pool, work_queue, worker
@@ -405,19 +407,9 @@ def insert_deployment_run(
     """
     from sluice.store.rows import flow_run_row
 
+    # Every column the run carries, those of its deployment included: the
+    # engine's later writes of the run never change them.
     row = flow_run_row(run)
-    for column in (
-        "deployment_id",
-        "work_pool_name",
-        "work_queue_name",
-        "idempotency_key",
-        "worker_name",
-    ):
-        row[column] = getattr(run, column)
-    row["scheduled_start_time"] = (
-        None if run.scheduled_start_time is None else run.scheduled_start_time.timestamp()
-    )
-    row["job_variables"] = dumps(run.job_variables) if run.job_variables else None
     if run.idempotency_key is None:
         conn.execute(flow_run.insert(), row)
     else:
@@ -463,27 +455,12 @@ def mark_lapsed_workers_offline(conn: Connection, timeout: float) -> int:
 
 
 def worker_heartbeat(conn: Connection, rec: WorkerRecord) -> WorkerRecord:
-    """Create or update a worker's row from its heartbeat."""
-    insert = _insert(conn)
-    values = {
-        "id": new_id(),
-        "pool_name": rec.pool_name,
-        "name": rec.name,
-        "status": rec.status,
-        "last_heartbeat": rec.last_heartbeat.timestamp(),
-        "hostname": rec.hostname,
-        "pid": rec.pid,
-        "created": rec.created.timestamp(),
-    }
-    stmt = insert(worker).values(values)
+    """Create or update a worker's row from its heartbeat (its id and creation time kept)."""
+    key = ("pool_name", "name")
+    stmt = _insert(conn)(worker).values({"id": new_id(), **worker_row(rec)})
+    changed = [c for c in WORKER.batched_names if c not in key and c not in WORKER.kept]
     stmt = stmt.on_conflict_do_update(
-        index_elements=["pool_name", "name"],
-        set_={
-            "status": stmt.excluded.status,
-            "last_heartbeat": stmt.excluded.last_heartbeat,
-            "hostname": stmt.excluded.hostname,
-            "pid": stmt.excluded.pid,
-        },
+        index_elements=list(key), set_={c: stmt.excluded[c] for c in changed}
     )
     conn.execute(stmt)
     return dq.get_worker(conn, rec.pool_name, rec.name)

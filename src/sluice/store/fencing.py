@@ -2,37 +2,29 @@
 
 A process executing a flow run holds an attempt number (see
 :mod:`sluice.liveness`); every batch it writes carries a *fence* per run it
-holds (``{"f_id": run id, "f_attempt": n}``, the group ``fences`` of a
-batch). Inside the batch's transaction the store reads the stored attempt of
-each fenced run: when a later attempt took a run over, every record of that
-run in the batch is dropped (the run's row, its subflow runs, their task
-runs, states, logs and heartbeats) and the batch's writer is told which runs
-it lost. Records of runs it still holds are written as usual.
+holds (``(run id, n)``, the group ``fences`` of a batch's write groups,
+:mod:`sluice.store.write_groups`). Inside the batch's transaction the store
+reads the stored attempt of each fenced run: when a later attempt took a
+run over, every record of that run in the batch is dropped (the run's row,
+its subflow runs, their task runs, states, logs and heartbeats) and the
+batch's writer is told which runs it lost. Records of runs it still holds are written as usual.
 
-Both write paths use this module: the embedded SQLite writer on the standard
-library's ``sqlite3`` (:mod:`sluice.store.sqlite_native`) and the SQLAlchemy
-statements (:mod:`sluice.store.writes`, PostgreSQL, the server's ingest,
-re-sent and replayed batches), each through a :class:`FenceLookups` of its
-own. Nothing here imports SQLAlchemy.
+Both write paths use this module (:func:`fenced`): the embedded SQLite
+writer on the standard library's ``sqlite3`` (:mod:`sluice.store.sqlite_native`)
+and the SQLAlchemy statements (:mod:`sluice.store.writes`, PostgreSQL, the
+server's ingest, re-sent and replayed batches), each through a
+:class:`FenceLookups` of its own. Records are found by column name in the
+write groups. Nothing here imports SQLAlchemy.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from sluice.liveness import is_superseded
-
-#: the name of the fences group in a batch (never written as rows)
-FENCES = "fences"
-
-Row = dict[str, Any]
-
-
-def fence_row(flow_run_id: str, attempt: int) -> Row:
-    """The fence of a batch written by the holder of ``attempt`` of ``flow_run_id``."""
-    return {"f_id": flow_run_id, "f_attempt": attempt}
+from sluice.store.write_groups import COLUMNS, FENCES, ValueGroup, column_of
 
 
 class FenceLookups(Protocol):
@@ -51,9 +43,24 @@ class FenceLookups(Protocol):
         ...
 
 
-def superseded_runs(fences: Iterable[Row], lookups: FenceLookups) -> set[str]:
-    """The fenced runs a later attempt took over (one indexed read)."""
-    held = {str(f["f_id"]): int(f["f_attempt"]) for f in fences}
+def fenced(
+    groups: Sequence[ValueGroup], lookups: FenceLookups
+) -> tuple[list[ValueGroup], set[str]]:
+    """The groups to write of a batch (its fences checked and left out), and the fenced
+    runs a later attempt took over, whose records are left out too."""
+    fences = [f for name, values in groups if name == FENCES for f in values]
+    todo = [g for g in groups if g[0] != FENCES]
+    if not fences:
+        return todo, set()
+    superseded = superseded_runs(fences, lookups)
+    if superseded:
+        todo = without_refused(todo, superseded, lookups)
+    return todo, superseded
+
+
+def superseded_runs(fences: Iterable[tuple[Any, ...]], lookups: FenceLookups) -> set[str]:
+    """The runs of ``(run id, attempt)`` fences a later attempt took over (one indexed read)."""
+    held = {str(run_id): int(attempt) for run_id, attempt in fences}
     if not held:
         return set()
     stored = lookups.attempts(sorted(held))
@@ -127,12 +134,49 @@ def refusal_for(
     return Refusal(runs, tasks)
 
 
+def without_refused(
+    groups: Sequence[ValueGroup], superseded: set[str], lookups: FenceLookups
+) -> list[ValueGroup]:
+    """``groups`` without the records of ``superseded`` runs (and their subflows)."""
+    by_name = dict(groups)
+
+    def column(group: str, name: str) -> list[Any]:
+        return column_of(group, by_name.get(group, ()), name)
+
+    states = zip(column("states", "kind"), column("states", "run_id"), strict=True)
+    named_tasks = [run_id for kind, run_id in states if kind == "task"]
+    named_tasks += [t for t in column("logs", "task_run_id") if t is not None]
+    refusal = refusal_for(
+        superseded,
+        zip(column("flow_runs", "id"), column("flow_runs", "parent_flow_run_id"), strict=True),
+        zip(column("task_runs", "id"), column("task_runs", "flow_run_id"), strict=True),
+        named_tasks,
+        lookups,
+    )
+    kept: list[ValueGroup] = []
+    for group, values in groups:
+        at = {name: i for i, name in enumerate(COLUMNS[group])}
+        rest = [row for row in values if not refusal.refuses(group, _reader(row, at))]
+        if rest:
+            kept.append((group, rest))
+    return kept
+
+
+def _reader(row: tuple[Any, ...], at: dict[str, int]) -> Callable[[str], Any]:
+    def get(name: str) -> Any:
+        i = at.get(name)
+        return None if i is None else row[i]
+
+    return get
+
+
 __all__ = [
     "FENCES",
     "OWNERS",
     "FenceLookups",
     "Refusal",
-    "fence_row",
+    "fenced",
     "refusal_for",
     "superseded_runs",
+    "without_refused",
 ]

@@ -9,11 +9,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from sluice.errors import StoreCorruptError
+from sluice.store.sqlite_sql import HEAD_REVISION
 
-#: The newest migration in ``migrations/versions``; bump it with every new one
-#: (then regenerate :mod:`sluice.store.sqlite_sql`). A test checks it against
-#: the scripts' head.
-HEAD_REVISION = "0007"
+# HEAD_REVISION, the newest migration in ``migrations/versions``, is read from
+# the scripts when sqlite_sql.py is generated (``python -m
+# sluice.store.sqlite_sqlgen --write`` after adding a migration); a test checks
+# it against the scripts' head.
 
 
 def refuse_unversioned(

@@ -1,5 +1,11 @@
 """The store's tables, as SQLAlchemy Core metadata (SQLite and PostgreSQL alike).
 
+Each table is derived from its record's declaration in :mod:`sluice.schemas`
+(:func:`record_table`): one column per field, typed as the field's
+annotation and metadata say (:mod:`sluice.columns`). Listed here, next to
+each table: the columns its record does not carry (auto-incremented keys),
+its indexes and unique constraints.
+
 Conventions, chosen so both databases behave the same and filters stay fast:
 
 * times are epoch seconds (UTC) in a ``Double`` column: cheap to write, to
@@ -12,12 +18,15 @@ Conventions, chosen so both databases behave the same and filters stay fast:
 * strings have no length limit (PostgreSQL ``VARCHAR`` without length), so a
   long task name never fails on PostgreSQL while passing on SQLite.
 
-Any change here needs a new migration in ``migrations/versions``, a new
-:data:`sluice.store.revision.HEAD_REVISION` and the SQLite text regenerated
-(``python -m sluice.store.sqlite_sqlgen --write``); tests check all three.
+Any change here or in a stored record's declaration needs a new migration
+in ``migrations/versions`` and the SQLite text regenerated
+(``python -m sluice.store.sqlite_sqlgen --write``, which also records the
+new head revision); tests check both.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -30,7 +39,21 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
+
+from sluice.schemas import (
+    DeploymentRecord,
+    FlowRecord,
+    FlowRunRecord,
+    LogRecord,
+    StateRecord,
+    TaskRunRecord,
+    WorkerRecord,
+    WorkPoolRecord,
+    WorkQueueRecord,
+)
+from sluice.store.declarations import columns_of
 
 metadata = MetaData()
 
@@ -38,56 +61,38 @@ metadata = MetaData()
 #: auto-incrementing rowid, so the variant keeps that.
 AutoId = BigInteger().with_variant(Integer(), "sqlite")
 
-flow = Table(
-    "flow",
-    metadata,
-    Column("id", String, primary_key=True),
-    Column("name", String, nullable=False, unique=True),
-    Column("description", Text),
-    Column("version", String),
-    Column("created", Double, nullable=False),
-)
+#: the SQLAlchemy type of each column type a declaration names
+SQL_TYPES: dict[str, Any] = {
+    "String": String,
+    "Text": Text,
+    "Integer": Integer,
+    "BigInteger": BigInteger,
+    "Double": Double,
+    "Boolean": Boolean,
+}
 
-flow_run = Table(
+
+def record_table(name: str, record: type, *extra: Any) -> Table:
+    """The table ``name`` of the stored record ``record``.
+
+    Args:
+        extra: columns the record does not carry (they come first), indexes
+            and constraints.
+    """
+    keys = [item for item in extra if isinstance(item, Column)]
+    rest = [item for item in extra if not isinstance(item, Column)]
+    columns = [
+        Column(spec.name, SQL_TYPES[spec.sql], primary_key=spec.primary_key, nullable=spec.nullable)
+        for spec in columns_of(record)
+    ]
+    return Table(name, metadata, *keys, *columns, *rest)
+
+
+flow = record_table("flow", FlowRecord, UniqueConstraint("name"))
+
+flow_run = record_table(
     "flow_run",
-    metadata,
-    Column("id", String, primary_key=True),
-    Column("flow_name", String, nullable=False),
-    Column("name", String, nullable=False),
-    Column("parameters", Text, nullable=False),
-    Column("tags", Text, nullable=False),
-    Column("state_type", String, nullable=False),
-    Column("state_name", String, nullable=False),
-    Column("state_message", Text),
-    Column("run_count", Integer, nullable=False),
-    Column("start_time", Double),
-    Column("end_time", Double),
-    Column("created", Double, nullable=False),
-    Column("updated", Double, nullable=False),
-    Column("heartbeat", Double),
-    Column("parent_flow_run_id", String),
-    Column("parent_task_run_id", String),
-    Column("flow_version", String),
-    Column("hostname", String),
-    Column("pid", Integer),
-    Column("result", Text),
-    # 0002: what a resume needs to run the flow again
-    Column("entrypoint", Text),
-    Column("parameters_ref", Text),
-    # 0004: runs of deployments (set at creation, never overwritten by a run's snapshots)
-    Column("deployment_id", String),
-    Column("work_pool_name", String),
-    Column("work_queue_name", String),
-    Column("scheduled_start_time", Double),
-    Column("idempotency_key", String),
-    Column("worker_name", String),
-    # 0006: run_deployment(job_variables=...), JSON (NULL: none)
-    Column("job_variables", Text),
-    # 0007: liveness and fencing: which execution holds the run, and the
-    # identity of its process (host, pid and the process's start time)
-    Column("attempt", Integer),
-    Column("host_id", String),
-    Column("pid_started", BigInteger),
+    FlowRunRecord,
     Index("ix_flow_run_flow_name_created", "flow_name", "created"),
     # 0003: (created, id) matches the runs list's ORDER BY created DESC, id DESC
     Index("ix_flow_run_created_id", "created", "id"),
@@ -103,130 +108,50 @@ flow_run = Table(
     Index("ix_flow_run_deployment_state", "deployment_id", "state_type"),
 )
 
-task_run = Table(
+task_run = record_table(
     "task_run",
-    metadata,
-    Column("id", String, primary_key=True),
-    Column("task_name", String, nullable=False),
-    Column("name", String, nullable=False),
-    Column("flow_run_id", String),
-    Column("call_index", Integer, nullable=False),
-    Column("map_index", Integer, nullable=False),
-    Column("tags", Text, nullable=False),
-    Column("upstream_ids", Text, nullable=False),
-    Column("state_type", String, nullable=False),
-    Column("state_name", String, nullable=False),
-    Column("state_message", Text),
-    Column("run_count", Integer, nullable=False),
-    Column("start_time", Double),
-    Column("end_time", Double),
-    Column("created", Double, nullable=False),
-    Column("updated", Double, nullable=False),
-    Column("cache_key", String),
-    Column("result", Text),
-    # 0002: cache validity and the journal's input check
-    Column("cache_expiration", Double),
-    Column("input_hash", String),
+    TaskRunRecord,
     Index("ix_task_run_flow_run_id_created", "flow_run_id", "created"),
     Index("ix_task_run_cache_key", "cache_key"),
     # the journal of a flow run: its Completed task runs
     Index("ix_task_run_flow_run_id_state_type", "flow_run_id", "state_type"),
 )
 
-run_state = Table(
+run_state = record_table(
     "run_state",
-    metadata,
+    StateRecord,
     Column("id", AutoId, primary_key=True, autoincrement=True),
-    Column("run_id", String, nullable=False),
-    Column("kind", String, nullable=False),
-    Column("type", String, nullable=False),
-    Column("name", String, nullable=False),
-    Column("timestamp", Double, nullable=False),
-    Column("message", Text),
-    Column("details", Text),
     Index("ix_run_state_run_id", "run_id"),
 )
 
-log = Table(
+log = record_table(
     "log",
-    metadata,
+    LogRecord,
     Column("id", AutoId, primary_key=True, autoincrement=True),
-    Column("flow_run_id", String),
-    Column("task_run_id", String),
-    Column("level", Integer, nullable=False),
-    Column("logger", String, nullable=False),
-    Column("message", Text, nullable=False),
-    Column("timestamp", Double, nullable=False),
     Index("ix_log_flow_run_id", "flow_run_id"),
     Index("ix_log_task_run_id", "task_run_id"),
 )
 
-deployment = Table(
+deployment = record_table(
     "deployment",
-    metadata,
-    Column("id", String, primary_key=True),
-    Column("name", String, nullable=False),
-    Column("flow_name", String, nullable=False),
-    Column("entrypoint", Text, nullable=False),
-    Column("working_dir", Text),
-    Column("parameters", Text, nullable=False),
-    Column("parameter_schema", Text),
-    Column("tags", Text, nullable=False),
-    Column("version", String),
-    Column("description", Text),
-    Column("work_pool_name", String, nullable=False),
-    Column("work_queue_name", String, nullable=False),
-    Column("schedules", Text, nullable=False),
-    Column("paused", Boolean, nullable=False),
-    Column("concurrency_limit", Integer),
-    Column("max_active_runs", Integer),
-    Column("catchup", Boolean, nullable=False),
-    Column("created", Double, nullable=False),
-    Column("updated", Double, nullable=False),
-    Column("planned_until", Double),
+    DeploymentRecord,
     Index("ux_deployment_flow_name_name", "flow_name", "name", unique=True),
     Index("ix_deployment_work_pool_name", "work_pool_name"),
 )
 
-work_pool = Table(
-    "work_pool",
-    metadata,
-    Column("id", String, primary_key=True),
-    Column("name", String, nullable=False, unique=True),
-    Column("type", String, nullable=False),
-    Column("description", Text),
-    Column("concurrency_limit", Integer),
-    Column("paused", Boolean, nullable=False),
-    Column("created", Double, nullable=False),
-    Column("updated", Double, nullable=False),
-)
+work_pool = record_table("work_pool", WorkPoolRecord, UniqueConstraint("name"))
 
-work_queue = Table(
+work_queue = record_table(
     "work_queue",
-    metadata,
-    Column("id", String, primary_key=True),
-    Column("pool_name", String, nullable=False),
-    Column("name", String, nullable=False),
-    Column("priority", Integer, nullable=False),
-    Column("description", Text),
-    Column("concurrency_limit", Integer),
-    Column("paused", Boolean, nullable=False),
-    Column("created", Double, nullable=False),
-    Column("updated", Double, nullable=False),
+    WorkQueueRecord,
     Index("ux_work_queue_pool_name_name", "pool_name", "name", unique=True),
 )
 
-worker = Table(
+# The store names a worker's row: the record is named by (pool, name).
+worker = record_table(
     "worker",
-    metadata,
+    WorkerRecord,
     Column("id", String, primary_key=True),
-    Column("pool_name", String, nullable=False),
-    Column("name", String, nullable=False),
-    Column("status", String, nullable=False),
-    Column("last_heartbeat", Double, nullable=False),
-    Column("hostname", String),
-    Column("pid", Integer),
-    Column("created", Double, nullable=False),
     Index("ux_worker_pool_name_name", "pool_name", "name", unique=True),
 )
 

@@ -17,11 +17,10 @@ writes start with ``BEGIN IMMEDIATE``.
 
 from __future__ import annotations
 
-import operator
 import re
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from itertools import chain
 from pathlib import Path
@@ -30,11 +29,11 @@ from urllib.parse import unquote
 
 from sluice.errors import StoreError
 from sluice.store import sqlite_sql
-from sluice.store.fencing import FENCES, fence_row, refusal_for, superseded_runs
+from sluice.store.fencing import fenced
 from sluice.store.retry import retry_when_busy, store_error
 from sluice.store.revision import HEAD_REVISION, refuse_unversioned
-from sluice.store.rows import Row, RowBatch
 from sluice.store.wal_checkpoint import WalCheckpointer
+from sluice.store.write_groups import COLUMNS, ValueGroup
 
 T = TypeVar("T")
 
@@ -171,24 +170,26 @@ def connect(path: Path, *, lock_timeout: float) -> sqlite3.Connection:
     return conn
 
 
-def _row_getter(params: tuple[str, ...]) -> Callable[[Row], tuple[Any, ...]]:
-    if len(params) == 1:
-        key = params[0]
-        return lambda row: (row[key],)
-    return operator.itemgetter(*params)
+def _statements() -> dict[str, str]:
+    """Group name -> its generated SQL, which binds the group's values as they are.
+
+    Raises:
+        StoreError: the generated file is stale (regenerate it): it would bind
+            values to the wrong columns.
+    """
+    found = {}
+    for name, (sql, params) in sqlite_sql.WRITES.items():
+        if params != COLUMNS[name]:
+            raise StoreError(
+                f"sluice/store/sqlite_sql.py is stale ({name} takes {params}, its rows hold "
+                f"{COLUMNS[name]}): run python -m sluice.store.sqlite_sqlgen --write"
+            )
+        found[name] = sql
+    return found
 
 
-#: group name -> (SQL, row -> parameter tuple), from the generated statements
-_WRITES = {name: (sql, _row_getter(params)) for name, (sql, params) in sqlite_sql.WRITES.items()}
-
-#: A group of a batch as the writer binds it: its name in :data:`sqlite_sql.WRITES`
-#: and one parameter tuple per row, in that statement's parameter order.
-ValueGroup = tuple[str, Sequence[tuple[Any, ...]]]
-
-
-def row_values(name: str, rows: Iterable[Row]) -> list[tuple[Any, ...]]:
-    """The parameter tuples of the group ``name`` for rows given as dicts."""
-    return list(map(_WRITES[name][1], rows))
+#: group name -> the SQL writing one row of it
+_WRITES = _statements()
 
 
 #: Most parameters one statement binds: SQLite's default limit before 3.32.
@@ -215,8 +216,8 @@ def _many_rows_sql(sql: str, width: int, rows: int | None = None) -> tuple[str, 
 #: group name -> (SQL for many rows, rows it takes), for the groups that have one
 _MANY_ROWS = {
     name: many
-    for name, (sql, params) in sqlite_sql.WRITES.items()
-    if (many := _many_rows_sql(sql, len(params))) is not None
+    for name, sql in _WRITES.items()
+    if (many := _many_rows_sql(sql, len(COLUMNS[name]))) is not None
 }
 
 #: (group name, rows) -> SQL inserting that many rows: powers of two below the
@@ -228,8 +229,7 @@ _FEW_ROWS: dict[tuple[str, int], str] = {}
 def _few_rows_sql(name: str, rows: int) -> str:
     sql = _FEW_ROWS.get((name, rows))
     if sql is None:
-        statement, params = sqlite_sql.WRITES[name]
-        many = _many_rows_sql(statement, len(params), rows)
+        many = _many_rows_sql(_WRITES[name], len(COLUMNS[name]), rows)
         assert many is not None
         sql = _FEW_ROWS[(name, rows)] = many[0]
     return sql
@@ -245,7 +245,7 @@ def _execute_group(conn: sqlite3.Connection, name: str, values: Sequence[tuple[A
     """
     many = _MANY_ROWS.get(name)
     if many is None:
-        conn.executemany(_WRITES[name][0], values)
+        conn.executemany(_WRITES[name], values)
         return
     sql, rows = many
     start = len(values) - len(values) % rows
@@ -265,7 +265,7 @@ def _execute_group(conn: sqlite3.Connection, name: str, values: Sequence[tuple[A
             left -= size
         size >>= 1
     if left:
-        conn.execute(_WRITES[name][0], values[start])
+        conn.execute(_WRITES[name], values[start])
 
 
 # -- fences -----------------------------------------------------------------------------
@@ -296,49 +296,6 @@ class _Lookups:
     def task_owners(self, task_ids: list[str]) -> dict[str, str | None]:
         sql = "SELECT id, flow_run_id FROM task_run WHERE id IN ({})"
         return {tid: owner for tid, owner in self._rows(sql, task_ids)}
-
-
-def _without_refused(
-    groups: Sequence[ValueGroup], superseded: set[str], lookups: _Lookups
-) -> list[ValueGroup]:
-    """``groups`` without the records of ``superseded`` runs (and their subflows)."""
-    fields = {
-        name: {p: i for i, p in enumerate(params)}
-        for name, (_, params) in sqlite_sql.WRITES.items()
-    }
-
-    def column(name: str, key: str) -> list[Any]:
-        found = [values for group, values in groups if group == name]
-        at = fields[name].get(key)
-        return [] if at is None or not found else [v[at] for v in found[0]]
-
-    run_ids, parents = column("flow_runs", "id"), column("flow_runs", "parent_flow_run_id")
-    task_ids, owners = column("task_runs", "id"), column("task_runs", "flow_run_id")
-    kinds, state_runs = column("states", "kind"), column("states", "run_id")
-    named_tasks = [rid for kind, rid in zip(kinds, state_runs, strict=True) if kind == "task"]
-    named_tasks += [t for t in column("logs", "task_run_id") if t is not None]
-    refusal = refusal_for(
-        superseded,
-        zip(run_ids, parents, strict=True),
-        zip(task_ids, owners, strict=True),
-        named_tasks,
-        lookups,
-    )
-    kept: list[ValueGroup] = []
-    for name, values in groups:
-        at = fields[name]
-        rest = [v for v in values if not refusal.refuses(name, _getter(v, at))]
-        if rest:
-            kept.append((name, rest))
-    return kept
-
-
-def _getter(values: tuple[Any, ...], at: dict[str, int]) -> Callable[[str], Any]:
-    def get(key: str) -> Any:
-        i = at.get(key)
-        return None if i is None else values[i]
-
-    return get
 
 
 # -- the store --------------------------------------------------------------------------
@@ -384,25 +341,13 @@ class SqliteStore:
     def __repr__(self) -> str:
         return f"SqliteStore({self.label!r})"
 
-    def write_batch(self, batch: RowBatch) -> set[str]:
-        """Write ``batch`` in one transaction, retried while another writer holds the file;
-        the fenced runs a later attempt took over (their records are left out).
-
-        Raises:
-            StoreError: still locked after ``lock_timeout``, or the write failed.
-        """
-        groups = [(name, row_values(name, rows)) for name, rows in batch.in_write_order()]
-        if batch.fences:
-            groups.insert(0, (FENCES, [(f["f_id"], f["f_attempt"]) for f in batch.fences]))
-        return self.write_values(groups)
-
     def write_values(self, groups: Sequence[ValueGroup]) -> set[str]:
-        """Write groups of parameter tuples, in the order given, in one transaction.
+        """Write groups (:mod:`sluice.store.write_groups`), in the order given, in one
+        transaction, retried while another writer holds the file.
 
-        The embedded writer's path: tuples bind as they are, with no dict per
-        row in between. Retried like :meth:`write_batch`. A group named
-        ``fences`` holds ``(flow run id, attempt)`` pairs: the records of runs a
-        later attempt took over are left out (see :mod:`sluice.store.fencing`).
+        Value tuples bind as they are, with no dict per row in between. The
+        group ``fences`` holds ``(flow run id, attempt)`` pairs: the records of
+        runs a later attempt took over are left out (see :mod:`sluice.store.fencing`).
 
         Returns:
             The fenced runs a later attempt took over (normally none).
@@ -410,18 +355,9 @@ class SqliteStore:
         Raises:
             StoreError: still locked after ``lock_timeout``, or the write failed.
         """
-        fences = [v for name, values in groups if name == FENCES for v in values]
-        groups = [g for g in groups if g[0] != FENCES]
 
         def work(conn: sqlite3.Connection) -> set[str]:
-            superseded: set[str] = set()
-            todo = groups
-            if fences:
-                lookups = _Lookups(conn)
-                rows = [fence_row(run_id, attempt) for run_id, attempt in fences]
-                superseded = superseded_runs(rows, lookups)
-                if superseded:
-                    todo = _without_refused(todo, superseded, lookups)
+            todo, superseded = fenced(groups, _Lookups(conn))
             for name, values in todo:
                 _execute_group(conn, name, values)
             return superseded
@@ -525,12 +461,10 @@ class SqliteStore:
 
 __all__ = [
     "SqliteStore",
-    "ValueGroup",
     "bind_none_directly",
     "busy_wait",
     "configure",
     "connect",
     "prepare_file",
-    "row_values",
     "sqlite_file",
 ]

@@ -1,7 +1,9 @@
 """The store's writes through SQLAlchemy: one batch of rows, one transaction.
 
-Runs are upserted (``INSERT .. ON CONFLICT (id) DO UPDATE``), state history
-and logs appended, heartbeats applied last. SQLite and PostgreSQL both support
+A batch comes as write groups (:mod:`sluice.store.write_groups`). Runs are
+upserted (``INSERT .. ON CONFLICT (id) DO UPDATE``, the columns each run's
+declaration keeps left as stored), state history and logs appended,
+heartbeats applied last. SQLite and PostgreSQL both support
 ``ON CONFLICT`` but through different SQLAlchemy constructs, so statements
 are built per dialect and cached.
 
@@ -16,7 +18,7 @@ from __future__ import annotations
 import datetime as _dt
 import functools
 import operator
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -38,28 +40,33 @@ from sluice.liveness import lapse_threshold, next_attempt
 from sluice.states import TERMINAL_TYPES, StateType
 from sluice.store import fencing
 from sluice.store.clock import db_now, read_db_now
-from sluice.store.rows import WRITE_ORDER, Row, RowBatch
+from sluice.store.rows import FLOW_RUN, TASK_RUN, RecordCodec, Row
 from sluice.store.schema import flow, flow_run, log, run_state, task_run
+from sluice.store.write_groups import COLUMNS, KEYED_GROUPS, ValueGroup
 
 
-def write_batch(conn: Connection, batch: RowBatch) -> set[str]:
-    """Write a whole batch: flows, flow runs, task runs, states, logs, heartbeats.
+def write_batch(conn: Connection, groups: Sequence[ValueGroup]) -> set[str]:
+    """Write a batch's groups (:mod:`sluice.store.write_groups`) in the order given.
 
     The batch's fences are checked first (:mod:`sluice.store.fencing`): the
     records of runs a later attempt took over are left out. Returns those
     runs (empty when the writer still holds every run it fenced).
+
+    Upserted rows are written in order of their id, so two PostgreSQL
+    transactions touching the same runs take their row locks in the same
+    order and cannot deadlock.
     """
-    superseded: set[str] = set()
-    if batch.fences:
-        superseded = fencing.superseded_runs(batch.fences, _Lookups(conn))
-        if superseded:
-            batch = _without_refused(conn, batch, superseded)
+    todo, superseded = fencing.fenced(groups, _Lookups(conn))
     statements = write_statements(conn.dialect.name)
-    text_fixer = _without_nul if conn.dialect.name == "postgresql" else None
-    for name, batch_rows in batch.in_write_order():
-        if text_fixer is not None:
-            batch_rows = [text_fixer(row) for row in batch_rows]
-        _executemany(conn, getattr(statements, name), batch_rows)
+    postgres = conn.dialect.name == "postgresql"
+    for name, values in todo:
+        if not values:
+            continue
+        if name in KEYED_GROUPS:
+            values = sorted(values, key=operator.itemgetter(0))
+        if postgres:
+            values = [_without_nul(row) for row in values]
+        _executemany(conn, statements[name], COLUMNS[name], values)
     return superseded
 
 
@@ -80,23 +87,6 @@ class _Lookups:
     def task_owners(self, task_ids: list[str]) -> dict[str, str | None]:
         stmt = select(task_run.c.id, task_run.c.flow_run_id).where(task_run.c.id.in_(task_ids))
         return {tid: owner for tid, owner in self._conn.execute(stmt)}
-
-
-def _without_refused(conn: Connection, batch: RowBatch, superseded: set[str]) -> RowBatch:
-    """``batch`` without the records of ``superseded`` runs (and their subflows)."""
-    task_states = [s["run_id"] for s in batch.states if s["kind"] == "task"]
-    task_logs = [g["task_run_id"] for g in batch.logs if g["task_run_id"] is not None]
-    refusal = fencing.refusal_for(
-        superseded,
-        [(r["id"], r["parent_flow_run_id"]) for r in batch.flow_runs],
-        [(t["id"], t["flow_run_id"]) for t in batch.task_runs],
-        task_states + task_logs,
-        _Lookups(conn),
-    )
-    kept: dict[str, list[Row]] = {}
-    for name, _key in WRITE_ORDER:
-        kept[name] = [r for r in getattr(batch, name) if not refusal.refuses(name, r.get)]
-    return RowBatch(**kept)
 
 
 #: task run states a crashed flow run leaves unfinished (every non-final one)
@@ -254,42 +244,46 @@ def _crashed_state(run_id: str, kind: str, message: str, now: float) -> Row:
     }
 
 
-def _without_nul(row: Row) -> Row:
+def _without_nul(row: tuple[Any, ...]) -> tuple[Any, ...]:
     # PostgreSQL text cannot hold NUL characters; one in a log line must not
     # make the whole batch fail forever. SQLite keeps them as they are.
-    if not any(type(v) is str and "\x00" in v for v in row.values()):
+    if not any(type(v) is str and "\x00" in v for v in row):
         return row
-    return {k: v.replace("\x00", "\ufffd") if type(v) is str else v for k, v in row.items()}
+    return tuple(v.replace("\x00", "\ufffd") if type(v) is str else v for v in row)
 
 
-def _executemany(conn: Connection, stmt: Any, batch_rows: list[Row]) -> None:
-    """Execute ``stmt`` once per row, handing the rows to the driver directly.
+def _executemany(
+    conn: Connection, stmt: Any, columns: tuple[str, ...], values: Sequence[tuple[Any, ...]]
+) -> None:
+    """Execute ``stmt`` once per row of ``values`` (tuples in ``columns`` order), handing
+    them to the driver directly.
 
     SQLAlchemy's per-row parameter processing costs more than SQLite's own
-    insert. Our rows hold only str, int, float and None, which every driver
+    insert. Our values are only str, int, float and None, which every driver
     takes as they are, so the statement is compiled once and the rows go to
-    the DBAPI ``executemany`` as tuples (positional drivers) or as the dicts
-    they already are (named ones).
+    the DBAPI ``executemany`` as tuples (positional drivers) or dicts (named ones).
     """
-    sql, getter = _compiled(conn.dialect, stmt, tuple(batch_rows[0]))
-    params = [getter(row) for row in batch_rows] if getter is not None else batch_rows
-    conn.exec_driver_sql(sql, params)
+    sql, params_of = _compiled(conn.dialect, stmt, columns)
+    conn.exec_driver_sql(sql, list(map(params_of, values)))
 
 
 _compiled_cache: dict[tuple[Any, ...], tuple[str, Any]] = {}
 
 
-def _compiled(dialect: Any, stmt: Any, keys: tuple[str, ...]) -> tuple[str, Any]:
-    cache_key = (type(dialect), dialect.paramstyle, stmt, keys)
+def _compiled(dialect: Any, stmt: Any, columns: tuple[str, ...]) -> tuple[str, Any]:
+    """The SQL of ``stmt`` for ``dialect`` setting ``columns``, and what makes a row's
+    parameters of its value tuple."""
+    cache_key = (type(dialect), dialect.paramstyle, stmt, columns)
     found = _compiled_cache.get(cache_key)
     if found is None:
-        sql, order = compile_statement(stmt, dialect, keys)
-        if not order:
-            found = (sql, None)
-        elif len(order) == 1:
-            found = (sql, lambda row, k=order[0]: (row[k],))
+        sql, order = compile_statement(stmt, dialect, columns)
+        if not order:  # named parameters
+            found = (sql, lambda row: dict(zip(columns, row, strict=True)))
+        elif order == columns:
+            found = (sql, tuple)
         else:
-            found = (sql, operator.itemgetter(*order))
+            at = [columns.index(key) for key in order]
+            found = (sql, lambda row: tuple(row[i] for i in at))
         _compiled_cache[cache_key] = found
     return found
 
@@ -306,51 +300,23 @@ def compile_statement(
     return compiled.string, tuple(compiled.positiontup or ())
 
 
-@dataclass(frozen=True)
-class _WriteStatements:
-    # One field per group of a RowBatch, named alike (see rows.WRITE_ORDER).
-    flows: Insert
-    flow_runs: Insert
-    task_runs: Insert
-    states: Insert
-    logs: Insert
-    heartbeats: Any
-
-
-#: flow_run columns a run's later snapshots never overwrite: its creation
-#: time, what the deployment layer sets (the engine's records do not carry
-#: those, so an upsert must not reset them), and its heartbeat, which only
-#: the heartbeat statement sets, with the database's clock
-_RUN_KEEP = (
-    "created",
-    "heartbeat",
-    "deployment_id",
-    "work_pool_name",
-    "work_queue_name",
-    "scheduled_start_time",
-    "idempotency_key",
-    "worker_name",
-    "job_variables",
-)
-
-
 @functools.cache
-def write_statements(dialect: str) -> _WriteStatements:
-    """The statement writing each group of a :class:`RowBatch` (by field name), for ``dialect``."""
+def write_statements(dialect: str) -> Mapping[str, Any]:
+    """The statement writing each write group (by group name), for ``dialect``."""
     insert = _dialect_insert(dialect)
-    return _WriteStatements(
+    return {
         # A flow known by name (or id) is kept as it is.
-        flows=insert(flow).on_conflict_do_nothing(),
-        flow_runs=_upsert(insert, flow_run, keep=_RUN_KEEP, monotonic=("attempt",)),
-        task_runs=_upsert(insert, task_run, keep=("created",)),
-        states=run_state.insert(),
-        logs=log.insert(),
+        "flows": insert(flow).on_conflict_do_nothing(),
+        "flow_runs": _upsert(insert, flow_run, FLOW_RUN),
+        "task_runs": _upsert(insert, task_run, TASK_RUN),
+        "states": run_state.insert(),
+        "logs": log.insert(),
         # Stamped with the database's clock, never the sender's (one clock).
-        heartbeats=update(flow_run)
+        "heartbeats": update(flow_run)
         .where(flow_run.c.id == bindparam("b_id"))
         .where(or_(flow_run.c.heartbeat.is_(None), flow_run.c.heartbeat < db_now()))
         .values(heartbeat=db_now()),
-    )
+    }
 
 
 def _dialect_insert(dialect: str) -> Any:
@@ -365,12 +331,12 @@ def _dialect_insert(dialect: str) -> Any:
     raise StoreError(f"Sluice's store supports SQLite and PostgreSQL, not {dialect}")
 
 
-def _upsert(
-    insert: Any, table: Table, keep: tuple[str, ...], monotonic: tuple[str, ...] = ()
-) -> Insert:
-    """``INSERT .. ON CONFLICT (id) DO UPDATE`` every column but ``id`` and ``keep``.
+def _upsert(insert: Any, table: Table, codec: RecordCodec[Any]) -> Insert:
+    """``INSERT .. ON CONFLICT (id) DO UPDATE`` every column but ``id`` and those the
+    record's declaration keeps (its creation time, what the store's own operations
+    set, what the store stamps).
 
-    ``monotonic`` columns only move forward: a later snapshot that carries an
+    ``forward`` columns only move forward: a later snapshot that carries an
     older (or no) value, e.g. a flow run row upserted after a buffered
     heartbeat, never rolls the column back.
     """
@@ -378,9 +344,9 @@ def _upsert(
     excluded = stmt.excluded
     values: dict[str, Any] = {}
     for column in table.c:
-        if column.primary_key or column.name in keep:
+        if column.primary_key or column.name in codec.kept:
             continue
-        if column.name in monotonic:
+        if column.name in codec.forward:
             values[column.name] = _forward_only(column, excluded[column.name])
         else:
             values[column.name] = excluded[column.name]

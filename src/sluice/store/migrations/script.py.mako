@@ -4,8 +4,8 @@ Revision ID: ${up_revision}
 Revises: ${down_revision | comma,n}
 Create Date: ${create_date}
 
-Remember to set sluice.store.revision.HEAD_REVISION to this revision, then
-regenerate the SQLite text: python -m sluice.store.sqlite_sqlgen --write
+Then regenerate the SQLite text (it records this revision as the head):
+python -m sluice.store.sqlite_sqlgen --write
 """
 
 from __future__ import annotations
