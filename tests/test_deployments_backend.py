@@ -1,4 +1,4 @@
-"""The DeploymentBackend contract: one suite over embedded SQLite, PostgreSQL and HTTP."""
+"""The Backend contract: one suite over embedded SQLite, PostgreSQL and HTTP."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from sluice.backend.deployments_protocol import DeploymentBackend
+from sluice.backend.protocol import Backend
 from sluice.errors import ConflictError, NotFoundError, ParameterValidationError
 from sluice.schemas import (
     FlowRunFilter,
@@ -42,7 +42,7 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
 
 
 def test_backend_satisfies_the_protocol(backend: Any) -> None:
-    assert isinstance(backend, DeploymentBackend)
+    assert isinstance(backend, Backend)
 
 
 # -- work pools and queues ------------------------------------------------------------------

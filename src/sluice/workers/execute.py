@@ -139,7 +139,7 @@ def _read_run(backend: Backend, run_id: str) -> tuple[FlowRunRecord, str | None,
         return record, record.entrypoint, None
     from sluice.deployments.job_variables import process_working_dir
 
-    dep = backend.read_deployment(record.deployment_id)  # type: ignore[attr-defined]
+    dep = backend.read_deployment(record.deployment_id)
     return record, dep.entrypoint, process_working_dir(dep.working_dir, record.job_variables)
 
 
@@ -258,22 +258,15 @@ def warm_up() -> None:
     next claimed run on stdin, so a run's pickup does not wait for an
     interpreter to start and import Sluice.
     """
-    import sluice.engine.flow_engine
-    import sluice.engine.journal
-    import sluice.entrypoints
     from sluice.backend.factory import get_backend
     from sluice.logging.handlers import setup_logging
     from sluice.settings import load_settings
 
     settings = load_settings()
     setup_logging(settings)
-    backend = get_backend(settings)
-    if settings.api_url:
-        import sluice.backend.wire  # noqa: F401  (pydantic: the client's first flush)
-    else:
-        # The run is read once before it starts (cancelled since its claim?):
-        # SQLAlchemy, which embedded reads use, loads now rather than then.
-        backend.engine  # type: ignore[attr-defined]  # noqa: B018
+    # The run is read once before it starts (cancelled since its claim?): what
+    # that read loads (SQLAlchemy, embedded) loads now rather than then.
+    get_backend(settings).prepare_reads()
 
 
 def main(argv: list[str] | None = None) -> int:
