@@ -121,9 +121,19 @@ async def _invalid(_: Request, exc: Exception) -> JSONResponse:
 
 
 async def _request_invalid(_: Request, exc: Exception) -> JSONResponse:
-    # FastAPI's own answer, with the echoed input made safe to encode.
+    # FastAPI's own answer, with the echoed input made safe to encode; a client
+    # rebuilds it as the InvalidInputError of its first field.
     assert isinstance(exc, RequestValidationError)
-    return _answer(422, list(exc.errors()))
+    errors = list(exc.errors())
+    return _answer(422, errors, error=refusal_of(_first_invalid(errors)))
+
+
+def _first_invalid(errors: list[Any]) -> InvalidInputError:
+    """The refusal of the first field error (``loc`` after ``body``/``query``/``path``)."""
+    first = errors[0] if errors and isinstance(errors[0], dict) else {}
+    loc = [str(part) for part in first.get("loc", ())]
+    field = ".".join(loc[1:] if loc[:1] in (["body"], ["query"], ["path"]) else loc) or "body"
+    return InvalidInputError(f"{field}: {first.get('msg', 'invalid')}", field=field)
 
 
 async def _unstorable(_: Request, exc: Exception) -> JSONResponse:

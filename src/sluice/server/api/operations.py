@@ -23,13 +23,13 @@ import typing
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Body, Query, Request, Response
 from pydantic import AwareDatetime, ConfigDict
 
 from sluice.errors import InvalidInputError
 from sluice.operations.base import request_fields, result_type
 from sluice.operations.routes import ROUTES, Bounds, Placement, Route, placement
-from sluice.server.api.refusals import holds_nul, refuse_nul
+from sluice.server.api.refusals import holds_nul
 from sluice.server.json_bodies import StrictJSONRoute
 from sluice.server.validation import check_storable
 
@@ -85,7 +85,7 @@ def _arguments(route: Route, shape: Placement, values: Mapping[str, Any]) -> dic
     """The request's fields from the parsed path, query and body, screened for values
     the store cannot hold (a 422 naming them)."""
     path = {name: values[name] for name in _path_names(shape)}
-    refuse_nul(list(path.values()), "the path")
+    _refuse_nul_in(path, "the path")
     arguments: dict[str, Any] = {}
     for placeholder, field in shape.path:
         if "." not in field:
@@ -94,7 +94,7 @@ def _arguments(route: Route, shape: Placement, values: Mapping[str, Any]) -> dic
         field, key = shape.split
         arguments[field] = key.join(path[key.first], path[key.second])
     query = {field: values[f"q_{field}"] for field, _ in shape.query}
-    refuse_nul(list(query.values()), "the query")
+    _refuse_nul_in(query, "the query")
     check_storable(list(query.values()), ("query",))
     arguments.update(query)
     body = values.get("body")
@@ -109,16 +109,18 @@ def _arguments(route: Route, shape: Placement, values: Mapping[str, Any]) -> dic
     return arguments
 
 
-def _refuse_nul_in(body: Any) -> None:
-    """Refuse (InvalidInputError, a 422) the first field of ``body`` holding a NUL
-    character, which PostgreSQL text cannot hold, naming it."""
-    if isinstance(body, dict):
-        fields = body
+def _refuse_nul_in(values: Any, where: str = "") -> None:
+    """Refuse (InvalidInputError, a 422) the first field of ``values`` (a body, the
+    path's or the query's values) holding a NUL character, which PostgreSQL text
+    cannot hold: named, with ``where`` it was found."""
+    if isinstance(values, dict):
+        fields = values
     else:
-        fields = {f.name: getattr(body, f.name) for f in dataclasses.fields(body)}
+        fields = {f.name: getattr(values, f.name) for f in dataclasses.fields(values)}
     for name, value in fields.items():
         if holds_nul(name) or holds_nul(value):
-            raise InvalidInputError(f"{name}: holds a NUL character", field=str(name))
+            found = f" ({where})" if where else ""
+            raise InvalidInputError(f"{name}: holds a NUL character{found}", field=str(name))
 
 
 def _check_path_matches_body(
@@ -130,9 +132,9 @@ def _check_path_matches_body(
             head, attribute = field.split(".", 1)
             given = getattr(arguments[head], attribute)
             if given != path[placeholder]:
-                raise HTTPException(
-                    422,
-                    f"{attribute} {given!r} is not the path's {placeholder} {path[placeholder]!r}",
+                raise InvalidInputError(
+                    f"{attribute}: {given!r} is not the path's {placeholder} {path[placeholder]!r}",
+                    field=attribute,
                 )
 
 
