@@ -12,10 +12,8 @@ from __future__ import annotations
 import abc
 import datetime as _dt
 from collections.abc import Mapping, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from sluice.operations import deployments as dep_ops
-from sluice.operations import runs as run_ops
 from sluice.operations.base import Operation
 from sluice.schemas import (
     DeploymentRecord,
@@ -30,6 +28,15 @@ from sluice.schemas import (
     WorkQueueRecord,
 )
 from sluice.states import StateType
+from sluice.utilities.lazy import LazyModule
+
+if TYPE_CHECKING:
+    from sluice.operations import deployments as dep_ops
+    from sluice.operations import runs as run_ops
+else:
+    # Imported at the first operation: a process that only records runs needs none.
+    dep_ops = LazyModule("sluice.operations.deployments")
+    run_ops = LazyModule("sluice.operations.runs")
 
 R = TypeVar("R")
 
@@ -231,7 +238,7 @@ class NamedOperations(abc.ABC):
         return self.execute(op)
 
     def release_flow_runs(
-        self, run_ids: Sequence[str], *, worker_name: str, message: str = dep_ops.RELEASED_MESSAGE
+        self, run_ids: Sequence[str], *, worker_name: str, message: str | None = None
     ) -> list[str]:
         """See :class:`~sluice.operations.deployments.ReleaseFlowRuns`."""
         return self.execute(dep_ops.ReleaseFlowRuns(list(run_ids), worker_name, message))

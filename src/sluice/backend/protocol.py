@@ -24,10 +24,9 @@ import datetime as _dt
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
 
-from sluice.backend.calls import NamedOperations
+from sluice.backend.calls import NamedOperations, run_ops
 from sluice.liveness import is_superseded
 from sluice.operations.base import Operation
-from sluice.operations.runs import ReadAttempt
 from sluice.schemas import (
     FlowRecord,
     FlowRunRecord,
@@ -120,7 +119,7 @@ class Backend(NamedOperations, abc.ABC):
     def confirm_attempt(self, flow_run_id: str, attempt: int) -> bool:
         """Ask the store now (after delivering pending writes) whether ``attempt`` still
         holds ``flow_run_id``."""
-        stored = self.execute(ReadAttempt(flow_run_id))
+        stored = self.execute(run_ops.ReadAttempt(flow_run_id))
         held = not is_superseded(attempt, stored)
         self.attempts.settle([(flow_run_id, attempt)], set() if held else {flow_run_id}, 0.0)
         return held
