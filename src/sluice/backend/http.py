@@ -283,7 +283,7 @@ class HttpBackend(Backend):
         shape = placement(route)
         op_type: Any = type(op)
         fields = wire.adapter(op_type).dump_python(op, mode="json")
-        path = API_PREFIX + route.path.format_map(self._path_values(shape, op, fields))
+        path = API_PREFIX + route.path.format_map(self._path_values(shape, fields))
         params = {
             name: fields[field]
             for field, name in shape.query
@@ -316,10 +316,9 @@ class HttpBackend(Backend):
             return None
         return wire.decode(result_type(type(op)), response.content)
 
-    def _path_values(
-        self, shape: Placement, op: Operation[Any], fields: dict[str, Any]
-    ) -> dict[str, str]:
-        """The path placeholders' values of ``op``, each one URL path segment."""
+    def _path_values(self, shape: Placement, fields: dict[str, Any]) -> dict[str, str]:
+        """The path placeholders' values (from the request's ``fields``, as JSON), each
+        one URL path segment; a key given by id is looked up first."""
         values: dict[str, str] = {}
         for placeholder, field in shape.path:
             value: Any = fields
