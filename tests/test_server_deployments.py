@@ -177,6 +177,8 @@ def test_bad_claims_and_changes_are_422(api: httpx.Client) -> None:
     assert api.post("/claims", json={**claim, "limit": 0}).status_code == 422
     assert api.post("/claims", json={**claim, "limit": 1}).json() == []
     assert api.post("/claims", json={**claim, "now": "2024-01-01T00:00:00"}).status_code == 422
+    misspelt = api.post("/claims", json={**claim, "limits": 2})  # not silently ignored
+    assert misspelt.status_code == 422 and misspelt.json()["error"]["fields"]["field"] == "limits"
     bad = api.patch("/work_pools/p", json={"type": "docker"})
     assert bad.status_code == 422 and "cannot change type" in bad.json()["detail"]
     assert api.patch("/work_pools/p", json={"paused": "yes"}).status_code == 422
