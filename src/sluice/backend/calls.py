@@ -325,3 +325,6 @@ class NamedOperations(abc.ABC):
     def list_workers(self, pool_name: str) -> list[WorkerRecord]:
         """See :class:`~sluice.operations.deployments.ListWorkers`."""
         return self.execute(dep_ops.ListWorkers(pool_name))
+
+
+__all__ = ["NamedOperations", "dep_ops", "run_ops"]

@@ -31,21 +31,21 @@ import dataclasses
 import datetime as _dt
 import sys
 from collections.abc import Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from urllib.parse import quote
 
 from sluice.backend import wire
 from sluice.backend.attempts import HeldAttempts
 from sluice.backend.batcher import WriteBatch, WriteBehindBatcher, counts_in_words
 from sluice.backend.protocol import Backend
-from sluice.backend.transport import (
-    READ_RETRY_TIMEOUT,
+from sluice.backend.transport import READ_RETRY_TIMEOUT, Transport, with_retries
+from sluice.errors import (
+    ConfigurationError,
+    NotFoundError,
     RequestRefusedError,
     ServerUnavailableError,
-    Transport,
-    with_retries,
+    StoreError,
 )
-from sluice.errors import ConfigurationError, NotFoundError, StoreError
 from sluice.operations.base import Operation, result_type
 from sluice.operations.routes import Placement, Retry, Route, placement, route_of
 from sluice.schemas import (
@@ -269,10 +269,11 @@ class HttpBackend(Backend):
         """
         route = route_of(type(op))
         self.flush()
+        answer: T
         if route.pager is not None:
-            pages: Any = route.pager.collect(op, lambda page: self._send(route, page))
-            return pages
-        answer: T = self._send(route, op)
+            answer = cast(T, route.pager.collect(op, lambda page: self._send(route, page)))
+        else:
+            answer = self._send(route, op)
         return answer
 
     def prepare_reads(self) -> None:
