@@ -84,6 +84,16 @@ class Backend(NamedOperations, abc.ABC):
     def closed(self) -> bool:
         """True once :meth:`close` has been called."""
 
+    @property
+    def kept_aside(self) -> int:
+        """How many records this process keeps aside, not in the store yet (the
+        embedded store's spool file while its database is away); 0 by default."""
+        return 0
+
+    def replay_spools(self) -> None:
+        """Write to the store the records other processes kept aside for it and left
+        (the embedded store's spool files); nothing to do by default."""
+
     # -- operations -----------------------------------------------------------------------
     @abc.abstractmethod
     def execute(self, op: Operation[R]) -> R:
