@@ -180,7 +180,7 @@ def graph_without_cache_ms(home: Path, big: str, repeat: int = 5) -> tuple[float
         times, cpu = [], []
         for _ in range(repeat):
             started, started_cpu = time.perf_counter(), time.process_time()
-            backend._read(lambda conn: ui_graph.task_graph(conn, big))
+            backend.read(lambda conn: ui_graph.task_graph(conn, big))
             times.append((time.perf_counter() - started) * 1000)
             cpu.append((time.process_time() - started_cpu) * 1000)
         return statistics.median(times), statistics.median(cpu)

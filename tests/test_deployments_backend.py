@@ -1,4 +1,4 @@
-"""The DeploymentBackend contract: one suite over embedded SQLite, PostgreSQL and HTTP."""
+"""The Backend contract: one suite over embedded SQLite, PostgreSQL and HTTP."""
 
 from __future__ import annotations
 
@@ -9,8 +9,14 @@ from typing import Any
 
 import pytest
 
-from sluice.backend.deployments_protocol import DeploymentBackend
-from sluice.errors import ConflictError, NotFoundError, ParameterValidationError
+from sluice.backend.protocol import Backend
+from sluice.errors import (
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    ParameterValidationError,
+    ScheduleError,
+)
 from sluice.schemas import (
     FlowRunFilter,
     FlowRunRecord,
@@ -42,7 +48,7 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
 
 
 def test_backend_satisfies_the_protocol(backend: Any) -> None:
-    assert isinstance(backend, DeploymentBackend)
+    assert isinstance(backend, Backend)
 
 
 # -- work pools and queues ------------------------------------------------------------------
@@ -747,3 +753,34 @@ def test_each_schedule_may_supply_a_required_parameter(backend: Any) -> None:
             {"schedules": [_cron("0 6 * * *", slug="same"), _cron("0 7 * * *", slug="same")]},
         )
     assert backend.read_deployment(dep.id).schedules == with_n
+
+
+# -- refusals are the same errors on every backend (over HTTP: rebuilt by type) -------------
+
+
+def test_bad_schedules_are_refused_by_every_backend_as_schedule_errors(backend: Any) -> None:
+    # The embedded store used to keep what it was given; only the server checked.
+    with pytest.raises(ScheduleError, match="schedule kind 'weekly'"):
+        backend.upsert_deployment(make_deployment(schedules=[{"kind": "weekly"}]))
+    with pytest.raises(NotFoundError):
+        backend.read_deployment("etl/daily")
+    # Given in another accepted form, a schedule is stored in its canonical one.
+    stored = backend.upsert_deployment(make_deployment(schedules=[{"cron": "0 6 * * *"}]))
+    assert stored.schedules == [CRON]
+
+
+def test_refusals_name_the_argument_they_refuse(backend: Any) -> None:
+    run = _failed_run_with_tasks(backend, "load")
+    with pytest.raises(InvalidInputError) as unknown_task:
+        backend.resume_flow_run(run.id, from_task="publish")
+    assert unknown_task.value.field == "from_task"
+    with pytest.raises(InvalidInputError) as bad_timeout:
+        backend.mark_lapsed_runs_crashed(-1)
+    assert bad_timeout.value.field == "timeout"
+    with pytest.raises(InvalidInputError) as bad_grace:
+        backend.mark_late_runs(grace=-5)
+    assert bad_grace.value.field == "grace"
+    backend.create_work_pool(WorkPoolRecord("p"))
+    with pytest.raises(InvalidInputError) as bad_status:
+        backend.worker_heartbeat("p", "w", status="SLEEPING")
+    assert bad_status.value.field == "status"

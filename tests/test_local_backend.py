@@ -171,7 +171,7 @@ def test_sqlite_backend_creates_its_sqlalchemy_engine_once_on_first_read(tmp_pat
         run = FlowRunRecord(id=new_id(), flow_name="etl", name="r")
         backend.write_flow_run(run)
         backend.flush()
-        assert backend._engine is None  # writes never needed it
+        assert backend.database._engine is None  # writes never needed it
         engines = []
         threads = [
             threading.Thread(target=lambda: engines.append(backend.engine)) for _ in range(8)

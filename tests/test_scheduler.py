@@ -146,8 +146,19 @@ def test_late_runs_are_marked(backend: LocalBackend, clock: dt.datetime) -> None
 def test_a_broken_deployment_does_not_stop_the_others(
     backend: LocalBackend, clock: dt.datetime
 ) -> None:
-    # Written by hand into the store: the embedded backend keeps schedules as given.
-    backend.upsert_deployment(make_deployment("broken", schedules=[{"kind": "sometimes"}]))
+    # Written by hand into the store (every way in refuses such a schedule): one
+    # stored by an older version, say.
+    from sqlalchemy import update
+
+    from sluice.store.database import write_connection
+    from sluice.store.schema import deployment
+
+    broken = backend.upsert_deployment(make_deployment("broken"))
+    with write_connection(backend.engine) as conn:
+        unreadable = json.dumps([{"kind": "sometimes"}])
+        conn.execute(
+            update(deployment).where(deployment.c.id == broken.id).values(schedules=unreadable)
+        )
     backend.upsert_deployment(make_deployment(schedules=_every_minute(clock)))
     report = _pass(backend, clock)
     assert report.created == 5

@@ -177,6 +177,8 @@ def test_bad_claims_and_changes_are_422(api: httpx.Client) -> None:
     assert api.post("/claims", json={**claim, "limit": 0}).status_code == 422
     assert api.post("/claims", json={**claim, "limit": 1}).json() == []
     assert api.post("/claims", json={**claim, "now": "2024-01-01T00:00:00"}).status_code == 422
+    misspelt = api.post("/claims", json={**claim, "limits": 2})  # not silently ignored
+    assert misspelt.status_code == 422 and misspelt.json()["error"]["fields"]["field"] == "limits"
     bad = api.patch("/work_pools/p", json={"type": "docker"})
     assert bad.status_code == 422 and "cannot change type" in bad.json()["detail"]
     assert api.patch("/work_pools/p", json={"paused": "yes"}).status_code == 422
@@ -214,3 +216,28 @@ def test_the_server_schedules_runs(tmp_path: Path) -> None:
             assert times == [anchor + dt.timedelta(seconds=30 * i) for i in range(4)]
     finally:
         server.stop()
+
+
+def test_refusals_carry_the_error_beside_the_detail(api: httpx.Client) -> None:
+    assert api.post("/work_pools", json={"name": "p"}).status_code == 201
+    taken = api.post("/work_pools", json={"name": "p"}).json()
+    assert taken["detail"] == "work pool 'p': a work pool of that name exists"  # unchanged
+    assert taken["error"] == {
+        "type": "ConflictError",
+        "fields": {"kind": "work pool", "key": "p", "reason": "a work pool of that name exists"},
+    }
+    missing = api.get("/deployments/etl/weekly").json()
+    assert missing["error"] == {
+        "type": "NotFoundError",
+        "fields": {"kind": "deployment", "key": "etl/weekly"},
+    }
+    api.put("/deployments", json=DEPLOYMENT)
+    bad = api.post("/deployments/etl/daily/runs", json={"parameters": {"n": "x"}}).json()
+    assert bad["error"]["type"] == "ParameterValidationError"
+    assert bad["error"]["fields"]["errors"] == [["n", "expected integer, got string 'x'"]]
+    assert bad["fields"] == [{"field": "n", "message": "expected integer, got string 'x'"}]
+    # A body the schema refuses: FastAPI's field errors, and the first as the error.
+    late = api.post("/scheduler/mark_late", json={"grace": "soon"}).json()
+    assert isinstance(late["detail"], list)
+    assert late["error"]["type"] == "InvalidInputError"
+    assert late["error"]["fields"]["field"] == "grace"

@@ -58,10 +58,10 @@ def kept(store: LocalBackend, run_id: str) -> list[str]:
 def test_old_lines_are_deleted_in_bounded_transactions(store: LocalBackend) -> None:
     run_id = new_id()
     write_lines(store, run_id, [40, 31, 35, 30.5, 29, 1, 45, 0])
-    purged = delete_logs_before(store.engine, days_ago(30), chunk=2)
+    purged = delete_logs_before(store.database, days_ago(30), chunk=2)
     assert purged == Purged(lines=5, transactions=3)  # 2 + 2 + 1 lines
     assert kept(store, run_id) == ["29d", "1d", "0d"]
-    assert delete_logs_before(store.engine, days_ago(30), chunk=2) == Purged(0, 0)
+    assert delete_logs_before(store.database, days_ago(30), chunk=2) == Purged(0, 0)
 
 
 def test_a_line_stored_late_with_an_old_time_goes_at_the_next_pass(store: LocalBackend) -> None:

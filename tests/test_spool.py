@@ -13,11 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from sluice.backend import local
 from sluice.backend.batcher import WriteBatch
 from sluice.backend.local import LocalBackend
 from sluice.backend.spool import Spool, spool_dir
-from sluice.schemas import FlowRunRecord, LogRecord, StateRecord, new_id
+from sluice.schemas import FlowRunFilter, FlowRunRecord, LogRecord, StateRecord, new_id
 from sluice.settings import Settings, load_settings
 from sluice.states import Running
 from sluice.store.rows import FLOW_RUN, LOG, STATE
@@ -58,7 +57,7 @@ def _held(settings: Settings, run_id: str) -> tuple[int, int, int]:
     """How many flow runs with this id, states and log lines the store holds."""
     backend = LocalBackend(settings)
     try:
-        runs = [r for r in backend.list_flow_runs(local.FlowRunFilter()) if r.id == run_id]
+        runs = [r for r in backend.list_flow_runs(FlowRunFilter()) if r.id == run_id]
         if not runs:
             return 0, 0, 0
         return 1, len(backend.read_states(run_id)), len(backend.read_logs(run_id))

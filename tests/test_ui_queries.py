@@ -49,7 +49,7 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LocalBac
 
 
 def read(backend: LocalBackend, query: Callable[[Any], T]) -> T:
-    return backend._read(query)
+    return backend.read(query)
 
 
 def flow_run(

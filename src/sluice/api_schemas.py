@@ -11,12 +11,8 @@ from __future__ import annotations
 
 import datetime as _dt
 from dataclasses import dataclass, field
-from typing import Annotated
-
-from annotated_types import Interval
 
 from sluice.schemas import FlowRecord, FlowRunRecord, LogRecord, StateRecord, TaskRunRecord
-from sluice.states import StateType
 
 
 @dataclass
@@ -80,44 +76,22 @@ class Accepted:
 
 @dataclass
 class Count:
+    """How many records a request matched."""
+
     count: int
+
+
+@dataclass
+class CreatedCount:
+    """How many runs a request created (ticks that had a run already are not counted)."""
+
+    created: int
 
 
 @dataclass
 class Health:
     status: str
     version: str
-
-
-@dataclass
-class SetStateRequest:
-    """A state a person or tool asks a flow run to take (the orchestration rules decide)."""
-
-    type: StateType
-    name: str | None = None
-    message: str | None = None
-
-
-@dataclass
-class MarkLapsedRequest:
-    """Mark Running runs silent for ``timeout`` seconds (on the database's clock) Crashed."""
-
-    timeout: Annotated[float, Interval(ge=0, le=1e9)]
-
-
-@dataclass
-class GoneProcess:
-    """A Running run whose process the caller saw gone from its host."""
-
-    flow_run_id: str
-    host_id: str
-    pid: int
-    pid_started: int
-
-
-@dataclass
-class MarkGoneRequest:
-    runs: list[GoneProcess]
 
 
 @dataclass
@@ -129,4 +103,6 @@ class AttemptAnswer:
 
 @dataclass
 class MarkedIds:
+    """The ids of the records a request changed."""
+
     ids: list[str]

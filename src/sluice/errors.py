@@ -106,7 +106,18 @@ class InvalidInputError(SluiceError, ValueError):
 
     Also a ``ValueError``: the deployment layer always refused bad input with one,
     and the server answers it with a 422.
+
+    Attributes:
+        field: the argument refused, when one is (its message then starts with
+            ``<field>: ``); the server's 422 lists it under ``fields``.
     """
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (str(self), self.field))
 
 
 class ScheduleError(SluiceError, ValueError):
@@ -194,7 +205,8 @@ class ParameterValidationError(SluiceError):
 
     def __init__(self, flow_name: str, errors: Sequence[tuple[str, str]]) -> None:
         self.flow_name = flow_name
-        self.errors = list(errors)
+        # Pairs, also when they arrive as JSON lists (rebuilt from a server's answer).
+        self.errors = [(str(field), str(message)) for field, message in errors]
         details = "; ".join(f"{field}: {message}" for field, message in self.errors)
         super().__init__(f"Invalid parameters for flow {flow_name!r}: {details}")
 
@@ -304,14 +316,17 @@ class RequestRefusedError(StoreError):
         super().__init__(message)
         self.status = status
         self.detail = detail
+        #: the error the server said it refused the request with (its type and
+        #: fields), rebuilt; None when the answer names none
+        self.refusal: SluiceError | None = None
 
     def __reduce__(self) -> tuple[object, ...]:
         return (type(self), (str(self), self.status, self.detail))
 
 
 class TransitionRefused(ConflictError):
-    """An orchestration rule refused a state change (in client mode the server's
-    refusal arrives as its base, :class:`ConflictError`).
+    """An orchestration rule refused a state change (in client mode too: the
+    server's refusal carries the rule).
 
     Attributes:
         run_id: the flow run.

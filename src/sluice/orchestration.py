@@ -1,7 +1,8 @@
 """Rules for state changes people and tools ask for (set state, cancel).
 
 The server applies them to its API, the embedded store to the CLI and workers
-(:mod:`sluice.backend.transitions`), so both modes decide alike.
+(the implementations of the set-state and cancel operations,
+:mod:`sluice.store.run_operations`), so both modes decide alike.
 
 A change is a :class:`Proposal` (the run's current state, the state asked
 for, and "now"). Each rule is a small named class that looks at the proposal

@@ -20,7 +20,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sluice.errors import ParameterValidationError
+from sluice.errors import InvalidInputError, ParameterValidationError
 
 _MAX_DEPTH = 32
 
@@ -105,7 +105,8 @@ def schedule_parameter_sets(schedules: Sequence[Mapping[str, Any]]) -> list[dict
 
 
 def check_schema_shape(schema: Any) -> None:
-    """Raise ValueError unless ``schema`` is None or an object schema this module can use.
+    """Raise InvalidInputError (a ValueError) unless ``schema`` is None or an object
+    schema this module can use.
 
     Only the top level is checked (``properties`` a mapping of mappings,
     ``required`` a list of names); deeper oddities are reported per
@@ -114,15 +115,15 @@ def check_schema_shape(schema: Any) -> None:
     if schema is None:
         return
     if not isinstance(schema, Mapping):
-        raise ValueError(f"a parameter schema must be a JSON object, not {_short(schema)}")
+        raise InvalidInputError(f"a parameter schema must be a JSON object, not {_short(schema)}")
     properties = schema.get("properties", {})
     if not isinstance(properties, Mapping) or not all(
         isinstance(v, Mapping) for v in properties.values()
     ):
-        raise ValueError("a parameter schema's 'properties' must map names to schemas")
+        raise InvalidInputError("a parameter schema's 'properties' must map names to schemas")
     required = schema.get("required", [])
     if not isinstance(required, list) or not all(isinstance(n, str) for n in required):
-        raise ValueError("a parameter schema's 'required' must be a list of names")
+        raise InvalidInputError("a parameter schema's 'required' must be a list of names")
 
 
 def _type_name(value: Any) -> str:

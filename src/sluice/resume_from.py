@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from sluice.errors import InvalidInputError
 from sluice.schemas import AWAITING_RESUME_STATE, StateRecord
 from sluice.states import TERMINAL_TYPES, StateType
 
@@ -32,22 +33,28 @@ def parse_from_task(text: str) -> tuple[str, int | None]:
     """``(task name, call index or None)`` of a ``from_task`` key.
 
     Raises:
-        ValueError: an empty name, an index that is not a number, a NUL character
-            (the message starts with ``from_task:``).
+        InvalidInputError: (a ValueError, field ``from_task``) an empty name, an
+            index that is not a number, a NUL character (the message starts with
+            ``from_task:``).
     """
     name, sep, index = text.rpartition(":")
     if not sep:
         name, index = text, ""
     elif not index.isdigit() or len(index) > _MAX_INDEX_DIGITS:
-        raise ValueError(
-            f"from_task: expected TASK_NAME or TASK_NAME:INDEX (INDEX a call number, "
+        raise refused_from_task(
+            f"expected TASK_NAME or TASK_NAME:INDEX (INDEX a call number, "
             f"0 for the first), got {text!r}"
         )
     if not name.strip():
-        raise ValueError(f"from_task: the task name is empty in {text!r}")
+        raise refused_from_task(f"the task name is empty in {text!r}")
     if "\x00" in text:
-        raise ValueError("from_task: holds a NUL character")
+        raise refused_from_task("holds a NUL character")
     return name, int(index) if index else None
+
+
+def refused_from_task(why: str) -> InvalidInputError:
+    """The error refusing a ``from_task`` key, saying ``why``."""
+    return InvalidInputError(f"{FROM_TASK_DETAIL}: {why}", field=FROM_TASK_DETAIL)
 
 
 def pending_from_task(states: Sequence[StateRecord]) -> str | None:

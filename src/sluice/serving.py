@@ -18,7 +18,7 @@ SIGINT (Ctrl-C) or SIGTERM stops it: no more claims, runs in progress get
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from sluice.deployments.specs import DeploymentSpec
@@ -78,7 +78,7 @@ def register(deployments: tuple[DeploymentSpec, ...]) -> list[DeploymentRecord]:
         spec.options.setdefault("work_pool_name", SERVE_POOL)
     from sluice.backend.factory import get_backend
 
-    backend: Any = get_backend()
+    backend = get_backend()
     return [spec.apply(backend) for spec in deployments]
 
 

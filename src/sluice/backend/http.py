@@ -14,8 +14,9 @@ it with backoff, so no record is lost; :meth:`HttpBackend.flush` waits up to
 ``settings.store.retry_timeout`` seconds (``SLUICE_API_RETRY_TIMEOUT`` is the
 older name), then raises, naming what is still pending, while delivery goes
 on in the background and again when the process exits; once those records
-arrive, a line says so. Reads flush first, so a process reads its own
-writes, and retry briefly while the server is unreachable.
+arrive, a line says so. Operations (:meth:`HttpBackend.execute`) flush first,
+so a process reads its own writes; each is one request (or a few pages)
+built from its entry in :mod:`sluice.operations.routes`.
 
 Re-sending is harmless. Run rows are upserts; after a failure the writer
 skips the parts of a batch the server acknowledged, and sends the rest
@@ -26,47 +27,37 @@ resent batch the server appends only the states and logs it does not hold.
 
 from __future__ import annotations
 
-import datetime as _dt
 import sys
-from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar, cast
 from urllib.parse import quote
 
 from sluice.backend import wire
 from sluice.backend.attempts import HeldAttempts
 from sluice.backend.batcher import WriteBatch, WriteBehindBatcher, counts_in_words
-from sluice.backend.http_deployments import HttpDeploymentsMixin
+from sluice.backend.protocol import Backend
 from sluice.backend.record_writes import RecordWrites, no_settle
-from sluice.backend.transport import (
-    READ_RETRY_TIMEOUT,
-    Params,
+from sluice.backend.transport import READ_RETRY_TIMEOUT, Transport, with_retries
+from sluice.errors import (
+    ConfigurationError,
+    NotFoundError,
     RequestRefusedError,
     ServerUnavailableError,
-    Transport,
-    with_retries,
+    StoreError,
 )
-from sluice.errors import ConfigurationError, StoreError
-from sluice.schemas import (
-    FlowRecord,
-    FlowRunFilter,
-    FlowRunRecord,
-    LogRecord,
-    StateRecord,
-    TaskRunRecord,
-)
+from sluice.operations.base import Operation, result_type
+from sluice.operations.routes import Placement, Retry, Route, placement, route_of
 from sluice.settings import Settings, load_settings
 from sluice.store.write_groups import KIND_NAMES
 
 #: producers ahead of the writer by this many records wait (back-pressure)
 MAX_PENDING = 50_000
-#: flow runs the server returns per request at most
-MAX_PAGE = 1000
+#: where the API's paths start
+API_PREFIX = "/api"
+T = TypeVar("T")
 
 
-class HttpBackend(RecordWrites, HttpDeploymentsMixin):
-    """Record and read runs through the Sluice server at ``settings.api_url``.
-
-    Deployments, work pools and claims: see :class:`HttpDeploymentsMixin`.
+class HttpBackend(RecordWrites, Backend):
+    """Record runs, and run operations, through the Sluice server at ``settings.api_url``.
 
     Nothing is sent in the constructor: an unreachable server shows up at the
     first flush or read (and is retried there).
@@ -228,201 +219,92 @@ class HttpBackend(RecordWrites, HttpDeploymentsMixin):
             delivered[kind] = delivered.get(kind, 0) + count
         return superseded
 
-    # -- reads ---------------------------------------------------------------------
+    # -- operations ------------------------------------------------------------------
 
-    def _get(
-        self,
-        path: str,
-        tp: Any,
-        params: Params | None = None,
-        lookup: tuple[str, str] | None = None,
-    ) -> Any:
-        """Flush, then GET ``path`` and decode the body as ``tp`` (retried while the
-        server is unreachable, briefly)."""
-        self.flush()
-        response = with_retries(
-            lambda: self._transport.request("GET", path, params=params, lookup=lookup),
-            min(READ_RETRY_TIMEOUT, self._retry_timeout),
-        )
-        return wire.decode(tp, response.content)
+    def execute(self, op: Operation[T]) -> T:
+        """Deliver pending writes, then send ``op`` to the server as its route says
+        (:mod:`sluice.operations.routes`); the server's answer.
 
-    def read_flow(self, name: str) -> FlowRecord:
-        """A flow by name (``my_flow`` and ``my-flow`` both match). Raises NotFoundError."""
-        result: FlowRecord = self._get(f"/api/flows/{_seg(name)}", FlowRecord, None, ("flow", name))
-        return result
-
-    def list_flows(self, limit: int = 200) -> list[FlowRecord]:
-        """Flows, most recently created first."""
-        result: list[FlowRecord] = self._get("/api/flows", list[FlowRecord], {"limit": limit})
-        return result
-
-    def read_flow_run(self, run_id: str) -> FlowRunRecord:
-        """A flow run by id or unique id prefix. Raises NotFoundError."""
-        path = f"/api/flow_runs/{_seg(run_id)}"
-        result: FlowRunRecord = self._get(path, FlowRunRecord, None, ("flow run", run_id))
-        return result
-
-    def list_flow_runs(self, flt: FlowRunFilter) -> list[FlowRunRecord]:
-        """Flow runs matching ``flt``, newest first (pages of at most 1,000 requested
-        one after the other when ``flt.limit`` is larger)."""
-        runs: list[FlowRunRecord] = []
-        offset, wanted = flt.offset, flt.limit
-        while wanted > 0:
-            size = min(wanted, MAX_PAGE)
-            params = {**_filter_params(flt), "limit": size, "offset": offset}
-            page: list[FlowRunRecord] = self._get("/api/flow_runs", list[FlowRunRecord], params)
-            runs.extend(page)
-            if len(page) < size:
-                break
-            offset, wanted = offset + size, wanted - size
-        return runs
-
-    def count_flow_runs(self, flt: FlowRunFilter) -> int:
-        """How many flow runs match ``flt`` (ignoring limit/offset)."""
-        body = self._get("/api/flow_runs/count", dict[str, int], _filter_params(flt))
-        return int(body["count"])
-
-    def read_task_runs(self, flow_run_id: str) -> list[TaskRunRecord]:
-        """Task runs of a flow run, in creation order."""
-        path = f"/api/flow_runs/{_seg(flow_run_id)}/task_runs"
-        result: list[TaskRunRecord] = self._get(path, list[TaskRunRecord])
-        return result
-
-    def read_task_run(self, task_run_id: str) -> TaskRunRecord:
-        """A task run by id or unique id prefix. Raises NotFoundError."""
-        path = f"/api/task_runs/{_seg(task_run_id)}"
-        result: TaskRunRecord = self._get(path, TaskRunRecord, None, ("task run", task_run_id))
-        return result
-
-    def read_states(self, run_id: str) -> list[StateRecord]:
-        """The state history of a flow or task run, oldest first."""
-        result: list[StateRecord] = self._get(f"/api/runs/{_seg(run_id)}/states", list[StateRecord])
-        return result
-
-    def find_cached_task_run(self, cache_key: str, now: _dt.datetime) -> TaskRunRecord | None:
-        """The newest Completed task run with ``cache_key``, a stored result, and a cache
-        expiration that is unset or later than ``now``; None when there is none."""
-        params = {"cache_key": cache_key, "now": wire.encode_time(now)}
-        result: TaskRunRecord | None = self._get(
-            "/api/task_runs/cached", TaskRunRecord | None, params
-        )
-        return result
-
-    def read_journal(self, flow_run_id: str) -> list[TaskRunRecord]:
-        """Every Completed task run of a flow run that has a stored result, in creation order."""
-        path = f"/api/flow_runs/{_seg(flow_run_id)}/journal"
-        result: list[TaskRunRecord] = self._get(path, list[TaskRunRecord])
-        return result
-
-    def mark_lapsed_runs_crashed(self, timeout: float) -> list[str]:
-        """Mark Running flow runs silent for ``timeout`` seconds (the server judges with its
-        database's clock) as Crashed, in one transaction; the flow run ids marked.
-        Pending writes (this process's heartbeats) are delivered first. Retried while
-        the server is unreachable: marking is idempotent."""
-        return self._post_ids("/api/flow_runs/mark_lapsed", {"timeout": timeout})
-
-    def mark_gone_runs_crashed(self, runs: Sequence[FlowRunRecord]) -> list[str]:
-        """Mark these Running flow runs Crashed, each only if it still runs in the process
-        it recorded (which the caller saw gone from its host); the ids marked."""
-        gone = [
-            {"flow_run_id": r.id, "host_id": r.host_id, "pid": r.pid, "pid_started": r.pid_started}
-            for r in runs
-            if r.host_id is not None and r.pid is not None and r.pid_started is not None
-        ]
-        return self._post_ids("/api/flow_runs/mark_gone", {"runs": gone}) if gone else []
-
-    def _post_ids(self, path: str, body: dict[str, Any]) -> list[str]:
-        self.flush()
-        response = with_retries(
-            lambda: self._transport.request("POST", path, json=body),
-            min(READ_RETRY_TIMEOUT, self._retry_timeout),
-        )
-        ids: dict[str, list[str]] = wire.decode(dict[str, list[str]], response.content)
-        return ids["ids"]
-
-    # -- attempts (see sluice.liveness) -------------------------------------------------
-
-    def claim_attempt(self, flow_run_id: str) -> int:
-        """Take the next attempt of a flow run for this process (the server does it in
-        one transaction); its number.
+        Retried while the server is unreachable when the route says a second request
+        is harmless (briefly, or for ``store.retry_timeout``); a refusal raises the
+        error the server's store raised (its type and fields cross in the answer).
 
         Raises:
-            NotFoundError: no such run.
+            the errors ``op`` documents; StoreError: the server stayed unreachable,
+            or refused the request for another reason (RequestRefusedError).
         """
+        route = route_of(type(op))
         self.flush()
-        path = f"/api/flow_runs/{_seg(flow_run_id)}/attempt"
-        response = with_retries(
-            # A JSON body, as every state-changing request of the API carries.
-            lambda: self._transport.request(
-                "POST", path, json={}, lookup=("flow run", flow_run_id)
-            ),
-            self._retry_timeout,
-        )
-        return int(wire.decode(dict[str, int], response.content)["attempt"])
+        answer: T
+        if route.pager is not None:
+            answer = cast(T, route.pager.collect(op, lambda page: self._send(route, page)))
+        else:
+            answer = self._send(route, op)
+        return answer
 
-    def hold_attempt(self, flow_run_id: str, attempt: int) -> None:
-        """Fence every ingest body sent from now on with ``attempt`` of ``flow_run_id``."""
-        self.attempts.hold(flow_run_id, attempt)
+    def prepare_reads(self) -> None:
+        """Nothing to load: the HTTP client's modules are loaded already."""
 
-    def release_attempt(self, flow_run_id: str) -> None:
-        """Stop fencing ingest bodies for ``flow_run_id``."""
-        self.attempts.release(flow_run_id)
+    def _send(self, route: Route, op: Operation[Any]) -> Any:
+        """One request for ``op``; its decoded answer."""
+        shape = placement(route)
+        op_type: Any = type(op)
+        fields = wire.adapter(op_type).dump_python(op, mode="json")
+        path = API_PREFIX + route.path.format_map(self._path_values(shape, fields))
+        params = {
+            name: fields[field]
+            for field, name in shape.query
+            if fields[field] is not None and fields[field] != []
+        }
+        body: Any = None
+        if shape.body is not None:
+            body = fields[shape.body]
+        elif shape.body_fields:
+            body = {name: fields[field] for field, name in shape.body_fields}
 
-    def attempt_lost(self, flow_run_id: str) -> bool:
-        """Whether the server refused this process's records of ``flow_run_id``."""
-        return self.attempts.lost(flow_run_id)
+        def attempt() -> Any:
+            return self._transport.request(route.method, path, params=params or None, json=body)
 
-    def attempt_confirmed_at(self, flow_run_id: str) -> float:
-        """When (monotonic) a delivery last proved this process's attempt still held."""
-        return self.attempts.confirmed_at(flow_run_id)
+        retry = route.retry_of(op)
+        try:
+            if retry is Retry.NEVER:
+                response = attempt()
+            else:
+                brief = min(READ_RETRY_TIMEOUT, self._retry_timeout)
+                timeout = brief if retry is Retry.BRIEF else self._retry_timeout
+                response = with_retries(attempt, timeout)
+        except RequestRefusedError as exc:
+            if exc.refusal is None:
+                raise
+            raise exc.refusal from None
+        if route.answer is not None:
+            return getattr(wire.decode(route.answer, response.content), route.answer_field or "")
+        if not response.content:
+            return None
+        return wire.decode(result_type(type(op)), response.content)
 
-    def confirm_attempt(self, flow_run_id: str, attempt: int) -> bool:
-        """Ask the server now whether ``attempt`` still holds ``flow_run_id``."""
-        from sluice.liveness import is_superseded
-
-        path = f"/api/flow_runs/{_seg(flow_run_id)}/attempt"
-        stored = self._get(path, dict[str, int], None, ("flow run", flow_run_id))["attempt"]
-        held = not is_superseded(attempt, stored)
-        self.attempts.settle([(flow_run_id, attempt)], set() if held else {flow_run_id}, 0.0)
-        return held
-
-    def read_logs(
-        self,
-        flow_run_id: str,
-        *,
-        task_run_id: str | None = None,
-        min_level: int = 0,
-        offset: int = 0,
-        limit: int | None = None,
-    ) -> list[LogRecord]:
-        """Logs of a flow run (and its task runs), oldest first."""
-        params: dict[str, str | int] = {"min_level": min_level, "offset": offset}
-        if task_run_id is not None:
-            params["task_run_id"] = task_run_id
-        if limit is not None:
-            params["limit"] = limit
-        path = f"/api/flow_runs/{_seg(flow_run_id)}/logs"
-        result: list[LogRecord] = self._get(path, list[LogRecord], params)
-        return result
+    def _path_values(self, shape: Placement, fields: dict[str, Any]) -> dict[str, str]:
+        """The path placeholders' values (from the request's ``fields``, as JSON), each
+        one URL path segment; a key given by id is looked up first."""
+        values: dict[str, str] = {}
+        for placeholder, field in shape.path:
+            value: Any = fields
+            for part in field.split("."):
+                value = value[part]
+            values[placeholder] = _seg(str(value))
+        if shape.split is not None:
+            field, key = shape.split
+            full = str(fields[field])
+            if "/" not in full:  # an id: the server's paths take the name
+                found = self.execute(key.by_id(full))
+                if not found:
+                    raise NotFoundError(key.kind, full)
+                full = key.full_name(found[0])
+            first, _, second = full.partition("/")
+            values[key.first], values[key.second] = _seg(first), _seg(second)
+        return values
 
 
 def _seg(value: str) -> str:
     """``value`` as one URL path segment."""
     return quote(value, safe="")
-
-
-def _filter_params(flt: FlowRunFilter) -> dict[str, str | int | list[str]]:
-    params: dict[str, str | int | list[str]] = {}
-    if flt.flow_name is not None:
-        params["flow_name"] = flt.flow_name
-    if flt.state_types:
-        params["state"] = [t.value for t in flt.state_types]
-    if flt.tags:
-        params["tag"] = list(flt.tags)
-    if flt.started_after is not None:
-        params["started_after"] = wire.encode_time(flt.started_after)
-    if flt.started_before is not None:
-        params["started_before"] = wire.encode_time(flt.started_before)
-    if flt.parent_flow_run_id is not None:
-        params["parent_flow_run_id"] = flt.parent_flow_run_id
-    return params

@@ -12,10 +12,14 @@ for ``store.retry_timeout`` seconds, then keeps records in a spool file
 (:mod:`sluice.backend.spool`) that is written back when the database answers,
 or by the next process that opens the store: here, in the constructor.
 
+Operations (reads, deployments, claims ...) run with their one implementation
+(:mod:`sluice.store.implementations`) in one read or write transaction, after
+pending writes are flushed: :meth:`LocalBackend.execute`.
+
 On SQLite, opening the store and writing use the standard library's sqlite3
 alone (:class:`~sluice.store.sqlite_native.SqliteStore`): a process that only
-runs flows never imports SQLAlchemy, about 0.2 s of a hello-world flow. Reads
-go through the SQLAlchemy queries, on an engine created at the first read.
+runs flows never imports SQLAlchemy, about 0.2 s of a hello-world flow.
+Operations go through SQLAlchemy, on an engine created at the first one.
 PostgreSQL uses SQLAlchemy for everything.
 """
 
@@ -24,30 +28,26 @@ from __future__ import annotations
 import datetime as _dt
 import re
 import sys
-import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
 from sluice.backend.attempts import HeldAttempts
 from sluice.backend.batcher import WriteBatch, WriteBehindBatcher, counts_in_words
-from sluice.backend.local_deployments import LocalDeploymentsMixin
+from sluice.backend.protocol import Backend
 from sluice.backend.record_writes import RecordWrites
 from sluice.backend.spool import Spool, replay_spools, spool_dir
-from sluice.schemas import (
-    FlowRecord,
-    FlowRunFilter,
-    FlowRunRecord,
-    LogRecord,
-    StateRecord,
-    TaskRunRecord,
-)
+from sluice.operations.base import Operation
 from sluice.settings import Settings, load_settings
-from sluice.store.retry import driver_error, is_unavailable, retry_when_busy, store_error
+from sluice.store.handle import Database
+from sluice.store.implementations import implementation_of
+from sluice.store.retry import is_unavailable
 from sluice.store.sqlite_native import SqliteStore, sqlite_file
 from sluice.store.write_groups import KIND_NAMES, ValueGroup, batch_snapshots, write_groups
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine
+
+    from sluice.store.retention import Purged
 
 T = TypeVar("T")
 
@@ -55,10 +55,9 @@ T = TypeVar("T")
 MAX_PENDING = 50_000
 
 
-class LocalBackend(RecordWrites, LocalDeploymentsMixin):
-    """Record runs in the database at ``settings.resolved_database_url``.
-
-    Deployments, work pools and claims: see :class:`LocalDeploymentsMixin`.
+class LocalBackend(RecordWrites, Backend):
+    """Record runs in the database at ``settings.resolved_database_url``, and run
+    operations on it.
 
     The database is opened (created or upgraded if needed) in the constructor,
     so a corrupt or unreachable database raises here.
@@ -75,10 +74,9 @@ class LocalBackend(RecordWrites, LocalDeploymentsMixin):
         self.settings = settings or load_settings()
         self.url = self.settings.resolved_database_url
         self._lock_timeout = self.settings.store.lock_timeout
-        self._engine: Engine | None = None
-        self._engine_lock = threading.Lock()
         path = sqlite_file(self.url)
         self._sqlite: SqliteStore | None = None
+        engine: Engine | None = None  # on SQLite, made when an operation first needs it
         if path is not None:
             self._sqlite = SqliteStore(
                 path, lock_timeout=self._lock_timeout, background_checkpoints=True
@@ -91,9 +89,13 @@ class LocalBackend(RecordWrites, LocalDeploymentsMixin):
             from sluice.store import open_store
             from sluice.store.database import database_label
 
-            self._engine = open_store(self.url, lock_timeout=self._lock_timeout)
+            engine = open_store(self.url, lock_timeout=self._lock_timeout)
             self._label = database_label(self.url)
             self._write_groups = self._write_with_sqlalchemy
+        #: the database: operations, the server's UI reads and services
+        self.database = Database(
+            self.url, label=self._label, lock_timeout=self._lock_timeout, engine=engine
+        )
         self._spools = spool_dir(self.settings.home, self._label)
         self.replay_spools()
         self._spool = Spool(self._spools, self._label, self._fenced_groups, self._write_resent)
@@ -121,22 +123,13 @@ class LocalBackend(RecordWrites, LocalDeploymentsMixin):
 
     @property
     def engine(self) -> Engine:
-        """The SQLAlchemy engine: reads, store-level tools (migrations), and PostgreSQL writes.
+        """The SQLAlchemy engine: operations, store-level tools (migrations), and
+        PostgreSQL writes (see :attr:`database`).
 
         On SQLite it is created on first use (thread-safe), importing
         SQLAlchemy then; the schema was made current when the backend opened.
         """
-        engine = self._engine
-        if engine is None:
-            with self._engine_lock:
-                engine = self._engine
-                if engine is None:
-                    from sluice.store.database import sqlite_engine
-
-                    assert self._sqlite is not None  # only SQLite defers its engine
-                    engine = sqlite_engine(self._sqlite.path, lock_timeout=self._lock_timeout)
-                    self._engine = engine
-        return engine
+        return self.database.engine
 
     @property
     def closed(self) -> bool:
@@ -190,10 +183,7 @@ class LocalBackend(RecordWrites, LocalDeploymentsMixin):
             self._spool.close()
             if self._sqlite is not None:
                 self._sqlite.close()
-            with self._engine_lock:
-                engine = self._engine
-            if engine is not None:
-                engine.dispose()
+            self.database.dispose()
 
     def _write(self, batch: WriteBatch) -> None:
         """The batcher's sink: one batch, its write groups fenced with the attempts this
@@ -237,201 +227,45 @@ class LocalBackend(RecordWrites, LocalDeploymentsMixin):
             groups,
         )
 
-    # -- reads ---------------------------------------------------------------------
+    # -- operations ------------------------------------------------------------------
 
-    def _read(self, query: Callable[[Connection], T]) -> T:
-        """Flush, then run ``query`` on a connection, retried while the database is busy.
-
-        The read methods import :mod:`sluice.store.queries` when called (after
-        the first time, a dictionary lookup) because it imports SQLAlchemy,
-        which a process that only writes never needs.
-        """
-        self._batcher.flush()
-        engine = self.engine
-
-        def attempt() -> T:
-            with engine.connect() as conn:
-                return query(conn)
-
-        try:
-            # WAL readers are rarely busy (only while another connection
-            # recovers or resets the log); a retry beats an error then.
-            return retry_when_busy(attempt, lock_timeout=self._lock_timeout, label=self._label)
-        except Exception as exc:
-            if driver_error(exc) is None:
-                raise
-            raise store_error(exc, self._label) from exc
-
-    def read_flow(self, name: str) -> FlowRecord:
-        """A flow by name (``my_flow`` and ``my-flow`` both match). Raises NotFoundError."""
-        from sluice.store import queries
-
-        return self._read(lambda conn: queries.get_flow(conn, name))
-
-    def list_flows(self, limit: int = 200) -> list[FlowRecord]:
-        """Flows, most recently created first."""
-        from sluice.store import queries
-
-        return self._read(lambda conn: queries.list_flows(conn, limit))
-
-    def read_flow_run(self, run_id: str) -> FlowRunRecord:
-        """A flow run by id or unique id prefix. Raises NotFoundError."""
-        from sluice.store import queries
-
-        return self._read(lambda conn: queries.get_flow_run(conn, run_id))
-
-    def list_flow_runs(self, flt: FlowRunFilter) -> list[FlowRunRecord]:
-        """Flow runs matching ``flt``, newest first."""
-        from sluice.store import queries
-
-        return self._read(lambda conn: queries.list_flow_runs(conn, flt))
-
-    def count_flow_runs(self, flt: FlowRunFilter) -> int:
-        """How many flow runs match ``flt`` (ignoring limit/offset)."""
-        from sluice.store import queries
-
-        return self._read(lambda conn: queries.count_flow_runs(conn, flt))
-
-    def read_task_runs(self, flow_run_id: str) -> list[TaskRunRecord]:
-        """Task runs of a flow run, in creation order."""
-        from sluice.store import queries
-
-        return self._read(lambda conn: queries.list_task_runs(conn, flow_run_id))
-
-    def read_task_run(self, task_run_id: str) -> TaskRunRecord:
-        """A task run by id or unique id prefix. Raises NotFoundError."""
-        from sluice.store import queries
-
-        return self._read(lambda conn: queries.get_task_run(conn, task_run_id))
-
-    def read_states(self, run_id: str) -> list[StateRecord]:
-        """The state history of a flow or task run, oldest first."""
-        from sluice.store import queries
-
-        return self._read(lambda conn: queries.list_states(conn, run_id))
-
-    def find_cached_task_run(self, cache_key: str, now: _dt.datetime) -> TaskRunRecord | None:
-        """The newest Completed task run with ``cache_key``, a stored result, and a cache
-        expiration that is unset or later than ``now``; None when there is none."""
-        from sluice.store import queries
-
-        return self._read(lambda conn: queries.find_cached_task_run(conn, cache_key, now))
-
-    def read_journal(self, flow_run_id: str) -> list[TaskRunRecord]:
-        """Every Completed task run of a flow run that has a stored result, in creation order."""
-        from sluice.store import queries
-
-        return self._read(lambda conn: queries.list_journal(conn, flow_run_id))
-
-    def mark_lapsed_runs_crashed(self, timeout: float) -> list[str]:
-        """Mark Running flow runs silent for ``timeout`` seconds (on the database's
-        clock) as Crashed, their unfinished task runs too, each with a state record
-        saying why; the flow run ids marked.
-
-        Pending writes (this process's heartbeats) are flushed first; the marking is
-        one transaction, and safe to run from several processes at once.
-        """
-        from sluice.store import writes
-
-        self._batcher.flush()
-        return self._write_now(lambda conn: writes.mark_lapsed_runs_crashed(conn, timeout))
-
-    def mark_gone_runs_crashed(self, runs: Sequence[FlowRunRecord]) -> list[str]:
-        """Mark these Running flow runs Crashed, each only if it is still Running with the
-        process it recorded (whose absence the caller saw); the ids marked."""
-        from sluice.store import writes
-
-        gone = [
-            (r.id, r.host_id, r.pid, r.pid_started)
-            for r in runs
-            if r.host_id is not None and r.pid is not None and r.pid_started is not None
-        ]
-        if not gone:
-            return []
-        self._batcher.flush()
-        return self._write_now(lambda conn: writes.mark_gone_runs_crashed(conn, gone))
-
-    # -- attempts (see sluice.liveness) -------------------------------------------------
-
-    def claim_attempt(self, flow_run_id: str) -> int:
-        """Take the next attempt of a flow run for this process (one transaction); its
-        number. Writes fenced with earlier attempts are refused from then on.
+    def execute(self, op: Operation[T]) -> T:
+        """Flush pending writes, then run ``op``'s implementation in one transaction
+        (a write transaction if it changes anything), retried while the database is
+        busy; its answer.
 
         Raises:
-            NotFoundError: no such run.
+            the errors ``op`` documents; StoreError: the database failed or stayed busy.
         """
-        from sluice.errors import NotFoundError
-        from sluice.store import writes
-
+        implementation = implementation_of(type(op))
         self._batcher.flush()
-        attempt = self._write_now(lambda conn: writes.claim_attempt(conn, flow_run_id))
-        if attempt is None:
-            raise NotFoundError("flow run", flow_run_id)
-        return attempt
 
-    def hold_attempt(self, flow_run_id: str, attempt: int) -> None:
-        """Fence every batch written from now on with ``attempt`` of ``flow_run_id``."""
-        self.attempts.hold(flow_run_id, attempt)
+        def run(conn: Connection) -> T:
+            answer: T = implementation.run(conn, op, self.settings)
+            return answer
 
-    def release_attempt(self, flow_run_id: str) -> None:
-        """Stop fencing batches for ``flow_run_id``."""
-        self.attempts.release(flow_run_id)
+        return self.database.write(run) if implementation.writes else self.database.read(run)
 
-    def attempt_lost(self, flow_run_id: str) -> bool:
-        """Whether the store refused this process's writes for ``flow_run_id``."""
-        return self.attempts.lost(flow_run_id)
+    def prepare_reads(self) -> None:
+        """Create the SQLAlchemy engine now (importing SQLAlchemy), not at the first read."""
+        self.database.engine  # noqa: B018
 
-    def attempt_confirmed_at(self, flow_run_id: str) -> float:
-        """When (monotonic) a write last proved this process's attempt still held."""
-        return self.attempts.confirmed_at(flow_run_id)
-
-    def read_attempt(self, flow_run_id: str) -> int:
-        """The run's stored attempt (0: never executed under fencing).
+    def read(self, query: Callable[[Connection], T]) -> T:
+        """Flush, then ``query(conn)`` on a connection, retried while the database is busy:
+        the server's views that are not operations (the UI's) read through this.
 
         Raises:
-            NotFoundError: no such run.
+            StoreError: the database failed or stayed busy.
         """
-        from sluice.errors import NotFoundError
-        from sluice.store import writes
-
-        stored = self._read(lambda conn: writes.read_attempt(conn, flow_run_id))
-        if stored is None:
-            raise NotFoundError("flow run", flow_run_id)
-        return stored
-
-    def confirm_attempt(self, flow_run_id: str, attempt: int) -> bool:
-        """Ask the store now whether ``attempt`` still holds ``flow_run_id``."""
-        from sluice.liveness import is_superseded
-        from sluice.store import writes
-
         self._batcher.flush()
-        stored = self._read(lambda conn: writes.read_attempt(conn, flow_run_id))
-        held = not is_superseded(attempt, stored)
-        self.attempts.settle([(flow_run_id, attempt)], set() if held else {flow_run_id}, 0.0)
-        return held
+        return self.database.read(query)
 
-    def read_logs(
-        self,
-        flow_run_id: str,
-        *,
-        task_run_id: str | None = None,
-        min_level: int = 0,
-        offset: int = 0,
-        limit: int | None = None,
-    ) -> list[LogRecord]:
-        """Logs of a flow run (and its task runs), oldest first."""
-        from sluice.store import queries
+    def delete_logs_before(self, cutoff: _dt.datetime) -> Purged:
+        """Delete the log lines timestamped before ``cutoff``, a few hundred per
+        transaction (see :mod:`sluice.store.retention`)."""
+        from sluice.store.retention import delete_logs_before
 
-        return self._read(
-            lambda conn: queries.list_logs(
-                conn,
-                flow_run_id,
-                task_run_id=task_run_id,
-                min_level=min_level,
-                offset=offset,
-                limit=limit,
-            )
-        )
+        return delete_logs_before(self.database, cutoff)
 
 
 _LONE_SURROGATES = re.compile("[\ud800-\udfff]")

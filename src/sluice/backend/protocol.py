@@ -1,154 +1,138 @@
-"""The Backend protocol: everything the engine and CLI need from a store.
+"""The Backend: the one typed store interface the engine, CLI, workers and server use.
 
-The engine talks only to this protocol, so embedded mode (SQLite/PostgreSQL in
-process) and client mode (a Sluice server over HTTP) run the same engine code.
+The engine talks only to this interface, so embedded mode (SQLite/PostgreSQL in
+process, :class:`~sluice.backend.local.LocalBackend`) and client mode (a Sluice
+server over HTTP, :class:`~sluice.backend.http.HttpBackend`) run the same code;
+:func:`sluice.backend.factory.get_backend` returns one.
 
-Write methods may buffer: a record is durable only after :meth:`Backend.flush`
-returns. Implementations copy what they need from a record before returning,
-so the engine may keep mutating the record it passed in.
+Two halves:
+
+- Run records are *written behind*: write methods may buffer, a record is
+  durable only after :meth:`Backend.flush` returns. Implementations copy what
+  they need from a record before returning, so the engine may keep mutating
+  the record it passed in.
+- Everything else is an *operation* (:mod:`sluice.operations`): a request
+  given to :meth:`Backend.execute`, which flushes pending writes first (so a
+  process reads its own writes) and answers once the store committed it.
+  The operations used everywhere also have a named method (:class:`NamedOperations`).
 """
 
 from __future__ import annotations
 
+import abc
 import datetime as _dt
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
 
+from sluice.backend.calls import NamedOperations, run_ops
+from sluice.liveness import is_superseded
+from sluice.operations.base import Operation
 from sluice.schemas import (
     FlowRecord,
-    FlowRunFilter,
     FlowRunRecord,
     LogRecord,
     StateRecord,
     TaskRunRecord,
 )
 
+if TYPE_CHECKING:
+    from sluice.backend.attempts import HeldAttempts
+    from sluice.settings import Settings
 
-@runtime_checkable
-class Backend(Protocol):
-    """Record and read flows, runs, states and logs."""
+R = TypeVar("R")
 
-    # -- writes (may be buffered until flush) ---------------------------------
+
+class Backend(NamedOperations, abc.ABC):
+    """Record runs, and run operations, on a store."""
+
+    #: the settings the backend was opened with
+    settings: Settings
+    #: the attempts this process holds: every write is fenced with them (see sluice.liveness)
+    attempts: HeldAttempts
+
+    # -- writes (may be buffered until flush) ---------------------------------------------
+    @abc.abstractmethod
     def write_flow(self, flow: FlowRecord) -> None:
         """Register a flow by name (a flow already known by that name is kept)."""
-        ...
 
+    @abc.abstractmethod
     def write_flow_run(self, run: FlowRunRecord, state: StateRecord | None = None) -> None:
         """Create or update a flow run row and append ``state`` to its history."""
-        ...
 
+    @abc.abstractmethod
     def write_task_run(self, run: TaskRunRecord, state: StateRecord | None = None) -> None:
         """Create or update a task run row and append ``state`` to its history."""
-        ...
 
+    @abc.abstractmethod
     def write_logs(self, logs: Sequence[LogRecord]) -> None:
         """Append log lines."""
-        ...
 
+    @abc.abstractmethod
     def heartbeat(self, flow_run_id: str, at: _dt.datetime) -> None:
         """Record that the process running ``flow_run_id`` is alive."""
-        ...
 
+    @abc.abstractmethod
     def flush(self) -> None:
         """Make every write made so far durable; raises if that is impossible."""
-        ...
 
+    @abc.abstractmethod
     def close(self) -> None:
         """Flush and release resources; the backend is unusable afterwards."""
-        ...
 
-    # -- reads (see every write flushed so far) -------------------------------
-    def read_flow(self, name: str) -> FlowRecord:
-        """A flow by name (``my_flow`` and ``my-flow`` both match). Raises NotFoundError."""
-        ...
+    @property
+    @abc.abstractmethod
+    def closed(self) -> bool:
+        """True once :meth:`close` has been called."""
 
-    def list_flows(self, limit: int = 200) -> list[FlowRecord]:
-        """Flows, most recently created first."""
-        ...
+    @property
+    def kept_aside(self) -> int:
+        """How many records this process keeps aside, not in the store yet (the
+        embedded store's spool file while its database is away); 0 by default."""
+        return 0
 
-    def read_flow_run(self, run_id: str) -> FlowRunRecord:
-        """A flow run by id or unique id prefix. Raises NotFoundError."""
-        ...
+    def replay_spools(self) -> None:
+        """Write to the store the records other processes kept aside for it and left
+        (the embedded store's spool files); nothing to do by default."""
 
-    def list_flow_runs(self, flt: FlowRunFilter) -> list[FlowRunRecord]:
-        """Flow runs matching ``flt``, newest first."""
-        ...
+    # -- operations -----------------------------------------------------------------------
+    @abc.abstractmethod
+    def execute(self, op: Operation[R]) -> R:
+        """Run ``op`` on the store, after flushing pending writes; its answer.
 
-    def count_flow_runs(self, flt: FlowRunFilter) -> int:
-        """How many flow runs match ``flt`` (ignoring limit/offset)."""
-        ...
+        Raises:
+            whatever the operation's documentation names (NotFoundError ...), the
+            same errors on every backend; StoreError when the store is unavailable.
+        """
 
-    def read_task_runs(self, flow_run_id: str) -> list[TaskRunRecord]:
-        """Task runs of a flow run, in creation order."""
-        ...
+    @abc.abstractmethod
+    def prepare_reads(self) -> None:
+        """Load now what the first operation would load (a process about to read once
+        pays for the imports before it starts timing-sensitive work)."""
 
-    def read_task_run(self, task_run_id: str) -> TaskRunRecord:
-        """A task run by id or unique id prefix. Raises NotFoundError."""
-        ...
-
-    def read_states(self, run_id: str) -> list[StateRecord]:
-        """The state history of a flow or task run, oldest first."""
-        ...
-
-    def find_cached_task_run(self, cache_key: str, now: _dt.datetime) -> TaskRunRecord | None:
-        """The newest Completed task run with ``cache_key``, a stored result, and a cache
-        expiration that is unset or later than ``now``; None when there is none."""
-        ...
-
-    def read_journal(self, flow_run_id: str) -> list[TaskRunRecord]:
-        """Every Completed task run of a flow run that has a stored result (its journal)."""
-        ...
-
-    def mark_lapsed_runs_crashed(self, timeout: float) -> list[str]:
-        """Mark Running flow runs whose last heartbeat (or start, if none) is ``timeout``
-        seconds old on the database's clock as Crashed, with a state record saying why;
-        their unfinished task runs become Crashed too. Returns the flow run ids marked."""
-        ...
-
-    def mark_gone_runs_crashed(self, runs: Sequence[FlowRunRecord]) -> list[str]:
-        """Mark these Running flow runs Crashed, each only if it still runs in the process
-        it recorded (``host_id``, ``pid``, ``pid_started``), which the caller saw gone
-        from its host; the ids marked."""
-        ...
-
-    # -- attempts: the fence between executions of one run (see sluice.liveness) ----
-    def claim_attempt(self, flow_run_id: str) -> int:
-        """Take the next attempt of a flow run for this process, at once (not buffered);
-        its number. From then on the store refuses writes fenced with earlier ones."""
-        ...
-
+    # -- attempts: the fence between executions of one run (see sluice.liveness) ----------
     def hold_attempt(self, flow_run_id: str, attempt: int) -> None:
         """Fence every write sent from now on with ``attempt`` of ``flow_run_id``."""
-        ...
+        self.attempts.hold(flow_run_id, attempt)
 
     def release_attempt(self, flow_run_id: str) -> None:
         """Stop fencing writes for ``flow_run_id``."""
-        ...
+        self.attempts.release(flow_run_id)
 
     def attempt_lost(self, flow_run_id: str) -> bool:
         """Whether the store refused writes fenced with this process's attempt (cheap)."""
-        ...
+        return self.attempts.lost(flow_run_id)
 
     def attempt_confirmed_at(self, flow_run_id: str) -> float:
         """When (``time.monotonic()``) a write last proved the attempt still held (cheap)."""
-        ...
+        return self.attempts.confirmed_at(flow_run_id)
 
     def confirm_attempt(self, flow_run_id: str, attempt: int) -> bool:
         """Ask the store now (after delivering pending writes) whether ``attempt`` still
         holds ``flow_run_id``."""
-        ...
-
-    def read_logs(
-        self,
-        flow_run_id: str,
-        *,
-        task_run_id: str | None = None,
-        min_level: int = 0,
-        offset: int = 0,
-        limit: int | None = None,
-    ) -> list[LogRecord]:
-        """Logs of a flow run (and its task runs), oldest first."""
-        ...
+        stored = self.execute(run_ops.ReadAttempt(flow_run_id))
+        held = not is_superseded(attempt, stored)
+        self.attempts.settle([(flow_run_id, attempt)], set() if held else {flow_run_id}, 0.0)
+        return held
 
 
 @runtime_checkable

@@ -1,29 +1,23 @@
 """HTTP calls to a Sluice server: one httpx client, error mapping, retries.
 
-Status codes become Sluice errors (``docs/api.md``): 404 is
-:class:`~sluice.errors.NotFoundError`, a 409 on a lookup is
-:class:`~sluice.errors.AmbiguousIdError`, 401/403 is a
-:class:`~sluice.errors.ConfigurationError` naming the URL. A server that
-cannot be reached, drops the connection, or answers 5xx raises
+Status codes become Sluice errors (``docs/api.md``): 401/403 is a
+:class:`~sluice.errors.ConfigurationError` naming the URL. Other refusals raise
+:class:`RequestRefusedError`, carrying the error the server named in its
+answer, rebuilt (:mod:`sluice.operations.refusals`). A server that cannot be
+reached, drops the connection, or answers 5xx raises
 :class:`ServerUnavailableError`, which callers retry.
 """
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import httpx
 
-from sluice.errors import (
-    AmbiguousIdError,
-    ConfigurationError,
-    NotFoundError,
-    RequestRefusedError,
-    ServerUnavailableError,
-)
+from sluice.errors import ConfigurationError, RequestRefusedError, ServerUnavailableError
+from sluice.operations.refusals import rebuilt
 
 T = TypeVar("T")
 
@@ -31,7 +25,6 @@ T = TypeVar("T")
 MAX_BACKOFF = 2.0
 #: seconds a read keeps retrying while the server is unreachable (at most the write timeout)
 READ_RETRY_TIMEOUT = 10.0
-_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 Params = Mapping[str, str | int | Sequence[str]]
 
@@ -78,18 +71,14 @@ class Transport:
         params: Params | None = None,
         content: bytes | None = None,
         json: Any = None,
-        lookup: tuple[str, str] | None = None,
     ) -> httpx.Response:
         """One request; the response if it is a success, else the matching error.
 
-        Args:
-            lookup: ``(kind, key)`` of the object the path names, for 404/409 errors.
-
         Raises:
             ServerUnavailableError: no answer, a dropped connection, or a 5xx.
-            NotFoundError, AmbiguousIdError: 404, 409 on a lookup.
             ConfigurationError: 401 or 403 (the API key).
-            RequestRefusedError: any other refusal (the server's detail included).
+            RequestRefusedError: any other refusal (the server's detail, and the
+                error it named, included).
         """
         headers = {"Content-Type": "application/json"} if content is not None else None
         try:
@@ -102,11 +91,9 @@ class Transport:
             ) from exc
         if response.is_success:
             return response
-        raise self._error(response, method, path, lookup)
+        raise self._error(response, method, path)
 
-    def _error(
-        self, response: httpx.Response, method: str, path: str, lookup: tuple[str, str] | None
-    ) -> Exception:
+    def _error(self, response: httpx.Response, method: str, path: str) -> Exception:
         status, detail = response.status_code, _detail(response)
         where = f"{method} {self.url}{path}"
         if status in (401, 403):
@@ -114,10 +101,6 @@ class Transport:
                 f"The Sluice server at {self.url} refused the request ({status}: {detail}); "
                 "check SLUICE_API_KEY (it must match the server's key)"
             )
-        if lookup is not None and status == 404:
-            return NotFoundError(*lookup)
-        if lookup is not None and status == 409:
-            return AmbiguousIdError(*lookup, _candidates(response, detail))
         if status >= 500:
             return ServerUnavailableError(
                 f"The Sluice server failed on {where} ({status}: {detail})"
@@ -126,9 +109,11 @@ class Transport:
             return ServerUnavailableError(
                 f"The Sluice server is busy: {where} ({status}: {detail})"
             )
-        return RequestRefusedError(
+        refused = RequestRefusedError(
             f"The Sluice server refused {where} ({status}: {detail})", status, detail
         )
+        refused.refusal = rebuilt(_body(response).get("error"))
+        return refused
 
 
 def with_retries(call: Callable[[], T], timeout: float) -> T:
@@ -146,6 +131,15 @@ def with_retries(call: Callable[[], T], timeout: float) -> T:
             time.sleep(pause)
 
 
+def _body(response: httpx.Response) -> dict[str, Any]:
+    """The answer's JSON object ({} if it holds none)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
 def _detail(response: httpx.Response) -> str:
     try:
         body = response.json()
@@ -155,15 +149,3 @@ def _detail(response: httpx.Response) -> str:
         detail = body["detail"]
         return detail if isinstance(detail, str) else str(detail)[:500]
     return str(body)[:500]
-
-
-def _candidates(response: httpx.Response, detail: str) -> list[str]:
-    """The ids an ambiguous prefix matched: the body's ``candidates``, or the ids
-    named in its detail."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if isinstance(body, dict) and isinstance(body.get("candidates"), list):
-        return [str(c) for c in body["candidates"]]
-    return _UUID.findall(detail)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from sluice.backend.protocol import Backend
@@ -58,7 +58,6 @@ def entrypoint_of_known_flow(flow_name: str) -> str:
     for run in backend.list_flow_runs(FlowRunFilter(flow_name=flow.name, limit=50)):
         if run.entrypoint:
             return run.entrypoint
-    both_kinds: Any = backend  # LocalBackend and HttpBackend are DeploymentBackends too
-    for dep in both_kinds.list_deployments(flow_name=flow.name, limit=1):
+    for dep in backend.list_deployments(flow_name=flow.name, limit=1):
         return str(dep.entrypoint)
     raise CliError(hint)

@@ -27,6 +27,7 @@ from sluice.cli.run import parse_params
 from sluice.states import TERMINAL_TYPES, StateType
 
 if TYPE_CHECKING:
+    from sluice.backend.protocol import Backend
     from sluice.schemas import DeploymentRecord, FlowRunRecord
 
 app = typer.Typer(
@@ -380,7 +381,11 @@ def backfill_command(
 
 
 def _follow_backfill(
-    backend: Any, dep: DeploymentRecord, begin: _dt.datetime, finish: _dt.datetime, schedule: Any
+    backend: Backend,
+    dep: DeploymentRecord,
+    begin: _dt.datetime,
+    finish: _dt.datetime,
+    schedule: Any,
 ) -> None:
     from sluice.deployments.backfills import backfill
 

@@ -20,6 +20,7 @@ from sluice.cli.render import (
 )
 
 if TYPE_CHECKING:
+    from sluice.backend.protocol import Backend
     from sluice.schemas import WorkPoolRecord, WorkQueueRecord
 
 pools_app = typer.Typer(help="Create and manage work pools.", no_args_is_help=True)
@@ -91,7 +92,7 @@ def list_pools(output: OutputOption = OutputFormat.table) -> None:
     console.print(table)
 
 
-def _online_workers(backend: Any, pool: str) -> int:
+def _online_workers(backend: Backend, pool: str) -> int:
     return sum(1 for w in backend.list_workers(pool) if w.is_online())
 
 

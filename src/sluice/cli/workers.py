@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -56,7 +56,7 @@ def start_worker(
         console.print(f"Created work pool {pool!r} (type process).")
     if queue:
         for q in queue:
-            backend.read_work_queue(pool, q)  # type: ignore[attr-defined]
+            backend.read_work_queue(pool, q)
     try:
         options = WorkerOptions(
             pool=pool,
@@ -96,8 +96,7 @@ def cancel_run(
 ) -> None:
     """Cancel a flow run: a run not yet started is Cancelled at once; a running one
     becomes Cancelling and its worker stops it."""
-    backend: Any = cli_backend()  # both backends implement DeploymentBackend
-    run = backend.cancel_flow_run(run_id)
+    run = cli_backend().cancel_flow_run(run_id)
     text = state_text(run.state_type, run.state_name)
     make_console().print(f"Flow run {run.id} is now ", text, sep="")
 

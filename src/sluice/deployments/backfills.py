@@ -19,7 +19,7 @@ from sluice.schemas import BACKFILL_TAG
 from sluice.states import TERMINAL_TYPES, StateType
 
 if TYPE_CHECKING:
-    from sluice.backend.deployments_protocol import DeploymentBackend
+    from sluice.backend.protocol import Backend
     from sluice.deployments.schedules import Schedule
     from sluice.schemas import FlowRunRecord
 
@@ -70,7 +70,7 @@ def backfill(
     wait: bool = False,
     poll_interval: float = 1.0,
     on_progress: Callable[[int, int], object] | None = None,
-    backend: DeploymentBackend | None = None,
+    backend: Backend | None = None,
 ) -> BackfillReport:
     """Create one run of ``deployment_name`` per tick in ``[start, end]``.
 
@@ -118,7 +118,7 @@ def backfill(
 
 
 def _range_runs(
-    store: DeploymentBackend,
+    store: Backend,
     dep_id: str,
     start: _dt.datetime,
     end: _dt.datetime,
@@ -133,15 +133,13 @@ def _range_runs(
     )
 
 
-def _unfinished(
-    store: DeploymentBackend, dep_id: str, start: _dt.datetime, end: _dt.datetime
-) -> int:
+def _unfinished(store: Backend, dep_id: str, start: _dt.datetime, end: _dt.datetime) -> int:
     runs = _range_runs(store, dep_id, start, end, _UNFINISHED)
     return sum(1 for r in runs if BACKFILL_TAG in r.tags)
 
 
 def _wait_all(
-    store: DeploymentBackend,
+    store: Backend,
     dep_id: str,
     report: BackfillReport,
     start: _dt.datetime,
@@ -161,8 +159,7 @@ def _wait_all(
         time.sleep(poll_interval)
 
 
-def _default_backend() -> DeploymentBackend:
+def _default_backend() -> Backend:
     from sluice.backend.factory import get_backend
 
-    backend: DeploymentBackend = get_backend()  # type: ignore[assignment]
-    return backend
+    return get_backend()

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from sluice.backend.deployments_protocol import DeploymentBackend
+    from sluice.backend.protocol import Backend
     from sluice.deployments.schedules import Schedule
     from sluice.flows import Flow
     from sluice.schemas import DeploymentRecord
@@ -70,11 +70,11 @@ class Deployment:
             built.apply()
         return built
 
-    def apply(self, backend: DeploymentBackend | None = None) -> str:
+    def apply(self, backend: Backend | None = None) -> str:
         """Create or update the stored deployment; its id."""
         return self.apply_record(backend).id
 
-    def apply_record(self, backend: DeploymentBackend | None = None) -> DeploymentRecord:
+    def apply_record(self, backend: Backend | None = None) -> DeploymentRecord:
         """Like :meth:`apply`, returning the whole stored deployment."""
         from sluice.deployments.deploying import deploy
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from sluice.schemas import DeploymentRecord
 
 if TYPE_CHECKING:
-    from sluice.backend.deployments_protocol import DeploymentBackend
+    from sluice.backend.protocol import Backend
     from sluice.flows import Flow
 
 
@@ -44,7 +44,7 @@ def deploy(
     catchup: bool = False,
     entrypoint: str | None = None,
     working_dir: str | Path | None = None,
-    backend: DeploymentBackend | None = None,
+    backend: Backend | None = None,
 ) -> DeploymentRecord:
     """Create or update the deployment ``flow.name/name``; the stored deployment.
 
@@ -92,7 +92,7 @@ def deploy(
     if backend is None:
         from sluice.backend.factory import get_backend
 
-        backend = get_backend()  # type: ignore[assignment]
+        backend = get_backend()
     assert backend is not None
     return backend.upsert_deployment(record)
 

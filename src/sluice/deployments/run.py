@@ -29,7 +29,7 @@ from sluice.states import State, StateType
 from sluice.utilities.asyncs import in_async_context, mark_coroutine_function
 
 if TYPE_CHECKING:
-    from sluice.backend.deployments_protocol import DeploymentBackend
+    from sluice.backend.protocol import Backend
     from sluice.context import FlowRunContext
 
 #: seconds between two looks at a run being waited for
@@ -49,7 +49,7 @@ def run_deployment(
     job_variables: Mapping[str, Any] | None = None,
     as_subflow: bool = True,
     poll_interval: float = DEFAULT_POLL_INTERVAL,
-    backend: DeploymentBackend | None = None,
+    backend: Backend | None = None,
 ) -> DeploymentRun:
     """Create a run of the deployment ``name`` (``FLOW/NAME`` or its id); wait for it.
 
@@ -144,7 +144,7 @@ class DeploymentCall:
     options: dict[str, Any]
     timeout: float | None
     poll_interval: float
-    backend: DeploymentBackend | None
+    backend: Backend | None
     #: the calling flow run, when the run is its subflow
     parent: FlowRunContext | None
     #: the parent's task run standing for this call
@@ -159,7 +159,7 @@ class DeploymentCall:
         timeout: float | None,
         poll_interval: float,
         as_subflow: bool,
-        backend: DeploymentBackend | None,
+        backend: Backend | None,
         options: dict[str, Any],
     ) -> DeploymentCall:
         """Check the arguments and take the call's position in the calling flow (no I/O).
@@ -189,17 +189,15 @@ class DeploymentCall:
             placeholder,
         )
 
-    def store(self) -> DeploymentBackend:
+    def store(self) -> Backend:
         """Where the run is created: the given backend, the parent's, or this process's."""
         if self.backend is not None:
             return self.backend
         if self.parent is not None:
-            found: Any = self.parent.backend
-            return found
+            return self.parent.backend
         from sluice.backend.factory import get_backend
 
-        default: Any = get_backend()
-        return default
+        return get_backend()
 
     def create(self) -> FlowRunRecord:
         """Create the run (or find the one an earlier call with the same key made)."""
@@ -267,14 +265,14 @@ def poll_until_final(
 
 
 def wait_for_run(
-    backend: DeploymentBackend,
+    backend: Backend,
     record: FlowRunRecord,
     *,
     timeout: float | None,
     poll_interval: float = DEFAULT_POLL_INTERVAL,
 ) -> FlowRunRecord:
     """Poll ``record``'s run until it is final or ``timeout`` seconds passed; its last record."""
-    read = backend.read_flow_run  # type: ignore[attr-defined]
+    read = backend.read_flow_run
     polls = poll_until_final(record, timeout=timeout, poll_interval=poll_interval)
     try:
         pause = next(polls)
@@ -287,14 +285,14 @@ def wait_for_run(
 
 
 async def wait_for_run_async(
-    backend: DeploymentBackend,
+    backend: Backend,
     record: FlowRunRecord,
     *,
     timeout: float | None,
     poll_interval: float = DEFAULT_POLL_INTERVAL,
 ) -> FlowRunRecord:
     """:func:`wait_for_run` for async code: sleeps with asyncio, reads in a worker thread."""
-    read = backend.read_flow_run  # type: ignore[attr-defined]
+    read = backend.read_flow_run
     polls = poll_until_final(record, timeout=timeout, poll_interval=poll_interval)
     try:
         pause = next(polls)

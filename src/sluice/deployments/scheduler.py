@@ -33,7 +33,7 @@ from sluice.errors import SluiceError
 from sluice.states import utcnow
 
 if TYPE_CHECKING:
-    from sluice.backend.deployments_protocol import DeploymentBackend
+    from sluice.backend.protocol import Backend
     from sluice.schemas import DeploymentRecord
 
 logger = logging.getLogger("sluice.scheduler")
@@ -66,7 +66,7 @@ class SchedulerReport:
 
 
 def schedule_due_runs(
-    backend: DeploymentBackend,
+    backend: Backend,
     *,
     now: _dt.datetime | None = None,
     horizon: _dt.timedelta = DEFAULT_HORIZON,
@@ -106,7 +106,7 @@ def schedule_due_runs(
 
 
 def _plan_deployment(
-    backend: DeploymentBackend,
+    backend: Backend,
     dep: DeploymentRecord,
     now: _dt.datetime,
     horizon: _dt.timedelta,

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from sluice.errors import ConfigurationError
 
 if TYPE_CHECKING:
+    from sluice.backend.protocol import Backend
     from sluice.flows import Flow
     from sluice.schemas import DeploymentRecord
 
@@ -85,7 +86,7 @@ class DeploymentSpec:
         self.flow = load_flow(f"{location}:{attr}")
         return self.flow
 
-    def apply(self, backend: Any = None) -> DeploymentRecord:
+    def apply(self, backend: Backend | None = None) -> DeploymentRecord:
         """Create or update the deployment; the stored record."""
         from sluice.deployments.deploying import deploy
 

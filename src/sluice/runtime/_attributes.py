@@ -50,12 +50,12 @@ def read_store(what: str, key: str) -> Any:
     """
     ctx = flow_context()
     if ctx is not None:
-        backend: Any = ctx.backend
+        backend = ctx.backend
     else:
         from sluice.backend.factory import get_backend
 
         backend = get_backend()
-    return getattr(backend, f"read_{what}")(key)
+    return backend.read_flow_run(key) if what == "flow_run" else backend.read_deployment(key)
 
 
 def api_base() -> str | None:

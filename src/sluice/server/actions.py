@@ -1,20 +1,14 @@
-"""What the routes do, as plain functions over a :class:`~sluice.backend.protocol.Backend`.
+"""What the ingest route does, as a plain function over the server's ingest writer.
 
-The layer between the HTTP routes (which only parse and render) and the
-store: no FastAPI here, so these are callable and testable without a server.
+The layer between the HTTP route (which only parses and renders) and the
+store: no FastAPI here, so it is callable and testable without a server. (The
+other routes run operations: :mod:`sluice.server.api.operations`.)
 """
 
 from __future__ import annotations
 
-import datetime as _dt
-from collections.abc import Sequence
-
 from sluice.api_schemas import Accepted, IngestBatch
-from sluice.backend import transitions
-from sluice.backend.protocol import Backend
 from sluice.errors import BatchTooLarge
-from sluice.orchestration import SET_STATE_POLICY, ProposedState, Rule
-from sluice.schemas import FlowRunRecord
 from sluice.server.ingest_writer import IngestWriter, groups_of
 from sluice.server.validation import check_storable
 
@@ -67,26 +61,3 @@ def ingest_batch(
     else:
         superseded = writer.write(batch)
     return Accepted(accepted=count, superseded=sorted(superseded))
-
-
-def set_flow_run_state(
-    backend: Backend,
-    run_id: str,
-    asked: ProposedState,
-    now: _dt.datetime,
-    rules: Sequence[Rule] = SET_STATE_POLICY,
-) -> FlowRunRecord:
-    """Move a flow run to ``asked`` if ``rules`` allow it; the run as it is afterwards.
-
-    Raises:
-        InvalidRecords: ``asked`` holds a value the store cannot keep.
-        NotFoundError / AmbiguousIdError: no (or no unique) flow run ``run_id``.
-        TransitionRefused: a rule refused the change.
-    """
-    check_storable(asked)
-    return transitions.set_flow_run_state(backend, run_id, asked, now, rules)
-
-
-def cancel_flow_run(backend: Backend, run_id: str, now: _dt.datetime) -> FlowRunRecord:
-    """Ask a flow run to stop (see :func:`sluice.backend.transitions.cancel_flow_run`)."""
-    return transitions.cancel_flow_run(backend, run_id, now)

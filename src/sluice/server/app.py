@@ -2,8 +2,9 @@
 
 The app owns one :class:`~sluice.backend.local.LocalBackend` over the
 configured database (opened at startup, flushed and closed at shutdown) and
-the background services; the routes in :mod:`sluice.server.api` only parse,
-call the backend or :mod:`sluice.server.actions`, and render.
+the background services. Its routes: one per operation, made from the table
+of operations (:mod:`sluice.server.api.operations`), ingest, health, and the
+web UI's views, which only parse, call the backend and render.
 """
 
 from __future__ import annotations
@@ -13,18 +14,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from sluice.server.api import (
-    deployments,
-    flow_runs,
-    flows,
-    health,
-    ingest,
-    states,
-    task_runs,
-    ui_actions,
-    ui_data,
-    work_pools,
-)
+from sluice.server.api import health, ingest, ui_actions, ui_data
+from sluice.server.api.operations import add_operation_routes
 from sluice.server.docs import declare_bearer_auth, install_docs
 from sluice.server.errors import install_error_handlers
 from sluice.server.middleware import ApiKeyAuth, BodyLimit, CrossSiteGuard
@@ -113,19 +104,11 @@ def create_app(
         redoc_url=None,
         lifespan=lifespan,
     )
-    for module in (
-        health,
-        ingest,
-        flows,
-        flow_runs,
-        task_runs,
-        states,
-        deployments,
-        work_pools,
-        ui_data,
-        ui_actions,
-    ):
-        # Built once, on the app itself (see sluice.server.api.route_table).
+    # Built once, on the app itself (see sluice.server.api.route_table).
+    for module in (health, ingest):
+        module.router.add_to(app.router, API_PREFIX)
+    add_operation_routes(app.router, API_PREFIX)
+    for module in (ui_data, ui_actions):
         module.router.add_to(app.router, API_PREFIX)
     install_docs(app, OPENAPI_PATH)
     # The web UI's pages come after the API: its menu shows pages whose API exists.

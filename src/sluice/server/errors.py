@@ -1,5 +1,10 @@
 """The one place that turns Sluice's exceptions into HTTP answers (``{"detail": ...}``).
 
+An operation's refusal (not found, a conflict, bad input ...) also carries the
+error itself, ``"error": {"type": ..., "fields": {...}}``, which the HTTP
+client rebuilds (:mod:`sluice.operations.refusals`); a refusal naming an
+argument lists it under ``fields`` for forms, as ``[{"field", "message"}]``.
+
 Error answers echo what the client sent (a field's value, a name it asked
 for), and what a client sends can be what JSON cannot carry: ``NaN``, a
 lone surrogate, nesting thousands deep. Every answer here goes through
@@ -20,11 +25,16 @@ from starlette.exceptions import HTTPException
 from sluice.errors import (
     AmbiguousIdError,
     BatchTooLarge,
+    ConflictError,
+    InvalidInputError,
     InvalidRecords,
     NotFoundError,
+    ParameterValidationError,
+    ScheduleError,
     StoreError,
     TransitionRefused,
 )
+from sluice.operations.refusals import refusal_of
 
 if TYPE_CHECKING:
     from fastapi import FastAPI, Request
@@ -63,19 +73,44 @@ def _answer(status: int, detail: Any, **extra: Any) -> JSONResponse:
     return JSONResponse(plain({"detail": detail, **extra}), status_code=status)
 
 
+def _refusal(status: int, exc: Exception, detail: Any = None, **extra: Any) -> JSONResponse:
+    """An answer refusing a request with ``exc``: its detail (by default its
+    message), and the error itself for the client to rebuild."""
+    shown = str(exc) if detail is None else detail
+    return _answer(status, shown, **extra, error=refusal_of(exc))
+
+
 async def _not_found(_: Request, exc: Exception) -> JSONResponse:
     # AmbiguousIdError is a NotFoundError: the id is known, just not unique.
     status = 409 if isinstance(exc, AmbiguousIdError) else 404
-    return _answer(status, str(exc))
+    return _refusal(status, exc)
 
 
 async def _refused(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, TransitionRefused)
-    return _answer(409, f"{exc.rule}: {exc.reason}", rule=exc.rule)
+    return _refusal(409, exc, f"{exc.rule}: {exc.reason}", rule=exc.rule)
+
+
+async def _conflict(_: Request, exc: Exception) -> JSONResponse:
+    return _refusal(409, exc)
+
+
+async def _invalid_input(_: Request, exc: Exception) -> JSONResponse:
+    field = getattr(exc, "field", None)
+    if field is None:
+        return _refusal(422, exc)
+    message = str(exc).removeprefix(f"{field}: ")
+    return _refusal(422, exc, fields=[{"field": field, "message": message}])
+
+
+async def _bad_parameters(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ParameterValidationError)
+    fields = [{"field": field, "message": message} for field, message in exc.errors]
+    return _refusal(422, exc, fields=fields)
 
 
 async def _too_large(_: Request, exc: Exception) -> JSONResponse:
-    return _answer(413, str(exc))
+    return _refusal(413, exc)
 
 
 async def _invalid(_: Request, exc: Exception) -> JSONResponse:
@@ -86,14 +121,24 @@ async def _invalid(_: Request, exc: Exception) -> JSONResponse:
 
 
 async def _request_invalid(_: Request, exc: Exception) -> JSONResponse:
-    # FastAPI's own answer, with the echoed input made safe to encode.
+    # FastAPI's own answer, with the echoed input made safe to encode; a client
+    # rebuilds it as the InvalidInputError of its first field.
     assert isinstance(exc, RequestValidationError)
-    return _answer(422, list(exc.errors()))
+    errors = list(exc.errors())
+    return _answer(422, errors, error=refusal_of(_first_invalid(errors)))
+
+
+def _first_invalid(errors: list[Any]) -> InvalidInputError:
+    """The refusal of the first field error (``loc`` after ``body``/``query``/``path``)."""
+    first = errors[0] if errors and isinstance(errors[0], dict) else {}
+    loc = [str(part) for part in first.get("loc", ())]
+    field = ".".join(loc[1:] if loc[:1] in (["body"], ["query"], ["path"]) else loc) or "body"
+    return InvalidInputError(f"{field}: {first.get('msg', 'invalid')}", field=field)
 
 
 async def _unstorable(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, InvalidRecords)
-    return _answer(422, exc.errors)
+    return _refusal(422, exc, exc.errors)
 
 
 async def _store_unavailable(_: Request, exc: Exception) -> JSONResponse:
@@ -115,6 +160,10 @@ def install_error_handlers(app: FastAPI) -> None:
     """Map Sluice's exceptions to status codes on ``app``."""
     app.add_exception_handler(NotFoundError, _not_found)
     app.add_exception_handler(TransitionRefused, _refused)
+    app.add_exception_handler(ConflictError, _conflict)
+    app.add_exception_handler(InvalidInputError, _invalid_input)
+    app.add_exception_handler(ScheduleError, _invalid_input)
+    app.add_exception_handler(ParameterValidationError, _bad_parameters)
     app.add_exception_handler(BatchTooLarge, _too_large)
     app.add_exception_handler(ValidationError, _invalid)
     app.add_exception_handler(InvalidRecords, _unstorable)

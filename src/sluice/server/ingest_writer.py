@@ -54,18 +54,12 @@ def groups_of(batch: IngestBatch) -> list[ValueGroup]:
 def open_ingest_writer(backend: LocalBackend) -> IngestWriter:
     """An ingest writer to the database of the server's ``backend`` (sharing its
     SQLAlchemy engine, created when first needed)."""
-    path = sqlite_file(backend.url)
-    if path is not None:
-        label = str(path)
-    else:
-        from sluice.store.database import database_label
-
-        label = database_label(backend.url)
+    database = backend.database
     return IngestWriter(
-        backend.url,
-        lambda: backend.engine,
-        lock_timeout=backend.settings.store.lock_timeout,
-        label=label,
+        database.url,
+        lambda: database.engine,
+        lock_timeout=database.lock_timeout,
+        label=database.label,
     )
 
 

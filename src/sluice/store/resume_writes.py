@@ -10,7 +10,7 @@ from __future__ import annotations
 from sqlalchemy import Connection, select
 
 from sluice.errors import ConflictError
-from sluice.resume_from import FROM_TASK_DETAIL, parse_from_task
+from sluice.resume_from import FROM_TASK_DETAIL, parse_from_task, refused_from_task
 from sluice.schemas import AWAITING_RESUME_STATE, FlowRunRecord
 from sluice.states import RESUMABLE_TYPES, StateType
 from sluice.store import queries
@@ -24,7 +24,8 @@ def queue_resume(conn: Connection, run_id: str, from_task: str | None, now: floa
     Raises:
         NotFoundError: unknown run.
         ConflictError: a run without a deployment, or one not Failed/Crashed/Cancelled.
-        ValueError: a malformed ``from_task``, or a task the run never ran.
+        InvalidInputError: (a ValueError) a malformed ``from_task``, or a task the run
+            never ran.
     """
     key = parse_from_task(from_task) if from_task is not None else None
     run = queries.get_flow_run(conn, run_id)
@@ -61,13 +62,13 @@ def queue_resume(conn: Connection, run_id: str, from_task: str | None, now: floa
 
 
 def _check_task_ran(conn: Connection, run_id: str, name: str, index: int | None) -> None:
-    """Raise ValueError unless the run has a task run of ``name`` (call ``index``)."""
+    """Raise InvalidInputError unless the run has a task run of ``name`` (call ``index``)."""
     of_task = select(task_run.c.call_index).where(
         task_run.c.flow_run_id == run_id, task_run.c.task_name == name
     )
     if conn.execute(of_task.limit(1)).first() is None:
-        raise ValueError(f"from_task: flow run {run_id} never ran a task named {name!r}")
+        raise refused_from_task(f"flow run {run_id} never ran a task named {name!r}")
     if index is None:
         return
     if conn.execute(of_task.where(task_run.c.call_index == index).limit(1)).first() is None:
-        raise ValueError(f"from_task: flow run {run_id} never made call {index} of task {name!r}")
+        raise refused_from_task(f"flow run {run_id} never made call {index} of task {name!r}")

@@ -14,10 +14,9 @@ import datetime as _dt
 import functools
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Engine, delete, select
+from sqlalchemy import Connection, delete, select
 
-from sluice.store.database import run_write
-from sluice.store.retry import retry_when_busy
+from sluice.store.handle import Database
 from sluice.store.schema import log
 
 #: log lines deleted per write transaction
@@ -35,30 +34,21 @@ class Purged:
 
 
 def delete_logs_before(
-    engine: Engine,
-    cutoff: _dt.datetime,
-    *,
-    chunk: int = DELETE_CHUNK,
-    lock_timeout: float = 60.0,
-    label: str = "the Sluice database",
+    database: Database, cutoff: _dt.datetime, *, chunk: int = DELETE_CHUNK
 ) -> Purged:
     """Delete the log lines timestamped before ``cutoff``, ``chunk`` lines per transaction.
 
     Raises:
-        StoreError: the database stayed busy past ``lock_timeout``, or failed.
+        StoreError: the database stayed busy past its lock timeout, or failed.
     """
     before = cutoff.timestamp()
     after = 0
     lines = transactions = 0
     while True:
-        ids = retry_when_busy(
-            functools.partial(_old_ids, engine, before, after, chunk),
-            lock_timeout=lock_timeout,
-            label=label,
-        )
+        ids = database.read(functools.partial(_old_ids, before, after, chunk))
         if not ids:
             break
-        run_write(engine, functools.partial(_delete, ids), lock_timeout=lock_timeout, label=label)
+        database.write(functools.partial(_delete, ids))
         lines += len(ids)
         transactions += 1
         after = ids[-1]
@@ -71,12 +61,11 @@ def _delete(ids: list[int], conn: Connection) -> None:
     conn.execute(delete(log).where(log.c.id.in_(ids)))
 
 
-def _old_ids(engine: Engine, before: float, after: int, chunk: int) -> list[int]:
+def _old_ids(before: float, after: int, chunk: int, conn: Connection) -> list[int]:
     stmt = (
         select(log.c.id)
         .where(log.c.id > after, log.c.timestamp < before)
         .order_by(log.c.id)
         .limit(chunk)
     )
-    with engine.connect() as conn:
-        return list(conn.scalars(stmt))
+    return list(conn.scalars(stmt))

@@ -85,7 +85,7 @@ def execute_flow_run(flow_run_id: str, payload: RunPayload | None = None) -> int
     except StoreError as exc:
         raise _NotStarted(str(exc)) from exc
     code = _execute(backend, settings, record, entrypoint, working_dir, claimed=payload is not None)
-    if getattr(backend, "kept_aside", 0):
+    if backend.kept_aside:
         # The database was away when the run ended: its last records (its final
         # state among them) are in this process's spool file, not in the
         # database. The worker settling the run writes them back first.
@@ -159,7 +159,7 @@ def _read_run(backend: Backend, run_id: str) -> tuple[FlowRunRecord, str | None,
         return record, record.entrypoint, None
     from sluice.deployments.job_variables import process_working_dir
 
-    dep = backend.read_deployment(record.deployment_id)  # type: ignore[attr-defined]
+    dep = backend.read_deployment(record.deployment_id)
     return record, dep.entrypoint, process_working_dir(dep.working_dir, record.job_variables)
 
 
@@ -279,9 +279,6 @@ def warm_up() -> None:
     interpreter to start and import Sluice. A store that cannot be opened now
     is no reason to exit: the worker may hand this process a run at any time.
     """
-    import sluice.engine.flow_engine
-    import sluice.engine.journal
-    import sluice.entrypoints
     from sluice.backend.factory import get_backend
     from sluice.logging.handlers import setup_logging
     from sluice.settings import load_settings
@@ -295,12 +292,9 @@ def warm_up() -> None:
         # run, and opening the store is tried again then (a run it cannot open
         # the store for goes back to the queue: exit status 4).
         return
-    if settings.api_url:
-        import sluice.backend.wire  # noqa: F401  (pydantic: the client's first flush)
-    else:
-        # The run is read once before it starts (cancelled since its claim?):
-        # SQLAlchemy, which embedded reads use, loads now rather than then.
-        backend.engine  # type: ignore[attr-defined]  # noqa: B018
+    # The run is read once before it starts (cancelled since its claim?): what
+    # that read loads (SQLAlchemy, embedded) loads now rather than then.
+    backend.prepare_reads()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,7 +23,7 @@ holds:
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sluice.errors import SluiceError
 from sluice.schemas import StateRecord
@@ -31,6 +31,7 @@ from sluice.states import TERMINAL_TYPES, State, StateType
 from sluice.workers.process import FlowRunProcess, describe_exit
 
 if TYPE_CHECKING:
+    from sluice.backend.protocol import Backend
     from sluice.schemas import FlowRunRecord
 
 logger = logging.getLogger("sluice.worker")
@@ -38,7 +39,7 @@ logger = logging.getLogger("sluice.worker")
 HANDED_BACK_MESSAGE = "Handed back by its worker at shutdown; resumes from its journal"
 
 
-def settle(backend: Any, process: FlowRunProcess, code: int, worker_name: str) -> str:
+def settle(backend: Backend, process: FlowRunProcess, code: int, worker_name: str) -> str:
     """Record the outcome of ``process`` (ended with ``code``); a word for the log.
 
     Raises:
@@ -67,7 +68,7 @@ def settle(backend: Any, process: FlowRunProcess, code: int, worker_name: str) -
     return "crashed"
 
 
-def _read_with_kept_records(backend: Any, run_id: str) -> FlowRunRecord:
+def _read_with_kept_records(backend: Backend, run_id: str) -> FlowRunRecord:
     """The run as stored, once the records its process kept aside are written.
 
     A process that ended while the embedded store's database was away keeps
@@ -77,18 +78,19 @@ def _read_with_kept_records(backend: Any, run_id: str) -> FlowRunRecord:
     a run whose work finished is not called Crashed.
     """
     record: FlowRunRecord = backend.read_flow_run(run_id)
-    replay = getattr(backend, "replay_spools", None)
-    if record.state_type in TERMINAL_TYPES or replay is None:
+    if record.state_type in TERMINAL_TYPES:
         return record
     try:
-        replay()
+        backend.replay_spools()
     except OSError as exc:  # the spool folder cannot be read: decide from the store
         logger.warning("Cannot write back the records kept in spool files: %s", exc)
     again: FlowRunRecord = backend.read_flow_run(run_id)
     return again
 
 
-def _by_exit_status(backend: Any, record: FlowRunRecord, code: int, worker_name: str) -> str | None:
+def _by_exit_status(
+    backend: Backend, record: FlowRunRecord, code: int, worker_name: str
+) -> str | None:
     """The outcome an exit status decides on its own (see the module docstring)."""
     from sluice.workers.execute import EXIT_NOT_STARTED, EXIT_RECORDS_PENDING, EXIT_SUPERSEDED
 
@@ -106,7 +108,7 @@ def _by_exit_status(backend: Any, record: FlowRunRecord, code: int, worker_name:
     return None
 
 
-def _hand_back(backend: Any, record: FlowRunRecord, code: int, worker_name: str) -> str:
+def _hand_back(backend: Backend, record: FlowRunRecord, code: int, worker_name: str) -> str:
     if record.state_type is StateType.PENDING:
         backend.release_flow_runs([record.id], worker_name=worker_name)
         return "released"
@@ -128,13 +130,13 @@ def _cancel_message(code: int) -> str:
     return f"Cancelled by request; the worker stopped its process ({describe_exit(code)})"
 
 
-def _write(backend: Any, record: FlowRunRecord, state: State) -> None:
+def _write(backend: Backend, record: FlowRunRecord, state: State) -> None:
     state.run_id = record.id
     record.apply(state)
     backend.write_flow_run(record, StateRecord.from_state(record.id, "flow", state))
     backend.flush()
 
 
-def fail_unlaunched(backend: Any, record: FlowRunRecord, message: str) -> None:
+def fail_unlaunched(backend: Backend, record: FlowRunRecord, message: str) -> None:
     """Record Failed for a claimed run the worker could not start."""
     _write(backend, record, State(StateType.FAILED, "Failed", message))

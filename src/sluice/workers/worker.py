@@ -49,6 +49,7 @@ from sluice.workers.process import (
 )
 
 if TYPE_CHECKING:
+    from sluice.backend.protocol import Backend
     from sluice.schemas import DeploymentRecord, FlowRunRecord
     from sluice.settings import Settings
 
@@ -113,7 +114,10 @@ class Worker:
     """A worker of a pool (see the module docstring); :meth:`run` blocks until stopped."""
 
     def __init__(
-        self, options: WorkerOptions, settings: Settings | None = None, backend: Any = None
+        self,
+        options: WorkerOptions,
+        settings: Settings | None = None,
+        backend: Backend | None = None,
     ) -> None:
         from sluice.settings import load_settings
 
@@ -443,7 +447,7 @@ def run_until_signalled(worker: Worker) -> WorkerReport:
             signal.signal(signum, handler)
 
 
-def ensure_pool(backend: Any, name: str) -> bool:
+def ensure_pool(backend: Backend, name: str) -> bool:
     """Create the work pool ``name`` (type process) if it does not exist; whether it was created."""
     from sluice.schemas import WorkPoolRecord
 

@@ -20,11 +20,13 @@ from fastapi import Depends, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from sluice.backend.protocol import Backend
+from sluice.errors import ParameterValidationError
 from sluice.schemas import DeploymentRecord
 from sluice.server.api.deps import BackendDep
 from sluice.server.api.refusals import no_nul_in_url, refusals, refuse_nul
 from sluice.server.api.route_table import RouteTable
-from sluice.server.api.ui_data import _body_tagged, _read, _record_json
+from sluice.server.api.ui_data import _body_tagged, _record_json
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -115,7 +117,7 @@ def deployments(request: Request, backend: BackendDep) -> Response:
             ui_queries.deployment_runs(conn, d.id, upcoming=True, limit=NEXT_RUNS) for d in found
         ]
 
-    nexts = _read(backend, upcoming)
+    nexts = backend.read(upcoming)
     views = [{**_deployment_view(d), "next_runs": n} for d, n in zip(found, nexts, strict=True)]
     return _body_tagged(request, {"deployments": views})
 
@@ -133,15 +135,13 @@ def deployment_detail(flow_name: str, name: str, request: Request, backend: Back
             "recent": ui_queries.deployment_runs(conn, dep.id, upcoming=False, limit=DETAIL_RUNS),
         }
 
-    body = {"deployment": _deployment_view(dep), **_read(backend, runs)}
+    body = {"deployment": _deployment_view(dep), **backend.read(runs)}
     return _body_tagged(request, body)
 
 
 @router.post("/deployments/{flow_name}/{name}/runs", status_code=201)
 def run_deployment(flow_name: str, name: str, body: RunForm, backend: BackendDep) -> Response:
     """Create a run now; a 422 lists ``fields`` (parameter, problem) for the form."""
-    from sluice.errors import ParameterValidationError
-
     refuse_nul(body.parameters)
     with refusals():
         try:
@@ -151,7 +151,7 @@ def run_deployment(flow_name: str, name: str, body: RunForm, backend: BackendDep
     return JSONResponse({"id": run.id, "name": run.name}, status_code=201)
 
 
-def _field_errors(exc: Any) -> Response:
+def _field_errors(exc: ParameterValidationError) -> Response:
     fields = [{"field": f, "message": m} for f, m in exc.errors]
     return JSONResponse({"detail": str(exc), "fields": fields}, status_code=422)
 
@@ -239,7 +239,7 @@ def _start_background(
     start: _dt.datetime,
     end: _dt.datetime,
     max_active: int,
-    backend: Any,
+    backend: Backend,
 ) -> None:
     # A backfill with max_active waits for runs to finish before creating more:
     # that outlives a request, so a daemon thread carries it on (a server
@@ -265,7 +265,7 @@ def work_pools(request: Request, backend: BackendDep) -> Response:
     timeout = backend.settings.heartbeat_timeout
     views = []
     for pool in backend.list_work_pools():
-        depths = _read(backend, _depths_reader(pool.name, now.timestamp()))
+        depths = backend.read(_depths_reader(pool.name, now.timestamp()))
         none = {"due": 0, "later": 0}
         queues = [
             {**_record_json(q), **depths.get(q.name, none)}

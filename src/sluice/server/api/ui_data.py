@@ -14,15 +14,15 @@ import hashlib
 import json
 import re
 import time
-from collections.abc import Callable
 from functools import lru_cache
-from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from fastapi import Query, Request, Response
+from fastapi import Depends, Query, Request, Response
+from pydantic import AwareDatetime
 
-from sluice.schemas import FlowRunRecord, TaskRunRecord
+from sluice.operations.routes import INT64_MAX, MAX_PAGE
+from sluice.schemas import FlowRunFilter, FlowRunRecord, TaskRunRecord
 from sluice.server.api.deps import BackendDep
-from sluice.server.api.flow_runs import FilterDep
 from sluice.server.api.route_table import RouteTable
 from sluice.states import StateType
 
@@ -31,7 +31,6 @@ if TYPE_CHECKING:
 
 router = RouteTable(prefix="/ui", tags=["ui"])
 
-T = TypeVar("T")
 
 #: dashboard windows: span and bucket width, in seconds
 RANGES: dict[str, tuple[int, int]] = {
@@ -53,11 +52,30 @@ FEATURE_PATHS = {
 }
 
 
-def _read(backend: Any, query: Callable[[Connection], T]) -> T:
-    # LocalBackend's read path (flush, busy retry, error mapping) is what
-    # every read needs; it has no public generic entry point yet.
-    result: T = backend._read(query)
-    return result
+def _filter(
+    flow_name: str | None = None,
+    state: Annotated[list[StateType] | None, Query()] = None,
+    tag: Annotated[list[str] | None, Query()] = None,
+    started_after: AwareDatetime | None = None,
+    started_before: AwareDatetime | None = None,
+    parent_flow_run_id: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    offset: Annotated[int, Query(ge=0, le=INT64_MAX)] = 0,
+) -> FlowRunFilter:
+    return FlowRunFilter(
+        flow_name=flow_name or None,
+        state_types=state or None,
+        tags=tag or None,
+        started_after=started_after,
+        started_before=started_before,
+        parent_flow_run_id=parent_flow_run_id or None,
+        limit=limit,
+        offset=offset,
+    )
+
+
+#: the filters of ``GET /api/flow_runs``, for the UI's page of runs
+FilterDep = Annotated[FlowRunFilter, Depends(_filter)]
 
 
 def _etag(token: str) -> str:
@@ -176,7 +194,7 @@ def dashboard(
         view["workers_online"] = ui_queries.online_workers(conn, heard_since)
         return view
 
-    body = _read(backend, read)
+    body = backend.read(read)
     body["range"] = range
     return _body_tagged(request, body)
 
@@ -192,7 +210,7 @@ def flows(
     """Flows, newest first, each with its most recent runs."""
     from sluice.store import ui_queries
 
-    body = _read(backend, lambda conn: ui_queries.flows_with_runs(conn, offset, limit, runs))
+    body = backend.read(lambda conn: ui_queries.flows_with_runs(conn, offset, limit, runs))
     return _body_tagged(request, {"flows": body, "offset": offset, "limit": limit})
 
 
@@ -213,7 +231,7 @@ def list_flow_runs(request: Request, backend: BackendDep, flt: FilterDep) -> Res
             "limit": flt.limit,
         }
 
-    return _body_tagged(request, _read(backend, read))
+    return _body_tagged(request, backend.read(read))
 
 
 def _summary(run: FlowRunRecord) -> dict[str, Any]:
@@ -252,7 +270,7 @@ def flow_run_detail(flow_run_id: str, request: Request, backend: BackendDep) -> 
             "result": result_preview(run.result),
         }
 
-    return _body_tagged(request, _read(backend, read))
+    return _body_tagged(request, backend.read(read))
 
 
 @router.get("/flow_runs/{flow_run_id}/graph")
@@ -271,12 +289,12 @@ def flow_run_graph(
         run_id = queries.get_flow_run(conn, flow_run_id).id
         return run_id, ui_queries.task_runs_version(conn, run_id)
 
-    run_id, token = _read(backend, version)
+    run_id, token = backend.read(version)
     etag = _etag(f"graph:{run_id}:{token}:{expanded}")
     unchanged = _not_modified(request, etag)
     if unchanged is not None:
         return unchanged
-    body = _read(backend, lambda conn: ui_graph.task_graph(conn, run_id, expanded, _edge_cache()))
+    body = backend.read(lambda conn: ui_graph.task_graph(conn, run_id, expanded, _edge_cache()))
     return _json(_dumps(body), etag)
 
 
@@ -300,13 +318,12 @@ def flow_run_task_runs(
         run_id = queries.get_flow_run(conn, flow_run_id).id
         return run_id, ui_queries.task_runs_version(conn, run_id)
 
-    run_id, token = _read(backend, version)
+    run_id, token = backend.read(version)
     etag = _etag(f"tasks:{run_id}:{token}:{states}:{chosen}:{offset}:{limit}")
     unchanged = _not_modified(request, etag)
     if unchanged is not None:
         return unchanged
-    body = _read(
-        backend,
+    body = backend.read(
         lambda conn: ui_queries.task_runs_page(
             conn, run_id, states=states, group=chosen, offset=offset, limit=limit
         ),
@@ -328,8 +345,7 @@ def flow_run_logs(
     """Log lines after ``after_id``, oldest first, filtered by level and text (``q``)."""
     from sluice.store import ui_queries
 
-    body = _read(
-        backend,
+    body = backend.read(
         lambda conn: ui_queries.search_logs(
             conn,
             flow_run_id,
@@ -362,4 +378,4 @@ def task_run_detail(task_run_id: str, request: Request, backend: BackendDep) -> 
             "result": result_preview(run.result),
         }
 
-    return _body_tagged(request, _read(backend, read))
+    return _body_tagged(request, backend.read(read))

@@ -7,8 +7,6 @@ from typing import TYPE_CHECKING
 
 from sluice.engine.heartbeat import detect_crashed_runs
 from sluice.server.services.periodic import PeriodicService
-from sluice.store.locks import SingletonLock
-from sluice.store.sqlite_native import sqlite_file
 
 if TYPE_CHECKING:
     from sluice.backend.local import LocalBackend
@@ -30,8 +28,6 @@ def crash_detector(
         if marked:
             logger.warning("Marked %d flow run(s) Crashed: %s", len(marked), ", ".join(marked))
 
-    # SQLite needs no lock (and no SQLAlchemy engine for it).
-    engine = None if sqlite_file(backend.url) is not None else backend.engine
     return PeriodicService(
-        "crash-detector", step, interval, SingletonLock(engine, "crash-detector")
+        "crash-detector", step, interval, backend.database.singleton_lock("crash-detector")
     )

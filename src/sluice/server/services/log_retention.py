@@ -14,8 +14,6 @@ from typing import TYPE_CHECKING
 
 from sluice.server.services.periodic import PeriodicService
 from sluice.states import utcnow
-from sluice.store.locks import SingletonLock
-from sluice.store.sqlite_native import sqlite_file
 
 if TYPE_CHECKING:
     from sluice.backend.local import LocalBackend
@@ -32,14 +30,7 @@ def retention_cutoff(now: _dt.datetime, days: float) -> _dt.datetime:
 
 def purge_old_logs(backend: LocalBackend, days: float, now: _dt.datetime) -> Purged:
     """Delete the log lines of ``backend``'s database older than ``days`` before ``now``."""
-    from sluice.store.retention import delete_logs_before
-
-    return delete_logs_before(
-        backend.engine,
-        retention_cutoff(now, days),
-        lock_timeout=backend.settings.store.lock_timeout,
-        label=repr(backend),
-    )
+    return backend.delete_logs_before(retention_cutoff(now, days))
 
 
 def log_retention(backend: LocalBackend, settings: Settings) -> PeriodicService | None:
@@ -58,11 +49,9 @@ def log_retention(backend: LocalBackend, settings: Settings) -> PeriodicService 
                 purged.transactions,
             )
 
-    # SQLite needs no lock (and no SQLAlchemy engine for it).
-    engine = None if sqlite_file(backend.url) is not None else backend.engine
     return PeriodicService(
         "log-retention",
         step,
         settings.server.log_retention_interval,
-        SingletonLock(engine, "log-retention"),
+        backend.database.singleton_lock("log-retention"),
     )

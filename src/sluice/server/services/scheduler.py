@@ -14,8 +14,6 @@ import logging
 from typing import TYPE_CHECKING
 
 from sluice.server.services.periodic import PeriodicService
-from sluice.store.locks import SingletonLock
-from sluice.store.sqlite_native import sqlite_file
 
 if TYPE_CHECKING:
     from sluice.backend.local import LocalBackend
@@ -56,7 +54,6 @@ def scheduler_service(
                 ", ".join(report.requeued),
             )
 
-    engine = None if sqlite_file(backend.url) is not None else backend.engine
     return PeriodicService(
-        "scheduler", step, interval or conf.interval, SingletonLock(engine, "scheduler")
+        "scheduler", step, interval or conf.interval, backend.database.singleton_lock("scheduler")
     )

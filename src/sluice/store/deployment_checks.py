@@ -1,8 +1,8 @@
 """Checking deployment settings and building the records of runs of deployments.
 
-Pure: no I/O. Used by the embedded store's half of the DeploymentBackend
-(:mod:`sluice.backend.local_deployments`), which the server runs too, so the
-same checks hold for every way in.
+Pure: no I/O. Used by the implementations of the deployment operations
+(:mod:`sluice.store.deployment_operations`), which the server runs too, so
+the same checks hold for every way in.
 """
 
 from __future__ import annotations
