@@ -71,7 +71,7 @@ def deploy(
         parameters=dict(parameters or {}),
         parameter_schema=parameter_schema_of(flow),
         tags=sorted(set(tags or ()) | set(flow.tags)),
-        version=version or flow.version,
+        version=version or flow.options.version,
         description=description or flow.description,
         work_pool_name=work_pool_name,
         work_queue_name=work_queue_name,

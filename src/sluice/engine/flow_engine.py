@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 from sluice.context import FlowRunContext, flow_run_var, tags_var, task_run_var
 from sluice.engine import task_results
 from sluice.engine.attempts import run_attempts_async, run_attempts_sync
-from sluice.engine.describe import describe, exception_details, state_label
 from sluice.engine.fencing import AttemptGuard
 from sluice.engine.final_state import NO_RETURN, call_result, final_state_of
 from sluice.engine.flow_setup import (
@@ -31,7 +30,6 @@ from sluice.engine.hooks import call_hooks, flow_hooks_for
 from sluice.engine.inputs import futures_to_states, input_fingerprint
 from sluice.engine.journal import Journal
 from sluice.engine.parameters import bind_arguments, call_arguments, jsonable, validate_parameters
-from sluice.engine.retries import retry_delay, should_retry
 from sluice.engine.signals import terminate_gracefully
 from sluice.engine.task_engine import task_key_of
 from sluice.errors import (
@@ -46,6 +44,7 @@ from sluice.errors import (
 from sluice.logging.loggers import flow_run_logger, print_target_var
 from sluice.results.owners import flow_result_owner, owner_of_task_run
 from sluice.results.store import result_store_for
+from sluice.retries import retry_delay, should_retry
 from sluice.schemas import FlowRecord, FlowRunRecord, StateRecord, TaskRunRecord, new_id
 from sluice.states import (
     NOT_LOADED,
@@ -61,6 +60,7 @@ from sluice.states import (
     TimedOut,
 )
 from sluice.utilities.asyncs import in_async_context, run_coroutine_sync
+from sluice.utilities.describe import describe, exception_details, state_label
 from sluice.utilities.names import generate_run_name, is_generated_run_name
 
 if TYPE_CHECKING:
@@ -142,12 +142,12 @@ class FlowRunDriver:
         """
         flow = self.flow
         self.backend.write_flow(
-            FlowRecord(flow.name, description=flow.description, version=flow.version)
+            FlowRecord(flow.name, description=flow.description, version=flow.options.version)
         )
         error: ParameterValidationError | None = None
         try:
             parameters = bind_arguments(flow.fn, flow.name, self.args, self.kwargs)
-            if flow.should_validate_parameters:
+            if flow.options.validate_parameters:
                 parameters = validate_parameters(flow.fn, flow.name, parameters)
         except ParameterValidationError as exc:
             error = exc
@@ -179,12 +179,12 @@ class FlowRunDriver:
             flow_name=self.flow.name,
             # A callable name is asked for in the run's context (see enter).
             name=generate_run_name()
-            if callable(self.flow.flow_run_name)
+            if callable(self.flow.options.flow_run_name)
             else run_name(self.flow, parameters),
             parameters=jsonable({str(k): v for k, v in self.parameters.items()}),
             tags=sorted(self.flow.tags | tags_var.get()),
             parent_flow_run_id=self.parent.flow_run.id if self.parent else None,
-            flow_version=self.flow.version,
+            flow_version=self.flow.options.version,
             hostname=socket.gethostname(),
             pid=os.getpid(),
             entrypoint=entrypoint_of(self.flow),
@@ -284,7 +284,7 @@ class FlowRunDriver:
     def enter(self) -> None:
         from sluice.task_runners.threads import ThreadPoolTaskRunner
 
-        template = self.flow.task_runner or ThreadPoolTaskRunner()
+        template = self.flow.options.task_runner or ThreadPoolTaskRunner()
         runner = template.duplicate()
         try:
             runner.start()
@@ -293,8 +293,8 @@ class FlowRunDriver:
             message = f"Task runner {type(runner).__name__} failed to start: {describe(exc)}"
             self.finish(Crashed(message=message, exception=exc), exc)
             raise
-        if self.flow.log_prints is not None:
-            log_prints = self.flow.log_prints
+        if self.flow.options.log_prints is not None:
+            log_prints = self.flow.options.log_prints
         else:
             log_prints = self.parent.log_prints if self.parent else False
         self.ctx = FlowRunContext(
@@ -338,7 +338,7 @@ class FlowRunDriver:
         (it may read ``sluice.runtime.flow_run``), and any for a run created ahead
         under a generated name (a deployment's run; a name chosen with
         ``run_deployment(flow_run_name=...)`` stays). Kept from then on."""
-        template = self.flow.flow_run_name
+        template = self.flow.options.flow_run_name
         if template is None or self.record.run_count:
             return
         if self.resume is None and not callable(template):
@@ -480,9 +480,8 @@ class FlowRunDriver:
         return state
 
     def timeout_error(self) -> FlowTimeoutError:
-        return FlowTimeoutError(
-            f"Flow run {self.record.name!r} exceeded its timeout of {self.flow.timeout_seconds} s"
-        )
+        limit = self.flow.options.timeout_seconds
+        return FlowTimeoutError(f"Flow run {self.record.name!r} exceeded its timeout of {limit} s")
 
     def _wait_for_submitted(self) -> None:
         for future in self.ctx.futures:
@@ -519,7 +518,7 @@ def run_flow_sync(driver: FlowRunDriver) -> State:
         try:
             flow = driver.flow
             state = run_attempts_sync(
-                driver, flow.fn, driver.args, driver.kwargs, flow.timeout_seconds
+                driver, flow.fn, driver.args, driver.kwargs, flow.options.timeout_seconds
             )
             failed = not state.is_completed()
             return state
@@ -537,7 +536,7 @@ async def run_flow_async(driver: FlowRunDriver) -> State:
     try:
         flow = driver.flow
         state = await run_attempts_async(
-            driver, flow.fn, driver.args, driver.kwargs, flow.timeout_seconds
+            driver, flow.fn, driver.args, driver.kwargs, flow.options.timeout_seconds
         )
         failed = not state.is_completed()
         return state

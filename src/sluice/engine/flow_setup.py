@@ -60,7 +60,7 @@ def run_name(flow: Flow[..., Any], parameters: dict[str, Any]) -> str:
     set (as :meth:`FlowRunDriver.enter` does), it can read
     ``sluice.runtime.flow_run.parameters``.
     """
-    template = flow.flow_run_name
+    template = flow.options.flow_run_name
     if template is None:
         return generate_run_name()
     if callable(template):
@@ -113,7 +113,7 @@ def persist_flow_result(
     Raises:
         SerializationError: naming the flow and the value's type.
     """
-    persist = flow.persist_result
+    persist = flow.options.persist_result
     if persist is None:
         persist = settings.results.persist_by_default
     if not persist:
@@ -127,7 +127,7 @@ def persist_flow_result(
             flow_result_owner(run_id),
             f"{run_id}/flow-result",
             flow.result_serializer,
-            flow.result_storage or settings.results.storage or None,
+            flow.options.result_storage or settings.results.storage or None,
         )
     except SerializationError as exc:
         raise SerializationError(

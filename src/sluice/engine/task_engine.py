@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 from sluice.context import FlowRunContext, TaskRunContext, flow_run_var, tags_var, task_run_var
 from sluice.engine import task_results
 from sluice.engine.attempts import run_attempts_async, run_attempts_sync
-from sluice.engine.describe import describe, exception_details, state_label
 from sluice.engine.final_state import final_state_of, holds_states
 from sluice.engine.hooks import call_hooks, task_hooks_for
 from sluice.engine.inputs import (
@@ -26,7 +25,6 @@ from sluice.engine.inputs import (
     resolve_inputs,
     unready_wait_for,
 )
-from sluice.engine.retries import retry_delay, should_retry
 from sluice.engine.task_replay import replay
 from sluice.engine.task_transactions import open_task_transaction, settle
 from sluice.errors import (
@@ -46,6 +44,7 @@ from sluice.logging.loggers import (
     task_run_logger,
 )
 from sluice.results.owners import owner_of_task_run
+from sluice.retries import retry_delay, should_retry
 from sluice.schemas import StateRecord, TaskRunRecord, new_id
 from sluice.states import (
     NOT_LOADED,
@@ -61,6 +60,7 @@ from sluice.states import (
     utcnow,
 )
 from sluice.transactions import Transaction, activate, deactivate, get_transaction
+from sluice.utilities.describe import describe, exception_details, state_label
 
 if TYPE_CHECKING:
     from contextvars import Token
@@ -210,7 +210,9 @@ def create_task_call(
         settings = flow_ctx.settings
         if call_index is None:
             call_index = flow_ctx.next_call_index(task.name)
-        log_prints = flow_ctx.log_prints if task.log_prints is None else task.log_prints
+        log_prints = (
+            flow_ctx.log_prints if task.options.log_prints is None else task.options.log_prints
+        )
         input_hash = input_fingerprint(args, kwargs)
         journal = flow_ctx.journal
         if not journal.stopped:
@@ -229,7 +231,7 @@ def create_task_call(
         sink = standalone_backend()
         settings = settings_for_standalone()
         call_index = call_index or 0
-        log_prints = bool(task.log_prints)
+        log_prints = bool(task.options.log_prints)
     upstream = collect_upstream(args, kwargs, wait_for) if args or kwargs or wait_for else []
     extra_tags = tags_var.get()
     now = utcnow()
@@ -266,7 +268,7 @@ def task_key_of(task_name: str, call_index: int, map_index: int) -> str:
 def _run_name(
     task: Task[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], call: int, index: int
 ) -> str:
-    template = task.task_run_name
+    template = task.options.task_run_name
     if template is None:
         return f"{task.name}-{call}" if index < 0 else f"{task.name}-{call}[{index}]"
     if callable(template):
@@ -352,7 +354,7 @@ class TaskAttempts:
         now = utcnow()
         record.cache_key = key
         record.cache_expiration = task_results.cache_expiration(call, now)
-        if self.task.refresh_cache:
+        if self.task.options.refresh_cache:
             return None
         hit = task_results.find_cached(call, key, now)
         if hit is None:
@@ -399,7 +401,7 @@ class TaskAttempts:
         state = self.finish(
             State(_COMPLETED, "Completed", data=value, result_ref=ref, result_owner=owner)
         )
-        if not self.task.cache_result_in_memory:
+        if not self.task.options.cache_result_in_memory:
             state.forget_data()
         if call.flow_ctx is not None and call.flow_ctx.keep_journal:
             call.flow_ctx.journal.record(call.record)
@@ -422,7 +424,7 @@ class TaskAttempts:
                 return self.finish(Failed(message=str(exc), exception=exc), exc)
         call.record.result = state.result_ref
         self.finish(state)
-        if not self.task.cache_result_in_memory:
+        if not self.task.options.cache_result_in_memory:
             state.forget_data()
         if call.flow_ctx is not None and call.flow_ctx.keep_journal:
             call.flow_ctx.journal.record(call.record)
@@ -484,7 +486,7 @@ class TaskAttempts:
     def timeout_error(self) -> TaskTimeoutError:
         return TaskTimeoutError(
             f"Task run {self.call.record.name!r} exceeded its timeout of "
-            f"{self.task.timeout_seconds} s"
+            f"{self.task.options.timeout_seconds} s"
         )
 
     def _run_hooks(self, state: State) -> None:
@@ -506,7 +508,9 @@ def run_task_sync(call: TaskCall) -> State:
     attempts.enter()
     try:
         task = call.task
-        return run_attempts_sync(attempts, task.fn, call.args, call.kwargs, task.timeout_seconds)
+        return run_attempts_sync(
+            attempts, task.fn, call.args, call.kwargs, task.options.timeout_seconds
+        )
     finally:
         attempts.exit()
 
@@ -521,7 +525,7 @@ async def run_task_async(call: TaskCall) -> State:
     try:
         task = call.task
         return await run_attempts_async(
-            attempts, task.fn, call.args, call.kwargs, task.timeout_seconds
+            attempts, task.fn, call.args, call.kwargs, task.options.timeout_seconds
         )
     finally:
         attempts.exit()

@@ -21,11 +21,11 @@ if TYPE_CHECKING:
 
 def should_persist(call: TaskCall) -> bool:
     """The task's choice, else its flow's, else the setting (on by default)."""
-    if call.task.persist_result is not None:
-        return call.task.persist_result
+    if call.task.options.persist_result is not None:
+        return call.task.options.persist_result
     flow_ctx = call.flow_ctx
-    if flow_ctx is not None and flow_ctx.flow.persist_result is not None:
-        return flow_ctx.flow.persist_result
+    if flow_ctx is not None and flow_ctx.flow.options.persist_result is not None:
+        return flow_ctx.flow.options.persist_result
     return call.settings.results.persist_by_default
 
 
@@ -39,7 +39,7 @@ def persist_task_result(call: TaskCall, value: Any, owner: str) -> str:
     settings = call.settings
     task = call.task
     flow = call.flow_ctx.flow if call.flow_ctx is not None else None
-    storage = task.result_storage or (flow.result_storage if flow else None)
+    storage = task.options.result_storage or (flow.options.result_storage if flow else None)
     serializer = task.result_serializer or (flow.result_serializer if flow else None)
     store = _result_store(settings)
     try:
@@ -74,7 +74,7 @@ def _result_store(settings: Settings) -> ResultStore:
 
 def _storage_key(call: TaskCall) -> str:
     record = call.record
-    template = call.task.result_storage_key
+    template = call.task.options.result_storage_key
     if template is None:
         return f"{record.flow_run_id or 'no-flow'}/{record.id}"
     from sluice.engine.parameters import bind_arguments
@@ -112,7 +112,7 @@ def cache_key_for(call: TaskCall) -> str | None:
 
 
 def cache_expiration(call: TaskCall, now: _dt.datetime) -> _dt.datetime | None:
-    expiration = call.task.cache_expiration
+    expiration = call.task.options.cache_expiration
     return now + expiration if expiration is not None else None
 
 

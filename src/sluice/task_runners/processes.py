@@ -116,6 +116,6 @@ def _with_flow_result_options(call: TaskCall) -> Task[..., Any]:
         return task
     return task.with_options(
         persist_result=should_persist(call),
-        result_storage=task.result_storage or flow.result_storage,
+        result_storage=task.options.result_storage or flow.options.result_storage,
         result_serializer=task.result_serializer or flow.result_serializer,
     )
