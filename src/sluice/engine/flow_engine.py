@@ -31,7 +31,7 @@ from sluice.engine.inputs import futures_to_states, input_fingerprint
 from sluice.engine.journal import Journal
 from sluice.engine.parameters import bind_arguments, call_arguments, jsonable, validate_parameters
 from sluice.engine.signals import terminate_gracefully
-from sluice.engine.task_engine import task_key_of
+from sluice.engine.task_calls import task_key_of
 from sluice.errors import (
     AbortRun,
     CancelRun,

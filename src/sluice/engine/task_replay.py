@@ -12,7 +12,7 @@ from sluice.states import NOT_LOADED, Completed
 from sluice.utilities.describe import state_label
 
 if TYPE_CHECKING:
-    from sluice.engine.task_engine import TaskCall
+    from sluice.engine.task_call import TaskCall
 
 
 def replay(call: TaskCall) -> TaskCall:

@@ -9,14 +9,18 @@ from __future__ import annotations
 import datetime as _dt
 from typing import TYPE_CHECKING, Any
 
+from sluice.cache_policies import CacheContext
 from sluice.errors import ResultIntegrityError, ResultMissingError, SerializationError
 from sluice.results.owners import owner_of_task_run
 from sluice.results.store import ResultStore, result_store_for
+from sluice.settings import load_settings
 
 if TYPE_CHECKING:
-    from sluice.engine.task_engine import TaskCall
+    from sluice.engine.task_call import TaskCall
+    from sluice.flows import Flow
     from sluice.schemas import TaskRunRecord
     from sluice.settings import Settings
+    from sluice.tasks import Task
 
 
 def should_persist(call: TaskCall) -> bool:
@@ -27,6 +31,18 @@ def should_persist(call: TaskCall) -> bool:
     if flow_ctx is not None and flow_ctx.flow.options.persist_result is not None:
         return flow_ctx.flow.options.persist_result
     return call.settings.results.persist_by_default
+
+
+def with_flow_result_options(
+    task: Task[..., Any], flow: Flow[..., Any], call: TaskCall
+) -> Task[..., Any]:
+    """``task`` with its flow's result choices made its own: a call run in another
+    process has no flow run there to inherit them from."""
+    return task.with_options(
+        persist_result=should_persist(call),
+        result_storage=task.options.result_storage or flow.options.result_storage,
+        result_serializer=task.result_serializer or flow.result_serializer,
+    )
 
 
 def persist_task_result(call: TaskCall, value: Any, owner: str) -> str:
@@ -77,9 +93,7 @@ def _storage_key(call: TaskCall) -> str:
     template = call.task.options.result_storage_key
     if template is None:
         return f"{record.flow_run_id or 'no-flow'}/{record.id}"
-    from sluice.engine.parameters import bind_arguments
-
-    parameters = bind_arguments(call.task.fn, call.task.name, call.args, call.kwargs)
+    parameters = call.parameters()
     return template.format(
         **parameters, parameters=parameters, task_run=record, flow_run_id=record.flow_run_id
     )
@@ -94,11 +108,8 @@ def cache_key_for(call: TaskCall) -> str | None:
     policy = call.task.effective_cache_policy
     if policy is None:
         return None
-    from sluice.cache_policies import CacheContext
-    from sluice.engine.parameters import bind_arguments
-
     task = call.task
-    parameters = bind_arguments(task.fn, task.name, call.args, call.kwargs)
+    parameters = call.parameters()
     flow_ctx = call.flow_ctx
     context = CacheContext(
         task.name,
@@ -147,6 +158,4 @@ def replay_refusal(settings: Settings, entry: TaskRunRecord) -> str | None:
 
 
 def settings_for_standalone() -> Settings:
-    from sluice.settings import load_settings
-
     return load_settings()

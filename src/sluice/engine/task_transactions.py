@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from sluice.transactions import CommitMode, Transaction, TransactionState
 
 if TYPE_CHECKING:
-    from sluice.engine.task_engine import TaskCall
+    from sluice.engine.task_call import TaskCall
     from sluice.states import State
 
 

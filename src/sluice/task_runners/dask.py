@@ -22,10 +22,9 @@ from typing import TYPE_CHECKING, Any
 from sluice.errors import ConfigurationError, SluiceError
 from sluice.results.owners import owner_of_task_run
 from sluice.states import NOT_LOADED, State, StateType
-from sluice.task_runners.base import TaskRunner
+from sluice.task_runners.base import RunnerCall, TaskRunner
 
 if TYPE_CHECKING:
-    from sluice.engine.task_engine import TaskCall
     from sluice.schemas import TaskRunRecord
     from sluice.task_runners.dask_session import DaskSession
 
@@ -112,7 +111,7 @@ class DaskTaskRunner(TaskRunner):
             session, self._session = self._session, None
             session.close(cancel_pending)
 
-    def _execute(self, call: TaskCall) -> cf.Future[State]:
+    def _execute(self, call: RunnerCall) -> cf.Future[State]:
         if self._session is None:
             self.start()
         assert self._session is not None
