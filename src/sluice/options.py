@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from typing_extensions import ParamSpec
 
-from sluice.cache_policies import CachePolicy, resolve_policy
-from sluice.results.serializers import Serializer, resolve_serializer
 from sluice.retries import RetryDelay, RetryPolicy
 
 if TYPE_CHECKING:
+    from sluice.cache_policies import CachePolicy
     from sluice.flows import Flow
+    from sluice.results.serializers import Serializer
     from sluice.schemas import FlowRunRecord, TaskRunRecord
     from sluice.states import State
     from sluice.task_runners.base import TaskRunner
@@ -64,6 +64,32 @@ def keywords_of(
     and a new option needs no second declaration in the decorator.
     """
     return lambda fn: fn
+
+
+def _serializer(choice: str | Serializer | None) -> Serializer | None:
+    """The serializer ``choice`` names (None: automatic).
+
+    Raises:
+        ValueError: an unknown name.
+    """
+    if choice is None:
+        return None
+    # Loaded for the tasks that choose (``import sluice`` stays without json).
+    from sluice.results.serializers import resolve_serializer
+
+    return resolve_serializer(choice)
+
+
+def _cache_policy(
+    policy: CachePolicy | None, key_fn: Callable[..., str | None] | None
+) -> CachePolicy | None:
+    """The cache policy in force (None: no caching across runs)."""
+    if policy is None and key_fn is None:
+        return None
+    # Loaded for the tasks that cache (``import sluice`` stays without hashlib).
+    from sluice.cache_policies import resolve_policy
+
+    return resolve_policy(policy, key_fn)
 
 
 def _check_timeout(timeout_seconds: float | None) -> None:
@@ -165,8 +191,8 @@ class TaskOptions:
                 self.retry_condition_fn,
             ),
         )
-        _set(self, "serializer", resolve_serializer(self.result_serializer))
-        policy = resolve_policy(self.cache_policy, self.cache_key_fn)
+        _set(self, "serializer", _serializer(self.result_serializer))
+        policy = _cache_policy(self.cache_policy, self.cache_key_fn)
         _set(self, "effective_cache_policy", policy)
         if policy is not None and self.persist_result is False:
             named = f"Task {self.name!r}: caching" if self.name else "Caching"
@@ -223,7 +249,7 @@ class FlowOptions:
         _check_timeout(self.timeout_seconds)
         _normalise(self)
         _set(self, "retry_policy", RetryPolicy.build(self.retries, self.retry_delay_seconds))
-        _set(self, "serializer", resolve_serializer(self.result_serializer))
+        _set(self, "serializer", _serializer(self.result_serializer))
 
 
 def hooks_of(option: Iterable[Any] | None) -> Hooks[Any]:

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from sluice.states import Failed, State
-from sluice.utilities.asyncs import run_awaitable_sync
 from sluice.utilities.describe import describe
 
 #: ``retry_delay_seconds`` accepts a number, a list (one per retry, the last
@@ -124,6 +123,10 @@ class RetryCondition:
         else:
             verdict = self.fn(task, task_run, failed_attempt_state(exc))
         if inspect.isawaitable(verdict):
+            # asyncio loads only for an async condition: ``import sluice`` (which
+            # loads this module) stays without it.
+            from sluice.utilities.asyncs import run_awaitable_sync
+
             verdict = run_awaitable_sync(verdict)
         return bool(verdict)
 

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, overload
 
 from typing_extensions import ParamSpec
 
-from sluice.cache_policies import task_input_hash as _compute_input_hash
 from sluice.options import Hooks, TaskHook, TaskOptions, hooks_of, keywords_of, option_names
 from sluice.retries import exponential_backoff
 
@@ -225,4 +224,6 @@ def task(fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
 
 def task_input_hash(context: Any, arguments: dict[str, Any]) -> str:
     """A ``cache_key_fn`` keyed on the task's source code and its arguments."""
-    return _compute_input_hash(context, arguments)
+    from sluice.cache_policies import task_input_hash as compute  # hashlib: see options
+
+    return compute(context, arguments)

@@ -14,6 +14,7 @@ import socket
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from sluice.backend.factory import get_backend
 from sluice.context import FlowRunContext, flow_run_var, tags_var, task_run_var
 from sluice.engine import task_results
 from sluice.engine.attempts import run_attempts_async, run_attempts_sync
@@ -41,13 +42,24 @@ from sluice.errors import (
     SerializationError,
     Superseded,
 )
-from sluice.logging.loggers import flow_run_logger, print_target_var
+from sluice.liveness import lease_window
+from sluice.logging.handlers import flush_console, setup_logging
+from sluice.logging.loggers import flow_run_logger, install_print_capture, print_target_var
 from sluice.results.owners import flow_result_owner, owner_of_task_run
 from sluice.results.store import result_store_for
 from sluice.retries import retry_delay, should_retry
-from sluice.schemas import FlowRecord, FlowRunRecord, StateRecord, TaskRunRecord, new_id
+from sluice.schemas import (
+    FlowRecord,
+    FlowRunFilter,
+    FlowRunRecord,
+    StateRecord,
+    TaskRunRecord,
+    new_id,
+)
+from sluice.settings import load_settings
 from sluice.states import (
     NOT_LOADED,
+    RESUMABLE_TYPES,
     AwaitingRetry,
     Cancelled,
     Completed,
@@ -59,12 +71,16 @@ from sluice.states import (
     StateType,
     TimedOut,
 )
+from sluice.task_runners.threads import ThreadPoolTaskRunner
 from sluice.utilities.asyncs import in_async_context, run_coroutine_sync
 from sluice.utilities.describe import describe, exception_details, state_label
 from sluice.utilities.names import generate_run_name, is_generated_run_name
+from sluice.utilities.process_identity import this_process
 
 if TYPE_CHECKING:
+    from sluice.backend.protocol import Backend
     from sluice.flows import Flow
+    from sluice.settings import Settings
 
 
 def call_flow(
@@ -90,9 +106,11 @@ class FlowRunDriver:
     """The decisions of one flow run, independent of sync or async execution.
 
     Args:
-        resume: an existing (Failed, Crashed or Cancelled) run to continue as
-            the same run, instead of creating a new one.
+        resume: an existing run to run again as itself, instead of creating a
+            new one (see :mod:`sluice.engine.existing_run`).
         journal: the completed task runs a resumed run replays.
+        store: the settings and store to record in (default: the parent
+            flow run's, or this process's).
     """
 
     def __init__(
@@ -102,9 +120,8 @@ class FlowRunDriver:
         kwargs: dict[str, Any],
         resume: FlowRunRecord | None = None,
         journal: Journal | None = None,
+        store: tuple[Settings, Backend] | None = None,
     ) -> None:
-        from sluice.logging.handlers import setup_logging
-
         self.flow = flow
         self.args = args
         self.kwargs = kwargs
@@ -114,10 +131,9 @@ class FlowRunDriver:
         if self.parent is not None:
             self.settings = self.parent.settings
             self.backend = self.parent.backend
+        elif store is not None:
+            self.settings, self.backend = store
         else:
-            from sluice.backend.factory import get_backend
-            from sluice.settings import load_settings
-
             self.settings = load_settings()
             setup_logging(self.settings)
             self.backend = get_backend(self.settings)
@@ -270,8 +286,6 @@ class FlowRunDriver:
     def _take_hold(self) -> AttemptGuard:
         """Take this execution's attempt of the run (a resumed run: the next one, from
         the store) and fence every write from now on with it."""
-        from sluice.liveness import lease_window
-
         record = self.record
         if self.resume is not None:
             record.attempt = self.backend.claim_attempt(record.id)
@@ -282,8 +296,6 @@ class FlowRunDriver:
         return AttemptGuard(self.backend, record.id, record.attempt, window, parent_guard)
 
     def enter(self) -> None:
-        from sluice.task_runners.threads import ThreadPoolTaskRunner
-
         template = self.flow.options.task_runner or ThreadPoolTaskRunner()
         runner = template.duplicate()
         try:
@@ -314,8 +326,6 @@ class FlowRunDriver:
         self._tokens = [flow_run_var.set(self.ctx), task_run_var.set(None)]
         self._name_run()
         if log_prints:
-            from sluice.logging.loggers import install_print_capture
-
             install_print_capture()
             self._tokens.append(print_target_var.set(self.log))
         if self.parent is None:
@@ -354,9 +364,6 @@ class FlowRunDriver:
         """Failed/Crashed/Cancelled subflow runs of a resumed run, by parent position."""
         if self.resume is None or self.record.run_count == 0:  # never ran: no children
             return {}
-        from sluice.schemas import FlowRunFilter
-        from sluice.states import RESUMABLE_TYPES
-
         children = self.backend.list_flow_runs(
             FlowRunFilter(parent_flow_run_id=self.record.id, limit=100_000)
         )
@@ -469,8 +476,6 @@ class FlowRunDriver:
         if parent is not None and parent.keep_journal and self.parent_task is not None:
             parent.journal.record(self.parent_task)
         if self.parent is None:
-            from sluice.logging.handlers import flush_console
-
             flush_console()
             self.backend.flush()
             if self.guard is not None and self.backend.attempt_lost(self.record.id):
@@ -498,8 +503,6 @@ class FlowRunDriver:
 
 def _record_this_process(record: FlowRunRecord) -> None:
     """Record on ``record`` the process that executes it (for same-host crash detection)."""
-    from sluice.utilities.process_identity import this_process
-
     record.hostname = socket.gethostname()
     record.pid = os.getpid()
     identity = this_process()

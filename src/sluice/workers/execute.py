@@ -29,13 +29,14 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sluice.engine.existing_run import load_run_flow, run_existing_flow_run
 from sluice.errors import (
     CancelRun,
     CannotExecute,
     CodeUnavailable,
+    RunNotStarted,
     SluiceError,
     StoreError,
     Superseded,
@@ -55,8 +56,8 @@ EXIT_COMPLETED, EXIT_NOT_COMPLETED, EXIT_CANNOT_RUN = 0, 1, 2
 EXIT_SUPERSEDED, EXIT_NOT_STARTED, EXIT_RECORDS_PENDING = 3, 4, 5
 
 
-class _NotStarted(Exception):
-    """The store failed before the run started: nothing of it ran."""
+#: the store failed before the run started: nothing of it ran
+_NotStarted = RunNotStarted
 
 
 def execute_flow_run(flow_run_id: str, payload: RunPayload | None = None) -> int:
@@ -143,34 +144,6 @@ def _read_run(backend: Backend, run_id: str) -> tuple[FlowRunRecord, str | None,
     return record, dep.entrypoint, process_working_dir(dep.working_dir, record.job_variables)
 
 
-def load_run_flow(entrypoint: str | None, working_dir: str | None, run_id: str) -> Flow[..., Any]:
-    """The flow at ``entrypoint``, loaded from ``working_dir`` (which becomes the cwd).
-
-    Raises:
-        CodeUnavailable: no entrypoint, a missing working directory, or an
-            entrypoint that cannot be loaded (the reason in the message).
-    """
-    from sluice.entrypoints import EntrypointError, load_flow
-
-    if not entrypoint:
-        raise CodeUnavailable(f"flow run {run_id} has no entrypoint to load its flow from")
-    if working_dir:
-        folder = Path(working_dir)
-        if not folder.is_dir():
-            raise CodeUnavailable(
-                f"Cannot load entrypoint {entrypoint!r}: working directory {working_dir!r} "
-                "does not exist"
-            )
-        os.chdir(folder)
-        # Like ``python file.py`` run from there: the project's modules import.
-        if str(folder) not in sys.path:
-            sys.path.insert(0, str(folder))
-    try:
-        return load_flow(entrypoint)
-    except EntrypointError as exc:
-        raise CodeUnavailable(f"Cannot load entrypoint {entrypoint!r}: {exc}") from None
-
-
 def end_without_running(
     backend: Backend, record: FlowRunRecord, type_: StateType, name: str, message: str
 ) -> None:
@@ -188,31 +161,8 @@ def end_without_running(
 
 
 def _run(flow: Flow[..., Any], record: FlowRunRecord, backend: Backend, settings: Settings) -> Any:
-    import logging
-
-    from sluice.engine.flow_engine import FlowRunDriver, run_flow_async, run_flow_sync
-    from sluice.engine.flow_setup import entrypoint_of, stored_parameters
-    from sluice.engine.journal import Journal
-    from sluice.resume_from import pending_from_task
-    from sluice.utilities.asyncs import run_coroutine_sync
-
-    # Absolute, so that ``sluice flow-run resume`` can load it from anywhere.
-    record.entrypoint = entrypoint_of(flow) or record.entrypoint
-    journal = None
-    if record.run_count > 0:  # queued again to resume: replay, up to the task asked for
-        from_task = pending_from_task(backend.read_states(record.id))
-        log = logging.getLogger("sluice.flow_runs")
-        journal = Journal(backend.read_journal(record.id), from_task, log.warning)
-    parameters = stored_parameters(record, settings)
-    driver = FlowRunDriver(flow, (), parameters, resume=record, journal=journal)
-    try:
-        if flow.isasync:
-            return run_coroutine_sync(run_flow_async(driver))
-        return run_flow_sync(driver)
-    except StoreError as exc:
-        if not driver.started:
-            raise _NotStarted(str(exc)) from exc
-        raise
+    # A run queued again to resume replays its journal, up to the task asked for.
+    return run_existing_flow_run(flow, record, backend, settings)
 
 
 # -- the process ------------------------------------------------------------------------
