@@ -24,6 +24,7 @@ from sluice.engine.flow_setup import (
     entrypoint_of,
     persist_flow_result,
     persist_parameters,
+    record_this_process,
     run_name,
 )
 from sluice.engine.heartbeat import Heartbeat
@@ -32,6 +33,7 @@ from sluice.engine.inputs import futures_to_states, input_fingerprint
 from sluice.engine.journal import Journal
 from sluice.engine.parameters import bind_arguments, call_arguments, jsonable, validate_parameters
 from sluice.engine.signals import terminate_gracefully
+from sluice.engine.subflows import replay_from_parent, result_for_parent, resumable_children
 from sluice.engine.task_calls import task_key_of
 from sluice.errors import (
     AbortRun,
@@ -45,12 +47,10 @@ from sluice.errors import (
 from sluice.liveness import lease_window
 from sluice.logging.handlers import flush_console, setup_logging
 from sluice.logging.loggers import flow_run_logger, install_print_capture, print_target_var
-from sluice.results.owners import flow_result_owner, owner_of_task_run
-from sluice.results.store import result_store_for
+from sluice.results.owners import flow_result_owner
 from sluice.retries import retry_delay, should_retry
 from sluice.schemas import (
     FlowRecord,
-    FlowRunFilter,
     FlowRunRecord,
     StateRecord,
     TaskRunRecord,
@@ -58,11 +58,8 @@ from sluice.schemas import (
 )
 from sluice.settings import load_settings
 from sluice.states import (
-    NOT_LOADED,
-    RESUMABLE_TYPES,
     AwaitingRetry,
     Cancelled,
-    Completed,
     Crashed,
     Failed,
     Retrying,
@@ -75,7 +72,6 @@ from sluice.task_runners.threads import ThreadPoolTaskRunner
 from sluice.utilities.asyncs import in_async_context, run_coroutine_sync
 from sluice.utilities.describe import describe, exception_details, state_label
 from sluice.utilities.names import generate_run_name, is_generated_run_name
-from sluice.utilities.process_identity import this_process
 
 if TYPE_CHECKING:
     from sluice.backend.protocol import Backend
@@ -210,7 +206,7 @@ class FlowRunDriver:
             # A new run is its own first attempt: nobody else can hold it yet.
             attempt=1,
         )
-        _record_this_process(record)
+        record_this_process(record)
         return record
 
     def _enter_parent_position(self) -> State | None:
@@ -224,7 +220,7 @@ class FlowRunDriver:
         refusal = partial(task_results.replay_refusal, parent.settings)
         entry = parent.journal.lookup(self.flow.name, index, key, input_hash, refusal)
         if entry is not None:
-            return self._replay_from_parent(entry)
+            return replay_from_parent(self.backend, parent, self.flow.name, entry)
         child = parent.resumable_children.get(key)
         if child is not None and self.resume is None:
             self.resume = child
@@ -241,23 +237,6 @@ class FlowRunDriver:
         )
         return None
 
-    def _replay_from_parent(self, entry: TaskRunRecord) -> State:
-        assert self.parent is not None
-        state = Completed(
-            name="Replayed",
-            data=NOT_LOADED,
-            result_ref=entry.result,
-            result_owner=owner_of_task_run(entry),
-        )
-        state.run_id = entry.id
-        entry.state_name = state.name
-        entry.updated = state.timestamp
-        self.backend.write_task_run(entry, StateRecord.from_state(entry.id, "task", state))
-        self.parent.logger.info(
-            "Subflow %r at position %s replayed from the journal", self.flow.name, entry.task_key
-        )
-        return state
-
     def write(self, state: State, details: dict[str, Any] | None = None) -> State:
         state.run_id = self.record.id
         self.record.apply(state)
@@ -267,20 +246,13 @@ class FlowRunDriver:
         if self.parent_task is not None and state.type is not StateType.SCHEDULED:
             self.parent_task.apply(state)
             self.parent_task.run_count = self.record.run_count
-            self.parent_task.result = self._result_for_parent()
+            self.parent_task.result = result_for_parent(
+                self.settings, self.record, self.parent_task
+            )
             self.backend.write_task_run(
                 self.parent_task, StateRecord.from_state(self.parent_task.id, "task", state)
             )
         return state
-
-    def _result_for_parent(self) -> str | None:
-        """This run's result signed for the parent's task run standing for it (a
-        replay of the parent reads it from there)."""
-        ref, task = self.record.result, self.parent_task
-        if ref is None or task is None:
-            return None
-        store = result_store_for(self.settings.home, self.settings.results.inline_threshold)
-        return store.rebind(ref, flow_result_owner(self.record.id), owner_of_task_run(task))
 
     # -- context -----------------------------------------------------------------
     def _take_hold(self) -> AttemptGuard:
@@ -289,7 +261,7 @@ class FlowRunDriver:
         record = self.record
         if self.resume is not None:
             record.attempt = self.backend.claim_attempt(record.id)
-            _record_this_process(record)
+            record_this_process(record)
         self.backend.hold_attempt(record.id, record.attempt)
         window = lease_window(self.settings.heartbeat_timeout)
         parent_guard = self.parent.guard if self.parent is not None else None
@@ -321,7 +293,8 @@ class FlowRunDriver:
             self.journal,
             keep_journal=self.flow.retries > 0,
         )
-        self.ctx.resumable_children = self._resumable_children()
+        if self.resume is not None and self.record.run_count:  # never ran: no children
+            self.ctx.resumable_children = resumable_children(self.backend, self.record.id)
         self.guard = self.ctx.guard = self._take_hold()
         self._tokens = [flow_run_var.set(self.ctx), task_run_var.set(None)]
         self._name_run()
@@ -359,23 +332,6 @@ class FlowRunDriver:
             self.record.name = run_name(self.flow, self.parameters)
         except Exception:
             self.log.exception("flow_run_name raised; the run keeps the name %r", self.record.name)
-
-    def _resumable_children(self) -> dict[str, FlowRunRecord]:
-        """Failed/Crashed/Cancelled subflow runs of a resumed run, by parent position."""
-        if self.resume is None or self.record.run_count == 0:  # never ran: no children
-            return {}
-        children = self.backend.list_flow_runs(
-            FlowRunFilter(parent_flow_run_id=self.record.id, limit=100_000)
-        )
-        if not children:
-            return {}
-        placeholders = {t.id: t for t in self.backend.read_task_runs(self.record.id)}
-        found: dict[str, FlowRunRecord] = {}
-        for child in reversed(children):  # oldest first: the newest attempt wins
-            holder = placeholders.get(child.parent_task_run_id or "")
-            if holder is not None and child.state_type in RESUMABLE_TYPES:
-                found[holder.task_key] = child
-        return found
 
     def exit(self, failed: bool) -> None:
         if self._heartbeat is not None:
@@ -499,15 +455,6 @@ class FlowRunDriver:
 
     def _hook_line(self, level: int, message: str, exc: BaseException) -> None:
         self.log.log(level, "%s", message, exc_info=exc)
-
-
-def _record_this_process(record: FlowRunRecord) -> None:
-    """Record on ``record`` the process that executes it (for same-host crash detection)."""
-    record.hostname = socket.gethostname()
-    record.pid = os.getpid()
-    identity = this_process()
-    record.host_id = identity.host_id if identity else None
-    record.pid_started = identity.started if identity else None
 
 
 def run_flow_sync(driver: FlowRunDriver) -> State:

@@ -173,16 +173,10 @@ def create_task_call(
             flow_ctx.log_prints if task.options.log_prints is None else task.options.log_prints
         )
         input_hash = input_fingerprint(args, kwargs)
-        journal = flow_ctx.journal
-        if not journal.stopped:
-            key = task_key_of(task.name, call_index, map_index)
-            refusal = partial(task_results.replay_refusal, settings)
-            entry = journal.lookup(task.name, call_index, key, input_hash, refusal)
-            if entry is not None:
-                call = TaskCall(
-                    task, args, kwargs, entry, sink, flow_ctx, [], False, settings, prepared=True
-                )
-                return replay(call)
+        if not flow_ctx.journal.stopped:  # checked here: most calls replay nothing
+            replayed = _replayed(task, args, kwargs, flow_ctx, call_index, map_index, input_hash)
+            if replayed is not None:
+                return replayed
     else:
         sink = standalone_backend()
         settings = task_results.settings_for_standalone()
@@ -213,6 +207,28 @@ def create_task_call(
             record, StateRecord(record.id, "task", record.state_type, "Pending", now)
         )
     return call
+
+
+def _replayed(
+    task: Task[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    flow_ctx: FlowRunContext,
+    call_index: int,
+    map_index: int,
+    input_hash: str | None,
+) -> TaskCall | None:
+    """The call answered from the flow run's journal, or None if it must execute."""
+    key = task_key_of(task.name, call_index, map_index)
+    refusal = partial(task_results.replay_refusal, flow_ctx.settings)
+    entry = flow_ctx.journal.lookup(task.name, call_index, key, input_hash, refusal)
+    if entry is None:
+        return None
+    call = TaskCall(
+        task, args, kwargs, entry, flow_ctx.backend, flow_ctx, [], False, flow_ctx.settings,
+        prepared=True,
+    )  # fmt: skip
+    return replay(call)
 
 
 def task_key_of(task_name: str, call_index: int, map_index: int) -> str:

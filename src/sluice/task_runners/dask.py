@@ -19,8 +19,10 @@ import importlib
 import importlib.util
 from typing import TYPE_CHECKING, Any
 
+from sluice.distribution import install_command
 from sluice.errors import ConfigurationError, SluiceError
 from sluice.results.owners import owner_of_task_run
+from sluice.results.store import load_result
 from sluice.states import NOT_LOADED, State, StateType
 from sluice.task_runners.base import RunnerCall, TaskRunner
 
@@ -65,8 +67,6 @@ class DaskTaskRunner(TaskRunner):
     ) -> None:
         super().__init__()
         if importlib.util.find_spec("distributed") is None:
-            from sluice.distribution import install_command
-
             raise ImportError(f"DaskTaskRunner needs Dask: {install_command('dask')}")
         if address is not None and (cluster_class or cluster_kwargs or adapt_kwargs):
             raise ValueError(
@@ -195,8 +195,6 @@ class DaskHeldState(State):
                 if self.result_ref is None:
                     raise
         if self.result_ref is not None:
-            from sluice.results.store import load_result
-
             return load_result(self.result_ref, self.result_owner or "(unknown record)")
         raise SluiceError(
             "The task's result was held by the Dask cluster, which is closed, and it "
