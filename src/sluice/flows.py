@@ -9,14 +9,22 @@ imports from this module up the layers (see ``docs/architecture.md``).
 from __future__ import annotations
 
 import dataclasses
-import functools
 import inspect
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, overload
 
 from typing_extensions import ParamSpec
 
-from sluice.options import FlowHook, FlowOptions, Hooks, hooks_of, keywords_of, option_names
+from sluice.options import (
+    FlowHook,
+    FlowOptions,
+    Hooks,
+    expose_options,
+    hooks_of,
+    keywords_of,
+    option_names,
+)
+from sluice.utilities.wrapping import wrap_like
 
 if TYPE_CHECKING:
     import datetime as _dt
@@ -54,30 +62,45 @@ class Flow(Generic[P, R]):
             the hooks, each a list that is also a decorator (``@my_flow.on_failure``).
     """
 
+    fn: Callable[P, R]
+    options: FlowOptions
+    name: str
+    description: str | None
+    tags: frozenset[str]
+    retries: int
+    retry_policy: RetryPolicy
+    #: the default of this flow's tasks too, unless a task says otherwise
+    result_serializer: Serializer | None
+    on_completion: Hooks[FlowHook]
+    on_failure: Hooks[FlowHook]
+    on_crashed: Hooks[FlowHook]
+    on_cancellation: Hooks[FlowHook]
+    on_running: Hooks[FlowHook]
+    isasync: bool
+
     def __init__(self, fn: Callable[P, R], options: FlowOptions | None = None) -> None:
         if not callable(fn):
             raise TypeError(f"@flow needs a function, got {type(fn).__name__}")
         options = options or FlowOptions()
         self.fn = fn
         self.options = options
-        self.name: str = options.name or fn.__name__
+        self.name = options.name or fn.__name__
         self.description = options.description or inspect.getdoc(fn)
-        self.tags: frozenset[str] = frozenset(options.tags or ())
-        self.retry_policy: RetryPolicy = options.retry_policy
+        self.tags = frozenset(options.tags or ())
+        self.retry_policy = options.retry_policy
         self.retries = self.retry_policy.retries
-        #: default for this flow's tasks too, unless a task says otherwise
-        self.result_serializer: Serializer | None = options.serializer
+        self.result_serializer = options.serializer
         # The options' own lists: a hook added with a decorator stays in the
         # options, so with_options copies carry it.
-        self.on_completion: Hooks[FlowHook] = hooks_of(options.on_completion)
-        self.on_failure: Hooks[FlowHook] = hooks_of(options.on_failure)
-        self.on_crashed: Hooks[FlowHook] = hooks_of(options.on_crashed)
-        self.on_cancellation: Hooks[FlowHook] = hooks_of(options.on_cancellation)
-        self.on_running: Hooks[FlowHook] = hooks_of(options.on_running)
+        self.on_completion = hooks_of(options.on_completion)
+        self.on_failure = hooks_of(options.on_failure)
+        self.on_crashed = hooks_of(options.on_crashed)
+        self.on_cancellation = hooks_of(options.on_cancellation)
+        self.on_running = hooks_of(options.on_running)
         self.isasync = inspect.iscoroutinefunction(fn)
         params = inspect.signature(fn).parameters
         self._accepts_return_state = "return_state" in params
-        functools.update_wrapper(self, fn)
+        wrap_like(self, fn)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         """Run the flow and return its result (``return_state=True``: its final State)."""
@@ -177,14 +200,10 @@ class Flow(Generic[P, R]):
     def __repr__(self) -> str:
         return f"Flow(name={self.name!r})"
 
-    if not TYPE_CHECKING:
-        # Prefect code reads options off the flow (``my_flow.task_runner``); typed
-        # code reads ``my_flow.options.task_runner``.
-        def __getattr__(self, name: str) -> Any:
-            options = self.__dict__.get("options")
-            if options is None or name not in OPTION_NAMES:
-                raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-            return getattr(options, name)
+
+# Prefect code reads options off the flow (``my_flow.retry_delay_seconds``); typed
+# code reads ``.options``. Not for type checkers, which see ``.options`` only.
+expose_options(Flow, FlowOptions)
 
 
 class _MakesFlow(Protocol):

@@ -14,6 +14,7 @@ business of :class:`~sluice.tasks.Task` and :class:`~sluice.flows.Flow`.
 from __future__ import annotations
 
 import datetime
+import inspect
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -259,6 +260,35 @@ def hooks_of(option: Iterable[Any] | None) -> Hooks[Any]:
     return option
 
 
+class _OptionAttribute:
+    """``instance.<option>`` read from ``instance.options`` (see :func:`expose_options`)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, instance: Any, owner: type[Any]) -> Any:
+        if instance is None:
+            return self
+        return getattr(instance.options, self.name)
+
+
+def expose_options(cls: type[T], options: type[Any]) -> type[T]:
+    """Make each option of ``options`` readable on instances of ``cls`` (which hold
+    theirs in ``.options``), unless ``cls`` has or declares an attribute of that
+    name (its instances' own attributes are annotated in its body).
+
+    For code written against Prefect, which reads options off a task or flow
+    (``my_task.timeout_seconds``); typed code reads ``my_task.options``.
+    Class attributes rather than ``__getattr__``: a class with ``__getattr__``
+    makes every attribute read of its instances slower, the engine's too.
+    """
+    declared = inspect.get_annotations(cls)
+    for name in option_names(options):
+        if not hasattr(cls, name) and name not in declared:
+            setattr(cls, name, _OptionAttribute(name))
+    return cls
+
+
 def option_names(options: type[Any]) -> frozenset[str]:
     """The names ``@task``/``@flow`` accept for ``options`` (not the derived fields)."""
     return frozenset(f.name for f in fields(options) if f.init)
@@ -270,6 +300,7 @@ __all__ = [
     "Hooks",
     "TaskHook",
     "TaskOptions",
+    "expose_options",
     "hooks_of",
     "keywords_of",
     "option_names",

@@ -9,15 +9,23 @@ module up the layers (see ``docs/architecture.md``).
 from __future__ import annotations
 
 import dataclasses
-import functools
 import inspect
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, overload
 
 from typing_extensions import ParamSpec
 
-from sluice.options import Hooks, TaskHook, TaskOptions, hooks_of, keywords_of, option_names
+from sluice.options import (
+    Hooks,
+    TaskHook,
+    TaskOptions,
+    expose_options,
+    hooks_of,
+    keywords_of,
+    option_names,
+)
 from sluice.retries import exponential_backoff
+from sluice.utilities.wrapping import wrap_like
 
 if TYPE_CHECKING:
     from sluice.cache_policies import CachePolicy
@@ -61,32 +69,48 @@ class Task(Generic[P, R]):
             the ``@my_task.on_commit`` / ``@my_task.on_rollback`` decorators).
     """
 
+    fn: Callable[P, R]
+    options: TaskOptions
+    name: str
+    description: str | None
+    tags: frozenset[str]
+    retries: int
+    retry_policy: RetryPolicy
+    result_serializer: Serializer | None
+    #: the cache policy in force (None: this task is never cached across runs)
+    effective_cache_policy: CachePolicy | None
+    on_completion: Hooks[TaskHook]
+    on_failure: Hooks[TaskHook]
+    on_running: Hooks[TaskHook]
+    #: called with the run's transaction when it commits / rolls back (sluice.transactions)
+    on_commit_hooks: Hooks[TransactionHook]
+    on_rollback_hooks: Hooks[TransactionHook]
+    isasync: bool
+
     def __init__(self, fn: Callable[P, R], options: TaskOptions | None = None) -> None:
         if not callable(fn):
             raise TypeError(f"@task needs a function, got {type(fn).__name__}")
         options = options or TaskOptions()
         self.fn = fn
         self.options = options
-        self.name: str = options.name or fn.__name__
+        self.name = options.name or fn.__name__
         self.description = options.description or inspect.getdoc(fn)
-        self.tags: frozenset[str] = frozenset(options.tags or ())
-        self.retry_policy: RetryPolicy = options.retry_policy
+        self.tags = frozenset(options.tags or ())
+        self.retry_policy = options.retry_policy
         self.retries = self.retry_policy.retries
-        self.result_serializer: Serializer | None = options.serializer
-        #: the policy in force (None: this task is never cached across runs)
-        self.effective_cache_policy: CachePolicy | None = options.effective_cache_policy
+        self.result_serializer = options.serializer
+        self.effective_cache_policy = options.effective_cache_policy
         # The options' own lists: a hook added with a decorator stays in the
         # options, so with_options copies carry it.
-        self.on_completion: Hooks[TaskHook] = hooks_of(options.on_completion)
-        self.on_failure: Hooks[TaskHook] = hooks_of(options.on_failure)
-        self.on_running: Hooks[TaskHook] = hooks_of(options.on_running)
-        #: called with the run's transaction when it commits / rolls back (sluice.transactions)
-        self.on_commit_hooks: Hooks[TransactionHook] = hooks_of(options.on_commit)
-        self.on_rollback_hooks: Hooks[TransactionHook] = hooks_of(options.on_rollback)
+        self.on_completion = hooks_of(options.on_completion)
+        self.on_failure = hooks_of(options.on_failure)
+        self.on_running = hooks_of(options.on_running)
+        self.on_commit_hooks = hooks_of(options.on_commit)
+        self.on_rollback_hooks = hooks_of(options.on_rollback)
         self.isasync = inspect.iscoroutinefunction(fn)
         params = inspect.signature(fn).parameters
         self._engine_keywords = tuple(k for k in ENGINE_KEYWORDS if k not in params)
-        functools.update_wrapper(self, fn)
+        wrap_like(self, fn)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         """Run the task now, in this thread, and return its result."""
@@ -163,15 +187,10 @@ class Task(Generic[P, R]):
     def __repr__(self) -> str:
         return f"Task(name={self.name!r})"
 
-    if not TYPE_CHECKING:
-        # Prefect code reads options off the task (``my_task.timeout_seconds``); typed
-        # code reads ``my_task.options.timeout_seconds``.
-        def __getattr__(self, name: str) -> Any:
-            options = self.__dict__.get("options")
-            if options is None or name not in OPTION_NAMES:
-                raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-            return getattr(options, name)
 
+# Prefect code reads options off the task (``my_task.retry_delay_seconds``); typed
+# code reads ``.options``. Not for type checkers, which see ``.options`` only.
+expose_options(Task, TaskOptions)
 
 #: ``sluice.engine.task_calls.call_task``, once loaded: an import statement in
 #: ``__call__`` would cost about a microsecond per direct call
