@@ -328,6 +328,32 @@ def test_a_longer_outage_goes_to_the_fallback_and_back_in_order(sink: ListSink) 
         batcher.close()
 
 
+def test_what_was_kept_aside_goes_back_with_nothing_new_to_write(sink: ListSink) -> None:
+    fallback = ListFallback(sink)
+    batcher = _patient(sink, fallback, retry_timeout=0.2)
+    try:
+        sink.away.set()
+        batcher.put_many((2, None, i) for i in range(10))
+        batcher.flush()  # kept aside
+        sink.away.clear()
+        # A flush (a read's) with nothing new makes the writer write back what it
+        # keeps, so the read that follows sees this process's own records.
+        batcher.flush()
+        assert sink.appended(2) == list(range(10))
+        assert fallback.kept == []
+        sink.away.set()
+        batcher.put_many((2, None, i) for i in range(10, 20))
+        batcher.flush()
+        sink.away.clear()
+        # An idle writer tries again on its own, too.
+        deadline = time.monotonic() + 10
+        while fallback.kept and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert sink.appended(2) == list(range(20))
+    finally:
+        batcher.close()
+
+
 def test_when_the_fallback_fails_too_close_says_what_is_lost(sink: ListSink) -> None:
     fallback = ListFallback(sink)
     fallback.failing = True

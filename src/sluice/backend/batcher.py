@@ -324,7 +324,7 @@ class WriteBehindBatcher:
                 without a fallback or when the fallback fails too.
         """
         self._check_writer()
-        if not self._queue and not self._busy:
+        if not self._queue and not self._busy and not self._kept:
             return
         waiter = _FlushWaiter()
         failures_before = self._failures
@@ -494,10 +494,14 @@ class WriteBehindBatcher:
     def _write_pending(self) -> bool:
         """Write the pending batch (or keep it aside); True when it is done with."""
         batch = self._pending
+        now = time.monotonic()
         if not batch:
+            if self._kept:
+                # Nothing new, but what the fallback keeps goes back as soon as the
+                # store answers (a flush asks now: a read after it must see it).
+                self._restore(now, urgent=bool(batch.markers))
             self._done(batch)
             return True
-        now = time.monotonic()
         if self._kept and not self._restore(now, urgent=bool(batch.markers) or self._stopping):
             # What the fallback holds is older: it reaches the store first.
             return self._keep(batch)
@@ -577,6 +581,8 @@ class WriteBehindBatcher:
             self._next_probe = now + self._probe_delay
             return False
         self._kept = False
+        self._error = None
+        self._rules.recovered()
         return True
 
     def _give_up(self) -> bool:

@@ -108,10 +108,13 @@ class LocalBackend(LocalDeploymentsMixin):
             self._engine = open_store(self.url, lock_timeout=self._lock_timeout)
             self._label = database_label(self.url)
             self._sink = self._write_with_sqlalchemy
-        spools = spool_dir(self.settings.home, self._label)
-        replay_spools(spools, self._label, self._write_resent, is_unavailable)
+        self._spools = spool_dir(self.settings.home, self._label)
+        self.replay_spools()
         self._spool = Spool(
-            spools, self._label, lambda batch: self._fenced_rows(batch)[0], self._write_resent
+            self._spools,
+            self._label,
+            lambda batch: self._fenced_rows(batch)[0],
+            self._write_resent,
         )
         self._batcher = WriteBehindBatcher(
             self._sink,
@@ -196,6 +199,22 @@ class LocalBackend(LocalDeploymentsMixin):
                 retried), or during an outage could not keep them in the spool either.
         """
         self._batcher.flush()
+
+    @property
+    def kept_aside(self) -> int:
+        """How many records this process keeps in its spool file, not written to the
+        database yet (0 unless the database has been away for ``store.retry_timeout``)."""
+        return self._spool.records
+
+    def replay_spools(self) -> None:
+        """Write to the database the records other processes kept in spool files for
+        it and left there (their process ended; see :func:`~sluice.backend.spool.replay_spools`).
+
+        Done when the backend opens; a long-lived process (a worker) calls it when one
+        of its children ended with records kept aside. A file the database cannot take
+        yet stays, with a message.
+        """
+        replay_spools(self._spools, self._label, self._write_resent, is_unavailable)
 
     def close(self) -> None:
         """Flush, stop the writer and close the database connections.

@@ -20,8 +20,9 @@ Exit status: 0 Completed, 1 any other final state, 2 the run cannot be
 executed (not found, not Scheduled/Pending), 3 superseded (another process
 took the run over: nothing more was recorded), 4 not started because the
 store could not be reached (the run is for the queue again), 5 the run ended
-but its records could not all be made durable before exit (they are kept
-for delivery: see the store's writer), 143 interrupted by SIGTERM.
+but its last records are not in the store yet (the embedded store kept them
+in a spool file while its database was away, or client mode could not
+deliver them in time), 143 interrupted by SIGTERM.
 """
 
 from __future__ import annotations
@@ -84,6 +85,25 @@ def execute_flow_run(flow_run_id: str, payload: RunPayload | None = None) -> int
             record, entrypoint, working_dir = payload.run, payload.entrypoint, payload.working_dir
     except StoreError as exc:
         raise _NotStarted(str(exc)) from exc
+    code = _execute(backend, settings, record, entrypoint, working_dir, claimed=payload is not None)
+    if getattr(backend, "kept_aside", 0):
+        # The database was away when the run ended: its last records (its final
+        # state among them) are in this process's spool file, not in the
+        # database. The worker settling the run writes them back first.
+        return EXIT_RECORDS_PENDING
+    return code
+
+
+def _execute(
+    backend: Backend,
+    settings: Settings,
+    record: FlowRunRecord,
+    entrypoint: str | None,
+    working_dir: str | None,
+    *,
+    claimed: bool,
+) -> int:
+    """Load the run's flow and run it (or end it without running); the exit status."""
     import socket
 
     record.hostname = socket.gethostname()
@@ -97,7 +117,7 @@ def execute_flow_run(flow_run_id: str, payload: RunPayload | None = None) -> int
         end_without_running(backend, record, StateType.CANCELLED, "Cancelled", "Cancelled")
         return EXIT_NOT_COMPLETED
     try:
-        if payload is not None and _cancelled_since_claim(backend, record):
+        if claimed and _cancelled_since_claim(backend, record):
             return EXIT_NOT_COMPLETED
     except StoreError as exc:
         raise _NotStarted(str(exc)) from exc
@@ -206,7 +226,8 @@ def warm_up() -> None:
 
     A worker keeps one such process waiting (``--warm``) and hands it the
     next claimed run on stdin, so a run's pickup does not wait for an
-    interpreter to start and import Sluice.
+    interpreter to start and import Sluice. A store that cannot be opened now
+    is no reason to exit: the worker may hand this process a run at any time.
     """
     import sluice.engine.flow_engine
     import sluice.engine.journal
@@ -217,7 +238,13 @@ def warm_up() -> None:
 
     settings = load_settings()
     setup_logging(settings)
-    backend = get_backend(settings)
+    try:
+        backend = get_backend(settings)
+    except StoreError:
+        # The store is away (or not there yet): this process still waits for its
+        # run, and opening the store is tried again then (a run it cannot open
+        # the store for goes back to the queue: exit status 4).
+        return
     if settings.api_url:
         import sluice.backend.wire  # noqa: F401  (pydantic: the client's first flush)
     else:

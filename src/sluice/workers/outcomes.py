@@ -1,8 +1,11 @@
 """What a worker records when a flow run's subprocess has ended.
 
-The subprocess records its own final state. When it did not (killed,
-crashed before Running, stopped for a cancellation or a shutdown), the
-worker decides from what it asked for and what the store holds:
+The subprocess records its own final state. If it ended while the embedded
+store's database was away, that state may be in a spool file still: the
+worker writes such files back before it looks. When the process recorded no
+final state (killed, crashed before Running, stopped for a cancellation or
+a shutdown), the worker decides from what it asked for and what the store
+holds:
 
 - asked to cancel (or the run is Cancelling): Cancelled;
 - handing runs back at shutdown: a run that never started goes back to
@@ -36,8 +39,13 @@ HANDED_BACK_MESSAGE = "Handed back by its worker at shutdown; resumes from its j
 
 
 def settle(backend: Any, process: FlowRunProcess, code: int, worker_name: str) -> str:
-    """Record the outcome of ``process`` (ended with ``code``); a word for the log."""
-    record: FlowRunRecord = backend.read_flow_run(process.run_id)
+    """Record the outcome of ``process`` (ended with ``code``); a word for the log.
+
+    Raises:
+        StoreError: the store cannot be read or written now (nothing was
+            decided: settle again later).
+    """
+    record = _read_with_kept_records(backend, process.run_id)
     final = record.state_type in TERMINAL_TYPES
     if process.cancelling or record.state_type is StateType.CANCELLING:
         if record.state_type is not StateType.CANCELLED:
@@ -57,6 +65,27 @@ def settle(backend: Any, process: FlowRunProcess, code: int, worker_name: str) -
     message = f"The flow run's process ended ({describe_exit(code)}) without a final state"
     _write(backend, record, State(StateType.CRASHED, "Crashed", message))
     return "crashed"
+
+
+def _read_with_kept_records(backend: Any, run_id: str) -> FlowRunRecord:
+    """The run as stored, once the records its process kept aside are written.
+
+    A process that ended while the embedded store's database was away keeps
+    its last records (its final state among them) in a spool file that the
+    next process opening the store writes back. The worker writes them back
+    itself before deciding anything: the run's own final state then wins, and
+    a run whose work finished is not called Crashed.
+    """
+    record: FlowRunRecord = backend.read_flow_run(run_id)
+    replay = getattr(backend, "replay_spools", None)
+    if record.state_type in TERMINAL_TYPES or replay is None:
+        return record
+    try:
+        replay()
+    except OSError as exc:  # the spool folder cannot be read: decide from the store
+        logger.warning("Cannot write back the records kept in spool files: %s", exc)
+    again: FlowRunRecord = backend.read_flow_run(run_id)
+    return again
 
 
 def _by_exit_status(backend: Any, record: FlowRunRecord, code: int, worker_name: str) -> str | None:

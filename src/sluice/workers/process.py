@@ -29,6 +29,8 @@ class FlowRunProcess:
         started: ``time.monotonic()`` at launch.
         cancelling: a cancellation was sent (the run should end Cancelled).
         stop_deadline: when an unanswered SIGTERM becomes a SIGKILL (monotonic).
+        unsettled_since: when recording how it ended first failed (the store
+            was away; monotonic), None until then.
     """
 
     run_id: str
@@ -37,6 +39,7 @@ class FlowRunProcess:
     cancelling: bool = False
     handing_back: bool = False
     stop_deadline: float | None = None
+    unsettled_since: float | None = None
 
     @property
     def pid(self) -> int:

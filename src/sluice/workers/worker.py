@@ -12,6 +12,14 @@ Stopping (:meth:`Worker.request_stop`, e.g. on SIGTERM): no more claims;
 running subprocesses get ``shutdown_grace`` seconds to finish; then each is
 sent SIGTERM and its run handed back (see :mod:`sluice.workers.outcomes`).
 A second stop request skips the grace period.
+
+While the store is away (a database outage, a server restarting) the worker
+keeps going: failed claims, heartbeats and scheduler passes are tried again
+on later steps; a run whose end cannot be recorded yet is settled once the
+store answers (after writing back what its process kept in a spool file);
+a claimed run whose deployment cannot be read is started once it can. At
+shutdown it waits for the store at most ``store.retry_timeout`` (or until a
+second stop request), then leaves what it could not record to crash detection.
 """
 
 from __future__ import annotations
@@ -127,6 +135,8 @@ class Worker:
         self._next = {"beat": 0.0, "cancel": 0.0, "runs_beat": 0.0, "schedule": 0.0}
         #: a warmed-up process waiting for the next claimed run (see execute.warm_up)
         self._spare: subprocess.Popen[bytes] | None = None
+        #: runs claimed but not launched yet because the store went away meanwhile
+        self._unlaunched: dict[str, FlowRunRecord] = {}
 
     # -- control ------------------------------------------------------------------
     def request_stop(self) -> None:
@@ -145,7 +155,7 @@ class Worker:
                 now = time.monotonic()
                 self._step(now, claim=not (self.options.run_once and claimed_once))
                 claimed_once = True
-                if self.options.run_once and not self.children:
+                if self.options.run_once and not self.children and not self._unlaunched:
                     break
                 self._stop.wait(self.options.poll_interval)
         finally:
@@ -172,6 +182,8 @@ class Worker:
         if self.children and now >= self._next["runs_beat"]:
             self._next["runs_beat"] = now + self.settings.heartbeat_interval
             self._beat_runs()
+        for record in list(self._unlaunched.values()):
+            self._launch(record)
         if claim:
             self._claim_and_launch()
             self._keep_spare()
@@ -195,7 +207,7 @@ class Worker:
     def _free_slots(self) -> int:
         if self.options.limit is None:
             return UNLIMITED_BATCH
-        return self.options.limit - len(self.children)
+        return self.options.limit - len(self.children) - len(self._unlaunched)
 
     def _claim_and_launch(self) -> None:
         free = self._free_slots()
@@ -221,8 +233,20 @@ class Worker:
         try:
             dep = self._deployment(record.deployment_id)
         except SluiceError as exc:
+            if _store_away(exc):
+                # The store went away since the claim: the run is still this
+                # worker's to start (it did not fail), once the store answers.
+                if record.id not in self._unlaunched:
+                    logger.warning(
+                        "Flow run %s: cannot read its deployment now (%s); starting it "
+                        "once the store answers", record.id, exc,
+                    )  # fmt: skip
+                self._unlaunched[record.id] = record
+                return
+            self._unlaunched.pop(record.id, None)
             fail_unlaunched(self.backend, record, f"Cannot start the run: {exc}")
             return
+        self._unlaunched.pop(record.id, None)
         variables = record.job_variables
         folder = process_working_dir(dep.working_dir, variables)
         payload = RunPayload(record, dep.entrypoint, folder)
@@ -280,8 +304,13 @@ class Worker:
             try:
                 outcome = settle(self.backend, process, code, self.options.name)
             except SluiceError as exc:
-                # The store is unreachable: look again on the next step.
-                logger.warning("Cannot record how flow run %s ended: %s", run_id, exc)
+                # The store is unreachable: look again on the next step (saying so once).
+                if process.unsettled_since is None:
+                    process.unsettled_since = now
+                    logger.warning(
+                        "Cannot record yet how flow run %s ended (%s); trying again until "
+                        "the store answers: %s", run_id, describe_exit(code), exc,
+                    )  # fmt: skip
                 continue
             process.close()
             del self.children[run_id]
@@ -328,6 +357,13 @@ class Worker:
         if self._spare is not None:
             retire_spare(self._spare)
             self._spare = None
+        if self._unlaunched:
+            with contextlib.suppress(SluiceError):
+                # Otherwise released when this worker reads offline (a stale claim).
+                self.backend.release_flow_runs(
+                    list(self._unlaunched), worker_name=self.options.name
+                )
+            self._unlaunched.clear()
         if self.children:
             logger.info(
                 "Worker stopping: %d run(s) in progress get %.0f s to finish",
@@ -340,13 +376,48 @@ class Worker:
         for process in self.children.values():
             process.handing_back = True
             process.terminate(self.options.kill_grace, cancel=False)
-        while self.children:
-            self._reap()
-            time.sleep(0.02)
+        self._settle_the_rest()
         with contextlib.suppress(SluiceError):
             self._worker_beat("STOPPED")
         self.backend.flush()
         logger.info("Worker %r stopped", self.options.name)
+
+    def _settle_the_rest(self) -> None:
+        """Settle the runs whose processes are being stopped. While the store is away,
+        wait for it at most ``store.retry_timeout`` once they all ended (no longer after
+        a second stop request), then leave them to crash detection: a run whose process
+        is gone is found Crashed, and a claimed run that never started is released when
+        this worker reads offline."""
+        patience: float | None = None
+        while True:
+            self._reap()
+            if not self.children:
+                return
+            if all(p.exit_code() is not None for p in self.children.values()):
+                now = time.monotonic()
+                if patience is None:
+                    patience = now + self.settings.store.retry_timeout
+                if now >= patience or self._stops_requested >= 2:
+                    break
+            time.sleep(0.02)
+        for run_id, process in self.children.items():
+            logger.warning(
+                "Flow run %s: how its process ended (%s) could not be recorded, the store "
+                "being away; it is left to crash detection",
+                run_id, describe_exit(process.exit_code() or 0),
+            )  # fmt: skip
+            process.close()
+            self.report.outcomes["unrecorded"] = self.report.outcomes.get("unrecorded", 0) + 1
+        self.children.clear()
+
+
+def _store_away(exc: BaseException) -> bool:
+    """Whether ``exc`` says the store is unreachable for now (asking again later can work),
+    rather than that it refused or lacks what was asked."""
+    from sluice.errors import ServerUnavailableError
+    from sluice.store.retry import is_unavailable
+
+    return isinstance(exc, ServerUnavailableError) or is_unavailable(exc)
 
 
 def _seconds(value: float) -> Any:
