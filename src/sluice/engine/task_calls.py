@@ -23,7 +23,6 @@ from sluice.utilities.asyncs import in_async_context
 if TYPE_CHECKING:
     from collections.abc import Coroutine
 
-    from sluice.backend.protocol import RecordSink
     from sluice.states import State
     from sluice.tasks import Task
 
@@ -165,13 +164,11 @@ def create_task_call(
     if flow_ctx is not None:
         if flow_ctx.guard is not None:
             flow_ctx.guard.check()  # no new work once another process took the run over
-        sink: RecordSink = flow_ctx.backend
-        settings = flow_ctx.settings
+        sink, settings = flow_ctx.backend, flow_ctx.settings
         if call_index is None:
             call_index = flow_ctx.next_call_index(task.name)
-        log_prints = (
-            flow_ctx.log_prints if task.options.log_prints is None else task.options.log_prints
-        )
+        own = task.options.log_prints
+        log_prints = flow_ctx.log_prints if own is None else own
         input_hash = input_fingerprint(args, kwargs)
         if not flow_ctx.journal.stopped:  # checked here: most calls replay nothing
             replayed = _replayed(task, args, kwargs, flow_ctx, call_index, map_index, input_hash)
@@ -203,9 +200,8 @@ def create_task_call(
         wait_for=wait_for or None,
     )  # fmt: skip
     if waits:
-        sink.write_task_run(
-            record, StateRecord(record.id, "task", record.state_type, "Pending", now)
-        )
+        pending = StateRecord(record.id, "task", record.state_type, "Pending", now)
+        sink.write_task_run(record, pending)
     return call
 
 
