@@ -49,16 +49,19 @@ demo: $(VENV)/.installed-demo
 	@echo "Serving it: web UI http://127.0.0.1:$(PORT)/, API /api, OpenAPI docs /docs (Ctrl-C to stop)"
 	SLUICE_HOME=$(DEMO_HOME) $(BIN)/sluice server start --host 127.0.0.1 --port $(PORT)
 
-## Lint, type-check and run the whole test suite.
+## Lint, type-check, check the layer contract (docs/architecture.md) and run the
+## whole test suite.
 test: $(VENV)/.installed
 	$(BIN)/ruff check src tests bench examples
 	$(BIN)/ruff format --check src tests bench examples
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/pytest
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check src tests bench examples
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 ## Sluice vs Prefect 3.9.1 benchmarks (creates bench/.prefect-venv on first use).
 bench: $(VENV)/.installed

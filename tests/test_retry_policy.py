@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from sluice.engine.retries import (
+from sluice.retries import (
     RetryCondition,
     RetryPolicy,
     exponential_backoff,

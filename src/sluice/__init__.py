@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from sluice.context import get_run_context, tags
-from sluice.engine.resume import resume_flow_run
 from sluice.flows import Flow, flow
 from sluice.logging.loggers import get_run_logger
 from sluice.states import State
@@ -20,6 +19,7 @@ from sluice.tasks import Task, task
 from sluice.utilities.annotations import allow_failure, unmapped
 
 if TYPE_CHECKING:
+    from sluice.engine.resume import resume_flow_run
     from sluice.serving import serve
 
 __version__ = "0.1.0"
@@ -42,7 +42,12 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    # ``serve`` pulls in the worker; ``import sluice`` must not.
+    # ``resume_flow_run`` pulls in the engine, ``serve`` the worker: ``import sluice``
+    # must not (the import-time seam: see docs/architecture.md).
+    if name == "resume_flow_run":
+        from sluice.engine.resume import resume_flow_run
+
+        return resume_flow_run
     if name == "serve":
         from sluice.serving import serve
 

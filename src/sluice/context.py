@@ -19,7 +19,7 @@ from sluice.errors import MissingContextError
 if TYPE_CHECKING:
     from sluice.backend.protocol import Backend
     from sluice.engine.journal import Journal
-    from sluice.engine.task_engine import TaskCall
+    from sluice.engine.task_call import TaskCall
     from sluice.flows import Flow
     from sluice.futures import SluiceFuture
     from sluice.logging.loggers import RunLogger
@@ -56,6 +56,9 @@ class FlowRunContext:
     guard: Any = None
     #: the heartbeat of the run's top-level flow run in this process
     heartbeat: Any = None
+    #: this run's tasks as other processes run them, by (id of the task, log_prints)
+    #: (see :meth:`sluice.engine.task_call.TaskCall.portable`)
+    remote_tasks: dict[tuple[int, bool], Any] = field(default_factory=dict)
     _counter_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def next_call_index(self, task_name: str) -> int:
@@ -87,12 +90,9 @@ class TaskRunContext:
         """The call's arguments by parameter name, defaults filled in (bound on first
         use: most tasks never ask, and binding costs more than the rest of a call)."""
         if self._parameters is None:
-            call = self.call
-            if call is None:
+            if self.call is None:
                 return {}
-            from sluice.engine.parameters import bind_arguments
-
-            self._parameters = bind_arguments(self.task.fn, self.task.name, call.args, call.kwargs)
+            self._parameters = self.call.parameters()
         return self._parameters
 
     def get_logger(self) -> RunLogger:

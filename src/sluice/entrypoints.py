@@ -13,12 +13,10 @@ import importlib.util
 import sys
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sluice.errors import EntrypointError
-
-if TYPE_CHECKING:
-    from sluice.flows import Flow
+from sluice.flows import Flow
 
 
 def split_entrypoint(entrypoint: str) -> tuple[str, str]:
@@ -53,8 +51,6 @@ def load_flow(entrypoint: str) -> Flow[..., Any]:
         EntrypointError: the file or module is missing or fails to import, the
             attribute is missing, or it is not a flow (e.g. a plain function).
     """
-    from sluice.flows import Flow
-
     obj = load_object(entrypoint)
     if not isinstance(obj, Flow):
         kind = "a function" if callable(obj) else f"a {type(obj).__name__}"

@@ -16,7 +16,8 @@ The tree::
         ├── StoreError               the store cannot be opened or written
         │   ├── StoreCorruptError    the database file is not a usable Sluice store
         │   ├── ServerUnavailableError  the API server is unreachable or failing (retryable)
-        │   └── RequestRefusedError  the API server refused a request (resending cannot help)
+        │   ├── RequestRefusedError  the API server refused a request (resending cannot help)
+        │   └── RunNotStarted        it failed before an existing run started: nothing ran
         ├── NotFoundError            unknown flow, flow run, task run, deployment ...
         │   └── AmbiguousIdError     an id prefix or flow name matches several objects
         ├── ConflictError            the request clashes with what exists (a name taken ...)
@@ -297,6 +298,12 @@ class CancelledRunError(SluiceError):
 class UnfinishedRunError(SluiceError):
     """A run's result was asked for before it reached a final state (it is Pending,
     for instance ``NotReady`` because an upstream task did not complete)."""
+
+
+class RunNotStarted(StoreError):
+    """The store failed while an existing flow run was being started again (its
+    journal read, its attempt taken), before any of its code ran: a worker hands
+    the run back to the queue."""
 
 
 class ServerUnavailableError(StoreError):

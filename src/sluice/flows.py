@@ -1,30 +1,44 @@
-"""``@flow``: the definition of a flow. How a call runs lives in ``sluice.engine``."""
+"""``@flow``: the definition of a flow. How a call runs lives in ``sluice.engine``.
+
+A :class:`Flow` is the user's function plus its :class:`~sluice.options.FlowOptions`;
+the engine reads both. The methods that run, deploy or serve a flow import
+the engine, ``sluice.deployments`` or ``sluice.serving`` when called: the only
+imports from this module up the layers (see ``docs/architecture.md``).
+"""
 
 from __future__ import annotations
 
-import functools
+import dataclasses
 import inspect
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, overload
 
 from typing_extensions import ParamSpec
 
-from sluice.engine.hooks import Hooks
-from sluice.engine.retries import RetryDelay, RetryPolicy
+from sluice.options import (
+    FlowHook,
+    FlowOptions,
+    Hooks,
+    expose_options,
+    hooks_of,
+    keywords_of,
+    option_names,
+)
+from sluice.utilities.wrapping import wrap_like
 
 if TYPE_CHECKING:
     import datetime as _dt
 
     from sluice.deployments.specs import DeploymentSpec
     from sluice.results.serializers import Serializer
-    from sluice.schemas import DeploymentRecord, FlowRunRecord
-    from sluice.states import State
-    from sluice.task_runners.base import TaskRunner
+    from sluice.retries import RetryPolicy
+    from sluice.schemas import DeploymentRecord
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
-FlowHook = Callable[["Flow[..., Any]", "FlowRunRecord", "State"], Any]
+#: what ``with_options`` (and ``@flow``) accept
+OPTION_NAMES = option_names(FlowOptions)
 
 
 class Flow(Generic[P, R]):
@@ -33,64 +47,60 @@ class Flow(Generic[P, R]):
     Calling a flow runs it now and returns its result (a coroutine for
     ``async def`` flows called where an event loop runs or at top level). A
     flow called inside another flow is a subflow: a child run linked to its parent.
+
+    Args:
+        fn: the function.
+        options: its options (``@flow(...)``'s keyword arguments), defaults if None.
+
+    Attributes:
+        options: the options as given (read ``flow.options.timeout_seconds``).
+        name: the flow's name (``options.name`` or the function's).
+        description: ``options.description`` or the function's docstring.
+        tags: ``options.tags``, a frozenset.
+        retries: how many times a failed run is run again.
+        on_running, on_completion, on_failure, on_crashed, on_cancellation:
+            the hooks, each a list that is also a decorator (``@my_flow.on_failure``).
     """
 
-    def __init__(
-        self,
-        fn: Callable[P, R],
-        name: str | None = None,
-        description: str | None = None,
-        version: str | None = None,
-        flow_run_name: str | Callable[[], str] | None = None,
-        retries: int | None = None,
-        retry_delay_seconds: RetryDelay = None,
-        timeout_seconds: float | None = None,
-        validate_parameters: bool = True,
-        log_prints: bool | None = None,
-        task_runner: TaskRunner | None = None,
-        tags: Iterable[str] | None = None,
-        on_completion: list[FlowHook] | None = None,
-        on_failure: list[FlowHook] | None = None,
-        on_crashed: list[FlowHook] | None = None,
-        on_cancellation: list[FlowHook] | None = None,
-        on_running: list[FlowHook] | None = None,
-        persist_result: bool | None = None,
-        result_storage: str | None = None,
-        result_serializer: str | Serializer | None = None,
-    ) -> None:
+    fn: Callable[P, R]
+    options: FlowOptions
+    name: str
+    description: str | None
+    tags: frozenset[str]
+    retries: int
+    retry_policy: RetryPolicy
+    #: the default of this flow's tasks too, unless a task says otherwise
+    result_serializer: Serializer | None
+    on_completion: Hooks[FlowHook]
+    on_failure: Hooks[FlowHook]
+    on_crashed: Hooks[FlowHook]
+    on_cancellation: Hooks[FlowHook]
+    on_running: Hooks[FlowHook]
+    isasync: bool
+
+    def __init__(self, fn: Callable[P, R], options: FlowOptions | None = None) -> None:
         if not callable(fn):
             raise TypeError(f"@flow needs a function, got {type(fn).__name__}")
-        if timeout_seconds is not None and timeout_seconds <= 0:
-            raise ValueError(f"timeout_seconds must be positive, got {timeout_seconds}")
+        options = options or FlowOptions()
         self.fn = fn
-        self.name = name or fn.__name__
-        self.description = description or inspect.getdoc(fn)
-        self.version = version
-        self.flow_run_name = flow_run_name
-        self.retries = int(retries or 0)
-        self.retry_delay_seconds = retry_delay_seconds
-        self.retry_policy = RetryPolicy.build(retries, retry_delay_seconds)
-        self.timeout_seconds = timeout_seconds
-        self.should_validate_parameters = validate_parameters
-        self.log_prints = log_prints
-        self.task_runner = task_runner
-        self.tags = frozenset(tags or ())
-        #: hooks by state entered; each list is also a decorator (``@my_flow.on_failure``)
-        self.on_completion: Hooks[FlowHook] = Hooks(on_completion or [])
-        self.on_failure: Hooks[FlowHook] = Hooks(on_failure or [])
-        self.on_crashed: Hooks[FlowHook] = Hooks(on_crashed or [])
-        self.on_cancellation: Hooks[FlowHook] = Hooks(on_cancellation or [])
-        self.on_running: Hooks[FlowHook] = Hooks(on_running or [])
-        from sluice.results.serializers import resolve_serializer
-
-        #: default for this flow's tasks too, unless a task says otherwise
-        self.persist_result = persist_result
-        self.result_storage = result_storage
-        self.result_serializer = resolve_serializer(result_serializer)
+        self.options = options
+        self.name = options.name or fn.__name__
+        self.description = options.description or inspect.getdoc(fn)
+        self.tags = frozenset(options.tags or ())
+        self.retry_policy = options.retry_policy
+        self.retries = self.retry_policy.retries
+        self.result_serializer = options.serializer
+        # The options' own lists: a hook added with a decorator stays in the
+        # options, so with_options copies carry it.
+        self.on_completion = hooks_of(options.on_completion)
+        self.on_failure = hooks_of(options.on_failure)
+        self.on_crashed = hooks_of(options.on_crashed)
+        self.on_cancellation = hooks_of(options.on_cancellation)
+        self.on_running = hooks_of(options.on_running)
         self.isasync = inspect.iscoroutinefunction(fn)
         params = inspect.signature(fn).parameters
         self._accepts_return_state = "return_state" in params
-        functools.update_wrapper(self, fn)
+        wrap_like(self, fn)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         """Run the flow and return its result (``return_state=True``: its final State)."""
@@ -176,81 +186,58 @@ class Flow(Generic[P, R]):
         return serve(self.to_deployment(name, **options), limit=limit)
 
     def with_options(self, **overrides: Any) -> Flow[P, R]:
-        """A copy of this flow with some decorator arguments replaced."""
-        current: dict[str, Any] = {
-            "name": self.name,
-            "description": self.description,
-            "version": self.version,
-            "flow_run_name": self.flow_run_name,
-            "retries": self.retries,
-            "retry_delay_seconds": self.retry_delay_seconds,
-            "timeout_seconds": self.timeout_seconds,
-            "validate_parameters": self.should_validate_parameters,
-            "log_prints": self.log_prints,
-            "task_runner": self.task_runner,
-            "tags": self.tags,
-            "on_completion": self.on_completion,
-            "on_failure": self.on_failure,
-            "on_crashed": self.on_crashed,
-            "on_cancellation": self.on_cancellation,
-            "on_running": self.on_running,
-            "persist_result": self.persist_result,
-            "result_storage": self.result_storage,
-            "result_serializer": self.result_serializer,
-        }
-        unknown = set(overrides) - set(current)
+        """A copy of this flow with some options replaced (the keyword arguments of
+        ``@flow``); hooks added with decorators are kept.
+
+        Raises:
+            TypeError: a name that is not an option.
+        """
+        unknown = set(overrides) - OPTION_NAMES
         if unknown:
             raise TypeError(f"with_options() got unknown options: {', '.join(sorted(unknown))}")
-        current.update(overrides)
-        return Flow(self.fn, **current)
+        return Flow(self.fn, dataclasses.replace(self.options, **overrides))
 
     def __repr__(self) -> str:
         return f"Flow(name={self.name!r})"
 
 
-@overload
-def flow(__fn: Callable[P, R]) -> Flow[P, R]: ...
+# Prefect code reads options off the flow (``my_flow.retry_delay_seconds``); typed
+# code reads ``.options``. Not for type checkers, which see ``.options`` only.
+expose_options(Flow, FlowOptions)
+
+
+class _MakesFlow(Protocol):
+    """What ``@flow(...)`` with options returns: a decorator keeping the signature."""
+
+    def __call__(self, fn: Callable[P, R], /) -> Flow[P, R]: ...
 
 
 @overload
-def flow(
-    *,
-    name: str | None = None,
-    description: str | None = None,
-    version: str | None = None,
-    flow_run_name: str | Callable[[], str] | None = None,
-    retries: int | None = None,
-    retry_delay_seconds: RetryDelay = None,
-    timeout_seconds: float | None = None,
-    validate_parameters: bool = True,
-    log_prints: bool | None = None,
-    task_runner: TaskRunner | None = None,
-    tags: Iterable[str] | None = None,
-    on_completion: list[FlowHook] | None = None,
-    on_failure: list[FlowHook] | None = None,
-    on_crashed: list[FlowHook] | None = None,
-    on_cancellation: list[FlowHook] | None = None,
-    on_running: list[FlowHook] | None = None,
-    persist_result: bool | None = None,
-    result_storage: str | None = None,
-    result_serializer: str | Serializer | None = None,
-) -> Callable[[Callable[P, R]], Flow[P, R]]: ...
+def flow(fn: Callable[P, R], /) -> Flow[P, R]: ...
 
 
-def flow(__fn: Callable[..., Any] | None = None, **options: Any) -> Any:
+@overload
+@keywords_of(FlowOptions)
+def flow() -> _MakesFlow: ...
+
+
+def flow(fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
     """Turn a function into a :class:`Flow`; use bare (``@flow``) or with options.
 
-    Options mirror Prefect's: ``name`` (default: the function's name),
-    ``description``, ``version``, ``flow_run_name`` (template with parameter
-    names, or callable), ``retries``, ``retry_delay_seconds``, ``timeout_seconds``,
-    ``validate_parameters`` (pydantic, from type hints), ``log_prints``,
-    ``task_runner``, ``tags``, and hooks called as ``hook(flow, flow_run, state)``:
-    ``on_running``, ``on_completion``, ``on_failure``, ``on_crashed``,
-    ``on_cancellation``.
+    The options are the fields of :class:`~sluice.options.FlowOptions` (Prefect's:
+    ``name``, ``flow_run_name``, ``retries``, ``timeout_seconds``,
+    ``validate_parameters``, ``log_prints``, ``task_runner``, ``tags``, and
+    hooks called as ``hook(flow, flow_run, state)``: ``on_running``,
+    ``on_completion``, ``on_failure``, ``on_crashed``, ``on_cancellation`` ...).
 
     The run's final state follows from what the function returns (states,
     futures, or a value); see :mod:`sluice.engine.final_state`.
+
+    Raises:
+        TypeError: an unknown option, or ``fn`` not callable.
+        ValueError: an option's value is refused (see :class:`~sluice.options.FlowOptions`).
     """
-    if __fn is not None:
-        return Flow(__fn, **options)
-    return lambda fn: Flow(fn, **options)
+    chosen = FlowOptions(**options)
+    if fn is not None:
+        return Flow(fn, chosen)
+    return lambda fn: Flow(fn, chosen)

@@ -31,6 +31,10 @@ import dataclasses
 import datetime as _dt
 from typing import TYPE_CHECKING, Any
 
+from sluice.deployments.schedule_options import ScheduleOptions, canonical_schedule, stored_schedule
+from sluice.deployments.schedules import CronSchedule, IntervalSchedule, RRuleSchedule
+from sluice.errors import ScheduleError
+
 if TYPE_CHECKING:
     from sluice.deployments.schedule_options import ScheduleOptions
     from sluice.deployments.schedules import Schedule as KindSchedule
@@ -57,8 +61,6 @@ class Schedule:
     slug: str | None = None
 
     def __post_init__(self) -> None:
-        from sluice.errors import ScheduleError
-
         kinds = [k for k in ("interval", "cron", "rrule") if getattr(self, k) is not None]
         if len(kinds) != 1:
             found = ", ".join(kinds) or "none"
@@ -69,8 +71,6 @@ class Schedule:
 
     def kind_schedule(self) -> KindSchedule:
         """The cron, interval or rrule schedule the scheduler computes ticks of."""
-        from sluice.deployments.schedules import CronSchedule, IntervalSchedule, RRuleSchedule
-
         zone = self.timezone or "UTC"
         if self.cron is not None:
             return CronSchedule(cron=self.cron, timezone=zone, day_or=self.day_or)
@@ -81,14 +81,10 @@ class Schedule:
 
     def options(self) -> ScheduleOptions:
         """Its parameters, active flag and slug."""
-        from sluice.deployments.schedule_options import ScheduleOptions
-
         return ScheduleOptions(dict(self.parameters), self.active, self.slug)
 
     def to_dict(self) -> dict[str, Any]:
         """The form a deployment stores (see :mod:`sluice.deployments.schedule_options`)."""
-        from sluice.deployments.schedule_options import canonical_schedule, stored_schedule
-
         return canonical_schedule(stored_schedule(self.kind_schedule(), self.options()))
 
 

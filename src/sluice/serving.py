@@ -18,7 +18,11 @@ SIGINT (Ctrl-C) or SIGTERM stops it: no more claims, runs in progress get
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING
+
+from sluice.backend.factory import get_backend
+from sluice.workers.worker import Worker, WorkerOptions, run_until_signalled
 
 if TYPE_CHECKING:
     from sluice.deployments.specs import DeploymentSpec
@@ -51,8 +55,6 @@ def serve(
         ScheduleError / ParameterValidationError: a deployment that cannot be
             registered (nothing is registered then).
     """
-    from sluice.workers.worker import Worker, WorkerOptions, run_until_signalled
-
     if not deployments:
         raise ValueError("serve() needs at least one deployment (flow.to_deployment(...))")
     records = register(deployments)
@@ -76,15 +78,12 @@ def register(deployments: tuple[DeploymentSpec, ...]) -> list[DeploymentRecord]:
         raise ValueError(f"deployment {sorted(twice)[0]} is given twice")
     for spec in deployments:
         spec.options.setdefault("work_pool_name", SERVE_POOL)
-    from sluice.backend.factory import get_backend
 
     backend = get_backend()
     return [spec.apply(backend) for spec in deployments]
 
 
 def _announce(records: list[DeploymentRecord]) -> None:
-    import sys
-
     names = ", ".join(r.full_name for r in records)
     print(
         f"Serving {len(records)} deployment(s): {names}. Trigger one with: "

@@ -66,12 +66,12 @@ import threading
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar, Token
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from sluice.context import flow_run_var, task_run_var
+from sluice.results.transaction_records import TransactionRecords
+from sluice.settings import load_settings
 from sluice.utilities.annotations import NotSet
-
-if TYPE_CHECKING:
-    from sluice.results.transaction_records import TransactionRecords
 
 #: a hook of a task's transaction: called with that transaction
 TransactionHook = Callable[["Transaction"], Any]
@@ -339,13 +339,13 @@ class Transaction:
 
     def _key_records(self) -> TransactionRecords:
         if self._records is None:
-            from sluice.results.transaction_records import TransactionRecords
-
-            self._records = (
-                TransactionRecords(Path(self._store))
-                if self._store is not None
-                else TransactionRecords.default()
-            )
+            if self._store is not None:
+                self._records = TransactionRecords(Path(self._store))
+            else:
+                # The current run's settings, or this process's.
+                ctx = flow_run_var.get()
+                settings = ctx.settings if ctx is not None else load_settings()
+                self._records = TransactionRecords.for_settings(settings)
         return self._records
 
     def _unlock(self) -> None:
@@ -400,8 +400,6 @@ def transaction(
             ``sluice.transactions``).
     """
     if logger is None:
-        from sluice.context import flow_run_var, task_run_var
-
         task_ctx = task_run_var.get()
         flow_ctx = flow_run_var.get()
         if task_ctx is not None:

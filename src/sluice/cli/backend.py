@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from sluice.cli.errors import CliError
+from sluice.errors import NotFoundError
+from sluice.schemas import FlowRunFilter
+from sluice.settings import load_settings
+
 if TYPE_CHECKING:
     from sluice.backend.protocol import Backend
     from sluice.settings import Settings
@@ -11,8 +16,6 @@ if TYPE_CHECKING:
 
 def load_cli_settings() -> Settings:
     """Settings from the config file and environment, read when a command runs."""
-    from sluice.settings import load_settings
-
     return load_settings()
 
 
@@ -45,10 +48,6 @@ def entrypoint_of_known_flow(flow_name: str) -> str:
     Raises:
         CliError: the flow is unknown, or no run or deployment says where its code is.
     """
-    from sluice.cli.errors import CliError
-    from sluice.errors import NotFoundError
-    from sluice.schemas import FlowRunFilter
-
     backend = cli_backend()
     hint = f"flow {flow_name!r} not found; give its entrypoint: path/to/file.py:function"
     try:

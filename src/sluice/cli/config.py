@@ -20,6 +20,7 @@ from sluice.cli.config_file import (
     write_config,
 )
 from sluice.cli.render import OutputFormat, OutputOption, make_console, new_table, print_json
+from sluice.settings import settings_as_dict
 
 if TYPE_CHECKING:
     from sluice.settings import Settings
@@ -62,8 +63,6 @@ def effective_settings(settings: Settings) -> list[tuple[str, Any, str]]:
 
 
 def settings_tree(settings: Settings) -> dict[str, Any]:
-    from sluice.settings import settings_as_dict
-
     return settings_as_dict(settings)
 
 

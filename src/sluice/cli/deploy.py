@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from sluice.cli.backend import cli_backend, entrypoint_of_known_flow
+from sluice.cli.deployments import schedules_text
 from sluice.cli.errors import CliError
 from sluice.cli.render import make_console
 from sluice.cli.run import parse_params
@@ -90,7 +91,6 @@ def deploy_command(
             dep = spec.apply(backend)
         except ValueError as exc:  # ScheduleError is a SluiceError too and passes through
             raise CliError(f"deployment {spec.name!r}: {exc}") from None
-        from sluice.cli.deployments import schedules_text
 
         console.print(
             f"Deployed {dep.full_name} (pool {dep.work_pool_name}; schedules: "

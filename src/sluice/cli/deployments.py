@@ -24,7 +24,7 @@ from sluice.cli.render import (
     state_text,
 )
 from sluice.cli.run import parse_params
-from sluice.states import TERMINAL_TYPES, StateType
+from sluice.states import TERMINAL_TYPES, StateType, utcnow
 
 if TYPE_CHECKING:
     from sluice.backend.protocol import Backend
@@ -97,8 +97,6 @@ def next_ticks_of(dep: DeploymentRecord, *, now: _dt.datetime, count: int) -> li
 def inspect_deployment(name: Name, output: OutputOption = OutputFormat.table) -> None:
     """Show a deployment: settings, schedules, parameters, the schedules' next ticks, and
     its upcoming and recent runs."""
-    from sluice.states import utcnow
-
     backend = _backend()
     dep = backend.read_deployment(name)
     runs = backend.list_deployment_runs(dep.id, limit=0)

@@ -12,6 +12,7 @@ import re
 import typer
 
 from sluice.cli import config, deployments, flow_runs, flows, server, work_pools, workers
+from sluice.cli.backend import load_cli_settings
 from sluice.cli.deploy import apply_command, build_command, deploy_command
 from sluice.cli.errors import SluiceGroup
 from sluice.cli.render import OutputFormat, OutputOption, make_console, print_json, print_kv
@@ -67,8 +68,6 @@ def _version_of(distribution: str) -> str:
 def version_command(output: OutputOption = OutputFormat.table) -> None:
     """Show the Sluice, Python and SQLAlchemy versions and the database in use."""
     import platform
-
-    from sluice.cli.backend import load_cli_settings
 
     settings = load_cli_settings()
     info = {

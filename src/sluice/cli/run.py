@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import datetime as _dt
+import inspect
 import json
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from sluice.cli.backend import cli_backend
+from sluice.cli.backend import cli_backend, entrypoint_of_known_flow
 from sluice.cli.errors import CliError
 from sluice.cli.render import make_console, state_text
-from sluice.states import StateType
+from sluice.errors import NotFoundError, ParameterValidationError
+from sluice.schemas import FlowRunFilter
+from sluice.states import State, StateType, utcnow
 
 if TYPE_CHECKING:
     from sluice.flows import Flow
@@ -64,12 +67,9 @@ def run_flow(
 ) -> None:
     """Run a flow now, in this process, and print its final state and run id."""
     from sluice.entrypoints import load_flow
-    from sluice.states import utcnow
 
     parameters = parse_params(param, params)
     if ":" not in entrypoint and not entrypoint.endswith(".py") and "/" not in entrypoint:
-        from sluice.cli.backend import entrypoint_of_known_flow
-
         entrypoint = entrypoint_of_known_flow(entrypoint)
     flow_obj = load_flow(entrypoint)
     started = utcnow()
@@ -87,10 +87,6 @@ def call_flow(flow_obj: Flow[..., Any], parameters: dict[str, Any]) -> State | N
     traceback. Parameter errors are raised before any run exists and stay errors.
     """
     import asyncio
-    import inspect
-
-    from sluice.errors import ParameterValidationError
-    from sluice.states import State
 
     kwargs = dict(parameters)
     # A flow with its own ``return_state`` parameter gets the user's value instead.
@@ -120,9 +116,6 @@ def find_run(
 ) -> FlowRunRecord | None:
     """The run this command just made: by the id on its final state when there is
     one, else the newest run of the flow created since ``started``."""
-    from sluice.errors import NotFoundError
-    from sluice.schemas import FlowRunFilter
-
     backend = cli_backend()
     if run_id is not None:
         return backend.read_flow_run(run_id)

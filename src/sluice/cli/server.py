@@ -7,6 +7,7 @@ commands need SQLAlchemy and Alembic alone.
 from __future__ import annotations
 
 import dataclasses
+import sys
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -129,8 +130,6 @@ def confirm_reset(label: str) -> None:
     Raises:
         CliError: no terminal to ask on (stdin or stdout is not one), or the answer was no.
     """
-    import sys
-
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise CliError("This deletes every flow, run and log; pass --yes to confirm")
     question = f"Reset the database {label}? This deletes every flow, run and log"

@@ -18,6 +18,7 @@ from sluice.cli.render import (
     print_kv,
     to_jsonable,
 )
+from sluice.schemas import WorkPoolRecord, WorkQueueRecord
 
 if TYPE_CHECKING:
     from sluice.backend.protocol import Backend
@@ -54,8 +55,6 @@ def create_pool(
     paused: Annotated[bool, typer.Option("--paused", help="Create it paused.")] = False,
 ) -> None:
     """Create a work pool (with its ``default`` queue)."""
-    from sluice.schemas import WorkPoolRecord
-
     if type_ not in POOL_TYPES:
         raise CliError(f"unknown work pool type {type_!r}; known: {', '.join(POOL_TYPES)}")
     pool = _backend().create_work_pool(
@@ -174,8 +173,6 @@ def create_queue(
     description: Annotated[str | None, typer.Option("--description")] = None,
 ) -> None:
     """Create a queue in a work pool."""
-    from sluice.schemas import WorkQueueRecord
-
     queue = _backend().create_work_queue(
         WorkQueueRecord(
             pool_name=pool,

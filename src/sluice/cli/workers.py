@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
 import typer
@@ -81,8 +82,6 @@ def start_worker(
 
 def _enable_worker_logs() -> None:
     """The worker's own lines (runs started, ended) on stderr."""
-    import logging
-
     log = logging.getLogger("sluice.worker")
     if not log.handlers:
         handler = logging.StreamHandler()

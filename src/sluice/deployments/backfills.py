@@ -15,6 +15,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from sluice.backend.factory import get_backend
+from sluice.deployments.schedule_options import active_schedules
+from sluice.deployments.schedules import times_between
 from sluice.schemas import BACKFILL_TAG
 from sluice.states import TERMINAL_TYPES, StateType
 
@@ -48,8 +51,6 @@ def backfill_ticks(
     Raises:
         ValueError: naive datetimes, or ``end`` before ``start``.
     """
-    from sluice.deployments.schedules import times_between
-
     if start.utcoffset() is None or end.utcoffset() is None:
         raise ValueError("backfill start and end need a timezone (aware datetimes)")
     if end < start:
@@ -88,8 +89,6 @@ def backfill(
         ValueError: a deployment without schedules and no ``schedule``, a bad
             range, ``max_active < 1``.
     """
-    from sluice.deployments.schedule_options import active_schedules
-
     if max_active is not None and max_active < 1:
         raise ValueError(f"max_active must be at least 1, not {max_active!r}")
     store = backend if backend is not None else _default_backend()
@@ -160,6 +159,4 @@ def _wait_all(
 
 
 def _default_backend() -> Backend:
-    from sluice.backend.factory import get_backend
-
     return get_backend()

@@ -11,6 +11,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from sluice.deployments.deploying import deploy
+
 if TYPE_CHECKING:
     from sluice.backend.protocol import Backend
     from sluice.deployments.schedules import Schedule
@@ -76,8 +78,6 @@ class Deployment:
 
     def apply_record(self, backend: Backend | None = None) -> DeploymentRecord:
         """Like :meth:`apply`, returning the whole stored deployment."""
-        from sluice.deployments.deploying import deploy
-
         return deploy(
             self.flow,
             name=self.name,

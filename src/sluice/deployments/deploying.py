@@ -14,6 +14,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sluice.backend.factory import get_backend
+from sluice.deployments.parameters import parameter_schema_of
+from sluice.deployments.schedule_options import canonical_schedules, stored_schedule
+from sluice.deployments.schedules import parse_schedule, schedule_to_dict
+from sluice.engine.flow_setup import entrypoint_of
+from sluice.errors import ScheduleError
+from sluice.schedules import Schedule as ScheduleWithOptions
 from sluice.schemas import DeploymentRecord
 
 if TYPE_CHECKING:
@@ -60,8 +67,6 @@ def deploy(
         ValueError: an entrypoint that cannot be derived (a flow defined in a
             function or an interactive session: pass ``entrypoint=``), bad limits.
     """
-    from sluice.deployments.parameters import parameter_schema_of
-
     workdir = Path(working_dir or os.getcwd()).resolve()
     record = DeploymentRecord(
         name=name,
@@ -71,7 +76,7 @@ def deploy(
         parameters=dict(parameters or {}),
         parameter_schema=parameter_schema_of(flow),
         tags=sorted(set(tags or ()) | set(flow.tags)),
-        version=version or flow.version,
+        version=version or flow.options.version,
         description=description or flow.description,
         work_pool_name=work_pool_name,
         work_queue_name=work_queue_name,
@@ -90,8 +95,6 @@ def deploy(
         catchup=catchup,
     )
     if backend is None:
-        from sluice.backend.factory import get_backend
-
         backend = get_backend()
     assert backend is not None
     return backend.upsert_deployment(record)
@@ -116,9 +119,6 @@ def build_schedules(
     Raises:
         ScheduleError: naming the flag or schedule at fault (two with one slug too).
     """
-    from sluice.deployments.schedule_options import canonical_schedules
-    from sluice.errors import ScheduleError
-
     flags = [f"--{k}" for k, v in (("cron", cron), ("interval", interval), ("rrule", rrule)) if v]
     if len(flags) > 1:
         raise ScheduleError(
@@ -140,8 +140,6 @@ def build_schedules(
 def _flag_schedules(
     flag: str, value: Any, timezone: str | None, anchor_date: Any = None
 ) -> list[dict[str, Any]]:
-    from sluice.deployments.schedules import parse_schedule, schedule_to_dict
-
     if value is None:
         return []
     values = list(value) if isinstance(value, (list, tuple)) else [value]
@@ -156,10 +154,6 @@ def _flag_schedules(
 
 
 def _stored(item: Any) -> dict[str, Any]:
-    from sluice.deployments.schedule_options import stored_schedule
-    from sluice.errors import ScheduleError
-    from sluice.schedules import Schedule as ScheduleWithOptions
-
     if isinstance(item, ScheduleWithOptions):
         return item.to_dict()
     if isinstance(item, Mapping):
@@ -174,8 +168,6 @@ def _stored(item: Any) -> dict[str, Any]:
 
 def _entrypoint(flow: Flow[..., Any], workdir: Path) -> str:
     """``path/file.py:attribute`` (relative to ``workdir`` when inside it) or ``module:attr``."""
-    from sluice.engine.flow_setup import entrypoint_of
-
     found = entrypoint_of(flow)
     if found is None:
         raise ValueError(

@@ -11,6 +11,8 @@ from __future__ import annotations
 import inspect
 from typing import TYPE_CHECKING, Any
 
+from sluice.engine.parameters import _type_hints, signature_of
+
 if TYPE_CHECKING:
     from sluice.flows import Flow
 
@@ -24,8 +26,6 @@ def parameter_schema_of(flow: Flow[..., Any]) -> dict[str, Any]:
     required. A flow taking ``**kwargs`` accepts other names too.
     """
     import pydantic
-
-    from sluice.engine.parameters import _type_hints, signature_of
 
     hints = _type_hints(flow.fn)
     fields: dict[str, Any] = {}

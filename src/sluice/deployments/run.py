@@ -23,7 +23,10 @@ from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from sluice.backend.factory import get_backend
+from sluice.context import flow_run_var, task_run_var
 from sluice.deployments.deployment_run import DeploymentRun
+from sluice.engine.parameters import jsonable
 from sluice.schemas import FlowRunRecord, StateRecord, TaskRunRecord, new_id
 from sluice.states import State, StateType
 from sluice.utilities.asyncs import in_async_context, mark_coroutine_function
@@ -117,7 +120,6 @@ def called_from_async_code() -> bool:
     """
     if not in_async_context():
         return False
-    from sluice.context import flow_run_var, task_run_var
 
     task_ctx = task_run_var.get()
     if task_ctx is not None:
@@ -171,8 +173,6 @@ class DeploymentCall:
             raise ValueError(f"timeout must be >= 0 seconds or None, not {timeout!r}")
         if poll_interval <= 0:
             raise ValueError(f"poll_interval must be > 0 seconds, not {poll_interval!r}")
-        from sluice.context import flow_run_var
-        from sluice.engine.parameters import jsonable
 
         parent = flow_run_var.get() if as_subflow else None
         placeholder = _placeholder(parent, name) if parent is not None else None
@@ -195,7 +195,6 @@ class DeploymentCall:
             return self.backend
         if self.parent is not None:
             return self.parent.backend
-        from sluice.backend.factory import get_backend
 
         return get_backend()
 
@@ -306,8 +305,6 @@ async def wait_for_run_async(
 
 def _placeholder(parent: FlowRunContext, name: str) -> TaskRunRecord:
     """The parent's task run standing for this call (its position makes the key)."""
-    from sluice.context import task_run_var
-
     task_name = f"run_deployment/{name}"
     index = parent.next_call_index(task_name)
     task_ctx = task_run_var.get()

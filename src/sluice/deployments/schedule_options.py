@@ -38,6 +38,7 @@ from sluice.deployments.schedules import (
     times_between,
 )
 from sluice.errors import ScheduleError
+from sluice.parameter_schemas import schedule_parameter_sets
 
 _TICK = timedelta(microseconds=1)
 
@@ -135,8 +136,6 @@ def active_schedules(stored: Sequence[Mapping[str, Any]]) -> list[Schedule]:
 
 def parameter_sets(stored: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """The distinct parameter sets of the active schedules (``{}`` for those without)."""
-    from sluice.parameter_schemas import schedule_parameter_sets
-
     return schedule_parameter_sets(stored)
 
 

@@ -29,6 +29,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from sluice.deployments.schedule_options import active_schedules
+from sluice.deployments.schedules import plan_runs
 from sluice.errors import SluiceError
 from sluice.states import utcnow
 
@@ -114,9 +116,6 @@ def _plan_deployment(
     grace: _dt.timedelta,
 ) -> tuple[int, int]:
     """Create the runs ``plan_runs`` asks for; (created, skipped)."""
-    from sluice.deployments.schedule_options import active_schedules
-    from sluice.deployments.schedules import plan_runs
-
     schedules = active_schedules(dep.schedules)
     plan = plan_runs(
         schedules,

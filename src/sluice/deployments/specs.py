@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sluice.deployments.deploying import deploy
+from sluice.entrypoints import load_flow, split_entrypoint
 from sluice.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -75,7 +77,6 @@ class DeploymentSpec:
         """
         if self.flow is not None:
             return self.flow
-        from sluice.entrypoints import load_flow, split_entrypoint
 
         assert self.entrypoint is not None
         location, attr = split_entrypoint(self.entrypoint)
@@ -88,8 +89,6 @@ class DeploymentSpec:
 
     def apply(self, backend: Backend | None = None) -> DeploymentRecord:
         """Create or update the deployment; the stored record."""
-        from sluice.deployments.deploying import deploy
-
         return deploy(
             self.load_flow(),
             name=self.name,

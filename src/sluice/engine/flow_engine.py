@@ -14,16 +14,17 @@ import socket
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from sluice.backend.factory import get_backend
 from sluice.context import FlowRunContext, flow_run_var, tags_var, task_run_var
 from sluice.engine import task_results
 from sluice.engine.attempts import run_attempts_async, run_attempts_sync
-from sluice.engine.describe import describe, exception_details, state_label
 from sluice.engine.fencing import AttemptGuard
 from sluice.engine.final_state import NO_RETURN, call_result, final_state_of
 from sluice.engine.flow_setup import (
     entrypoint_of,
     persist_flow_result,
     persist_parameters,
+    record_this_process,
     run_name,
 )
 from sluice.engine.heartbeat import Heartbeat
@@ -31,9 +32,9 @@ from sluice.engine.hooks import call_hooks, flow_hooks_for
 from sluice.engine.inputs import futures_to_states, input_fingerprint
 from sluice.engine.journal import Journal
 from sluice.engine.parameters import bind_arguments, call_arguments, jsonable, validate_parameters
-from sluice.engine.retries import retry_delay, should_retry
 from sluice.engine.signals import terminate_gracefully
-from sluice.engine.task_engine import task_key_of
+from sluice.engine.subflows import replay_from_parent, result_for_parent, resumable_children
+from sluice.engine.task_calls import task_key_of
 from sluice.errors import (
     AbortRun,
     CancelRun,
@@ -43,15 +44,22 @@ from sluice.errors import (
     SerializationError,
     Superseded,
 )
-from sluice.logging.loggers import flow_run_logger, print_target_var
-from sluice.results.owners import flow_result_owner, owner_of_task_run
-from sluice.results.store import result_store_for
-from sluice.schemas import FlowRecord, FlowRunRecord, StateRecord, TaskRunRecord, new_id
+from sluice.liveness import lease_window
+from sluice.logging.handlers import flush_console, setup_logging
+from sluice.logging.loggers import flow_run_logger, install_print_capture, print_target_var
+from sluice.results.owners import flow_result_owner
+from sluice.retries import retry_delay, should_retry
+from sluice.schemas import (
+    FlowRecord,
+    FlowRunRecord,
+    StateRecord,
+    TaskRunRecord,
+    new_id,
+)
+from sluice.settings import load_settings
 from sluice.states import (
-    NOT_LOADED,
     AwaitingRetry,
     Cancelled,
-    Completed,
     Crashed,
     Failed,
     Retrying,
@@ -60,11 +68,15 @@ from sluice.states import (
     StateType,
     TimedOut,
 )
+from sluice.task_runners.threads import ThreadPoolTaskRunner
 from sluice.utilities.asyncs import in_async_context, run_coroutine_sync
+from sluice.utilities.describe import describe, exception_details, state_label
 from sluice.utilities.names import generate_run_name, is_generated_run_name
 
 if TYPE_CHECKING:
+    from sluice.backend.protocol import Backend
     from sluice.flows import Flow
+    from sluice.settings import Settings
 
 
 def call_flow(
@@ -90,9 +102,11 @@ class FlowRunDriver:
     """The decisions of one flow run, independent of sync or async execution.
 
     Args:
-        resume: an existing (Failed, Crashed or Cancelled) run to continue as
-            the same run, instead of creating a new one.
+        resume: an existing run to run again as itself, instead of creating a
+            new one (see :mod:`sluice.engine.existing_run`).
         journal: the completed task runs a resumed run replays.
+        store: the settings and store to record in (default: the parent
+            flow run's, or this process's).
     """
 
     def __init__(
@@ -102,9 +116,8 @@ class FlowRunDriver:
         kwargs: dict[str, Any],
         resume: FlowRunRecord | None = None,
         journal: Journal | None = None,
+        store: tuple[Settings, Backend] | None = None,
     ) -> None:
-        from sluice.logging.handlers import setup_logging
-
         self.flow = flow
         self.args = args
         self.kwargs = kwargs
@@ -114,10 +127,9 @@ class FlowRunDriver:
         if self.parent is not None:
             self.settings = self.parent.settings
             self.backend = self.parent.backend
+        elif store is not None:
+            self.settings, self.backend = store
         else:
-            from sluice.backend.factory import get_backend
-            from sluice.settings import load_settings
-
             self.settings = load_settings()
             setup_logging(self.settings)
             self.backend = get_backend(self.settings)
@@ -142,12 +154,12 @@ class FlowRunDriver:
         """
         flow = self.flow
         self.backend.write_flow(
-            FlowRecord(flow.name, description=flow.description, version=flow.version)
+            FlowRecord(flow.name, description=flow.description, version=flow.options.version)
         )
         error: ParameterValidationError | None = None
         try:
             parameters = bind_arguments(flow.fn, flow.name, self.args, self.kwargs)
-            if flow.should_validate_parameters:
+            if flow.options.validate_parameters:
                 parameters = validate_parameters(flow.fn, flow.name, parameters)
         except ParameterValidationError as exc:
             error = exc
@@ -179,12 +191,12 @@ class FlowRunDriver:
             flow_name=self.flow.name,
             # A callable name is asked for in the run's context (see enter).
             name=generate_run_name()
-            if callable(self.flow.flow_run_name)
+            if callable(self.flow.options.flow_run_name)
             else run_name(self.flow, parameters),
             parameters=jsonable({str(k): v for k, v in self.parameters.items()}),
             tags=sorted(self.flow.tags | tags_var.get()),
             parent_flow_run_id=self.parent.flow_run.id if self.parent else None,
-            flow_version=self.flow.version,
+            flow_version=self.flow.options.version,
             hostname=socket.gethostname(),
             pid=os.getpid(),
             entrypoint=entrypoint_of(self.flow),
@@ -194,7 +206,7 @@ class FlowRunDriver:
             # A new run is its own first attempt: nobody else can hold it yet.
             attempt=1,
         )
-        _record_this_process(record)
+        record_this_process(record)
         return record
 
     def _enter_parent_position(self) -> State | None:
@@ -208,7 +220,7 @@ class FlowRunDriver:
         refusal = partial(task_results.replay_refusal, parent.settings)
         entry = parent.journal.lookup(self.flow.name, index, key, input_hash, refusal)
         if entry is not None:
-            return self._replay_from_parent(entry)
+            return replay_from_parent(self.backend, parent, self.flow.name, entry)
         child = parent.resumable_children.get(key)
         if child is not None and self.resume is None:
             self.resume = child
@@ -225,23 +237,6 @@ class FlowRunDriver:
         )
         return None
 
-    def _replay_from_parent(self, entry: TaskRunRecord) -> State:
-        assert self.parent is not None
-        state = Completed(
-            name="Replayed",
-            data=NOT_LOADED,
-            result_ref=entry.result,
-            result_owner=owner_of_task_run(entry),
-        )
-        state.run_id = entry.id
-        entry.state_name = state.name
-        entry.updated = state.timestamp
-        self.backend.write_task_run(entry, StateRecord.from_state(entry.id, "task", state))
-        self.parent.logger.info(
-            "Subflow %r at position %s replayed from the journal", self.flow.name, entry.task_key
-        )
-        return state
-
     def write(self, state: State, details: dict[str, Any] | None = None) -> State:
         state.run_id = self.record.id
         self.record.apply(state)
@@ -251,40 +246,29 @@ class FlowRunDriver:
         if self.parent_task is not None and state.type is not StateType.SCHEDULED:
             self.parent_task.apply(state)
             self.parent_task.run_count = self.record.run_count
-            self.parent_task.result = self._result_for_parent()
+            self.parent_task.result = result_for_parent(
+                self.settings, self.record, self.parent_task
+            )
             self.backend.write_task_run(
                 self.parent_task, StateRecord.from_state(self.parent_task.id, "task", state)
             )
         return state
 
-    def _result_for_parent(self) -> str | None:
-        """This run's result signed for the parent's task run standing for it (a
-        replay of the parent reads it from there)."""
-        ref, task = self.record.result, self.parent_task
-        if ref is None or task is None:
-            return None
-        store = result_store_for(self.settings.home, self.settings.results.inline_threshold)
-        return store.rebind(ref, flow_result_owner(self.record.id), owner_of_task_run(task))
-
     # -- context -----------------------------------------------------------------
     def _take_hold(self) -> AttemptGuard:
         """Take this execution's attempt of the run (a resumed run: the next one, from
         the store) and fence every write from now on with it."""
-        from sluice.liveness import lease_window
-
         record = self.record
         if self.resume is not None:
             record.attempt = self.backend.claim_attempt(record.id)
-            _record_this_process(record)
+            record_this_process(record)
         self.backend.hold_attempt(record.id, record.attempt)
         window = lease_window(self.settings.heartbeat_timeout)
         parent_guard = self.parent.guard if self.parent is not None else None
         return AttemptGuard(self.backend, record.id, record.attempt, window, parent_guard)
 
     def enter(self) -> None:
-        from sluice.task_runners.threads import ThreadPoolTaskRunner
-
-        template = self.flow.task_runner or ThreadPoolTaskRunner()
+        template = self.flow.options.task_runner or ThreadPoolTaskRunner()
         runner = template.duplicate()
         try:
             runner.start()
@@ -293,8 +277,8 @@ class FlowRunDriver:
             message = f"Task runner {type(runner).__name__} failed to start: {describe(exc)}"
             self.finish(Crashed(message=message, exception=exc), exc)
             raise
-        if self.flow.log_prints is not None:
-            log_prints = self.flow.log_prints
+        if self.flow.options.log_prints is not None:
+            log_prints = self.flow.options.log_prints
         else:
             log_prints = self.parent.log_prints if self.parent else False
         self.ctx = FlowRunContext(
@@ -309,13 +293,12 @@ class FlowRunDriver:
             self.journal,
             keep_journal=self.flow.retries > 0,
         )
-        self.ctx.resumable_children = self._resumable_children()
+        if self.resume is not None and self.record.run_count:  # never ran: no children
+            self.ctx.resumable_children = resumable_children(self.backend, self.record.id)
         self.guard = self.ctx.guard = self._take_hold()
         self._tokens = [flow_run_var.set(self.ctx), task_run_var.set(None)]
         self._name_run()
         if log_prints:
-            from sluice.logging.loggers import install_print_capture
-
             install_print_capture()
             self._tokens.append(print_target_var.set(self.log))
         if self.parent is None:
@@ -338,7 +321,7 @@ class FlowRunDriver:
         (it may read ``sluice.runtime.flow_run``), and any for a run created ahead
         under a generated name (a deployment's run; a name chosen with
         ``run_deployment(flow_run_name=...)`` stays). Kept from then on."""
-        template = self.flow.flow_run_name
+        template = self.flow.options.flow_run_name
         if template is None or self.record.run_count:
             return
         if self.resume is None and not callable(template):
@@ -349,26 +332,6 @@ class FlowRunDriver:
             self.record.name = run_name(self.flow, self.parameters)
         except Exception:
             self.log.exception("flow_run_name raised; the run keeps the name %r", self.record.name)
-
-    def _resumable_children(self) -> dict[str, FlowRunRecord]:
-        """Failed/Crashed/Cancelled subflow runs of a resumed run, by parent position."""
-        if self.resume is None or self.record.run_count == 0:  # never ran: no children
-            return {}
-        from sluice.schemas import FlowRunFilter
-        from sluice.states import RESUMABLE_TYPES
-
-        children = self.backend.list_flow_runs(
-            FlowRunFilter(parent_flow_run_id=self.record.id, limit=100_000)
-        )
-        if not children:
-            return {}
-        placeholders = {t.id: t for t in self.backend.read_task_runs(self.record.id)}
-        found: dict[str, FlowRunRecord] = {}
-        for child in reversed(children):  # oldest first: the newest attempt wins
-            holder = placeholders.get(child.parent_task_run_id or "")
-            if holder is not None and child.state_type in RESUMABLE_TYPES:
-                found[holder.task_key] = child
-        return found
 
     def exit(self, failed: bool) -> None:
         if self._heartbeat is not None:
@@ -469,8 +432,6 @@ class FlowRunDriver:
         if parent is not None and parent.keep_journal and self.parent_task is not None:
             parent.journal.record(self.parent_task)
         if self.parent is None:
-            from sluice.logging.handlers import flush_console
-
             flush_console()
             self.backend.flush()
             if self.guard is not None and self.backend.attempt_lost(self.record.id):
@@ -480,9 +441,8 @@ class FlowRunDriver:
         return state
 
     def timeout_error(self) -> FlowTimeoutError:
-        return FlowTimeoutError(
-            f"Flow run {self.record.name!r} exceeded its timeout of {self.flow.timeout_seconds} s"
-        )
+        limit = self.flow.options.timeout_seconds
+        return FlowTimeoutError(f"Flow run {self.record.name!r} exceeded its timeout of {limit} s")
 
     def _wait_for_submitted(self) -> None:
         for future in self.ctx.futures:
@@ -497,17 +457,6 @@ class FlowRunDriver:
         self.log.log(level, "%s", message, exc_info=exc)
 
 
-def _record_this_process(record: FlowRunRecord) -> None:
-    """Record on ``record`` the process that executes it (for same-host crash detection)."""
-    from sluice.utilities.process_identity import this_process
-
-    record.hostname = socket.gethostname()
-    record.pid = os.getpid()
-    identity = this_process()
-    record.host_id = identity.host_id if identity else None
-    record.pid_started = identity.started if identity else None
-
-
 def run_flow_sync(driver: FlowRunDriver) -> State:
     """Execute a flow run in this thread until a final state."""
     early = driver.create()
@@ -519,7 +468,7 @@ def run_flow_sync(driver: FlowRunDriver) -> State:
         try:
             flow = driver.flow
             state = run_attempts_sync(
-                driver, flow.fn, driver.args, driver.kwargs, flow.timeout_seconds
+                driver, flow.fn, driver.args, driver.kwargs, flow.options.timeout_seconds
             )
             failed = not state.is_completed()
             return state
@@ -537,7 +486,7 @@ async def run_flow_async(driver: FlowRunDriver) -> State:
     try:
         flow = driver.flow
         state = await run_attempts_async(
-            driver, flow.fn, driver.args, driver.kwargs, flow.timeout_seconds
+            driver, flow.fn, driver.args, driver.kwargs, flow.options.timeout_seconds
         )
         failed = not state.is_completed()
         return state

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sluice.errors import ResultIntegrityError, ResultMissingError, SerializationError
 from sluice.results.owners import flow_result_owner, parameters_owner
+from sluice.results.store import result_store_for
 from sluice.utilities.names import generate_run_name
+from sluice.utilities.process_identity import this_process
 
 if TYPE_CHECKING:
     from sluice.flows import Flow
@@ -60,7 +64,7 @@ def run_name(flow: Flow[..., Any], parameters: dict[str, Any]) -> str:
     set (as :meth:`FlowRunDriver.enter` does), it can read
     ``sluice.runtime.flow_run.parameters``.
     """
-    template = flow.flow_run_name
+    template = flow.options.flow_run_name
     if template is None:
         return generate_run_name()
     if callable(template):
@@ -77,8 +81,6 @@ def persist_parameters(settings: Settings, run_id: str, parameters: dict[str, An
     None when they cannot be stored (the run still proceeds; a resume then
     uses the JSON summary kept on the run).
     """
-    from sluice.results.store import result_store_for
-
     store = result_store_for(settings.home, settings.results.inline_threshold)
     try:
         return store.persist(parameters, parameters_owner(run_id), f"{run_id}/parameters")
@@ -93,7 +95,6 @@ def stored_parameters(record: FlowRunRecord, settings: Settings) -> dict[str, An
     warning says so)."""
     if not record.parameters_ref:
         return dict(record.parameters)
-    from sluice.results.store import result_store_for
 
     store = result_store_for(settings.home, settings.results.inline_threshold)
     try:
@@ -113,12 +114,11 @@ def persist_flow_result(
     Raises:
         SerializationError: naming the flow and the value's type.
     """
-    persist = flow.persist_result
+    persist = flow.options.persist_result
     if persist is None:
         persist = settings.results.persist_by_default
     if not persist:
         return None
-    from sluice.results.store import result_store_for
 
     store = result_store_for(settings.home, settings.results.inline_threshold)
     try:
@@ -127,9 +127,18 @@ def persist_flow_result(
             flow_result_owner(run_id),
             f"{run_id}/flow-result",
             flow.result_serializer,
-            flow.result_storage or settings.results.storage or None,
+            flow.options.result_storage or settings.results.storage or None,
         )
     except SerializationError as exc:
         raise SerializationError(
             f"the result of flow {flow.name!r}", exc.value_type, exc.reason
         ) from exc
+
+
+def record_this_process(record: FlowRunRecord) -> None:
+    """Record on ``record`` the process that executes it (for same-host crash detection)."""
+    record.hostname = socket.gethostname()
+    record.pid = os.getpid()
+    identity = this_process()
+    record.host_id = identity.host_id if identity else None
+    record.pid_started = identity.started if identity else None

@@ -13,7 +13,9 @@ import threading
 from typing import TYPE_CHECKING
 
 from sluice.liveness import ProcessIdentity, process_gone
-from sluice.states import utcnow
+from sluice.schemas import FlowRunFilter
+from sluice.states import StateType, utcnow
+from sluice.utilities.process_identity import host_id, started
 
 if TYPE_CHECKING:
     from sluice.backend.protocol import Backend
@@ -39,10 +41,6 @@ def detect_crashed_runs(backend: Backend, settings: Settings) -> list[str]:
 
 def mark_gone_runs(backend: Backend) -> list[str]:
     """Mark Crashed the Running runs whose process ran on this host and is gone."""
-    from sluice.schemas import FlowRunFilter
-    from sluice.states import StateType
-    from sluice.utilities.process_identity import host_id, started
-
     here = host_id()
     if here is None:
         return []

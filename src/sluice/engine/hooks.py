@@ -12,26 +12,13 @@ import functools
 import inspect
 import logging
 from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from typing import Any
 
 from sluice.states import State, StateType
-
-H = TypeVar("H", bound=Callable[..., Any])
+from sluice.utilities.asyncs import run_awaitable_sync
 
 #: ``log(level, message, exc)``: where a run writes a line about its hooks
 LineWriter = Callable[[int, str, BaseException], None]
-
-
-class Hooks(list[H]):
-    """The hooks of one kind of state change (a list), usable as a decorator too::
-
-    @my_flow.on_completion
-    def notify(flow, flow_run, state): ...
-    """
-
-    def __call__(self, hook: H) -> H:
-        self.append(hook)
-        return hook
 
 
 def hook_name(hook: Callable[..., Any]) -> str:
@@ -82,8 +69,6 @@ def call_hooks(
         try:
             outcome = hook(subject, run, state)
             if inspect.isawaitable(outcome):
-                from sluice.utilities.asyncs import run_awaitable_sync
-
                 run_awaitable_sync(outcome)
         except Exception as exc:
             line(

@@ -160,15 +160,6 @@ def futures_to_states(value: Any, depth: int = 0) -> Any:
     return value
 
 
-def has_annotations(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
-    """True when an argument is wrapped (``quote``, ``opaque`` ...): the call must
-    unwrap it (with :func:`resolve_inputs`) even when it has no upstream future."""
-    for value in args:
-        if isinstance(value, BaseAnnotation):
-            return True
-    return any(isinstance(value, BaseAnnotation) for value in kwargs.values())
-
-
 def input_fingerprint(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
     """A digest of a call's inputs, or None when they cannot be fingerprinted.
 

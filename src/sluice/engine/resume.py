@@ -1,15 +1,20 @@
-"""Resuming a failed, crashed or cancelled flow run as the same run."""
+"""Resuming a failed, crashed or cancelled flow run as the same run, in this process."""
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING, Any
 
-from sluice.errors import NotResumableError
+from sluice.engine.existing_run import load_run_flow, open_store, run_existing_flow_run
+from sluice.engine.heartbeat import detect_crashed_runs
+from sluice.engine.journal import parse_from_key
+from sluice.errors import CodeUnavailable, NotResumableError
 from sluice.states import RESUMABLE_TYPES, State
 
 if TYPE_CHECKING:
     from sluice.flows import Flow
+    from sluice.schemas import FlowRunRecord
+
+__all__ = ["NotResumableError", "resume_flow_run"]
 
 
 def resume_flow_run(
@@ -33,21 +38,17 @@ def resume_flow_run(
         NotFoundError: no such run.
         NotResumableError: the run is not Failed/Crashed/Cancelled, or its code
             cannot be loaded.
+        RunNotStarted: the store failed before the flow started again.
     """
-    from sluice.backend.factory import get_backend
-    from sluice.engine.flow_engine import FlowRunDriver, run_flow_async, run_flow_sync
-    from sluice.engine.flow_setup import stored_parameters
-    from sluice.engine.heartbeat import detect_crashed_runs
-    from sluice.engine.journal import Journal, parse_from_key
-    from sluice.logging.handlers import setup_logging
-    from sluice.settings import load_settings
-    from sluice.utilities.asyncs import run_coroutine_sync
-
-    settings = load_settings()
-    setup_logging(settings)
-    backend = get_backend(settings)
+    settings, backend = open_store()
     detect_crashed_runs(backend, settings)
     record = backend.read_flow_run(flow_run_id)
+    _check_resumable(record, from_task)
+    flow = flow or _load_flow(record)
+    return run_existing_flow_run(flow, record, backend, settings, from_task)
+
+
+def _check_resumable(record: FlowRunRecord, from_task: str | None) -> None:
     if record.state_type not in RESUMABLE_TYPES:
         raise NotResumableError(
             f"Flow run {record.id} is {record.state_name}; only Failed, Crashed or "
@@ -58,26 +59,16 @@ def resume_flow_run(
             parse_from_key(from_task)
         except ValueError as exc:
             raise NotResumableError(str(exc)) from None
-    flow = flow or _load_flow(record.entrypoint, record.id)
-    parameters = stored_parameters(record, settings)
-    log = logging.getLogger("sluice.flow_runs")
-    journal = Journal(backend.read_journal(record.id), from_task, log.warning)
-    driver = FlowRunDriver(flow, (), parameters, resume=record, journal=journal)
-    if flow.isasync:
-        return run_coroutine_sync(run_flow_async(driver))
-    return run_flow_sync(driver)
 
 
-def _load_flow(entrypoint: str | None, run_id: str) -> Flow[..., Any]:
-    if not entrypoint:
+def _load_flow(record: FlowRunRecord) -> Flow[..., Any]:
+    if not record.entrypoint:
         raise NotResumableError(
-            f"Flow run {run_id} has no recorded entrypoint (its flow was defined inside a "
+            f"Flow run {record.id} has no recorded entrypoint (its flow was defined inside a "
             "function or an interactive session); resume it from Python with "
             "resume_flow_run(id, flow=my_flow)"
         )
-    from sluice.entrypoints import EntrypointError, load_flow
-
     try:
-        return load_flow(entrypoint)
-    except EntrypointError as exc:
-        raise NotResumableError(f"Cannot load the flow of run {run_id}: {exc}") from None
+        return load_run_flow(record.entrypoint, None, record.id)
+    except CodeUnavailable as exc:
+        raise NotResumableError(f"Cannot resume flow run {record.id}: {exc}") from None

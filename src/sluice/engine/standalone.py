@@ -5,6 +5,11 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING
 
+from sluice.backend.factory import get_backend
+from sluice.logging.handlers import setup_logging
+from sluice.settings import load_settings
+from sluice.task_runners.threads import ThreadPoolTaskRunner
+
 if TYPE_CHECKING:
     from sluice.backend.protocol import Backend
     from sluice.task_runners.base import TaskRunner
@@ -15,10 +20,6 @@ _runner: TaskRunner | None = None
 
 def standalone_backend() -> Backend:
     """The backend of the current settings (tasks outside flows are recorded too)."""
-    from sluice.backend.factory import get_backend
-    from sluice.logging.handlers import setup_logging
-    from sluice.settings import load_settings
-
     settings = load_settings()
     setup_logging(settings)
     return get_backend(settings)
@@ -29,8 +30,6 @@ def standalone_runner() -> TaskRunner:
     global _runner
     with _lock:
         if _runner is None:
-            from sluice.task_runners.threads import ThreadPoolTaskRunner
-
             runner = ThreadPoolTaskRunner()
             runner.start()
             _runner = runner

@@ -2,32 +2,21 @@
 
 The orchestration is written once (:class:`TaskAttempts`); two short drivers
 adapt it to the colour of the user's function (:func:`run_task_sync`,
-:func:`run_task_async`). Task runners call these drivers wherever they execute.
+:func:`run_task_async`). Task runners reach them through the call they are
+handed (:meth:`sluice.engine.task_call.TaskCall.run`).
 """
 
 from __future__ import annotations
 
-import datetime as _dt
 import logging
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from sluice.context import FlowRunContext, TaskRunContext, flow_run_var, tags_var, task_run_var
+from sluice.context import FlowRunContext, TaskRunContext, flow_run_var, task_run_var
 from sluice.engine import task_results
 from sluice.engine.attempts import run_attempts_async, run_attempts_sync
-from sluice.engine.describe import describe, exception_details, state_label
 from sluice.engine.final_state import final_state_of, holds_states
 from sluice.engine.hooks import call_hooks, task_hooks_for
-from sluice.engine.inputs import (
-    collect_upstream,
-    has_annotations,
-    input_fingerprint,
-    not_ready,
-    resolve_inputs,
-    unready_wait_for,
-)
-from sluice.engine.retries import retry_delay, should_retry
-from sluice.engine.task_replay import replay
+from sluice.engine.inputs import not_ready, resolve_inputs, unready_wait_for
 from sluice.engine.task_transactions import open_task_transaction, settle
 from sluice.errors import (
     AbortRun,
@@ -38,15 +27,9 @@ from sluice.errors import (
     SerializationError,
     TaskTimeoutError,
 )
-from sluice.logging.handlers import engine_line
-from sluice.logging.loggers import (
-    TASK_LOGGER_NAME,
-    RunLogger,
-    print_target_var,
-    task_run_logger,
-)
+from sluice.logging.loggers import install_print_capture, print_target_var
 from sluice.results.owners import owner_of_task_run
-from sluice.schemas import StateRecord, TaskRunRecord, new_id
+from sluice.retries import retry_delay, should_retry
 from sluice.states import (
     NOT_LOADED,
     AwaitingRetry,
@@ -60,14 +43,15 @@ from sluice.states import (
     TimedOut,
     utcnow,
 )
-from sluice.transactions import Transaction, activate, deactivate, get_transaction
+from sluice.transactions import Transaction, activate, deactivate
+from sluice.utilities.annotations import has_annotations
+from sluice.utilities.asyncs import run_coroutine_sync
+from sluice.utilities.describe import describe, exception_details, state_label
 
 if TYPE_CHECKING:
     from contextvars import Token
 
-    from sluice.backend.protocol import Backend, RecordSink
-    from sluice.settings import Settings
-    from sluice.tasks import Task
+    from sluice.engine.task_call import TaskCall
 
 # Module names for the members a direct call uses: ``StateType.X`` runs
 # EnumType.__getattr__ on Python 3.11.
@@ -78,202 +62,6 @@ _FAILED = StateType.FAILED
 _MAY_HOLD_STATES = (State, list, tuple, set, frozenset)
 #: return types that never hold states: skip even that test for them
 _PLAIN_RETURNS = frozenset({int, str, float, bool, type(None), dict, bytes})
-
-
-class TaskCall:
-    """Everything needed to execute one task run, wherever it executes."""
-
-    __slots__ = (
-        "args",
-        "flow_ctx",
-        "kwargs",
-        "log_prints",
-        "prepared",
-        "record",
-        "replayed",
-        "returned_state",
-        "settings",
-        "sink",
-        "task",
-        "transaction",
-        "upstream",
-        "wait_for",
-    )
-
-    def __init__(
-        self,
-        task: Task[..., Any],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        record: TaskRunRecord,
-        sink: RecordSink,
-        flow_ctx: FlowRunContext | None,
-        upstream: list[Any],
-        log_prints: bool,
-        settings: Settings,
-        prepared: bool = False,
-        wait_for: list[Any] | None = None,
-    ) -> None:
-        self.task = task
-        self.args = args
-        self.kwargs = kwargs
-        self.record = record
-        self.sink = sink
-        self.flow_ctx = flow_ctx
-        self.upstream = upstream
-        self.log_prints = log_prints
-        self.settings = settings
-        #: inputs resolved and cache checked (done once, in the flow's process)
-        self.prepared = prepared
-        #: the journal's state when this call was replayed instead of executed
-        self.replayed: State | None = None
-        #: ``wait_for=`` as given (``allow_failure`` wrappers kept)
-        self.wait_for = wait_for
-        #: what the function returned when that was a state or states (a direct
-        #: call gives it back as it is, as Prefect does)
-        self.returned_state: Any = None
-        #: the transaction in progress where the call was made (see sluice.transactions)
-        self.transaction = get_transaction()
-
-    def reader(self) -> Backend:
-        """The backend to read from (the flow's, or the standalone one)."""
-        if self.flow_ctx is not None:
-            return self.flow_ctx.backend
-        from sluice.engine.standalone import standalone_backend
-
-        return standalone_backend()
-
-    def write(self, state: State, details: dict[str, Any] | None = None) -> State:
-        """Move the run into ``state`` and record it."""
-        record = self.record
-        state.run_id = record.id
-        record.apply(state)
-        self.sink.write_task_run(
-            record,
-            StateRecord(
-                record.id, "task", state.type, state.name, state.timestamp, state.message, details
-            ),
-        )
-        return state
-
-    def logger(self) -> RunLogger:
-        """A ``logging`` logger bound to this task run (for user code)."""
-        flow_run = self.flow_ctx.flow_run if self.flow_ctx else None
-        return task_run_logger(self.sink, self.record, flow_run)
-
-    def line(
-        self,
-        level: int,
-        message: str,
-        exc: BaseException | None = None,
-        at: _dt.datetime | None = None,
-        store: bool = True,
-    ) -> None:
-        """Record an engine line about this task run (and print it)."""
-        record = self.record
-        engine_line(
-            self.sink,
-            level,
-            TASK_LOGGER_NAME,
-            f"Task run {record.name!r}",
-            message,
-            record.flow_run_id,
-            record.id,
-            exc,
-            at=at,
-            store=store,
-        )
-
-
-def create_task_call(
-    task: Task[..., Any],
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-    wait_for: list[Any],
-    flow_ctx: FlowRunContext | None,
-    map_index: int = -1,
-    call_index: int | None = None,
-    waits: bool = True,
-) -> TaskCall:
-    """Create the task run record for a call and wrap it in a :class:`TaskCall`.
-
-    Args:
-        waits: the call will wait for a runner (``.submit``/``.map``), so it is
-            recorded as Pending now; a direct call starts at once and is first
-            recorded when it starts Running.
-    """
-    input_hash: str | None = None
-    if flow_ctx is not None:
-        if flow_ctx.guard is not None:
-            flow_ctx.guard.check()  # no new work once another process took the run over
-        sink: RecordSink = flow_ctx.backend
-        settings = flow_ctx.settings
-        if call_index is None:
-            call_index = flow_ctx.next_call_index(task.name)
-        log_prints = flow_ctx.log_prints if task.log_prints is None else task.log_prints
-        input_hash = input_fingerprint(args, kwargs)
-        journal = flow_ctx.journal
-        if not journal.stopped:
-            key = task_key_of(task.name, call_index, map_index)
-            refusal = partial(task_results.replay_refusal, settings)
-            entry = journal.lookup(task.name, call_index, key, input_hash, refusal)
-            if entry is not None:
-                call = TaskCall(
-                    task, args, kwargs, entry, sink, flow_ctx, [], False, settings, prepared=True
-                )
-                return replay(call)
-    else:
-        from sluice.engine.standalone import standalone_backend
-        from sluice.engine.task_results import settings_for_standalone
-
-        sink = standalone_backend()
-        settings = settings_for_standalone()
-        call_index = call_index or 0
-        log_prints = bool(task.log_prints)
-    upstream = collect_upstream(args, kwargs, wait_for) if args or kwargs or wait_for else []
-    extra_tags = tags_var.get()
-    now = utcnow()
-    record = TaskRunRecord(
-        id=new_id(),
-        task_name=task.name,
-        name=_run_name(task, args, kwargs, call_index, map_index),
-        flow_run_id=flow_ctx.flow_run.id if flow_ctx else None,
-        call_index=call_index,
-        map_index=map_index,
-        tags=sorted(task.tags | extra_tags) if task.tags or extra_tags else [],
-        upstream_ids=[f.task_run_id for f in upstream if f.task_run_id],
-        created=now,
-        updated=now,
-        input_hash=input_hash,
-    )
-    call = TaskCall(
-        task, args, kwargs, record, sink, flow_ctx, upstream, log_prints, settings,
-        wait_for=wait_for or None,
-    )  # fmt: skip
-    if waits:
-        sink.write_task_run(
-            record, StateRecord(record.id, "task", record.state_type, "Pending", now)
-        )
-    return call
-
-
-def task_key_of(task_name: str, call_index: int, map_index: int) -> str:
-    """The journal position of a call (same format as ``TaskRunRecord.task_key``)."""
-    base = f"{task_name}:{call_index}"
-    return base if map_index < 0 else f"{base}:{map_index}"
-
-
-def _run_name(
-    task: Task[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], call: int, index: int
-) -> str:
-    template = task.task_run_name
-    if template is None:
-        return f"{task.name}-{call}" if index < 0 else f"{task.name}-{call}[{index}]"
-    if callable(template):
-        return str(template())
-    from sluice.engine.parameters import bind_arguments
-
-    return template.format(**bind_arguments(task.fn, task.name, args, kwargs))
 
 
 class TaskAttempts:
@@ -301,8 +89,6 @@ class TaskAttempts:
         if flow_run_var.get() is not call.flow_ctx:
             self._flow_token = flow_run_var.set(call.flow_ctx)
         if call.log_prints:
-            from sluice.logging.loggers import install_print_capture
-
             install_print_capture()
             self._print_token = print_target_var.set(ctx.get_logger())
         if call.transaction is not None or self.task.on_commit_hooks or self.task.on_rollback_hooks:
@@ -352,7 +138,7 @@ class TaskAttempts:
         now = utcnow()
         record.cache_key = key
         record.cache_expiration = task_results.cache_expiration(call, now)
-        if self.task.refresh_cache:
+        if self.task.options.refresh_cache:
             return None
         hit = task_results.find_cached(call, key, now)
         if hit is None:
@@ -399,7 +185,7 @@ class TaskAttempts:
         state = self.finish(
             State(_COMPLETED, "Completed", data=value, result_ref=ref, result_owner=owner)
         )
-        if not self.task.cache_result_in_memory:
+        if not self.task.options.cache_result_in_memory:
             state.forget_data()
         if call.flow_ctx is not None and call.flow_ctx.keep_journal:
             call.flow_ctx.journal.record(call.record)
@@ -422,7 +208,7 @@ class TaskAttempts:
                 return self.finish(Failed(message=str(exc), exception=exc), exc)
         call.record.result = state.result_ref
         self.finish(state)
-        if not self.task.cache_result_in_memory:
+        if not self.task.options.cache_result_in_memory:
             state.forget_data()
         if call.flow_ctx is not None and call.flow_ctx.keep_journal:
             call.flow_ctx.journal.record(call.record)
@@ -484,7 +270,7 @@ class TaskAttempts:
     def timeout_error(self) -> TaskTimeoutError:
         return TaskTimeoutError(
             f"Task run {self.call.record.name!r} exceeded its timeout of "
-            f"{self.task.timeout_seconds} s"
+            f"{self.task.options.timeout_seconds} s"
         )
 
     def _run_hooks(self, state: State) -> None:
@@ -496,8 +282,6 @@ class TaskAttempts:
 def run_task_sync(call: TaskCall) -> State:
     """Execute ``call`` in this thread until a final state; returns that state."""
     if call.task.isasync:
-        from sluice.utilities.asyncs import run_coroutine_sync
-
         return run_coroutine_sync(run_task_async(call))
     attempts = TaskAttempts(call)
     early = attempts.prepare()
@@ -506,7 +290,9 @@ def run_task_sync(call: TaskCall) -> State:
     attempts.enter()
     try:
         task = call.task
-        return run_attempts_sync(attempts, task.fn, call.args, call.kwargs, task.timeout_seconds)
+        return run_attempts_sync(
+            attempts, task.fn, call.args, call.kwargs, task.options.timeout_seconds
+        )
     finally:
         attempts.exit()
 
@@ -521,15 +307,7 @@ async def run_task_async(call: TaskCall) -> State:
     try:
         task = call.task
         return await run_attempts_async(
-            attempts, task.fn, call.args, call.kwargs, task.timeout_seconds
+            attempts, task.fn, call.args, call.kwargs, task.options.timeout_seconds
         )
     finally:
         attempts.exit()
-
-
-def record_final(call: TaskCall, state: State) -> State:
-    """Record a final state decided outside the task's own execution (by a runner)."""
-    call.write(state)
-    level = logging.ERROR if state.is_crashed() else logging.INFO
-    call.line(level, f"Finished in state {state_label(state)}", state.exception)
-    return state

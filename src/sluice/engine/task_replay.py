@@ -5,14 +5,14 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from sluice.engine.describe import state_label
 from sluice.engine.final_state import returned_by_user
 from sluice.results.owners import owner_of_task_run
 from sluice.schemas import StateRecord
 from sluice.states import NOT_LOADED, Completed
+from sluice.utilities.describe import state_label
 
 if TYPE_CHECKING:
-    from sluice.engine.task_engine import TaskCall
+    from sluice.engine.task_call import TaskCall
 
 
 def replay(call: TaskCall) -> TaskCall:

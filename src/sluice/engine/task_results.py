@@ -9,24 +9,40 @@ from __future__ import annotations
 import datetime as _dt
 from typing import TYPE_CHECKING, Any
 
+from sluice.cache_policies import CacheContext
 from sluice.errors import ResultIntegrityError, ResultMissingError, SerializationError
 from sluice.results.owners import owner_of_task_run
 from sluice.results.store import ResultStore, result_store_for
+from sluice.settings import load_settings
 
 if TYPE_CHECKING:
-    from sluice.engine.task_engine import TaskCall
+    from sluice.engine.task_call import TaskCall
+    from sluice.flows import Flow
     from sluice.schemas import TaskRunRecord
     from sluice.settings import Settings
+    from sluice.tasks import Task
 
 
 def should_persist(call: TaskCall) -> bool:
     """The task's choice, else its flow's, else the setting (on by default)."""
-    if call.task.persist_result is not None:
-        return call.task.persist_result
+    if call.task.options.persist_result is not None:
+        return call.task.options.persist_result
     flow_ctx = call.flow_ctx
-    if flow_ctx is not None and flow_ctx.flow.persist_result is not None:
-        return flow_ctx.flow.persist_result
+    if flow_ctx is not None and flow_ctx.flow.options.persist_result is not None:
+        return flow_ctx.flow.options.persist_result
     return call.settings.results.persist_by_default
+
+
+def with_flow_result_options(
+    task: Task[..., Any], flow: Flow[..., Any], call: TaskCall
+) -> Task[..., Any]:
+    """``task`` with its flow's result choices made its own: a call run in another
+    process has no flow run there to inherit them from."""
+    return task.with_options(
+        persist_result=should_persist(call),
+        result_storage=task.options.result_storage or flow.options.result_storage,
+        result_serializer=task.result_serializer or flow.result_serializer,
+    )
 
 
 def persist_task_result(call: TaskCall, value: Any, owner: str) -> str:
@@ -39,7 +55,7 @@ def persist_task_result(call: TaskCall, value: Any, owner: str) -> str:
     settings = call.settings
     task = call.task
     flow = call.flow_ctx.flow if call.flow_ctx is not None else None
-    storage = task.result_storage or (flow.result_storage if flow else None)
+    storage = task.options.result_storage or (flow.options.result_storage if flow else None)
     serializer = task.result_serializer or (flow.result_serializer if flow else None)
     store = _result_store(settings)
     try:
@@ -74,12 +90,10 @@ def _result_store(settings: Settings) -> ResultStore:
 
 def _storage_key(call: TaskCall) -> str:
     record = call.record
-    template = call.task.result_storage_key
+    template = call.task.options.result_storage_key
     if template is None:
         return f"{record.flow_run_id or 'no-flow'}/{record.id}"
-    from sluice.engine.parameters import bind_arguments
-
-    parameters = bind_arguments(call.task.fn, call.task.name, call.args, call.kwargs)
+    parameters = call.parameters()
     return template.format(
         **parameters, parameters=parameters, task_run=record, flow_run_id=record.flow_run_id
     )
@@ -94,11 +108,8 @@ def cache_key_for(call: TaskCall) -> str | None:
     policy = call.task.effective_cache_policy
     if policy is None:
         return None
-    from sluice.cache_policies import CacheContext
-    from sluice.engine.parameters import bind_arguments
-
     task = call.task
-    parameters = bind_arguments(task.fn, task.name, call.args, call.kwargs)
+    parameters = call.parameters()
     flow_ctx = call.flow_ctx
     context = CacheContext(
         task.name,
@@ -112,7 +123,7 @@ def cache_key_for(call: TaskCall) -> str | None:
 
 
 def cache_expiration(call: TaskCall, now: _dt.datetime) -> _dt.datetime | None:
-    expiration = call.task.cache_expiration
+    expiration = call.task.options.cache_expiration
     return now + expiration if expiration is not None else None
 
 
@@ -147,6 +158,4 @@ def replay_refusal(settings: Settings, entry: TaskRunRecord) -> str | None:
 
 
 def settings_for_standalone() -> Settings:
-    from sluice.settings import load_settings
-
     return load_settings()

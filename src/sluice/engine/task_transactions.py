@@ -14,12 +14,14 @@ recorded ``RolledBack``.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
+from sluice.states import Completed, RolledBack, Staged
 from sluice.transactions import CommitMode, Transaction, TransactionState
 
 if TYPE_CHECKING:
-    from sluice.engine.task_engine import TaskCall
+    from sluice.engine.task_call import TaskCall
     from sluice.states import State
 
 
@@ -70,8 +72,6 @@ def settle(call: TaskCall, own: Transaction | None, state: State) -> None:
 
 def _mark_staged(call: TaskCall, own: Transaction) -> None:
     """Record the run Staged until ``own`` commits, then Completed again."""
-    from sluice.states import Completed, Staged
-
     result = call.record.result
     call.write(Staged(result_ref=result, message="Completed; waiting for its transaction"))
 
@@ -83,9 +83,6 @@ def _mark_staged(call: TaskCall, own: Transaction) -> None:
 
 def _mark_rolled_back(call: TaskCall) -> None:
     """Record that the run's effect was undone: it is no longer a result to replay or reuse."""
-    import logging
-
-    from sluice.states import RolledBack
 
     call.write(RolledBack(message="Its transaction was rolled back (on_rollback hooks ran)"))
     call.line(logging.WARNING, "Rolled back with its transaction")

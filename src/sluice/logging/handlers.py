@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, TextIO
 from sluice.logging.console import ConsoleHandler, ConsoleWriter
 from sluice.logging.forwarding import RootForwarder, forward_line
 from sluice.schemas import LogRecord
+from sluice.settings import load_settings
 
 if TYPE_CHECKING:
     from sluice.backend.protocol import RecordSink
@@ -102,7 +103,6 @@ def routing() -> LogRouting:
     """The configured routing (configuring defaults on first use)."""
     if _routing is not None:
         return _routing
-    from sluice.settings import load_settings
 
     return setup_logging(load_settings())
 

@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import os
 import secrets
+import tempfile  # once per store: the key file is made once
 from pathlib import Path
 
 from sluice.errors import ResultIntegrityError
@@ -38,7 +39,6 @@ def load_signing_key(home: Path, environ: dict[str, str] | None = None) -> bytes
         return path.read_bytes().strip()
     except FileNotFoundError:
         pass
-    import tempfile  # once per store: the key file is made once
 
     home.mkdir(parents=True, exist_ok=True)
     key = secrets.token_hex(32).encode()

@@ -31,6 +31,7 @@ from sluice.errors import ResultIntegrityError, ResultMissingError, Serializatio
 from sluice.results.owners import file_owner
 from sluice.results.serializers import SERIALIZERS, Serializer, is_plain_json
 from sluice.results.signing import SIGNATURE_CHARS, Signer, legacy, load_signing_key
+from sluice.settings import home_folder
 
 ResultRef = str
 
@@ -293,6 +294,4 @@ def load_result(ref: ResultRef, owner: str) -> Any:
     Raises:
         ResultIntegrityError, ResultMissingError: see :meth:`ResultStore.load`.
     """
-    from sluice.settings import home_folder
-
     return result_store_for(home_folder()).load(ref, owner)

@@ -21,7 +21,10 @@ import os
 import tempfile
 import threading
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sluice.settings import Settings
 
 try:
     import fcntl
@@ -38,17 +41,8 @@ class TransactionRecords:
         self._guard = threading.Lock()
 
     @classmethod
-    def default(cls) -> TransactionRecords:
-        """The records of the current run's settings (or of this process's settings)."""
-        from sluice.context import flow_run_var
-
-        ctx = flow_run_var.get()
-        if ctx is not None:
-            settings = ctx.settings
-        else:
-            from sluice.settings import load_settings
-
-            settings = load_settings()
+    def for_settings(cls, settings: Settings) -> TransactionRecords:
+        """The records kept under ``settings``' result storage (or its home)."""
         root = Path(settings.results.storage).expanduser() if settings.results.storage else None
         return cls((root or settings.home / "storage") / "transactions")
 

@@ -16,6 +16,10 @@ import os
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from sluice.backend.factory import get_backend
+from sluice.context import flow_run_var, task_run_var
+from sluice.settings import load_settings
+
 if TYPE_CHECKING:
     from sluice.context import FlowRunContext, TaskRunContext
     from sluice.schemas import FlowRunRecord
@@ -23,15 +27,11 @@ if TYPE_CHECKING:
 
 def flow_context() -> FlowRunContext | None:
     """The flow run in progress in this context (inside a task: its flow's), or None."""
-    from sluice.context import flow_run_var
-
     return flow_run_var.get()
 
 
 def task_context() -> TaskRunContext | None:
     """The task run in progress in this context, or None."""
-    from sluice.context import task_run_var
-
     return task_run_var.get()
 
 
@@ -49,24 +49,14 @@ def read_store(what: str, key: str) -> Any:
         key: its id.
     """
     ctx = flow_context()
-    if ctx is not None:
-        backend = ctx.backend
-    else:
-        from sluice.backend.factory import get_backend
-
-        backend = get_backend()
+    backend = ctx.backend if ctx is not None else get_backend()
     return backend.read_flow_run(key) if what == "flow_run" else backend.read_deployment(key)
 
 
 def api_base() -> str | None:
     """The server's URL in client mode (``SLUICE_API_URL``), else None."""
     ctx = flow_context()
-    if ctx is not None:
-        url = ctx.settings.api_url
-    else:
-        from sluice.settings import load_settings
-
-        url = load_settings().api_url
+    url = ctx.settings.api_url if ctx is not None else load_settings().api_url
     return url.rstrip("/") or None
 
 

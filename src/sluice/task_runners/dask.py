@@ -19,13 +19,14 @@ import importlib
 import importlib.util
 from typing import TYPE_CHECKING, Any
 
+from sluice.distribution import install_command
 from sluice.errors import ConfigurationError, SluiceError
 from sluice.results.owners import owner_of_task_run
+from sluice.results.store import load_result
 from sluice.states import NOT_LOADED, State, StateType
-from sluice.task_runners.base import TaskRunner
+from sluice.task_runners.base import RunnerCall, TaskRunner
 
 if TYPE_CHECKING:
-    from sluice.engine.task_engine import TaskCall
     from sluice.schemas import TaskRunRecord
     from sluice.task_runners.dask_session import DaskSession
 
@@ -66,8 +67,6 @@ class DaskTaskRunner(TaskRunner):
     ) -> None:
         super().__init__()
         if importlib.util.find_spec("distributed") is None:
-            from sluice.distribution import install_command
-
             raise ImportError(f"DaskTaskRunner needs Dask: {install_command('dask')}")
         if address is not None and (cluster_class or cluster_kwargs or adapt_kwargs):
             raise ValueError(
@@ -112,7 +111,7 @@ class DaskTaskRunner(TaskRunner):
             session, self._session = self._session, None
             session.close(cancel_pending)
 
-    def _execute(self, call: TaskCall) -> cf.Future[State]:
+    def _execute(self, call: RunnerCall) -> cf.Future[State]:
         if self._session is None:
             self.start()
         assert self._session is not None
@@ -196,8 +195,6 @@ class DaskHeldState(State):
                 if self.result_ref is None:
                     raise
         if self.result_ref is not None:
-            from sluice.results.store import load_result
-
             return load_result(self.result_ref, self.result_owner or "(unknown record)")
         raise SluiceError(
             "The task's result was held by the Dask cluster, which is closed, and it "

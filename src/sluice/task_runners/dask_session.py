@@ -20,17 +20,33 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import cloudpickle
+from distributed import Client, KilledWorker
+
 from sluice.errors import SerializationError
 from sluice.futures import SluiceFuture
 from sluice.states import Cancelled, Crashed, Failed, State, StateType
+from sluice.task_runners.base import RunnerCall
 from sluice.task_runners.dask import DaskHeldState, resolve_cluster_class
-from sluice.utilities.annotations import BaseAnnotation, allow_failure, opaque, quote
+from sluice.task_runners.dask_worker import (
+    DaskTaskSpec,
+    RecomputeGuard,
+    UpstreamSlot,
+    run_dask_task,
+    unpack_event,
+)
+from sluice.utilities.annotations import (
+    BaseAnnotation,
+    allow_failure,
+    has_annotations,
+    opaque,
+    quote,
+)
 
 if TYPE_CHECKING:
-    from sluice.engine.task_engine import TaskCall
     from sluice.schemas import TaskRunRecord
     from sluice.task_runners.dask import DaskTaskRunner
-    from sluice.task_runners.dask_worker import DaskTaskSpec
+    from sluice.task_runners.remote import PortableTask
 
 #: how deep into nested lists/dicts futures are looked for (as the engine does)
 _MAX_DEPTH = 4
@@ -44,7 +60,7 @@ logger = logging.getLogger("sluice.dask")
 class _Pending:
     """A call sent to Dask whose final state has not come back yet."""
 
-    call: TaskCall
+    call: RunnerCall
     result: cf.Future[State]
     held: Any
     latest: TaskRunRecord | None = None
@@ -81,7 +97,8 @@ class DaskSession:
         self.topic = f"sluice-records-{uuid.uuid4().hex}"
         self._pending: dict[str, _Pending] = {}
         self._held: dict[str, Any] = {}
-        self._statics: dict[tuple[int, bool], tuple[str, bytes]] = {}
+        #: the packed task of each PortableTask sent (kept: its id is the key)
+        self._statics: dict[int, tuple[PortableTask, str, bytes]] = {}
         self._lock = threading.Lock()
         self._queue_lock = threading.Lock()
         self._to_send: list[tuple[DaskTaskSpec, list[Any], _Pending]] = []
@@ -98,10 +115,6 @@ class DaskSession:
 
     @classmethod
     def open(cls, runner: DaskTaskRunner) -> DaskSession:
-        from distributed import Client
-
-        from sluice.task_runners.dask_worker import RecomputeGuard
-
         cluster = None
         if runner.address is not None:
             client = Client(runner.address, set_as_default=False, **runner.client_kwargs)
@@ -122,9 +135,9 @@ class DaskSession:
         return session
 
     # -- sending calls ---------------------------------------------------------------
-    def execute(self, call: TaskCall) -> cf.Future[State]:
+    def execute(self, call: RunnerCall) -> cf.Future[State]:
         result: cf.Future[State] = cf.Future()
-        if call.task.effective_cache_policy is not None and call.upstream:
+        if call.caches and call.upstream:
             # The cache key hashes the inputs: fetch them, off the settler thread.
             if self._preparer is None:
                 with self._lock:
@@ -135,32 +148,26 @@ class DaskSession:
         self._prepare_and_send(call, result)
         return result
 
-    def _prepare_and_send(self, call: TaskCall, result: cf.Future[State]) -> None:
-        from sluice.engine.inputs import not_ready, unready_wait_for
-        from sluice.engine.task_engine import TaskAttempts
-
-        attempts = TaskAttempts(call)
+    def _prepare_and_send(self, call: RunnerCall, result: cf.Future[State]) -> None:
         try:
             inputs = self._swap_inputs(call)
         except _NotReady as unready:
-            result.set_result(attempts.finish(not_ready(unready.state)))
+            result.set_result(call.finish_not_ready(unready.state))
             return
-        unready_state = unready_wait_for(call.wait_for) if call.wait_for else None
+        unready_state = call.unready_wait_for()
         if unready_state is not None:
-            result.set_result(attempts.finish(not_ready(unready_state)))
+            result.set_result(call.finish_not_ready(unready_state))
             return
         call.upstream = []
-        early = attempts.prepare()  # the cache, when the inputs are all local
+        early = call.prepare()  # the cache, when the inputs are all local
         if early is not None:
             result.set_result(early)
             return
         self._send(call, inputs, result)
 
-    def _prepare_locally_and_send(self, call: TaskCall, result: cf.Future[State]) -> None:
-        from sluice.engine.task_engine import TaskAttempts
-
+    def _prepare_locally_and_send(self, call: RunnerCall, result: cf.Future[State]) -> None:
         try:
-            early = TaskAttempts(call).prepare()
+            early = call.prepare()
         except BaseException as exc:
             result.set_exception(exc)
             return
@@ -169,9 +176,7 @@ class DaskSession:
             return
         self._send(call, _Inputs(call.args, call.kwargs), result)
 
-    def _swap_inputs(self, call: TaskCall) -> _Inputs:
-        from sluice.engine.inputs import has_annotations
-
+    def _swap_inputs(self, call: RunnerCall) -> _Inputs:
         inputs = _Inputs(call.args, call.kwargs)
         if not call.upstream and not has_annotations(call.args, call.kwargs):
             return inputs
@@ -180,8 +185,6 @@ class DaskSession:
         return inputs
 
     def _swap(self, value: Any, depth: int, tolerate: bool, inputs: _Inputs) -> Any:
-        from sluice.task_runners.dask_worker import UpstreamSlot
-
         if isinstance(value, SluiceFuture):
             state = value.state
             if state.is_completed():
@@ -224,15 +227,12 @@ class DaskSession:
             return state.result(raise_on_failure=False)
         raise _NotReady(state)
 
-    def _send(self, call: TaskCall, inputs: _Inputs, result: cf.Future[State]) -> None:
+    def _send(self, call: RunnerCall, inputs: _Inputs, result: cf.Future[State]) -> None:
         """Queue the call for the sender thread."""
-        from sluice.engine.task_engine import record_final
-        from sluice.task_runners.dask_worker import DaskTaskSpec
-
         try:
             static_key, static = self._static_for(call)
         except SerializationError as exc:
-            result.set_result(record_final(call, Failed(message=str(exc), exception=exc)))
+            result.set_result(call.finish(Failed(message=str(exc), exception=exc)))
             return
         spec = DaskTaskSpec(static_key, static, inputs.args, inputs.kwargs, call.record)
         pending = _Pending(call, result, None)
@@ -258,9 +258,7 @@ class DaskSession:
 
     def _send_batch(self, batch: list[tuple[DaskTaskSpec, list[Any], _Pending]]) -> None:
         """Submit calls as one Dask graph (one scheduler message, as ``client.map``)."""
-        from sluice.task_runners.dask_worker import run_dask_task
-
-        keys = [f"{p.call.task.name}-{p.call.record.id}" for _, _, p in batch]
+        keys = [f"{p.call.record.task_name}-{p.call.record.id}" for _, _, p in batch]
         # Held under the lock: the settler cannot see a call's outcome before
         # its Dask future is known.
         with self._lock:
@@ -291,9 +289,6 @@ class DaskSession:
 
     def _submit_one(self, item: tuple[DaskTaskSpec, list[Any], _Pending], key: str) -> Any:
         """Submit one call of a batch that failed as a whole; None if it cannot be sent."""
-        from sluice.engine.task_engine import record_final
-        from sluice.task_runners.dask_worker import run_dask_task
-
         spec, held, pending = item
         try:
             # A new key: the failed batch may have registered the old one.
@@ -303,32 +298,27 @@ class DaskSession:
             self._pending.pop(call.record.id, None)
             error = _serialization_error(call, spec, exc)
             failed = Failed(message=str(error), exception=error)
-            pending.result.set_result(record_final(call, failed))
+            pending.result.set_result(call.finish(failed))
             return None
 
-    def _static_for(self, call: TaskCall) -> tuple[str, bytes]:
-        """The packed parts every call of a task shares (sent as bytes, unpacked
-        once per worker): the task with its flow's result options made explicit
-        -- workers have no flow context to inherit them from -- and the settings.
+    def _static_for(self, call: RunnerCall) -> tuple[str, bytes]:
+        """The packed part every call of a task shares (sent as bytes, unpacked once
+        per worker): the task as another process runs it, and the events' topic.
 
         Raises:
             SerializationError: the task itself cannot be pickled.
         """
-        marker = (id(call.task), call.log_prints)
-        found = self._statics.get(marker)
+        task = call.portable()
+        found = self._statics.get(id(task))
         if found is not None:
-            return found
-        import cloudpickle
-
-        from sluice.task_runners.processes import _with_flow_result_options
-
-        task = _with_flow_result_options(call)
+            return found[1], found[2]
         try:
-            static = cloudpickle.dumps((task, call.log_prints, call.settings, self.topic))
+            static = cloudpickle.dumps((task, self.topic))
         except Exception as exc:
-            raise SerializationError(f"task {call.task.name!r}", "Task", str(exc)) from exc
-        found = self._statics[marker] = (f"{self.topic}-{len(self._statics)}", static)
-        return found
+            raise SerializationError(f"task {task.task_name!r}", "Task", str(exc)) from exc
+        key = f"{self.topic}-{len(self._statics)}"
+        self._statics[id(task)] = (task, key, static)
+        return key, static
 
     # -- results coming back ---------------------------------------------------------
     def _on_event(self, event: tuple[float, bytes]) -> None:
@@ -352,8 +342,6 @@ class DaskSession:
                 logger.exception("Sluice could not settle a Dask task's outcome")
 
     def _apply_event(self, payload: bytes) -> None:
-        from sluice.task_runners.dask_worker import unpack_event
-
         for record_id, records, outcome, carries_data in unpack_event(payload):
             with self._lock:
                 pending = self._pending.get(record_id)
@@ -385,9 +373,7 @@ class DaskSession:
             state = DaskHeldState(outcome.state_name, outcome.message, outcome.record, pending.held)
             if carries_data:
                 state.data = outcome.data
-            flow_ctx = call.flow_ctx
-            if flow_ctx is not None and flow_ctx.keep_journal:
-                flow_ctx.journal.record(call.record)
+            call.remember_completion()
         else:
             state = outcome.state()
         state.run_id = call.record.id
@@ -431,8 +417,6 @@ class DaskSession:
         exc: BaseException | None = None,
         cancelled: bool = False,
     ) -> None:
-        from sluice.engine.task_engine import record_final
-
         call = pending.call
         if pending.latest is not None:
             call.record = pending.latest
@@ -442,7 +426,7 @@ class DaskSession:
             state = Cancelled(message="Cancelled on the Dask cluster")
         else:
             state = Crashed(message=message, exception=exc)
-        pending.result.set_result(record_final(call, state))
+        pending.result.set_result(call.finish(state))
 
     # -- closing ---------------------------------------------------------------------
     def close(self, cancel_pending: bool) -> None:
@@ -467,18 +451,19 @@ class DaskSession:
                 self.cluster.close()
 
 
-def _serialization_error(call: TaskCall, spec: DaskTaskSpec, exc: Exception) -> SerializationError:
+def _serialization_error(
+    call: RunnerCall, spec: DaskTaskSpec, exc: Exception
+) -> SerializationError:
     """Name the argument Dask could not send (Dask's own message names its graph)."""
-    import cloudpickle
-
+    task_name = call.record.task_name
     for name, value in [*enumerate(spec.args), *spec.kwargs.items()]:
         try:
             cloudpickle.dumps(value)
         except Exception as reason:
             return SerializationError(
-                f"argument {name!r} of task {call.task.name!r}", type(value).__name__, str(reason)
+                f"argument {name!r} of task {task_name!r}", type(value).__name__, str(reason)
             )
-    return SerializationError(f"the call of task {call.task.name!r}", "", str(exc))
+    return SerializationError(f"the call of task {task_name!r}", "", str(exc))
 
 
 def _start_cluster(runner: DaskTaskRunner) -> Any:
@@ -498,8 +483,6 @@ def _records_of(value: Any) -> bytes | None:
 
 
 def _describe_dask_error(exc: BaseException | None) -> str:
-    from distributed import KilledWorker
-
     if isinstance(exc, KilledWorker):
         return (
             f"The Dask workers running this task run died ({exc}); Dask stopped "

@@ -14,6 +14,7 @@ task's records before it sees the task done.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import pickle
 import threading
@@ -22,16 +23,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import cloudpickle
+from distributed import get_worker
 from distributed.diagnostics.plugin import WorkerPlugin
 
-from sluice.results.store import is_inline
-from sluice.task_runners.remote import CollectingSink, RemoteOutcome, _portable_exception
+from sluice.backend.factory import get_backend
+from sluice.errors import NotFoundError
+from sluice.logging.handlers import setup_logging
+from sluice.results.owners import owner_of_task_run
+from sluice.results.store import is_inline, result_store_for
+from sluice.task_runners.remote import (
+    CollectingSink,
+    PortableTask,
+    RemoteOutcome,
+    portable_exception,
+)
 from sluice.utilities.annotations import allow_failure
 
 if TYPE_CHECKING:
     from sluice.schemas import TaskRunRecord
     from sluice.settings import Settings
-    from sluice.tasks import Task
 
 #: how deep into nested lists/dicts upstream slots are looked for (as the engine does)
 _MAX_DEPTH = 4
@@ -53,8 +64,9 @@ class UpstreamSlot:
 class DaskTaskSpec:
     """What a worker needs to run one task call.
 
-    ``static`` is the packed ``(task, log_prints, settings, topic)`` every call
-    of the task shares: packed once by the flow, unpacked once per worker.
+    ``static`` is the packed ``(task, topic)`` every call of the task shares
+    (the task as a :class:`~sluice.task_runners.remote.PortableTask`): packed
+    once by the flow, unpacked once per worker.
     """
 
     static_key: str
@@ -66,9 +78,7 @@ class DaskTaskSpec:
 
 @dataclass
 class _Static:
-    task: Task[..., Any]
-    log_prints: bool
-    settings: Settings
+    task: PortableTask
     topic: str
 
 
@@ -79,8 +89,6 @@ _MAX_STATICS = 256
 def _static_of(spec: DaskTaskSpec) -> _Static:
     found = _statics.get(spec.static_key)
     if found is None:
-        import cloudpickle
-
         if len(_statics) >= _MAX_STATICS:
             _statics.pop(next(iter(_statics)))
         found = _statics[spec.static_key] = _Static(*cloudpickle.loads(spec.static))
@@ -110,8 +118,6 @@ def pack_event(items: list[EventItem]) -> bytes:
     try:
         return pickle.dumps(items, protocol=pickle.HIGHEST_PROTOCOL)
     except Exception:
-        import cloudpickle
-
         return cloudpickle.dumps(items)
 
 
@@ -121,47 +127,33 @@ def unpack_event(payload: bytes) -> list[EventItem]:
 
 def run_dask_task(spec: DaskTaskSpec, upstream: list[TaskValue]) -> TaskValue:
     """Worker entry point: run one task call; its value, its records sent as events."""
-    from sluice.engine.task_engine import TaskCall, run_task_sync
-
     static = _static_of(spec)
     args = tuple(fill_slots(v, upstream, 0) for v in spec.args)
     kwargs = {k: fill_slots(v, upstream, 0) for k, v in spec.kwargs.items()}
     recorded = _recorded_value(static, spec.record.id, args, kwargs)
     if recorded is not None:
         return recorded
-    _setup_logging_once(static.settings)
-    topic, record_id = static.topic, spec.record.id
-    sink = _outbox().open(topic, record_id)
-    call = TaskCall(
-        static.task,
-        args,
-        kwargs,
-        spec.record,
-        sink,
-        None,
-        [],
-        static.log_prints,
-        static.settings,
-        prepared=True,
-    )
+    _setup_logging_once(static.task.settings)
+    topic, record = static.topic, spec.record
+    sink = _outbox().open(topic, record.id)
     try:
-        state = run_task_sync(call)
+        state = static.task.run(args, kwargs, record, sink)
     except BaseException:
         # The engine re-raises engine signals after recording a final state;
         # send what was recorded before Dask reports the error.
-        _outbox().close(topic, record_id, None)
+        _outbox().close(topic, record.id, None)
         raise
     data = state.data if state.is_completed() else None
-    small = state.is_completed() and _is_small(data, call.record.result)
+    small = state.is_completed() and _is_small(data, record.result)
     outcome = RemoteOutcome(
-        call.record,
+        record,
         state.type,
         state.name,
         state.message,
         data if small else None,
-        _portable_exception(state.exception),
+        portable_exception(state.exception),
     )
-    packed = _outbox().close(topic, record_id, outcome, small)
+    packed = _outbox().close(topic, record.id, outcome, small)
     return TaskValue(data, packed)
 
 
@@ -216,17 +208,13 @@ def _recorded_value(
     """
     if not _is_recompute():
         return None
-    settings = static.settings
+    settings = static.task.settings
     stored = _stored_run(settings, task_run_id)
     if stored is None or stored.state_type.value != "COMPLETED":
         return None
     if stored.result is not None:
-        from sluice.results.store import result_store_for
-
         store = result_store_for(settings.home, settings.results.inline_threshold)
         logger.info("Task run %s was recorded Completed; reloading its stored result", stored.id)
-        from sluice.results.owners import owner_of_task_run
-
         return TaskValue(store.load(stored.result, owner_of_task_run(stored)), None)
     # No stored value to return (persist_result=False): computing it again is
     # the only way to give downstream tasks their input; nothing is recorded.
@@ -246,10 +234,8 @@ def _is_recompute() -> bool:
     happened; until then no call is a recomputation and the store is not asked.
     """
     try:
-        from distributed import get_worker
-
         worker = get_worker()
-    except (ImportError, ValueError):
+    except ValueError:
         return True
     watch = getattr(worker, _WATCH_ATTRIBUTE, None)
     # A worker the guard was never installed on cannot tell: it always asks.
@@ -303,16 +289,12 @@ class RecomputeGuard(WorkerPlugin):
 
 def _stored_run(settings: Settings, task_run_id: str) -> Any:
     """The task run as the store holds it, if this worker can reach the store."""
-    from sluice.errors import NotFoundError
-
     url = settings.resolved_database_url
     local_file = not settings.api_url and url.startswith("sqlite:///")
     # A worker on another machine has no such file; opening it would create an
     # empty store there.
     if local_file and not Path(url[len("sqlite:///") :]).exists():
         return None
-    from sluice.backend.factory import get_backend
-
     try:
         return get_backend(settings).read_task_run(task_run_id)
     except NotFoundError:
@@ -325,8 +307,6 @@ _logging_ready: set[int] = set()
 def _setup_logging_once(settings: Settings) -> None:
     if id(settings) in _logging_ready:
         return
-    from sluice.logging.handlers import setup_logging
-
     setup_logging(settings)
     _logging_ready.add(id(settings))
 
@@ -392,14 +372,10 @@ class _Outbox:
 
 
 def _send(topic: str, payload: bytes) -> None:
-    try:
-        from distributed import get_worker
-
+    # Not on a worker (ValueError: a direct call in tests), the value's packed
+    # records are the only copy, which the flow side falls back to.
+    with contextlib.suppress(ValueError):
         get_worker().log_event(topic, payload)
-    except ValueError:
-        # Not on a worker (a direct call in tests): the value's packed records
-        # are the only copy, which the flow side falls back to.
-        pass
 
 
 _outbox_instance: _Outbox | None = None

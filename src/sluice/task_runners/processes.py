@@ -5,16 +5,15 @@ from __future__ import annotations
 import concurrent.futures as cf
 import multiprocessing
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sluice.errors import SerializationError
-from sluice.task_runners.base import TaskRunner
+from sluice.states import Failed
+from sluice.task_runners.base import RunnerCall, TaskRunner
 from sluice.task_runners.remote import RemoteCall, pack_call, run_remote, unpack_outcome
 
 if TYPE_CHECKING:
-    from sluice.engine.task_engine import TaskCall
     from sluice.states import State
-    from sluice.tasks import Task
 
 
 class ProcessPoolTaskRunner(TaskRunner):
@@ -51,29 +50,19 @@ class ProcessPoolTaskRunner(TaskRunner):
             self._executor.shutdown(wait=True, cancel_futures=cancel_pending)
             self._executor = None
 
-    def _execute(self, call: TaskCall) -> cf.Future[State]:
-        from sluice.engine.task_engine import TaskAttempts, record_final
-        from sluice.states import Failed
-
+    def _execute(self, call: RunnerCall) -> cf.Future[State]:
         result: cf.Future[State] = cf.Future()
         # Upstream results are resolved here, in the flow's process: futures
         # cannot travel to another process.
-        early = TaskAttempts(call).prepare()
+        early = call.prepare()
         if early is not None:
             result.set_result(early)
             return result
-        remote = RemoteCall(
-            _with_flow_result_options(call),
-            call.args,
-            call.kwargs,
-            call.record,
-            call.log_prints,
-            call.settings,
-        )
+        remote = RemoteCall(call.portable(), call.args, call.kwargs, call.record)
         try:
             payload = pack_call(remote)
         except SerializationError as exc:
-            result.set_result(record_final(call, Failed(message=str(exc), exception=exc)))
+            result.set_result(call.finish(Failed(message=str(exc), exception=exc)))
             return result
         if self._executor is None:
             self.start()
@@ -86,7 +75,7 @@ class ProcessPoolTaskRunner(TaskRunner):
         return f"ProcessPoolTaskRunner(max_workers={self.max_workers})"
 
 
-def _settle(call: TaskCall, inner: cf.Future[bytes], result: cf.Future[State]) -> None:
+def _settle(call: RunnerCall, inner: cf.Future[bytes], result: cf.Future[State]) -> None:
     """Replay the child's records into the flow's backend and resolve ``result``."""
     if inner.cancelled():
         result.cancel()
@@ -103,19 +92,3 @@ def _settle(call: TaskCall, inner: cf.Future[bytes], result: cf.Future[State]) -
         result.set_result(outcome.state())
     except BaseException as error:
         result.set_exception(error)
-
-
-def _with_flow_result_options(call: TaskCall) -> Task[..., Any]:
-    """The task with its flow's result choices made explicit: the worker process
-    has no flow context to inherit them from."""
-    from sluice.engine.task_results import should_persist
-
-    task = call.task
-    flow = call.flow_ctx.flow if call.flow_ctx is not None else None
-    if flow is None:
-        return task
-    return task.with_options(
-        persist_result=should_persist(call),
-        result_storage=task.result_storage or flow.result_storage,
-        result_serializer=task.result_serializer or flow.result_serializer,
-    )

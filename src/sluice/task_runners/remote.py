@@ -1,28 +1,57 @@
 """Running a task call in another process and bringing back what it recorded.
 
-The child executes the call with the ordinary task engine, reporting into a
-:class:`CollectingSink`; the parent replays the collected records into the
-flow's backend, so a task in another process is recorded exactly like one in a
-thread (states with their real timestamps, logs, retries).
+The engine hands the runner a :class:`PortableTask` with each call: the task
+as another process runs it, picklable. The child runs the call through it
+(with the ordinary task engine), reporting into a :class:`CollectingSink`;
+the parent replays the collected records into the flow's backend, so a task
+in another process is recorded exactly like one in a thread (states with
+their real timestamps, logs, retries).
 """
 
 from __future__ import annotations
 
 import copy
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sluice.errors import SerializationError
+from sluice.logging.handlers import setup_logging
 from sluice.results.owners import owner_of_task_run
 from sluice.schemas import FlowRunRecord, LogRecord, StateRecord, TaskRunRecord
-from sluice.states import Failed, State, StateType
+from sluice.states import State, StateType
 
 if TYPE_CHECKING:
     from sluice.backend.protocol import RecordSink
     from sluice.settings import Settings
-    from sluice.tasks import Task
+
+
+class PortableTask(Protocol):
+    """A task as another process runs its calls (the engine's, picklable).
+
+    It carries what the flow's process knows and the other process does not:
+    the flow's result options made explicit, whether prints are logged, the
+    settings.
+    """
+
+    @property
+    def task_name(self) -> str: ...
+
+    @property
+    def fn(self) -> Callable[..., Any]:
+        """The user's function (a Dask recomputation of a stored run calls it bare)."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    def run(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any], record: TaskRunRecord, sink: RecordSink
+    ) -> State:
+        """Run the call (its inputs resolved) until a final state; ``record`` is updated."""
+
+    def fail(self, record: TaskRunRecord, sink: RecordSink, error: SerializationError) -> State:
+        """Record the call Failed for ``error`` (its result could not travel back)."""
 
 
 class CollectingSink:
@@ -55,12 +84,10 @@ class CollectingSink:
 class RemoteCall:
     """What the child needs to run one task call."""
 
-    task: Task[..., Any]
+    task: PortableTask
     args: tuple[Any, ...]
     kwargs: dict[str, Any]
     record: TaskRunRecord
-    log_prints: bool
-    settings: Settings
 
 
 @dataclass
@@ -93,7 +120,7 @@ def pack_call(remote: RemoteCall) -> bytes:
     Raises:
         SerializationError: an argument (or the task itself) cannot be pickled.
     """
-    import cloudpickle
+    import cloudpickle  # a heavy seam: a flow run that sends nothing away never loads it
 
     try:
         return cloudpickle.dumps(remote)
@@ -103,68 +130,51 @@ def pack_call(remote: RemoteCall) -> bytes:
                 cloudpickle.dumps(value)
             except Exception:
                 raise SerializationError(
-                    f"argument {name!r} of task {remote.task.name!r}",
+                    f"argument {name!r} of task {remote.task.task_name!r}",
                     type(value).__name__,
                     str(exc),
                 ) from exc
-        raise SerializationError(f"task {remote.task.name!r}", "Task", str(exc)) from exc
+        raise SerializationError(f"task {remote.task.task_name!r}", "Task", str(exc)) from exc
 
 
 def run_remote(payload: bytes) -> bytes:
     """Child-process entry point: run the call, return a packed :class:`RemoteOutcome`."""
     import cloudpickle
 
-    from sluice.engine.task_engine import TaskCall, run_task_sync
-    from sluice.logging.handlers import setup_logging
-
     remote: RemoteCall = cloudpickle.loads(payload)
-    setup_logging(remote.settings)
+    task = remote.task
+    setup_logging(task.settings)
     sink = CollectingSink()
-    call = TaskCall(
-        remote.task,
-        remote.args,
-        remote.kwargs,
-        remote.record,
-        sink,
-        None,
-        [],
-        remote.log_prints,
-        remote.settings,
-        prepared=True,
-    )
-    state = run_task_sync(call)
+    record = remote.record
+    state = task.run(remote.args, remote.kwargs, record, sink)
     outcome = RemoteOutcome(
-        call.record,
+        record,
         state.type,
         state.name,
         state.message,
         state.data,
-        _portable_exception(state.exception),
+        portable_exception(state.exception),
         sink,
     )
     try:
         return cloudpickle.dumps(outcome)
     except Exception as exc:
         error = SerializationError(
-            f"result of task {remote.task.name!r}", type(state.data).__name__, str(exc)
+            f"result of task {task.task_name!r}", type(state.data).__name__, str(exc)
         )
-        failed = call.write(
-            Failed(message=str(error), exception=error),
-            {"exception_type": "sluice.errors.SerializationError"},
-        )
-        outcome = RemoteOutcome(
-            call.record, failed.type, failed.name, failed.message, None, error, sink
-        )
+        failed = task.fail(record, sink, error)
+        outcome = RemoteOutcome(record, failed.type, failed.name, failed.message, None, error, sink)
         return cloudpickle.dumps(outcome)
 
 
 def unpack_outcome(payload: bytes) -> RemoteOutcome:
     import cloudpickle
 
-    return cloudpickle.loads(payload)
+    outcome: RemoteOutcome = cloudpickle.loads(payload)
+    return outcome
 
 
-def _portable_exception(exc: BaseException | None) -> BaseException | None:
+def portable_exception(exc: BaseException | None) -> BaseException | None:
     """The exception itself if it pickles, else a RuntimeError carrying its text."""
     if exc is None:
         return None

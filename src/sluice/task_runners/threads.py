@@ -6,10 +6,9 @@ import concurrent.futures as cf
 import os
 from typing import TYPE_CHECKING
 
-from sluice.task_runners.base import TaskRunner
+from sluice.task_runners.base import RunnerCall, TaskRunner
 
 if TYPE_CHECKING:
-    from sluice.engine.task_engine import TaskCall
     from sluice.states import State
 
 
@@ -41,13 +40,11 @@ class ThreadPoolTaskRunner(TaskRunner):
             self._executor.shutdown(wait=True, cancel_futures=cancel_pending)
             self._executor = None
 
-    def _execute(self, call: TaskCall) -> cf.Future[State]:
-        from sluice.engine.task_engine import run_task_sync
-
+    def _execute(self, call: RunnerCall) -> cf.Future[State]:
         if self._executor is None:
             self.start()
         assert self._executor is not None
-        return self._executor.submit(run_task_sync, call)
+        return self._executor.submit(call.run)
 
     def __repr__(self) -> str:
         return f"ThreadPoolTaskRunner(max_workers={self.max_workers})"

@@ -8,6 +8,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from sluice.backend.factory import close_backends
+
 #: settings that would send a harnessed run somewhere else than its temporary store
 _REDIRECTING = ("SLUICE_API_URL", "SLUICE_DATABASE_URL")
 
@@ -36,8 +38,6 @@ def sluice_test_harness(
             with sluice_test_harness():
                 yield
     """
-    from sluice.backend.factory import close_backends
-
     saved = {name: os.environ.get(name) for name in ("SLUICE_HOME", *_REDIRECTING)}
     with contextlib.ExitStack() as stack:
         if home is None:

@@ -87,4 +87,13 @@ def is_annotation(value: Any) -> bool:
     return isinstance(value, BaseAnnotation)
 
 
+def has_annotations(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+    """True when an argument is wrapped (``quote``, ``opaque`` ...): the call must
+    unwrap it (``sluice.engine.inputs.resolve_inputs``) even without upstream futures."""
+    for value in args:
+        if isinstance(value, BaseAnnotation):
+            return True
+    return any(isinstance(value, BaseAnnotation) for value in kwargs.values())
+
+
 __all__ = ["BaseAnnotation", "NotSet", "allow_failure", "opaque", "quote", "unmapped"]

@@ -27,37 +27,49 @@ deliver them in time), 143 interrupted by SIGTERM.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
+import socket
 import sys
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from sluice.backend.factory import close_backends
+from sluice.deployments.job_variables import process_working_dir
+from sluice.engine.existing_run import load_run_flow, open_store, run_existing_flow_run
+from sluice.engine.signals import TerminationRequested
 from sluice.errors import (
     CancelRun,
     CannotExecute,
     CodeUnavailable,
+    RunNotStarted,
     SluiceError,
     StoreError,
     Superseded,
 )
-from sluice.states import StateType
+from sluice.logging.loggers import flow_run_logger
+from sluice.schemas import StateRecord
+from sluice.states import State, StateType
+from sluice.workers.payload import (
+    CANCEL_LINE,
+    CONTROL_ENV,
+    EXIT_CANNOT_RUN,
+    EXIT_COMPLETED,
+    EXIT_NOT_COMPLETED,
+    EXIT_NOT_STARTED,
+    EXIT_RECORDS_PENDING,
+    EXIT_SUPERSEDED,
+    RunPayload,
+    decode_payload,
+)
 
 if TYPE_CHECKING:
     from sluice.backend.protocol import Backend
-    from sluice.flows import Flow
     from sluice.schemas import FlowRunRecord
     from sluice.settings import Settings
-    from sluice.workers.payload import RunPayload
 
 #: states a run can be executed from
 EXECUTABLE = (StateType.SCHEDULED, StateType.PENDING)
-EXIT_COMPLETED, EXIT_NOT_COMPLETED, EXIT_CANNOT_RUN = 0, 1, 2
-EXIT_SUPERSEDED, EXIT_NOT_STARTED, EXIT_RECORDS_PENDING = 3, 4, 5
-
-
-class _NotStarted(Exception):
-    """The store failed before the run started: nothing of it ran."""
 
 
 def execute_flow_run(flow_run_id: str, payload: RunPayload | None = None) -> int:
@@ -69,21 +81,16 @@ def execute_flow_run(flow_run_id: str, payload: RunPayload | None = None) -> int
 
     Raises:
         CannotExecute: unknown run, or one not Scheduled/Pending.
+        RunNotStarted: the store failed before the run started (nothing of it ran).
     """
-    from sluice.backend.factory import get_backend
-    from sluice.logging.handlers import setup_logging
-    from sluice.settings import load_settings
-
-    settings = load_settings()
-    setup_logging(settings)
     try:
-        backend = get_backend(settings)
+        settings, backend = open_store()
         if payload is None:
             record, entrypoint, working_dir = _read_run(backend, flow_run_id)
         else:
             record, entrypoint, working_dir = payload.run, payload.entrypoint, payload.working_dir
     except StoreError as exc:
-        raise _NotStarted(str(exc)) from exc
+        raise RunNotStarted(str(exc)) from exc
     code = _execute(backend, settings, record, entrypoint, working_dir, claimed=payload is not None)
     if backend.kept_aside:
         # The database was away when the run ended: its last records (its final
@@ -103,8 +110,6 @@ def _execute(
     claimed: bool,
 ) -> int:
     """Load the run's flow and run it (or end it without running); the exit status."""
-    import socket
-
     record.hostname = socket.gethostname()
     record.pid = os.getpid()
     try:
@@ -119,8 +124,9 @@ def _execute(
         if claimed and _cancelled_since_claim(backend, record):
             return EXIT_NOT_COMPLETED
     except StoreError as exc:
-        raise _NotStarted(str(exc)) from exc
-    state = _run(flow, record, backend, settings)
+        raise RunNotStarted(str(exc)) from exc
+    # A run queued again to resume replays its journal, up to the task asked for.
+    state = run_existing_flow_run(flow, record, backend, settings)
     return EXIT_COMPLETED if state.type is StateType.COMPLETED else EXIT_NOT_COMPLETED
 
 
@@ -140,8 +146,6 @@ def _cancelled_since_claim(backend: Backend, record: FlowRunRecord) -> bool:
         end_without_running(backend, current, StateType.CANCELLED, "Cancelled", message)
         return True
     if current.state_type is StateType.CANCELLED:
-        from sluice.logging.loggers import flow_run_logger
-
         flow_run_logger(backend, current).warning("Cancelled before it started: not run")
         backend.flush()
         return True
@@ -157,82 +161,20 @@ def _read_run(backend: Backend, run_id: str) -> tuple[FlowRunRecord, str | None,
         )
     if record.deployment_id is None:
         return record, record.entrypoint, None
-    from sluice.deployments.job_variables import process_working_dir
-
     dep = backend.read_deployment(record.deployment_id)
     return record, dep.entrypoint, process_working_dir(dep.working_dir, record.job_variables)
-
-
-def load_run_flow(entrypoint: str | None, working_dir: str | None, run_id: str) -> Flow[..., Any]:
-    """The flow at ``entrypoint``, loaded from ``working_dir`` (which becomes the cwd).
-
-    Raises:
-        CodeUnavailable: no entrypoint, a missing working directory, or an
-            entrypoint that cannot be loaded (the reason in the message).
-    """
-    from sluice.entrypoints import EntrypointError, load_flow
-
-    if not entrypoint:
-        raise CodeUnavailable(f"flow run {run_id} has no entrypoint to load its flow from")
-    if working_dir:
-        folder = Path(working_dir)
-        if not folder.is_dir():
-            raise CodeUnavailable(
-                f"Cannot load entrypoint {entrypoint!r}: working directory {working_dir!r} "
-                "does not exist"
-            )
-        os.chdir(folder)
-        # Like ``python file.py`` run from there: the project's modules import.
-        if str(folder) not in sys.path:
-            sys.path.insert(0, str(folder))
-    try:
-        return load_flow(entrypoint)
-    except EntrypointError as exc:
-        raise CodeUnavailable(f"Cannot load entrypoint {entrypoint!r}: {exc}") from None
 
 
 def end_without_running(
     backend: Backend, record: FlowRunRecord, type_: StateType, name: str, message: str
 ) -> None:
     """Record a final state for a run whose flow never started, with a log line saying why."""
-    from sluice.logging.loggers import flow_run_logger
-    from sluice.schemas import StateRecord
-    from sluice.states import State
-
     state = State(type_, name, message=message)
     state.run_id = record.id
     record.apply(state)
     backend.write_flow_run(record, StateRecord.from_state(record.id, "flow", state))
     flow_run_logger(backend, record).error("%s", message)
     backend.flush()
-
-
-def _run(flow: Flow[..., Any], record: FlowRunRecord, backend: Backend, settings: Settings) -> Any:
-    import logging
-
-    from sluice.engine.flow_engine import FlowRunDriver, run_flow_async, run_flow_sync
-    from sluice.engine.flow_setup import entrypoint_of, stored_parameters
-    from sluice.engine.journal import Journal
-    from sluice.resume_from import pending_from_task
-    from sluice.utilities.asyncs import run_coroutine_sync
-
-    # Absolute, so that ``sluice flow-run resume`` can load it from anywhere.
-    record.entrypoint = entrypoint_of(flow) or record.entrypoint
-    journal = None
-    if record.run_count > 0:  # queued again to resume: replay, up to the task asked for
-        from_task = pending_from_task(backend.read_states(record.id))
-        log = logging.getLogger("sluice.flow_runs")
-        journal = Journal(backend.read_journal(record.id), from_task, log.warning)
-    parameters = stored_parameters(record, settings)
-    driver = FlowRunDriver(flow, (), parameters, resume=record, journal=journal)
-    try:
-        if flow.isasync:
-            return run_coroutine_sync(run_flow_async(driver))
-        return run_flow_sync(driver)
-    except StoreError as exc:
-        if not driver.started:
-            raise _NotStarted(str(exc)) from exc
-        raise
 
 
 # -- the process ------------------------------------------------------------------------
@@ -242,7 +184,6 @@ def _install_sigterm(controlled: bool) -> None:
     Installed before the engine runs, so the engine's own SIGTERM handling
     (which records Crashed) defers to this one.
     """
-    from sluice.engine.signals import TerminationRequested
 
     def on_term(signum: int, frame: object) -> None:
         if controlled and _cancel_requested():
@@ -253,8 +194,6 @@ def _install_sigterm(controlled: bool) -> None:
 
 
 def _cancel_requested() -> bool:
-    from sluice.workers.payload import CANCEL_LINE
-
     fd = sys.stdin.fileno()
     os.set_blocking(fd, False)
     try:
@@ -265,8 +204,6 @@ def _cancel_requested() -> bool:
 
 
 def _read_payload() -> RunPayload | None:
-    from sluice.workers.payload import decode_payload
-
     line = sys.stdin.buffer.readline()
     return decode_payload(line) if line.strip() else None
 
@@ -276,17 +213,12 @@ def warm_up() -> None:
 
     A worker keeps one such process waiting (``--warm``) and hands it the
     next claimed run on stdin, so a run's pickup does not wait for an
-    interpreter to start and import Sluice. A store that cannot be opened now
-    is no reason to exit: the worker may hand this process a run at any time.
+    interpreter to start and import Sluice (the engine loads with this module).
+    A store that cannot be opened now is no reason to exit: the worker may
+    hand this process a run at any time.
     """
-    from sluice.backend.factory import get_backend
-    from sluice.logging.handlers import setup_logging
-    from sluice.settings import load_settings
-
-    settings = load_settings()
-    setup_logging(settings)
     try:
-        backend = get_backend(settings)
+        _settings, backend = open_store()
     except StoreError:
         # The store is away (or not there yet): this process still waits for its
         # run, and opening the store is tried again then (a run it cannot open
@@ -300,8 +232,6 @@ def warm_up() -> None:
 def main(argv: list[str] | None = None) -> int:
     """``python -m sluice.workers.execute FLOW_RUN_ID`` (or ``--warm``: wait for the run
     on stdin); the exit status."""
-    from sluice.workers.payload import CONTROL_ENV
-
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
         print("usage: python -m sluice.workers.execute FLOW_RUN_ID|--warm", file=sys.stderr)
@@ -319,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     except Superseded as exc:
         print(f"Stopped: {exc}", file=sys.stderr)
         return EXIT_SUPERSEDED
-    except _NotStarted as exc:
+    except RunNotStarted as exc:
         print(f"Not started (the store is unreachable): {exc}", file=sys.stderr)
         return EXIT_NOT_STARTED
     except StoreError as exc:
@@ -335,10 +265,6 @@ def main(argv: list[str] | None = None) -> int:
 def _exit(code: int) -> None:
     """Flush what the run recorded, then leave without waiting for stray threads
     (a cancelled run's task threads may still be sleeping)."""
-    import logging
-
-    from sluice.backend.factory import close_backends
-
     try:
         close_backends()
     finally:

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 from sluice.errors import SluiceError
 from sluice.schemas import StateRecord
 from sluice.states import TERMINAL_TYPES, State, StateType
+from sluice.workers.payload import EXIT_NOT_STARTED, EXIT_RECORDS_PENDING, EXIT_SUPERSEDED
 from sluice.workers.process import FlowRunProcess, describe_exit
 
 if TYPE_CHECKING:
@@ -92,8 +93,6 @@ def _by_exit_status(
     backend: Backend, record: FlowRunRecord, code: int, worker_name: str
 ) -> str | None:
     """The outcome an exit status decides on its own (see the module docstring)."""
-    from sluice.workers.execute import EXIT_NOT_STARTED, EXIT_RECORDS_PENDING, EXIT_SUPERSEDED
-
     if code == EXIT_SUPERSEDED:
         return "superseded"
     if code == EXIT_NOT_STARTED and record.state_type is StateType.PENDING:

@@ -1,4 +1,5 @@
-"""What a worker hands its flow-run subprocess: the claimed run, as one JSON line.
+"""What a worker and its flow-run subprocess exchange: the claimed run, as one JSON
+line on stdin, and the subprocess's exit status.
 
 The subprocess could read the run and its deployment from the store itself,
 but on the embedded store a read loads SQLAlchemy (about 0.2 s of every
@@ -21,6 +22,10 @@ from sluice.states import StateType
 CANCEL_LINE = b"cancel\n"
 #: environment variable telling ``sluice.workers.execute`` a worker controls it via stdin
 CONTROL_ENV = "SLUICE_WORKER_CONTROL"
+
+#: exit statuses of ``python -m sluice.workers.execute`` (its docstring says what each means)
+EXIT_COMPLETED, EXIT_NOT_COMPLETED, EXIT_CANNOT_RUN = 0, 1, 2
+EXIT_SUPERSEDED, EXIT_NOT_STARTED, EXIT_RECORDS_PENDING = 3, 4, 5
 
 _TIME_FIELDS = frozenset(
     f.name

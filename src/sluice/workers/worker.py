@@ -25,8 +25,10 @@ second stop request), then leaves what it could not record to crash detection.
 from __future__ import annotations
 
 import contextlib
+import datetime as _dt
 import logging
 import os
+import signal
 import socket
 import subprocess
 import threading
@@ -35,9 +37,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from sluice.backend.factory import get_backend
 from sluice.deployments.job_variables import ignored_by_process_pools, process_working_dir
-from sluice.errors import NotFoundError, SluiceError
-from sluice.states import StateType
+from sluice.deployments.scheduler import schedule_due_runs
+from sluice.errors import NotFoundError, ServerUnavailableError, SluiceError
+from sluice.schemas import WorkPoolRecord
+from sluice.settings import load_settings
+from sluice.states import StateType, utcnow
 from sluice.workers.outcomes import fail_unlaunched, settle
 from sluice.workers.payload import RunPayload
 from sluice.workers.process import (
@@ -119,13 +125,9 @@ class Worker:
         settings: Settings | None = None,
         backend: Backend | None = None,
     ) -> None:
-        from sluice.settings import load_settings
-
         self.options = options
         self.settings = settings or load_settings()
         if backend is None:
-            from sluice.backend.factory import get_backend
-
             backend = get_backend(self.settings)
         self.backend = backend
         self.children: dict[str, FlowRunProcess] = {}
@@ -193,8 +195,6 @@ class Worker:
             self._keep_spare()
 
     def _run_scheduler(self) -> None:
-        from sluice.deployments.scheduler import schedule_due_runs
-
         s = self.settings.scheduler
         ids = self.options.deployment_ids
         try:
@@ -334,8 +334,6 @@ class Worker:
                 process.terminate(self.options.kill_grace, cancel=True)
 
     def _beat_runs(self) -> None:
-        from sluice.states import utcnow
-
         at = utcnow()
         for run_id in self.children:
             self.backend.heartbeat(run_id, at)
@@ -418,22 +416,18 @@ class Worker:
 def _store_away(exc: BaseException) -> bool:
     """Whether ``exc`` says the store is unreachable for now (asking again later can work),
     rather than that it refused or lacks what was asked."""
-    from sluice.errors import ServerUnavailableError
     from sluice.store.retry import is_unavailable
 
     return isinstance(exc, ServerUnavailableError) or is_unavailable(exc)
 
 
 def _seconds(value: float) -> Any:
-    import datetime as _dt
-
     return _dt.timedelta(seconds=value)
 
 
 def run_until_signalled(worker: Worker) -> WorkerReport:
     """Run ``worker`` in the main thread; SIGTERM and SIGINT (Ctrl-C) stop it cleanly
     (a second one skips the grace period)."""
-    import signal
 
     def on_signal(signum: int, frame: object) -> None:
         logger.info("Received %s: stopping", signal.Signals(signum).name)
@@ -449,8 +443,6 @@ def run_until_signalled(worker: Worker) -> WorkerReport:
 
 def ensure_pool(backend: Backend, name: str) -> bool:
     """Create the work pool ``name`` (type process) if it does not exist; whether it was created."""
-    from sluice.schemas import WorkPoolRecord
-
     try:
         backend.read_work_pool(name)
         return False

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import traceback
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sluice.states import State
+if TYPE_CHECKING:
+    from sluice.states import State
 
 
 def describe(exc: BaseException) -> str:

@@ -8,6 +8,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sluice.states import Failed, State
+from sluice.utilities.describe import describe
+
 #: ``retry_delay_seconds`` accepts a number, a list (one per retry, the last
 #: repeating), or a callable ``f(retries) -> list`` like :func:`exponential_backoff`.
 RetryDelay = float | int | Sequence[float] | Callable[[int], Sequence[float]] | None
@@ -120,17 +123,16 @@ class RetryCondition:
         else:
             verdict = self.fn(task, task_run, failed_attempt_state(exc))
         if inspect.isawaitable(verdict):
+            # asyncio loads only for an async condition: ``import sluice`` (which
+            # loads this module) stays without it.
             from sluice.utilities.asyncs import run_awaitable_sync
 
             verdict = run_awaitable_sync(verdict)
         return bool(verdict)
 
 
-def failed_attempt_state(exc: BaseException) -> Any:
+def failed_attempt_state(exc: BaseException) -> State:
     """The Failed state a retry condition is shown: ``state.result()`` raises ``exc``."""
-    from sluice.engine.describe import describe
-    from sluice.states import Failed
-
     return Failed(message=f"Task run encountered an exception {describe(exc)}", exception=exc)
 
 
