@@ -51,7 +51,7 @@ def _claimer(home: str, url: str, name: str, out: Any, ready: Any, go: Any) -> N
 
 def bench(home: Path, url: str, label: str) -> list[tuple[str, str, int, float]]:
     from sluice.deployments.scheduler import schedule_due_runs
-    from sluice.deployments.schedules import IntervalSchedule, schedule_to_dict
+    from sluice.scheduling.schedules import IntervalSchedule, schedule_to_dict
     from sluice.schemas import DeploymentRecord, WorkPoolRecord
 
     rows: list[tuple[str, str, int, float]] = []

@@ -30,7 +30,7 @@ def at(seconds: float) -> dt.datetime:
 
 
 def _schedule(kind: str) -> dict[str, Any]:
-    from sluice.deployments.schedules import (
+    from sluice.scheduling.schedules import (
         CronSchedule,
         IntervalSchedule,
         schedule_to_dict,

@@ -20,8 +20,8 @@ import pytest
 from sluice import flow, runtime, task
 from sluice.backend.factory import close_backends, get_backend
 from sluice.deployments import backfill, run_deployment
-from sluice.deployments.schedules import CronSchedule, IntervalSchedule
 from sluice.errors import NotFoundError, ParameterValidationError, ScheduleError
+from sluice.scheduling.schedules import CronSchedule, IntervalSchedule
 from sluice.schemas import BACKFILL_TAG, FlowRunRecord
 from sluice.states import StateType, utcnow
 

@@ -6,7 +6,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from sluice.deployments.schedules import (
+from sluice.errors import ScheduleError
+from sluice.scheduling.schedules import (
     CronSchedule,
     IntervalSchedule,
     RunPlan,
@@ -14,7 +15,6 @@ from sluice.deployments.schedules import (
     plan_runs,
     times_between,
 )
-from sluice.errors import ScheduleError
 
 UTC = timezone.utc
 HOURLY = CronSchedule("0 * * * *")

@@ -18,7 +18,7 @@ import pytest
 
 from sluice.backend.local import LocalBackend
 from sluice.deployments.scheduler import MISSED_MESSAGE, schedule_due_runs
-from sluice.deployments.schedules import (
+from sluice.scheduling.schedules import (
     IntervalSchedule,
     schedule_from_dict,
     schedule_to_dict,

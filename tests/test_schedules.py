@@ -15,8 +15,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from sluice.deployments.rrules import parse_rrule
-from sluice.deployments.schedules import (
+from sluice.errors import ScheduleError, SluiceError
+from sluice.scheduling.rrules import parse_rrule
+from sluice.scheduling.schedules import (
     CronSchedule,
     IntervalSchedule,
     RRuleSchedule,
@@ -29,7 +30,6 @@ from sluice.deployments.schedules import (
     times_between,
     validate_schedule,
 )
-from sluice.errors import ScheduleError, SluiceError
 
 UTC = timezone.utc
 LONDON = ZoneInfo("Europe/London")
@@ -476,7 +476,7 @@ def test_importing_stays_light() -> None:
     script = (
         "import sys, sluice\n"
         "assert 'sluice.deployments' not in sys.modules\n"
-        "from sluice.deployments.schedules import CronSchedule, next_times\n"
+        "from sluice.scheduling.schedules import CronSchedule, next_times\n"
         "from datetime import datetime, timezone\n"
         "next_times(CronSchedule('0 * * * *', 'Europe/London'), datetime.now(timezone.utc), 3)\n"
         "heavy = ('dateutil', 'pydantic', 'sqlalchemy')\n"

@@ -1,6 +1,6 @@
 """DST: every schedule kind across spring-forward gaps and fall-back overlaps.
 
-The rules under test (sluice.deployments.schedules docstring): a wall-clock time in a
+The rules under test (sluice.scheduling.schedules docstring): a wall-clock time in a
 gap runs once at the first instant after the gap; a repeated wall-clock time runs once
 at its first occurrence, except cron with an hour field of ``*`` / ``*/N``, which
 fires in both occurrences (it is periodic in absolute time).
@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from sluice.deployments.schedules import (
+from sluice.scheduling.schedules import (
     CronSchedule,
     IntervalSchedule,
     RRuleSchedule,

@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from sluice.backend.local import LocalBackend
-from sluice.deployments.schedules import IntervalSchedule, schedule_to_dict
+from sluice.scheduling.schedules import IntervalSchedule, schedule_to_dict
 from sluice.server.app import create_app
 from sluice.settings import load_settings
 from tests.deployment_backends import make_deployment

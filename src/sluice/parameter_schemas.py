@@ -81,7 +81,7 @@ def check_deployment_parameters(
     """Refuse a deployment's default parameters that do not fit ``schema`` and,
     when it has schedules, any schedule whose runs would lack a required
     parameter: a schedule's runs take the defaults updated with that schedule's
-    own ``parameters`` (see :mod:`sluice.deployments.schedule_options`).
+    own ``parameters`` (see :mod:`sluice.scheduling.schedule_options`).
 
     Raises:
         ParameterValidationError: naming each bad parameter.

@@ -18,7 +18,7 @@ for the runs that schedule creates), ``active`` (an inactive one creates no
 runs), ``slug`` (a name for it, unique in its deployment) and ``timezone``
 (IANA, default UTC). ``flow.deploy(schedules=[...])`` and ``sluice.yaml``'s
 ``schedules:`` take the same. The tick math (DST rules, catch-up, idempotency)
-is :mod:`sluice.deployments.schedules`.
+is :mod:`sluice.scheduling.schedules`.
 
 Differences from Prefect: an ``Interval`` without ``anchor_date`` is anchored
 at 2020-01-01 00:00 in its timezone (Prefect: the moment it is constructed),
@@ -31,13 +31,13 @@ import dataclasses
 import datetime as _dt
 from typing import TYPE_CHECKING, Any
 
-from sluice.deployments.schedule_options import ScheduleOptions, canonical_schedule, stored_schedule
-from sluice.deployments.schedules import CronSchedule, IntervalSchedule, RRuleSchedule
 from sluice.errors import ScheduleError
+from sluice.scheduling.schedule_options import ScheduleOptions, canonical_schedule, stored_schedule
+from sluice.scheduling.schedules import CronSchedule, IntervalSchedule, RRuleSchedule
 
 if TYPE_CHECKING:
-    from sluice.deployments.schedule_options import ScheduleOptions
-    from sluice.deployments.schedules import Schedule as KindSchedule
+    from sluice.scheduling.schedule_options import ScheduleOptions
+    from sluice.scheduling.schedules import Schedule as KindSchedule
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,7 +84,7 @@ class Schedule:
         return ScheduleOptions(dict(self.parameters), self.active, self.slug)
 
     def to_dict(self) -> dict[str, Any]:
-        """The form a deployment stores (see :mod:`sluice.deployments.schedule_options`)."""
+        """The form a deployment stores (see :mod:`sluice.scheduling.schedule_options`)."""
         return canonical_schedule(stored_schedule(self.kind_schedule(), self.options()))
 
 

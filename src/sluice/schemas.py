@@ -156,7 +156,7 @@ class FlowRunRecord:
     #: the worker that claimed the run last (set by the claim)
     worker_name: str | None = field(default=None, metadata=BY_OPERATION)
     #: how a worker executes this run (``run_deployment(job_variables=...)``; which
-    #: ones apply depends on the pool's type, see :mod:`sluice.deployments.job_variables`)
+    #: ones apply depends on the pool's type, see :mod:`sluice.job_variables`)
     job_variables: dict[str, Any] = field(
         default_factory=dict, metadata=column(nullable=True, write="operation")
     )
@@ -278,7 +278,7 @@ def scheduled_key(at: _dt.datetime, variant: str | None = None) -> str:
     """The idempotency key of a deployment's run for the schedule tick ``at``:
     ``scheduled:<UTC ISO time>``, so one tick has one run whoever creates it;
     ``#<variant>`` is appended for the run of a schedule with its own
-    parameters (see :mod:`sluice.deployments.schedule_options`)."""
+    parameters (see :mod:`sluice.scheduling.schedule_options`)."""
     key = SCHEDULED_KEY_PREFIX + at.astimezone(_dt.timezone.utc).isoformat()
     return key if variant is None else f"{key}#{variant}"
 
@@ -304,7 +304,7 @@ class DeploymentRecord:
     description: str | None = field(default=None, metadata=TEXT)
     work_pool_name: str = "default"
     work_queue_name: str = "default"
-    #: schedules as ``sluice.deployments.schedules.schedule_to_dict`` makes them
+    #: schedules as ``sluice.scheduling.schedules.schedule_to_dict`` makes them
     schedules: list[dict[str, Any]] = field(default_factory=list)
     #: a paused deployment gets no scheduled runs and its runs are not claimed
     paused: bool = False

@@ -49,7 +49,7 @@ def _backend() -> Any:
 
 def schedules_text(dep: DeploymentRecord) -> str:
     """The deployment's schedules in words, ``-`` without any."""
-    from sluice.deployments.schedule_options import describe_stored
+    from sluice.scheduling.schedule_options import describe_stored
 
     return join_or_dash([describe_stored(s) for s in dep.schedules])
 
@@ -88,7 +88,7 @@ NEXT_TICKS = 5
 
 def next_ticks_of(dep: DeploymentRecord, *, now: _dt.datetime, count: int) -> list[_dt.datetime]:
     """The next ``count`` ticks of the deployment's schedules after ``now`` (UTC)."""
-    from sluice.deployments.schedules import next_ticks, schedule_from_dict
+    from sluice.scheduling.schedules import next_ticks, schedule_from_dict
 
     return next_ticks([schedule_from_dict(s) for s in dep.schedules], now, count)
 
@@ -352,7 +352,7 @@ def backfill_command(
 ) -> None:
     """Create one run per schedule tick in [start, end] (no duplicates), then follow them."""
     from sluice.deployments.backfills import backfill
-    from sluice.deployments.schedules import parse_schedule
+    from sluice.scheduling.schedules import parse_schedule
 
     schedule = None
     if cron is not None or interval is not None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
@@ -16,9 +16,6 @@ from sluice.cli.backend import load_cli_settings
 from sluice.cli.errors import CliError
 from sluice.cli.render import OutputFormat, OutputOption, make_console, print_json
 from sluice.server.served_hosts import is_loopback
-
-if TYPE_CHECKING:
-    from sqlalchemy import Engine
 
 app = typer.Typer(help="Run the Sluice API server, and manage its database.", no_args_is_help=True)
 database_app = typer.Typer(
@@ -78,28 +75,12 @@ def start(
     uvicorn.run(app_, host=host, port=port, log_level=log_level.lower(), lifespan="on")
 
 
-def _engine_and_label() -> tuple[Engine, str]:
-    from sluice.store.database import database_label, open_engine
-
-    url = load_cli_settings().resolved_database_url
-    return open_engine(url), database_label(url)
-
-
 @database_app.command("upgrade")
 def database_upgrade() -> None:
     """Upgrade the database to this Sluice's schema (creating it if needed)."""
-    from sluice.store.migrate import current_revision, ensure_schema, upgrade
+    from sluice.backend.admin import upgrade_store
 
-    engine, label = _engine_and_label()
-    try:
-        with engine.connect() as conn:
-            revision = current_revision(conn)
-        if revision is None:
-            ensure_schema(engine, lock_timeout=60.0, label=label)
-        else:
-            upgrade(engine, label=label)
-    finally:
-        engine.dispose()
+    label = upgrade_store(load_cli_settings().resolved_database_url)
     make_console().print(f"Database {label} is up to date.")
 
 
@@ -113,9 +94,9 @@ def database_check(
     """Check the store and report its state in one line: where it is, its schema
     revision, row counts and the integrity check's verdict. Exit status 1 if it is
     damaged or unusable. Changes nothing (on SQLite the file is opened read-only)."""
-    from sluice.store.health import check_store
+    from sluice.backend.admin import check_store_health
 
-    health = check_store(load_cli_settings().resolved_database_url, quick=quick)
+    health = check_store_health(load_cli_settings().resolved_database_url, quick=quick)
     if output is OutputFormat.json:
         print_json({"ok": health.ok, **dataclasses.asdict(health)})
     else:
@@ -145,14 +126,10 @@ def database_reset(
 
     Without --yes it asks on a terminal, and refuses when there is none to ask on.
     """
-    from sluice.store.database import database_label
-    from sluice.store.migrate import reset
+    from sluice.backend.admin import reset_store, store_label
 
+    url = load_cli_settings().resolved_database_url
     if not yes:
-        confirm_reset(database_label(load_cli_settings().resolved_database_url))
-    engine, label = _engine_and_label()
-    try:
-        reset(engine, label=label)
-    finally:
-        engine.dispose()
+        confirm_reset(store_label(url))
+    label = reset_store(url)
     make_console().print(f"Database {label} was reset.")

@@ -1,7 +1,7 @@
 """Deployments: a flow's entrypoint with parameters, schedules and a work pool.
 
 The schedule math (cron, interval, rrule, timezones and DST, run planning) lives in
-:mod:`sluice.deployments.schedules`; it is pure and takes "now" as an argument.
+:mod:`sluice.scheduling.schedules`; it is pure and takes "now" as an argument.
 Nothing here is imported by ``import sluice``.
 
 The public names (``run_deployment``, ``deploy``, ``Deployment``, ``backfill``,

@@ -16,14 +16,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from sluice.backend.factory import get_backend
-from sluice.deployments.schedule_options import active_schedules
-from sluice.deployments.schedules import times_between
+from sluice.scheduling.schedule_options import active_schedules
+from sluice.scheduling.schedules import times_between
 from sluice.schemas import BACKFILL_TAG
 from sluice.states import TERMINAL_TYPES, StateType
 
 if TYPE_CHECKING:
     from sluice.backend.protocol import Backend
-    from sluice.deployments.schedules import Schedule
+    from sluice.scheduling.schedules import Schedule
     from sluice.schemas import FlowRunRecord
 
 #: runs created per request at most

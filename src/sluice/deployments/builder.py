@@ -15,8 +15,8 @@ from sluice.deployments.deploying import deploy
 
 if TYPE_CHECKING:
     from sluice.backend.protocol import Backend
-    from sluice.deployments.schedules import Schedule
     from sluice.flows import Flow
+    from sluice.scheduling.schedules import Schedule
     from sluice.schemas import DeploymentRecord
 
 

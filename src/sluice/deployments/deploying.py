@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 from sluice.backend.factory import get_backend
 from sluice.deployments.parameters import parameter_schema_of
-from sluice.deployments.schedule_options import canonical_schedules, stored_schedule
-from sluice.deployments.schedules import parse_schedule, schedule_to_dict
 from sluice.engine.flow_setup import entrypoint_of
 from sluice.errors import ScheduleError
 from sluice.schedules import Schedule as ScheduleWithOptions
+from sluice.scheduling.schedule_options import canonical_schedules, stored_schedule
+from sluice.scheduling.schedules import parse_schedule, schedule_to_dict
 from sluice.schemas import DeploymentRecord
 
 if TYPE_CHECKING:
@@ -114,7 +114,7 @@ def build_schedules(
     ``rrule`` may be a list, as in Prefect), then ``schedule``, then ``schedules``.
 
     A schedule object is a :mod:`sluice.schedules` one (``Cron(...)``, with its
-    own parameters), a :mod:`sluice.deployments.schedules` one, or its dict.
+    own parameters), a :mod:`sluice.scheduling.schedules` one, or its dict.
 
     Raises:
         ScheduleError: naming the flag or schedule at fault (two with one slug too).

@@ -76,7 +76,7 @@ def run_deployment(
         flow_run_name: the run's name (default: a generated one).
         job_variables: how a worker executes this run, kept with the run; on
             process pools ``env`` and ``working_dir`` apply (see
-            :mod:`sluice.deployments.job_variables`).
+            :mod:`sluice.job_variables`).
         as_subflow: inside a flow, link the run to the calling run.
         poll_interval: seconds between two looks at the run while waiting.
         backend: where to create it (default: this process's backend, the

@@ -1,7 +1,7 @@
 """The scheduler: creates the upcoming runs of deployments' schedules, idempotently.
 
 One pass (:func:`schedule_due_runs`) asks the pure planner
-(:func:`sluice.deployments.schedules.plan_runs`) which ticks of each
+(:func:`sluice.scheduling.schedules.plan_runs`) which ticks of each
 unpaused deployment need a run, then has the backend create them in one
 transaction per deployment. Each tick's run carries the idempotency key
 ``scheduled:<UTC ISO time>`` and the store keeps one run per (deployment,
@@ -29,9 +29,9 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from sluice.deployments.schedule_options import active_schedules
-from sluice.deployments.schedules import plan_runs
 from sluice.errors import SluiceError
+from sluice.scheduling.schedule_options import active_schedules
+from sluice.scheduling.schedules import plan_runs
 from sluice.states import utcnow
 
 if TYPE_CHECKING:

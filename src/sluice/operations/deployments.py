@@ -87,7 +87,7 @@ class ListDeployments(Operation[list[DeploymentRecord]]):
 class UpdateDeployment(Operation[DeploymentRecord]):
     """Change some of ``paused``, ``concurrency_limit``, ``max_active_runs``,
     ``catchup``, ``description``, ``tags``, ``parameters``, ``version``,
-    ``schedules`` (dicts as :func:`sluice.deployments.schedules.schedule_to_dict`
+    ``schedules`` (dicts as :func:`sluice.scheduling.schedules.schedule_to_dict`
     writes them; new ones replace the old and the runs they planned ahead).
     One transaction: other settings changed meanwhile are kept.
 
@@ -137,7 +137,7 @@ class CreateFlowRunFromDeployment(Operation[FlowRunRecord]):
     Its parameters are the deployment's defaults updated with ``parameters``,
     checked against the deployment's parameter schema first. Its tags are the
     deployment's plus ``tags``. ``job_variables`` are kept with the run (see
-    :mod:`sluice.deployments.job_variables`). With an ``idempotency_key``
+    :mod:`sluice.job_variables`). With an ``idempotency_key``
     already used for this deployment, the existing run is answered and
     nothing is created.
 

@@ -86,8 +86,8 @@ def normalized_schedules(schedules: Any) -> list[dict[str, Any]]:
     Raises:
         ScheduleError: not a list, or a schedule that cannot be read (a ValueError).
     """
-    from sluice.deployments.schedule_options import canonical_schedules
     from sluice.errors import ScheduleError
+    from sluice.scheduling.schedule_options import canonical_schedules
 
     if not isinstance(schedules, (list, tuple)):
         raise ScheduleError(f"schedules must be a list of schedules, not {schedules!r}")
@@ -150,7 +150,7 @@ def new_deployment_run(
         ParameterValidationError: the merged parameters do not fit the schema.
         ValueError: ``job_variables`` of the wrong shape.
     """
-    from sluice.deployments.job_variables import check_job_variables
+    from sluice.job_variables import check_job_variables
     from sluice.parameter_schemas import check_parameters
     from sluice.utilities.names import generate_run_name
 
@@ -193,9 +193,9 @@ def tick_runs(
 
     One run, unless schedules with their own parameters tick at ``at``: then
     one per distinct parameter set, each with the deployment's defaults
-    updated with that set (see :mod:`sluice.deployments.schedule_options`).
+    updated with that set (see :mod:`sluice.scheduling.schedule_options`).
     """
-    from sluice.deployments.schedule_options import parameters_variant, tick_parameters
+    from sluice.scheduling.schedule_options import parameters_variant, tick_parameters
 
     runs = []
     for parameters in tick_parameters(dep.schedules, at):

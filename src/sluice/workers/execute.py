@@ -35,7 +35,6 @@ import sys
 from typing import TYPE_CHECKING
 
 from sluice.backend.factory import close_backends
-from sluice.deployments.job_variables import process_working_dir
 from sluice.engine.existing_run import load_run_flow, open_store, run_existing_flow_run
 from sluice.engine.signals import TerminationRequested
 from sluice.errors import (
@@ -47,6 +46,7 @@ from sluice.errors import (
     StoreError,
     Superseded,
 )
+from sluice.job_variables import process_working_dir
 from sluice.logging.loggers import flow_run_logger
 from sluice.schemas import StateRecord
 from sluice.states import State, StateType

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sluice.deployments.job_variables import process_environment
+from sluice.job_variables import process_environment
 from sluice.workers.payload import CANCEL_LINE, CONTROL_ENV, RunPayload, encode_payload
 
 #: the command a worker runs per flow run (the run id is appended)

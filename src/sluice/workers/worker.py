@@ -37,10 +37,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from sluice.backend.availability import store_unavailable
 from sluice.backend.factory import get_backend
-from sluice.deployments.job_variables import ignored_by_process_pools, process_working_dir
 from sluice.deployments.scheduler import schedule_due_runs
-from sluice.errors import NotFoundError, ServerUnavailableError, SluiceError
+from sluice.errors import NotFoundError, SluiceError
+from sluice.job_variables import ignored_by_process_pools, process_working_dir
 from sluice.schemas import WorkPoolRecord
 from sluice.settings import load_settings
 from sluice.states import StateType, utcnow
@@ -237,7 +238,7 @@ class Worker:
         try:
             dep = self._deployment(record.deployment_id)
         except SluiceError as exc:
-            if _store_away(exc):
+            if store_unavailable(exc):
                 # The store went away since the claim: the run is still this
                 # worker's to start (it did not fail), once the store answers.
                 if record.id not in self._unlaunched:
@@ -411,14 +412,6 @@ class Worker:
             process.close()
             self.report.outcomes["unrecorded"] = self.report.outcomes.get("unrecorded", 0) + 1
         self.children.clear()
-
-
-def _store_away(exc: BaseException) -> bool:
-    """Whether ``exc`` says the store is unreachable for now (asking again later can work),
-    rather than that it refused or lacks what was asked."""
-    from sluice.store.retry import is_unavailable
-
-    return isinstance(exc, ServerUnavailableError) or is_unavailable(exc)
 
 
 def _seconds(value: float) -> Any:

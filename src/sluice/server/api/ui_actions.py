@@ -86,7 +86,7 @@ def _key(flow_name: str, name: str) -> str:
 
 
 def _schedule_texts(dep: DeploymentRecord) -> list[dict[str, Any]]:
-    from sluice.deployments.schedule_options import describe_stored
+    from sluice.scheduling.schedule_options import describe_stored
 
     texts = []
     for stored in dep.schedules:
@@ -178,9 +178,9 @@ def replace_schedules(
 
 def _schedules_of(rows: list[ScheduleRow]) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
     """The stored (canonical) form of each row, and each problem as (field, message)."""
-    from sluice.deployments.schedule_options import canonical_schedule, canonical_schedules
-    from sluice.deployments.wallclock import load_zone
     from sluice.errors import ScheduleError
+    from sluice.scheduling.schedule_options import canonical_schedule, canonical_schedules
+    from sluice.scheduling.wallclock import load_zone
 
     schedules: list[dict[str, Any]] = []
     problems: list[tuple[str, str]] = []
@@ -213,7 +213,7 @@ def backfill(flow_name: str, name: str, body: BackfillForm, backend: BackendDep)
     runs are created a few at a time in the background; the answer counts the ticks."""
     from sluice.deployments.backfills import backfill as run_backfill
     from sluice.deployments.backfills import backfill_ticks
-    from sluice.deployments.schedule_options import active_schedules
+    from sluice.scheduling.schedule_options import active_schedules
 
     dep = backend.read_deployment(_key(flow_name, name))
     with refusals():

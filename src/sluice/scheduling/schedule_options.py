@@ -1,7 +1,7 @@
 """What a deployment's schedule carries besides its ticks: its own parameters,
 whether it is active, and a slug naming it.
 
-A stored schedule is the dict :func:`~sluice.deployments.schedules.schedule_to_dict`
+A stored schedule is the dict :func:`~sluice.scheduling.schedules.schedule_to_dict`
 makes (``kind``, then the kind's fields), plus, only when they differ from the
 defaults, ``parameters`` (a non-empty dict), ``active`` (``false``) and ``slug``.
 So a schedule without options is stored exactly as before they existed.
@@ -29,7 +29,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sluice.deployments.schedules import (
+from sluice.errors import ScheduleError
+from sluice.parameter_schemas import schedule_parameter_sets
+from sluice.scheduling.schedules import (
     OPTION_KEYS,
     Schedule,
     describe,
@@ -37,8 +39,6 @@ from sluice.deployments.schedules import (
     schedule_to_dict,
     times_between,
 )
-from sluice.errors import ScheduleError
-from sluice.parameter_schemas import schedule_parameter_sets
 
 _TICK = timedelta(microseconds=1)
 

@@ -3,7 +3,7 @@
 This module knows nothing about timezones: it yields naive wall-clock datetimes that
 match an expression, in ascending order, skipping whole months, days and hours that
 cannot match (a year of ``0 2 * * *`` is 365 steps, not 525,600). Mapping wall-clock
-times to instants across DST changes is :mod:`sluice.deployments.wallclock`'s job.
+times to instants across DST changes is :mod:`sluice.scheduling.wallclock`'s job.
 
 Grammar per field: ``*``, ``N``, ``A-B``, any of those followed by ``/STEP``, and
 comma-separated lists of them. ``N/STEP`` means ``N-MAX/STEP``. Months and weekdays

@@ -5,17 +5,17 @@ and out is a timezone-aware datetime, and every tick comes back in UTC.
 
 Kinds:
 
-* :class:`CronSchedule` — 5-field cron (see :mod:`sluice.deployments.cron` for the
+* :class:`CronSchedule` — 5-field cron (see :mod:`sluice.scheduling.cron` for the
   grammar), matched in the wall-clock time of ``timezone``.
 * :class:`IntervalSchedule` — ticks at ``anchor_date + k * interval`` for every whole
   ``k`` (the anchor fixes the phase; it is not a start). The default anchor is
   2020-01-01 00:00 in ``timezone``; a naive anchor is a wall-clock time there.
   Intervals of whole days keep the local wall-clock time across DST (daily at 06:00
   stays 06:00 local); other intervals are absolute elapsed time.
-* :class:`RRuleSchedule` — an RFC 5545 rule (see :mod:`sluice.deployments.rrules`),
+* :class:`RRuleSchedule` — an RFC 5545 rule (see :mod:`sluice.scheduling.rrules`),
   expanded in the wall-clock time of ``timezone``.
 
-DST rules, shared by every kind (:mod:`sluice.deployments.wallclock`):
+DST rules, shared by every kind (:mod:`sluice.scheduling.wallclock`):
 
 * A wall-clock time inside a spring-forward gap runs once, at the first instant after
   the gap (London 01:30 on the last Sunday of March runs at 02:00 BST).
@@ -40,17 +40,17 @@ from datetime import date, datetime, timedelta
 from typing import TypeAlias
 from zoneinfo import ZoneInfo
 
-from sluice.deployments.cron import CronSpec, parse_cron
-from sluice.deployments.durations import duration_seconds, format_duration, parse_duration
-from sluice.deployments.rrules import parse_rrule
-from sluice.deployments.wallclock import (
+from sluice.errors import ScheduleError
+from sluice.scheduling.cron import CronSpec, parse_cron
+from sluice.scheduling.durations import duration_seconds, format_duration, parse_duration
+from sluice.scheduling.rrules import parse_rrule
+from sluice.scheduling.wallclock import (
     instants,
     load_zone,
     local_wall,
     require_aware,
     resolve,
 )
-from sluice.errors import ScheduleError
 
 __all__ = [
     "OPTION_KEYS",
@@ -307,13 +307,13 @@ _DICT_KEYS = {
     "rrule": ({"rrule"}, {"timezone"}),
 }
 #: keys a stored schedule may carry besides its tick math (read by
-#: :mod:`sluice.deployments.schedule_options`; ignored here)
+#: :mod:`sluice.scheduling.schedule_options`; ignored here)
 OPTION_KEYS = frozenset({"parameters", "active", "slug"})
 
 
 def schedule_from_dict(d: Mapping[str, object]) -> Schedule:
     """The schedule :func:`schedule_to_dict` described (options such as
-    ``parameters`` are read by :mod:`sluice.deployments.schedule_options`).
+    ``parameters`` are read by :mod:`sluice.scheduling.schedule_options`).
     Without a ``kind``, the one key of ``cron``, ``interval``, ``rrule`` present
     says it, as in Prefect's ``prefect.yaml``.
 

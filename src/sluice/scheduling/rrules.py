@@ -3,7 +3,7 @@
 Parsing and expansion are python-dateutil's (imported here only when a rule is used).
 A rule runs on naive wall-clock times of the schedule's timezone, so ``FREQ=DAILY;
 BYHOUR=6`` stays at 06:00 local across DST; the DST rules of
-:mod:`sluice.deployments.wallclock` then map those times to instants.
+:mod:`sluice.scheduling.wallclock` then map those times to instants.
 
 DTSTART defaults to 2020-01-01 00:00 local. A DTSTART, RDATE or EXDATE value given
 with ``TZID=`` or a trailing ``Z`` names an instant: it is converted to the schedule's
@@ -21,8 +21,8 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sluice.deployments.wallclock import UTC, load_zone
 from sluice.errors import ScheduleError
+from sluice.scheduling.wallclock import UTC, load_zone
 
 DEFAULT_DTSTART = datetime(2020, 1, 1)
 
