@@ -17,10 +17,10 @@ import pytest
 
 from sluice.schemas import DeploymentRecord
 from sluice.settings import Settings, StoreSettings
-from tests.pg_databases import create_pg_database, drop_pg_database
+from tests.pg_databases import create_pg_database, drop_pg_database, postgresql_param
 
 PG_URL = os.environ.get("SLUICE_TEST_PG_URL", "")
-KINDS = ["sqlite", *(["postgresql"] if PG_URL else []), "http"]
+KINDS = ["sqlite", postgresql_param(), "http"]
 UTC = dt.timezone.utc
 T0 = dt.datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

@@ -6,6 +6,9 @@ import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
+
+import pytest
 
 PG_URL = os.environ.get("SLUICE_TEST_PG_URL", "")
 
@@ -47,3 +50,13 @@ def pg_database(prefix: str = "sluice_test") -> Iterator[str]:
         yield url
     finally:
         drop_pg_database(url)
+
+
+#: why PostgreSQL cases are skipped when they are
+NO_PG_REASON = "SLUICE_TEST_PG_URL is not set: no PostgreSQL server to test against"
+
+
+def postgresql_param(value: str = "postgresql") -> Any:
+    """The PostgreSQL case of a parametrized test or fixture: present in every run,
+    skipped with :data:`NO_PG_REASON` when there is no server (never silently left out)."""
+    return pytest.param(value, marks=pytest.mark.skipif(not PG_URL, reason=NO_PG_REASON))

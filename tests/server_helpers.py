@@ -13,7 +13,7 @@ from pydantic import TypeAdapter
 from sluice.api_schemas import HeartbeatWrite, IngestBatch
 from sluice.schemas import FlowRecord, FlowRunRecord, LogRecord, StateRecord, TaskRunRecord, new_id
 from sluice.states import State, StateType
-from tests.pg_databases import pg_database
+from tests.pg_databases import pg_database, postgresql_param
 
 R = TypeVar("R", FlowRunRecord, TaskRunRecord)
 
@@ -21,7 +21,7 @@ BATCH = TypeAdapter(IngestBatch)
 # Read at import: the autouse fixture in conftest.py clears SLUICE_* per test.
 PG_URL = os.environ.get("SLUICE_TEST_PG_URL", "")
 #: the databases a store-level test runs on: SQLite, and PostgreSQL when there is one
-DIALECTS = ["sqlite", *(["postgresql"] if PG_URL else [])]
+DIALECTS = ["sqlite", postgresql_param()]
 UTC = _dt.timezone.utc
 T0 = _dt.datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 

@@ -32,12 +32,12 @@ from sluice.schemas import (
 from sluice.settings import Settings, StoreSettings
 from sluice.states import Completed, Failed, Pending, Running, StateType, utcnow
 from sluice.store.declarations import BATCHED, columns_of
-from tests.pg_databases import pg_database
+from tests.pg_databases import pg_database, postgresql_param
 from tests.record_samples import sample
 
 # Read at import: the autouse fixture in conftest.py clears SLUICE_* per test.
 PG_URL = os.environ.get("SLUICE_TEST_PG_URL", "")
-BACKENDS = ["sqlite", *(["postgresql"] if PG_URL else []), "http"]
+BACKENDS = ["sqlite", postgresql_param(), "http"]
 
 T0 = dt.datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=dt.timezone.utc)
 

@@ -23,7 +23,7 @@ from sluice.errors import ParameterValidationError
 from sluice.schemas import DeploymentRecord
 from sluice.settings import Settings
 from tests import helpers
-from tests.pg_databases import PG_URL, pg_database
+from tests.pg_databases import pg_database, postgresql_param
 from tests.server_process import ServerProcess
 
 BIG = 2**70 + 1
@@ -53,7 +53,7 @@ def pg_url() -> Iterator[str]:
         yield url
 
 
-@pytest.fixture(params=["sqlite", *(["postgresql"] if PG_URL else [])])
+@pytest.fixture(params=["sqlite", postgresql_param()])
 def database_url(request: pytest.FixtureRequest) -> str:
     """The server's database: its home's SQLite file (""), or a PostgreSQL one."""
     return str(request.getfixturevalue("pg_url")) if request.param == "postgresql" else ""

@@ -15,7 +15,7 @@ from sluice.schemas import FlowRecord, FlowRunRecord, LogRecord, StateRecord, Ta
 from sluice.settings import Settings, StoreSettings
 from sluice.states import State, StateType
 from sluice.store import ui_graph, ui_queries
-from tests.pg_databases import pg_database
+from tests.pg_databases import pg_database, postgresql_param
 
 PG_URL = os.environ.get("SLUICE_TEST_PG_URL", "")
 T0 = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.timezone.utc)
@@ -32,7 +32,7 @@ def pg_url() -> Iterator[str]:
         yield url
 
 
-@pytest.fixture(params=["sqlite", *(["postgresql"] if PG_URL else [])])
+@pytest.fixture(params=["sqlite", postgresql_param()])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LocalBackend]:
     store = StoreSettings(flush_interval=0.05, lock_timeout=10.0)
     url = request.getfixturevalue("pg_url") if request.param == "postgresql" else None
