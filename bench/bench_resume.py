@@ -104,7 +104,8 @@ def run_script(source: str, *args: str) -> dict[str, float]:
         )
         if proc.returncode != 0:
             raise SystemExit(f"benchmark script failed:\n{proc.stderr[-2000:]}")
-        return json.loads(proc.stdout.strip().splitlines()[-1])
+        figures: dict[str, float] = json.loads(proc.stdout.strip().splitlines()[-1])
+        return figures
 
 
 def main() -> None:

@@ -242,7 +242,7 @@ def wait_healthy(url: str, timeout: float) -> None:
 
 def figures(raw: Any) -> dict[str, float]:
     def first(history: list[list[Any]], kind: str) -> float:
-        return min(t for k, t in history if k == kind)
+        return float(min(t for k, t in history if k == kind))
 
     pending = [first(s["states"], "PENDING") - s["due"] for s in raw["latency"]]
     running = [first(s["states"], "RUNNING") - s["due"] for s in raw["latency"]]

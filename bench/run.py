@@ -354,13 +354,16 @@ def parse_result(stdout: str) -> dict[str, Any] | None:
     for line in reversed(stdout.splitlines()):
         if line.startswith(RESULT_MARKER):
             try:
-                return json.loads(line[len(RESULT_MARKER) :])
+                result: dict[str, Any] = json.loads(line[len(RESULT_MARKER) :])
+                return result
             except json.JSONDecodeError:
                 return None
     return None
 
 
-def wait_child(proc: subprocess.Popen, timeout: float) -> tuple[Any, bool, list[int], int | None]:
+def wait_child(
+    proc: subprocess.Popen[bytes], timeout: float
+) -> tuple[Any, bool, list[int], int | None]:
     """Wait for ``proc``, killing its tree after ``timeout`` seconds.
 
     Returns the child's rusage, whether it timed out, the pids last seen
@@ -540,7 +543,7 @@ class Bench:
     def __init__(self, sides: list[Side], opts: argparse.Namespace) -> None:
         self.sides, self.opts = sides, opts
         self.rows: dict[str, Row] = {}
-        self.runs: dict[str, dict[str, list[dict]]] = {side.name: {} for side in sides}
+        self.runs: dict[str, dict[str, list[dict[str, Any]]]] = {side.name: {} for side in sides}
         self.run_dir = WORK_DIR / time.strftime("run-%Y%m%d-%H%M%S")
         self.started = time.perf_counter()
 
@@ -688,7 +691,7 @@ class Bench:
     def run(self) -> list[Row]:
         """Run the selected workloads, interleaving sides, and return the rows."""
         log_line(f"logs and homes: {self.run_dir}")
-        steps: list[tuple[Callable[..., None], tuple]] = []
+        steps: list[tuple[Callable[..., None], tuple[Any, ...]]] = []
         for workload in self.opts.only:
             if workload == "map":
                 steps += [(self.run_map, (n,)) for n in self.opts.sizes]

@@ -109,7 +109,8 @@ class Flow(Generic[P, R]):
         return_state = False
         if not self._accepts_return_state:
             return_state = bool(kwargs.pop("return_state", False))
-        return call_flow(self, args, kwargs, return_state)
+        result: R = call_flow(self, args, kwargs, return_state)
+        return result
 
     def deploy(
         self,

@@ -57,7 +57,8 @@ class SluiceFuture(Generic[R]):
             raise TimeoutError(
                 f"Task run {self.task_run_id} did not finish within {timeout} s"
             ) from None
-        return state.result(raise_on_failure=raise_on_failure)
+        value: R = state.result(raise_on_failure=raise_on_failure)
+        return value
 
     def add_done_callback(self, fn: Callable[[SluiceFuture[R]], None]) -> None:
         """Call ``fn(self)`` once the run is final (at once if it already is)."""

@@ -17,7 +17,7 @@ Pure functions, no imports beyond the standard library.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sluice.errors import InvalidInputError, ParameterValidationError
@@ -220,17 +220,21 @@ def _check_combinators(
     return None
 
 
+#: JSON Schema's numeric bounds, each with the test a value that breaks it fails
+_BOUND_CHECKS: tuple[tuple[str, Callable[[Any, Any], bool]], ...] = (
+    ("minimum", lambda v, b: bool(v < b)),
+    ("maximum", lambda v, b: bool(v > b)),
+    ("exclusiveMinimum", lambda v, b: bool(v <= b)),
+    ("exclusiveMaximum", lambda v, b: bool(v >= b)),
+)
+
+
 def _check_bounds(
     value: Any, schema: Mapping[str, Any], _root: Mapping[str, Any], _depth: int
 ) -> _Problem | None:
     kind = _type_name(value)
     if kind in ("integer", "number"):
-        for key, fails in (
-            ("minimum", lambda v, b: v < b),
-            ("maximum", lambda v, b: v > b),
-            ("exclusiveMinimum", lambda v, b: v <= b),
-            ("exclusiveMaximum", lambda v, b: v >= b),
-        ):
+        for key, fails in _BOUND_CHECKS:
             bound = schema.get(key)
             if isinstance(bound, (int, float)) and fails(value, bound):
                 return "", f"{value!r} breaks {key} {bound!r}"

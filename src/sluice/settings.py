@@ -142,7 +142,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     home = home_folder(env)
     file_values = _read_config_file(home / "config.toml")
     file_values, env = _renamed_settings(file_values, env)
-    return _build(Settings, file_values, env, prefix="SLUICE_", overrides={"home": home})
+    settings: Settings = _build(
+        Settings, file_values, env, prefix="SLUICE_", overrides={"home": home}
+    )
+    return settings
 
 
 def home_folder(environ: Mapping[str, str] | None = None) -> Path:
@@ -179,7 +182,8 @@ def _read_config_file(path: Path) -> dict[str, Any]:
     if not path.exists():
         return {}
     try:
-        return tomllib.loads(path.read_text())
+        values: dict[str, Any] = tomllib.loads(path.read_text())
+        return values
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigurationError(f"Cannot read config file {path}: {exc}") from exc
 

@@ -115,7 +115,8 @@ class Task(Generic[P, R]):
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         """Run the task now, in this thread, and return its result."""
         wait_for, return_state = self._engine_options(kwargs)
-        return (_call_task or _load_call_task())(self, args, kwargs, wait_for, return_state)
+        result: R = (_call_task or _load_call_task())(self, args, kwargs, wait_for, return_state)
+        return result
 
     def submit(self, *args: P.args, **kwargs: P.kwargs) -> SluiceFuture[R]:
         """Run the task on the flow's task runner; returns a future of its result.

@@ -116,7 +116,8 @@ def read_config(path: Path) -> dict[str, Any]:
     if not path.exists():
         return {}
     try:
-        return tomllib.loads(path.read_text())
+        values: dict[str, Any] = tomllib.loads(path.read_text())
+        return values
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigurationError(f"Cannot read config file {path}: {exc}") from exc
 

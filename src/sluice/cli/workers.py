@@ -104,7 +104,8 @@ def execute_run(
     run_id: Annotated[str, typer.Argument(help="The id of a Scheduled or Pending flow run.")],
 ) -> None:
     """Execute a flow run of a deployment in this process, as that run (what workers do)."""
-    from sluice.workers.execute import EXIT_COMPLETED, execute_flow_run
+    from sluice.workers.execute import execute_flow_run
+    from sluice.workers.payload import EXIT_COMPLETED
 
     if execute_flow_run(run_id) != EXIT_COMPLETED:
         raise typer.Exit(1)

@@ -40,7 +40,7 @@ def parameter_schema_of(flow: Flow[..., Any]) -> dict[str, Any]:
         fields[name] = (hints.get(name, Any), default)
     config = pydantic.ConfigDict(arbitrary_types_allowed=True)
     model = pydantic.create_model(f"{flow.name}_parameters", __config__=config, **fields)
-    schema = model.model_json_schema(schema_generator=_lenient_generator())
+    schema: dict[str, Any] = model.model_json_schema(schema_generator=_lenient_generator())
     schema["title"] = f"Parameters of {flow.name}"
     schema.setdefault("properties", {})
     if open_ended:

@@ -52,7 +52,7 @@ def _attribute_holding(module: Any, flow: Flow[..., Any]) -> str | None:
         return name
     for key, value in vars(module).items():
         if value is flow:
-            return key
+            return str(key)
     return None
 
 

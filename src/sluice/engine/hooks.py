@@ -12,10 +12,14 @@ import functools
 import inspect
 import logging
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sluice.states import State, StateType
 from sluice.utilities.asyncs import run_awaitable_sync
+
+if TYPE_CHECKING:
+    from sluice.flows import Flow
+    from sluice.tasks import Task
 
 #: ``log(level, message, exc)``: where a run writes a line about its hooks
 LineWriter = Callable[[int, str, BaseException], None]
@@ -29,7 +33,7 @@ def hook_name(hook: Callable[..., Any]) -> str:
     return str(name) if name else type(hook).__name__
 
 
-def flow_hooks_for(flow: Any, state: State) -> list[Callable[..., Any]]:
+def flow_hooks_for(flow: Flow[..., Any], state: State) -> list[Callable[..., Any]]:
     """The flow's hooks that entering ``state`` calls."""
     kind = state.type
     if kind is StateType.COMPLETED:
@@ -45,7 +49,7 @@ def flow_hooks_for(flow: Any, state: State) -> list[Callable[..., Any]]:
     return []
 
 
-def task_hooks_for(task: Any, state: State) -> list[Callable[..., Any]]:
+def task_hooks_for(task: Task[..., Any], state: State) -> list[Callable[..., Any]]:
     """The task's hooks that entering ``state`` calls."""
     kind = state.type
     if kind is StateType.COMPLETED:

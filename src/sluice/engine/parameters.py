@@ -142,6 +142,7 @@ def _fallback(value: Any) -> Any:
 def jsonable(parameters: dict[str, Any]) -> dict[str, Any]:
     """A JSON-safe copy of ``parameters`` for the record (unknown objects become reprs)."""
     try:
-        return json.loads(json.dumps(parameters, default=_fallback))
+        copy: dict[str, Any] = json.loads(json.dumps(parameters, default=_fallback))
+        return copy
     except (TypeError, ValueError):
         return {k: _fallback(v) for k, v in parameters.items()}

@@ -102,4 +102,5 @@ def _call_in_helper_thread(
         raise outcome["error"]
     if outcome.get("expired"):
         raise error()
-    return outcome["value"]
+    value: T = outcome["value"]
+    return value

@@ -21,7 +21,7 @@ FLOW_LOGGER_NAME = "sluice.flow_runs"
 TASK_LOGGER_NAME = "sluice.task_runs"
 
 
-class RunLogger(logging.LoggerAdapter):
+class RunLogger(logging.LoggerAdapter[logging.Logger]):
     """A logger whose records carry the run they belong to.
 
     Attributes:

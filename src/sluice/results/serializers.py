@@ -65,7 +65,8 @@ class PickleSerializer:
         import cloudpickle
 
         try:
-            return cloudpickle.dumps(value)
+            blob: bytes = cloudpickle.dumps(value)
+            return blob
         except Exception as exc:
             raise SerializationError("result", type(value).__name__, str(exc)) from exc
 

@@ -166,7 +166,7 @@ def _datetime_ok(value: Any) -> bool:
     if zone is None or (type(zone) not in _FIXED_ZONES and value.utcoffset() is None):
         return False
     # Years 2-9998 are in range whatever the offset; compare only near the ends.
-    return 1 < value.year < 9999 or EARLIEST <= value <= LATEST
+    return bool(1 < value.year < 9999 or EARLIEST <= value <= LATEST)
 
 
 def _kind(annotation: Any) -> Any:

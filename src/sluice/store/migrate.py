@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Connection, Engine, inspect, select
 
 from sluice.errors import StoreError
-from sluice.store.database import retry_when_busy, run_write
+from sluice.store.database import run_write
+from sluice.store.retry import retry_when_busy
 from sluice.store.revision import HEAD_REVISION, refuse_unversioned
 from sluice.store.schema import TABLE_NAMES, metadata, version_table
 

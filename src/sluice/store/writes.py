@@ -350,7 +350,8 @@ def _upsert(insert: Any, table: Table, codec: RecordCodec[Any]) -> Insert:
             values[column.name] = _forward_only(column, excluded[column.name])
         else:
             values[column.name] = excluded[column.name]
-    return stmt.on_conflict_do_update(index_elements=[table.c.id], set_=values)
+    upsert: Insert = stmt.on_conflict_do_update(index_elements=[table.c.id], set_=values)
+    return upsert
 
 
 def _forward_only(current: Column[Any], new: Any) -> ColumnElement[Any]:

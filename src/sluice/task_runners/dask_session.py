@@ -479,7 +479,8 @@ def _start_cluster(runner: DaskTaskRunner) -> Any:
 
 
 def _records_of(value: Any) -> bytes | None:
-    return value.records
+    records: bytes | None = value.records
+    return records
 
 
 def _describe_dask_error(exc: BaseException | None) -> str:

@@ -118,11 +118,13 @@ def pack_event(items: list[EventItem]) -> bytes:
     try:
         return pickle.dumps(items, protocol=pickle.HIGHEST_PROTOCOL)
     except Exception:
-        return cloudpickle.dumps(items)
+        blob: bytes = cloudpickle.dumps(items)
+        return blob
 
 
 def unpack_event(payload: bytes) -> list[EventItem]:
-    return pickle.loads(payload)
+    items: list[EventItem] = pickle.loads(payload)
+    return items
 
 
 def run_dask_task(spec: DaskTaskSpec, upstream: list[TaskValue]) -> TaskValue:

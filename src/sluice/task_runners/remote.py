@@ -123,7 +123,8 @@ def pack_call(remote: RemoteCall) -> bytes:
     import cloudpickle  # a heavy seam: a flow run that sends nothing away never loads it
 
     try:
-        return cloudpickle.dumps(remote)
+        blob: bytes = cloudpickle.dumps(remote)
+        return blob
     except Exception as exc:
         for name, value in [*enumerate(remote.args), *remote.kwargs.items()]:
             try:
@@ -157,14 +158,16 @@ def run_remote(payload: bytes) -> bytes:
         sink,
     )
     try:
-        return cloudpickle.dumps(outcome)
+        packed: bytes = cloudpickle.dumps(outcome)
+        return packed
     except Exception as exc:
         error = SerializationError(
             f"result of task {task.task_name!r}", type(state.data).__name__, str(exc)
         )
         failed = task.fail(record, sink, error)
         outcome = RemoteOutcome(record, failed.type, failed.name, failed.message, None, error, sink)
-        return cloudpickle.dumps(outcome)
+        refused: bytes = cloudpickle.dumps(outcome)
+        return refused
 
 
 def unpack_outcome(payload: bytes) -> RemoteOutcome:

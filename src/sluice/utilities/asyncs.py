@@ -42,7 +42,8 @@ def run_coroutine_sync(coro: Coroutine[Any, Any, T]) -> T:
     thread.join()
     if "error" in outcome:
         raise outcome["error"]
-    return outcome["value"]
+    value: T = outcome["value"]
+    return value
 
 
 def run_awaitable_sync(awaitable: Awaitable[T]) -> T:
